@@ -1,0 +1,36 @@
+# Everything bootstraps .venv from pyproject.toml, pinned by constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint clean-venv schema
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m app.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check app screens widgets data tests bench
+	$(BIN)/ruff format --check app screens widgets data tests bench
+
+clean-venv:
+	rm -rf $(VENV)
+
+# Until the first release the schema is one migration, regenerated from data/models.py.
+schema: $(STAMP)
+	rm -f data/migrations/versions/0001_initial_schema.py /tmp/mailpools-schema.db
+	$(BIN)/python -c "from alembic import command; from data.db import alembic_config; command.revision(alembic_config('sqlite:////tmp/mailpools-schema.db'), message='initial schema', autogenerate=True, rev_id='0001')"
+	rm -f /tmp/mailpools-schema.db

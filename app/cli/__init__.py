@@ -1,0 +1,75 @@
+"""The `mailpools` command line.
+
+Each area registers its own subcommands (one module per area); this module
+only builds the parser, runs the chosen command, and turns a refusal into
+one sentence on stderr with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from app.errors import MailpoolsError
+
+# Modules with a `register(subparsers)` function, in the order of `--help`.
+COMMAND_MODULES = (
+    "app.cli.database",
+    "app.cli.inventory",
+    "app.cli.domains",
+    "app.cli.requests",
+    "app.cli.audit",
+)
+OPTIONAL_COMMAND_MODULES = (
+    "app.cli.console",
+    "app.cli.sending",
+    "app.cli.operations",
+)
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailpools",
+        description="Decide which IPs each sending domain uses, and send through them.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    for name in OPTIONAL_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
+    if handler is None:
+        # Plain `mailpools` opens the console for the configured default user.
+        if args.command is None and "app.cli.console" in sys.modules:
+            handler = sys.modules["app.cli.console"].open_default_console
+        else:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    try:
+        return handler(args) or 0
+    except MailpoolsError as error:
+        print(f"mailpools: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

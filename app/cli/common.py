@@ -1,0 +1,86 @@
+"""What the subcommands share: the engine, the acting user, and output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.auth import get_user
+from app.errors import MailpoolsError
+from data.db import make_engine, session_scope
+from data.models import User
+
+_engine: Engine | None = None
+
+
+def engine() -> Engine:
+    """One engine per process, from MAILPOOLS_DATABASE_URL or the default SQLite file."""
+    global _engine
+    if _engine is None:
+        _engine = make_engine()
+    return _engine
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    with session_scope(engine()) as session:
+        yield session
+
+
+def acting_user(session: Session, args: argparse.Namespace) -> User:
+    name = getattr(args, "as_user", None) or os.environ.get("MAILPOOLS_USER")
+    if not name:
+        raise MailpoolsError("Say who is acting with --as USER (or set MAILPOOLS_USER).")
+    return get_user(session, name)
+
+
+def add_as_option(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        required=required and not os.environ.get("MAILPOOLS_USER"),
+        help="the acting user (default: $MAILPOOLS_USER)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    """A plain aligned table for people; scripts use --json."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def command(subparsers, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def percent(rate: float) -> str:
+    return f"{rate * 100:.2f}%"

@@ -1,0 +1,353 @@
+"""Inventory as code: pools, IPs, accounts, domains and users from a TOML file.
+
+Applying a file makes the database match it: entries are created or updated
+by their natural key (name or address). Nothing is deleted: entries that the
+database has and the file does not are reported, so a forgotten line never
+silently removes a customer. The whole file applies in one transaction, or not
+at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app import audit, clock
+from app.auth import require_staff
+from app.errors import MailpoolsError
+from app.lookups import pick_shared_pool
+from app.policy import normalise_domain
+from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
+
+SECTIONS = ("pools", "ips", "accounts", "domains", "users")
+
+
+class InventoryError(MailpoolsError):
+    pass
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    # Entries in the database that the file does not mention (kept, not deleted).
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def as_json(self) -> dict:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "missing_from_file": self.missing,
+        }
+
+
+class _Entry:
+    """One [[section]] table of the file, with errors that say where it is."""
+
+    def __init__(self, source: str, section: str, index: int, data: Any):
+        self.source, self.section, self.index = source, section, index
+        if not isinstance(data, dict):
+            raise self.error(None, "is not a table of fields")
+        self.data = data
+        self.label = f"{section}[{index}]"
+        if isinstance(data.get("name"), str):
+            self.label += f" ({data['name']})"
+        elif isinstance(data.get("address"), str):
+            self.label += f" ({data['address']})"
+
+    def error(self, field_name: str | None, problem: str) -> InventoryError:
+        where = f"{self.source}: {self.section}[{self.index}]"
+        if field_name:
+            where += f", field {field_name!r}"
+        return InventoryError(f"{where}: {problem}")
+
+    def text(self, name: str, *, required: bool = True, default: str | None = None) -> str | None:
+        value = self.data.get(name, default)
+        if value is None:
+            if required:
+                raise self.error(name, "is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(name, "must be a non-empty string")
+        return value.strip()
+
+    def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
+        value = self.text(name, required=default is None, default=default)
+        if value not in choices:
+            raise self.error(name, f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def rate(self, name: str) -> float:
+        value = self.data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(name, "is required and must be a number between 0 and 1")
+        if not 0 < value < 1:
+            raise self.error(name, f"must be between 0 and 1 (a fraction, e.g. 0.05), not {value}")
+        return float(value)
+
+    def whole(self, name: str, default: int, minimum: int) -> int:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(name, f"must be a whole number of at least {minimum}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.data.get(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, "must be true or false")
+        return value
+
+    def check_fields(self, allowed: set[str]) -> None:
+        unknown = sorted(set(self.data) - allowed)
+        if unknown:
+            raise self.error(unknown[0], f"is not a known field (known: {', '.join(sorted(allowed))})")
+
+
+def load_file(path: str | Path) -> dict[str, list[_Entry]]:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InventoryError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InventoryError(f"{path}: not valid TOML: {error}") from None
+    return parse(raw, str(path))
+
+
+def parse(raw: dict, source: str) -> dict[str, list[_Entry]]:
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise InventoryError(
+            f"{source}: unknown section [[{unknown[0]}]] (known: {', '.join(SECTIONS)})"
+        )
+    sections: dict[str, list[_Entry]] = {}
+    for section in SECTIONS:
+        items = raw.get(section, [])
+        if not isinstance(items, list):
+            raise InventoryError(f"{source}: {section} must be written as [[{section}]] tables")
+        sections[section] = [_Entry(source, section, i, item) for i, item in enumerate(items)]
+    return sections
+
+
+def _note(report: ApplyReport, label: str, created: bool, changes: dict) -> None:
+    if created:
+        report.created.append(label)
+    elif changes:
+        report.updated.append(f"{label}: " + ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in changes.items()))
+    else:
+        report.unchanged += 1
+
+
+def _assign(row: Any, values: dict) -> dict:
+    changes = {}
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            changes[key] = (getattr(row, key), value)
+            setattr(row, key, value)
+    return changes
+
+
+def _unique(entries: list[_Entry], key: str, normalise=lambda value: value) -> None:
+    seen: dict[str, int] = {}
+    for entry in entries:
+        value = entry.data.get(key)
+        if isinstance(value, str):
+            value = normalise(value.strip())
+            if value in seen:
+                raise entry.error(key, f"{value!r} is already defined in {entry.section}[{seen[value]}]")
+            seen[value] = entry.index
+
+
+def apply_inventory(session: Session, actor: User | None, sections: dict[str, list[_Entry]]) -> ApplyReport:
+    """Make the database match the file. ACTOR None means the local operator (the CLI without --as)."""
+    if actor is not None:
+        require_staff(actor, "change the inventory")
+    who = actor.name if actor else "operator"
+    report = ApplyReport()
+    now = clock.now()
+
+    def audit_change(entity: str, key: str, created: bool, changes: dict, **ids) -> None:
+        if created or changes:
+            audit.record(
+                session,
+                actor=who,
+                action=f"inventory.{entity}.{'create' if created else 'update'}",
+                entity=entity,
+                entity_id=key,
+                before=None if created else {k: v[0] for k, v in changes.items()},
+                after={k: v[1] for k, v in changes.items()} if not created else {"name": key},
+                **ids,
+            )
+
+    _unique(sections["pools"], "name")
+    pools: dict[str, Pool] = {p.name: p for p in session.exec(select(Pool))}
+    for entry in sections["pools"]:
+        entry.check_fields({"name", "kind", "max_bounce_rate", "max_complaint_rate", "min_sample", "window_days"})
+        name = entry.text("name")
+        values = {
+            "kind": entry.choice("kind", [k.value for k in PoolKind]),
+            "max_bounce_rate": entry.rate("max_bounce_rate"),
+            "max_complaint_rate": entry.rate("max_complaint_rate"),
+            "min_sample": entry.whole("min_sample", 500, 1),
+            "window_days": entry.whole("window_days", 7, 1),
+        }
+        pool = pools.get(name)
+        created = pool is None
+        if created:
+            pool = Pool(name=name, created_at=now, **values)
+            pools[name] = pool
+            changes = {}
+        else:
+            if pool.account_id is not None:
+                raise entry.error("name", f"{name!r} is an account's dedicated IP group, not an inventory pool")
+            changes = _assign(pool, values)
+        session.add(pool)
+        _note(report, f"pool {name}", created, changes)
+        audit_change("pool", name, created, changes)
+    session.flush()
+
+    _unique(sections["ips"], "address")
+    ips = {ip.address: ip for ip in session.exec(select(IpAddress))}
+    for entry in sections["ips"]:
+        entry.check_fields({"address", "hostname", "pool", "weight"})
+        address = entry.text("address")
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            raise entry.error("address", f"{address!r} is not an IP address") from None
+        pool_name = entry.text("pool", required=False)
+        pool = pools.get(pool_name) if pool_name else None
+        if pool_name and pool is None:
+            raise entry.error("pool", f"there is no pool named {pool_name!r}")
+        ip = ips.get(address)
+        values = {"hostname": entry.text("hostname").rstrip(".").lower(), "weight": entry.whole("weight", 1, 0)}
+        if ip is None or ip.account_id is None:
+            # Allocated dedicated IPs belong to their account's group; the file does not move them.
+            values["pool_id"] = pool.id if pool else None
+        created = ip is None
+        if created:
+            ip = IpAddress(address=address, created_at=now, **values)
+            ips[address] = ip
+            changes = {}
+        else:
+            changes = _assign(ip, values)
+        session.add(ip)
+        _note(report, f"ip {address}", created, changes)
+        audit_change("ip", address, created, changes)
+    session.flush()
+
+    _unique(sections["accounts"], "name")
+    accounts = {a.name: a for a in session.exec(select(Account))}
+    for entry in sections["accounts"]:
+        entry.check_fields({"name", "plan"})
+        name = entry.text("name")
+        plan = entry.choice("plan", [p.value for p in Plan])
+        account = accounts.get(name)
+        created = account is None
+        if created:
+            account = Account(name=name, plan=plan, created_at=now)
+            accounts[name] = account
+            changes = {}
+        else:
+            changes = _assign(account, {"plan": plan})
+        session.add(account)
+        session.flush()
+        _note(report, f"account {name}", created, changes)
+        audit_change("account", name, created, changes, account_id=account.id)
+
+    _unique(sections["domains"], "name", normalise_domain)
+    domains = {d.name: d for d in session.exec(select(Domain))}
+    for entry in sections["domains"]:
+        entry.check_fields({"name", "account", "transactional_service"})
+        name = normalise_domain(entry.text("name"))
+        if "." not in name or " " in name:
+            raise entry.error("name", f"{entry.data['name']!r} is not a domain name")
+        account_name = entry.text("account")
+        account = accounts.get(account_name)
+        if account is None:
+            raise entry.error("account", f"there is no account named {account_name!r}")
+        values = {
+            "account_id": account.id,
+            "transactional_service": entry.flag("transactional_service", False),
+        }
+        domain = domains.get(name)
+        created = domain is None
+        if created:
+            domain = Domain(name=name, created_at=now, shared_pool_id=pick_shared_pool(session).id, **values)
+            domains[name] = domain
+            changes = {}
+        else:
+            if domain.account_id != account.id:
+                raise entry.error("account", f"{name} belongs to another account; moving domains between accounts is not supported")
+            changes = _assign(domain, values)
+        session.add(domain)
+        session.flush()
+        _note(report, f"domain {name}", created, changes)
+        audit_change("domain", name, created, changes, account_id=account.id, domain_id=domain.id)
+
+    _unique(sections["users"], "name")
+    users = {u.name: u for u in session.exec(select(User))}
+    for entry in sections["users"]:
+        entry.check_fields({"name", "role", "account", "keys"})
+        name = entry.text("name")
+        role = entry.choice("role", [r.value for r in Role])
+        account_name = entry.text("account", required=role == Role.OWNER)
+        account = accounts.get(account_name) if account_name else None
+        if account_name and account is None:
+            raise entry.error("account", f"there is no account named {account_name!r}")
+        keys = entry.data.get("keys", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise entry.error("keys", "must be a list of OpenSSH public keys")
+        for key in keys:
+            parts = key.split()
+            if len(parts) < 2 or not (parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-")):
+                raise entry.error("keys", f"{key[:40]!r} is not an OpenSSH public key")
+        values = {
+            "role": role,
+            "account_id": account.id if account and role == Role.OWNER else None,
+            "ssh_keys": "\n".join(k.strip() for k in keys),
+        }
+        user = users.get(name)
+        created = user is None
+        if created:
+            user = User(name=name, created_at=now, **values)
+            users[name] = user
+            changes = {}
+        else:
+            changes = _assign(user, values)
+        session.add(user)
+        _note(report, f"user {name}", created, changes)
+        audit_change("user", name, created, changes)
+
+    named = {section: _names(entries) for section, entries in sections.items()}
+    report.missing += [f"pool {p.name}" for p in pools.values() if p.account_id is None and p.name not in named["pools"]]
+    report.missing += [f"ip {a}" for a, ip in ips.items() if a not in named["ips"]]
+    report.missing += [f"account {n}" for n in accounts if n not in named["accounts"]]
+    report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
+    report.missing += [f"user {n}" for n in users if n not in named["users"]]
+    return report
+
+
+def _names(entries: list[_Entry]) -> set[str]:
+    names = set()
+    for entry in entries:
+        value = entry.data.get("name", entry.data.get("address"))
+        if isinstance(value, str):
+            names.add(normalise_domain(value) if entry.section == "domains" else value.strip())
+            if entry.section == "ips":
+                try:
+                    names.add(str(ipaddress.ip_address(value.strip())))
+                except ValueError:
+                    pass
+    return names

@@ -1,0 +1,56 @@
+"""Notifications to an account's owners."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from app import clock
+from app.auth import require_account_access
+from data.models import Notification, User
+
+
+def notify(
+    session: Session,
+    *,
+    account_id: int,
+    kind: str,
+    title: str,
+    body: str = "",
+    domain_id: int | None = None,
+) -> Notification:
+    notification = Notification(
+        account_id=account_id,
+        domain_id=domain_id,
+        kind=kind,
+        title=title,
+        body=body,
+        created_at=clock.now(),
+    )
+    session.add(notification)
+    return notification
+
+
+def list_notifications(
+    session: Session, actor: User, *, account_id: int | None = None, limit: int = 200
+) -> list[Notification]:
+    account_id = account_id if account_id is not None else actor.account_id
+    require_account_access(actor, account_id)
+    query = (
+        select(Notification)
+        .where(Notification.account_id == account_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def mark_read(session: Session, actor: User, notification_ids: list[int]) -> int:
+    marked = 0
+    for notification in session.exec(
+        select(Notification).where(Notification.id.in_(notification_ids))
+    ):
+        require_account_access(actor, notification.account_id)
+        if notification.read_at is None:
+            notification.read_at = clock.now()
+            marked += 1
+    return marked

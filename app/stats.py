@@ -1,0 +1,91 @@
+"""Reading the daily stats: volumes and rates over a window of days.
+
+The console and the review screens read these sums, never the messages table,
+so they stay fast however much history there is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from data.models import DomainDailyStat
+
+
+@dataclass(frozen=True)
+class Rates:
+    sent: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    complaints: int = 0
+    campaign_sent: int = 0
+    broadcast_sent: int = 0
+
+    @property
+    def delivered_or_bounced(self) -> int:
+        return self.sent + self.bounced
+
+    @property
+    def bounce_rate(self) -> float:
+        total = self.delivered_or_bounced
+        return self.bounced / total if total else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0
+
+
+def window_start(today: date, days: int) -> date:
+    """The first day of a window of DAYS days ending with TODAY."""
+    return today - timedelta(days=days - 1)
+
+
+def domain_rates(
+    session: Session, domain_ids: Iterable[int], today: date, days: int = 7
+) -> dict[int, Rates]:
+    """Per-domain sums over the DAYS days ending with TODAY."""
+    ids = list(domain_ids)
+    if not ids:
+        return {}
+    query = (
+        select(
+            DomainDailyStat.domain_id,
+            func.sum(DomainDailyStat.sent),
+            func.sum(DomainDailyStat.deferred),
+            func.sum(DomainDailyStat.bounced),
+            func.sum(DomainDailyStat.complaints),
+            func.sum(DomainDailyStat.campaign_sent),
+            func.sum(DomainDailyStat.broadcast_sent),
+        )
+        .where(DomainDailyStat.domain_id.in_(ids))
+        .where(DomainDailyStat.day >= window_start(today, days))
+        .where(DomainDailyStat.day <= today)
+        .group_by(DomainDailyStat.domain_id)
+    )
+    return {row[0]: Rates(*(int(value or 0) for value in row[1:])) for row in session.exec(query)}
+
+
+def combined_rates(session: Session, domain_ids: Iterable[int], today: date, days: int = 7) -> Rates:
+    totals = [0] * 6
+    for rates in domain_rates(session, domain_ids, today, days).values():
+        for index, value in enumerate(
+            (
+                rates.sent,
+                rates.deferred,
+                rates.bounced,
+                rates.complaints,
+                rates.campaign_sent,
+                rates.broadcast_sent,
+            )
+        ):
+            totals[index] += value
+    return Rates(*totals)
+
+
+def weekly_volume(session: Session, domain_ids: Iterable[int], today: date) -> int:
+    """Messages sent (delivered or bounced) over the last seven days, across the domains."""
+    return combined_rates(session, domain_ids, today, days=7).delivered_or_bounced

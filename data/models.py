@@ -1,0 +1,313 @@
+"""The tables. Persistence only: no rules live here, only shapes and indexes.
+
+Times are aware datetimes in UTC (the column type refuses naive ones, so a
+local time can never slip in); days are `date`s in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, text
+from sqlmodel import Field, SQLModel
+
+
+class Plan(StrEnum):
+    PREMIUM = "premium"
+    STANDARD = "standard"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class PoolKind(StrEnum):
+    SHARED = "shared"
+    TRANSACTIONAL = "transactional"
+    DEDICATED = "dedicated"
+
+
+class SendingMode(StrEnum):
+    SHARED = "shared"
+    TRANSACTIONAL = "transactional"
+    DEDICATED = "dedicated"
+
+
+class DomainStatus(StrEnum):
+    ACTIVE = "active"
+    REMOVED = "removed"  # taken out of its pool for poor performance
+
+
+class IpState(StrEnum):
+    ACTIVE = "active"
+    WARMING = "warming"
+    PAUSED = "paused"
+    BLOCKLISTED = "blocklisted"
+
+
+class RequestKind(StrEnum):
+    TRANSACTIONAL = "transactional"
+    DEDICATED = "dedicated"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class WarmupState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETE = "complete"
+
+
+class MessageKind(StrEnum):
+    TRANSACTIONAL = "transactional"
+    CAMPAIGN = "campaign"
+    BROADCAST = "broadcast"
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"  # waiting to be claimed; retries are queued with a later next_attempt_at
+    SENDING = "sending"  # claimed under a lease by one worker
+    SENT = "sent"
+    BOUNCED = "bounced"
+    REJECTED = "rejected"  # refused by policy, never sent
+    HELD = "held"  # domain removed from its pool; released on reinstatement
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=200)
+    plan: str = Field(default=Plan.STANDARD, max_length=20)
+    created_at: datetime
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=200)
+    role: str = Field(max_length=20)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    # OpenSSH public keys, one per line.
+    ssh_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime
+
+
+class Pool(SQLModel, table=True):
+    __tablename__ = "pools"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=200)
+    kind: str = Field(max_length=20)
+    max_bounce_rate: float
+    max_complaint_rate: float
+    # Rates are judged only once a domain has sent at least this many messages in the window.
+    min_sample: int = 500
+    window_days: int = 7
+    # Dedicated pools belong to one account; shared and transactional pools to nobody.
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    created_at: datetime
+
+
+class IpAddress(SQLModel, table=True):
+    __tablename__ = "ip_addresses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(unique=True, index=True, max_length=64)
+    hostname: str = Field(max_length=255)
+    # No pool and no account: free dedicated inventory.
+    pool_id: int | None = Field(default=None, foreign_key="pools.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    state: str = Field(default=IpState.ACTIVE, max_length=20)
+    weight: int = 1
+    # Whether the sending host last found this address bound locally (None: never checked).
+    bound: bool | None = None
+    bound_checked_at: datetime | None = None
+    created_at: datetime
+
+
+class Domain(SQLModel, table=True):
+    __tablename__ = "domains"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=255)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    transactional_service: bool = False
+    sending_mode: str = Field(default=SendingMode.SHARED, max_length=20)
+    # The shared pool the domain falls back to (and warms up beside).
+    shared_pool_id: int | None = Field(default=None, foreign_key="pools.id", index=True)
+    transactional_pool_id: int | None = Field(default=None, foreign_key="pools.id")
+    dedicated_pool_id: int | None = Field(default=None, foreign_key="pools.id", index=True)
+    status: str = Field(default=DomainStatus.ACTIVE, max_length=20)
+    removed_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    removed_at: datetime | None = None
+    created_at: datetime
+
+
+class PoolRequest(SQLModel, table=True):
+    """A transactional-pool or dedicated-IP request; one table so every request has one id."""
+
+    __tablename__ = "pool_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20, index=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    status: str = Field(default=RequestStatus.PENDING, max_length=20, index=True)
+    requester_id: int = Field(foreign_key="users.id")
+    reviewer_id: int | None = Field(default=None, foreign_key="users.id")
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime
+    decided_at: datetime | None = None
+    # Transactional requests.
+    justification: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    confirmation: str | None = Field(default=None, max_length=255)
+    # Dedicated requests.
+    expected_weekly_volume: int | None = None
+    ip_count: int | None = None
+    monthly_cost_cents: int | None = None
+    # Set when the request asks to join the account's existing dedicated IPs,
+    # and on approval of a new-IP request (the group that was allocated).
+    dedicated_pool_id: int | None = Field(default=None, foreign_key="pools.id")
+
+
+class RequestDomain(SQLModel, table=True):
+    """The domains a request covers (one for transactional, one or more for dedicated)."""
+
+    __tablename__ = "request_domains"
+
+    request_id: int = Field(foreign_key="pool_requests.id", primary_key=True)
+    domain_id: int = Field(foreign_key="domains.id", primary_key=True, index=True)
+
+
+class Warmup(SQLModel, table=True):
+    """The warm-up of one group of dedicated IPs (one dedicated pool)."""
+
+    __tablename__ = "warmups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pool_id: int = Field(foreign_key="pools.id", index=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="pool_requests.id")
+    expected_weekly_volume: int
+    started_on: date
+    planned_days: int
+    # Plan day reached (1-based); a held day does not advance it.
+    current_day: int = 1
+    held_days: int = 0
+    # The last calendar day already judged, so each day counts exactly once.
+    evaluated_through: date | None = None
+    state: str = Field(default=WarmupState.RUNNING, max_length=20)
+    completed_at: datetime | None = None
+
+
+class WarmupHold(SQLModel, table=True):
+    """A day on which a warm-up did not advance, and why."""
+
+    __tablename__ = "warmup_holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    warmup_id: int = Field(foreign_key="warmups.id", index=True)
+    day: date
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Message(SQLModel, table=True):
+    """The outbox."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Claims read due queued messages in this order; the partial index keeps
+        # them from re-reading rows that are already claimed or finished.
+        Index(
+            "ix_messages_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+        Index("ix_messages_domain_created", "domain_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(unique=True, max_length=255)
+    domain_id: int = Field(foreign_key="domains.id")
+    from_addr: str = Field(max_length=320)
+    to_addr: str = Field(max_length=320)
+    subject: str = Field(default="", max_length=998)
+    kind: str = Field(max_length=20)
+    status: str = Field(default=MessageStatus.QUEUED, max_length=20, index=True)
+    attempts: int = 0
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None = None
+    pool_id: int | None = Field(default=None, foreign_key="pools.id")
+    ip_id: int | None = Field(default=None, foreign_key="ip_addresses.id")
+    last_reply: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+
+
+class DomainDailyStat(SQLModel, table=True):
+    __tablename__ = "domain_daily_stats"
+
+    domain_id: int = Field(foreign_key="domains.id", primary_key=True)
+    day: date = Field(primary_key=True, index=True)
+    sent: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    complaints: int = 0
+    rejected: int = 0
+    # Sent campaigns and broadcasts, so the console can warn before a transactional move.
+    campaign_sent: int = 0
+    broadcast_sent: int = 0
+
+
+class IpDailyStat(SQLModel, table=True):
+    __tablename__ = "ip_daily_stats"
+
+    ip_id: int = Field(foreign_key="ip_addresses.id", primary_key=True)
+    day: date = Field(primary_key=True, index=True)
+    sent: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    complaints: int = 0
+
+
+class Notification(SQLModel, table=True):
+    """Told to every owner of an account."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    domain_id: int | None = Field(default=None, foreign_key="domains.id")
+    kind: str = Field(max_length=50)
+    title: str = Field(max_length=300)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime
+    read_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    # The acting user's name; "system" for the sender and health checks.
+    actor: str = Field(max_length=200, index=True)
+    action: str = Field(max_length=100, index=True)
+    entity: str = Field(max_length=50)
+    entity_id: str = Field(max_length=255)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    domain_id: int | None = Field(default=None, foreign_key="domains.id", index=True)
+    before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+

@@ -1,0 +1,25 @@
+"""A small world for the tests, built through the real inventory service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import Session
+
+from app.auth import get_user
+from app.inventory import apply_inventory, load_file
+from data.db import session_scope
+from data.models import User
+
+DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
+
+
+def build_world(engine, inventory: Path = DEMO_INVENTORY):
+    """Apply the demo inventory: accounts acme (premium), bolt (standard), corvid;
+    owners alice, bruno, carla; agents sam, tess; admin root."""
+    with session_scope(engine) as session:
+        return apply_inventory(session, None, load_file(inventory))
+
+
+def user(session: Session, name: str) -> User:
+    return get_user(session, name)
