@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app import clock
-from data.models import AuditEvent
+from data.models import Account, AuditEvent, Domain, User
 
 SYSTEM_ACTOR = "system"
 
@@ -44,3 +46,71 @@ def record(
     )
     session.add(event)
     return event
+
+
+@dataclass(frozen=True)
+class AuditView:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    account: str | None
+    domain: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "at": self.at.isoformat()}
+
+
+def list_events(
+    session: Session,
+    viewer: User,
+    *,
+    account: str | None = None,
+    domain: str | None = None,
+    user: str | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+) -> list[AuditView]:
+    """Newest first. Owners see only their own account's events."""
+    from app.auth import is_staff
+    from app.lookups import get_account, get_domain
+
+    query = select(AuditEvent)
+    if account:
+        query = query.where(AuditEvent.account_id == get_account(session, account).id)
+    if domain:
+        query = query.where(AuditEvent.domain_id == get_domain(session, domain).id)
+    if user:
+        query = query.where(AuditEvent.actor == user)
+    if kind:
+        query = query.where(AuditEvent.action.startswith(kind, autoescape=True))
+    if not is_staff(viewer):
+        query = query.where(AuditEvent.account_id == viewer.account_id)
+    query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(max(1, limit))
+    events = list(session.exec(query))
+    account_names = dict(session.exec(select(Account.id, Account.name)).all())
+    domain_ids = {e.domain_id for e in events if e.domain_id}
+    domain_names = (
+        dict(session.exec(select(Domain.id, Domain.name).where(Domain.id.in_(domain_ids))).all())
+        if domain_ids
+        else {}
+    )
+    return [
+        AuditView(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            entity=e.entity,
+            entity_id=e.entity_id,
+            account=account_names.get(e.account_id),
+            domain=domain_names.get(e.domain_id),
+            before=json.loads(e.before) if e.before else None,
+            after=json.loads(e.after) if e.after else None,
+        )
+        for e in events
+    ]

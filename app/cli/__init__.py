@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has gone; stop quietly like other Unix tools.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from app.auth import get_user
 from app.errors import MailpoolsError
 from data.db import make_engine, session_scope
-from data.models import User
+from data.models import Role, User
 
 _engine: Engine | None = None
 
@@ -74,6 +74,23 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if index == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def group(subparsers, name: str, help_text: str) -> argparse._SubParsersAction:
+    """The actions under a noun such as `domains`, shared by every module that adds to it."""
+    groups = subparsers.__dict__.setdefault("_mailpools_groups", {})
+    if name not in groups:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        groups[name] = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
+    return groups[name]
+
+
+def local_reader(session: Session, args: argparse.Namespace) -> User:
+    """The identity for a read-only listing: --as if given, else the local operator,
+    who already has the database in hand and so may read all of it."""
+    if getattr(args, "as_user", None):
+        return get_user(session, args.as_user)
+    return User(name="operator", role=Role.ADMIN)
 
 
 def command(subparsers, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""`mailpools domains list|show`."""
+
+from __future__ import annotations
+
+import humanize
+
+from app.cli.common import (
+    add_as_option,
+    add_json_option,
+    command,
+    group,
+    local_reader,
+    percent,
+    print_json,
+    print_table,
+    transaction,
+)
+from app.domains import DomainSummary, domain_detail, list_domains
+
+
+def register(subparsers) -> None:
+    actions = group(subparsers, "domains", "sending domains")
+    listing = command(actions, "list", _list, "list sending domains with their way of sending and rates")
+    listing.add_argument("--account", metavar="A", help="only this account's domains")
+    add_as_option(listing, required=False)
+    add_json_option(listing)
+    show = command(actions, "show", _show, "show one domain: way of sending, pool, IPs, status, rates, warm-up")
+    show.add_argument("domain", metavar="DOMAIN")
+    add_as_option(show, required=False)
+    add_json_option(show)
+
+
+def _rate(value: float, limit: float | None) -> str:
+    mark = " !" if limit is not None and value > limit else ""
+    return f"{percent(value)}{mark}"
+
+
+def _warmup(summary: DomainSummary) -> str:
+    if summary.warmup is None:
+        return ""
+    progress = summary.warmup
+    return f"day {progress.day}/{progress.planned_days} ({progress.dedicated_share:.0%})"
+
+
+def _list(args) -> int:
+    with transaction() as session:
+        actor = local_reader(session, args)
+        domains = list_domains(session, actor, account=args.account)
+    if args.json:
+        print_json([d.as_json() for d in domains])
+        return 0
+    print_table(
+        ["DOMAIN", "ACCOUNT", "SENDS FROM", "POOL", "STATUS", "7-DAY", "BOUNCE", "COMPLAINT", "WARM-UP"],
+        [
+            [
+                d.name,
+                d.account,
+                d.sending_mode,
+                d.pool or "-",
+                d.status,
+                humanize.metric(d.volume_7d, precision=3) if d.volume_7d else "0",
+                _rate(d.bounce_rate, d.max_bounce_rate),
+                _rate(d.complaint_rate, d.max_complaint_rate),
+                _warmup(d),
+            ]
+            for d in domains
+        ],
+    )
+    return 0
+
+
+def _show(args) -> int:
+    with transaction() as session:
+        actor = local_reader(session, args)
+        detail = domain_detail(session, actor, args.domain)
+    if args.json:
+        print_json(detail.as_json())
+        return 0
+    s = detail.summary
+    lines = [
+        ("domain", s.name),
+        ("account", f"{s.account} ({s.plan})"),
+        ("transactional service", "yes" if s.transactional_service else "no"),
+        ("sends from", f"{s.sending_mode} — pool {s.pool or '-'}"),
+        ("status", s.status if not s.removed_reason else f"{s.status}: {s.removed_reason} ({detail.removed_at:%Y-%m-%d %H:%M} UTC)"),
+        ("7-day volume", f"{s.volume_7d:,}"),
+        ("bounce rate", f"{_rate(s.bounce_rate, s.max_bounce_rate)} (limit {percent(s.max_bounce_rate or 0)})"),
+        ("complaint rate", f"{_rate(s.complaint_rate, s.max_complaint_rate)} (limit {percent(s.max_complaint_rate or 0)})"),
+    ]
+    if s.warmup:
+        lines.append(("warm-up", f"{_warmup(s)}, {s.warmup.held_days} held days, {s.warmup.state}"))
+    if detail.open_request_id:
+        lines.append(("open request", f"#{detail.open_request_id}"))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+    print("IPs:")
+    for ip in detail.ips:
+        print(f"  {ip.address:<16} {ip.hostname}  {ip.state}, weight {ip.weight}")
+    if detail.shared_ips:
+        print(f"shared IPs still used during the warm-up ({detail.shared_pool}):")
+        for ip in detail.shared_ips:
+            print(f"  {ip.address:<16} {ip.hostname}  {ip.state}, weight {ip.weight}")
+    return 0
