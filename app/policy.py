@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal, localcontext
 
 from app.errors import MailpoolsError
 
@@ -16,6 +17,8 @@ DEDICATED_WEEKLY_MINIMUM = 50_000
 PREMIUM_FREE_DEDICATED_IPS = 3
 DEDICATED_IP_MONTHLY_CENTS = 50_00
 DEFAULT_MAX_IPS_PER_REQUEST = 10
+# Far above any real sender, and safely inside a 32-bit integer column.
+MAX_WEEKLY_VOLUME = 1_000_000_000
 
 MIN_JUSTIFICATION_WORDS = 6
 MIN_JUSTIFICATION_LETTERS = 25
@@ -27,7 +30,8 @@ FILLER_WORDS = frozenset(
     might do does did just very really please thanks thank hi hello ok okay yes no test
     testing stuff things thing something anything whatever etc email emails mail mails
     send sending sent need needs want wants asdf qwerty lorem ipsum dolor sit amet foo bar
-    baz xxx blah na n/a tbd todo
+    baz xxx blah na n/a tbd todo consectetur adipiscing elit sed eiusmod tempor incididunt
+    labore dolore magna aliqua
     """.split()
 )
 
@@ -57,9 +61,11 @@ def validate_justification(text: str | None) -> str:
     field = "justification"
     if not cleaned:
         raise MailpoolsError("Say what this domain will send: the justification is empty.", field=field)
+    # Words are what the spaces separate; "receipts/refunds/resets" is one, not three.
+    word_count = sum(1 for token in cleaned.split() if re.search(r"[^\W\d_]", token))
     words = re.findall(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", cleaned.lower())
     letters = sum(len(word) for word in words)
-    if len(words) < MIN_JUSTIFICATION_WORDS or letters < MIN_JUSTIFICATION_LETTERS:
+    if word_count < MIN_JUSTIFICATION_WORDS or letters < MIN_JUSTIFICATION_LETTERS:
         raise MailpoolsError(
             "Describe what you will send in a sentence or more "
             f"(at least {MIN_JUSTIFICATION_WORDS} words), e.g. which messages, to whom, and why.",
@@ -72,7 +78,7 @@ def validate_justification(text: str | None) -> str:
             "(for example receipts, password resets, shipping updates) and who gets them.",
             field=field,
         )
-    if not any(_looks_like_a_word(word) for word in meaningful):
+    if sum(1 for word in meaningful if _looks_like_a_word(word)) < 3:
         raise MailpoolsError(
             "The justification does not read as a sentence: describe the messages in plain words.",
             field=field,
@@ -81,7 +87,10 @@ def validate_justification(text: str | None) -> str:
 
 
 def _looks_like_a_word(word: str) -> bool:
-    # Keyboard mash like "sdfghjkl" has no vowels or very long consonant runs.
+    # Keyboard mash like "sdfghjkl" or "aaaaaa" has no vowels, very long consonant
+    # runs, or hardly any distinct letters.
+    if len(set(word)) < 2:
+        return False
     if not re.search(r"[aeiouyàáâäåèéêëìíîïòóôöùúûüæøœ]", word):
         return not word.isascii()  # scripts without Latin vowels count as words
     return re.search(r"[bcdfghjklmnpqrstvwxz]{5,}", word) is None
@@ -112,32 +121,52 @@ def validate_confirmation(typed: str | None, domain: str) -> str:
     return (typed or "").strip()
 
 
-_VOLUME_PATTERN = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([km]?)$")
+_VOLUME_PATTERN = re.compile(r"^(-?)([0-9]+(?:[.,][0-9]+)?)\s*([km]?)$")
+_GROUPED_PATTERN = re.compile(r"^(-?)([0-9]{1,3}(?:[, ][0-9]{3})+)$")
+_MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000}
 
 
 def parse_volume(text: str | int | None) -> int:
     """Read a weekly volume: "80000", "80,000", "80 000", "80k", "1.5m"."""
     if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise MailpoolsError("The weekly volume cannot be negative.", field="volume")
-        return text
-    raw = str(text or "").strip().lower().replace("_", "")
+        return _volume_in_range(Decimal(text))
+    raw = str(text if text is not None else "").strip().lower().replace("_", "")
     if not raw:
         raise MailpoolsError("Enter the expected weekly volume, e.g. 80000 or 80k.", field="volume")
-    grouped = re.fullmatch(r"\d{1,3}(?:[, ]\d{3})+", raw)
+    grouped = _GROUPED_PATTERN.match(raw)
     if grouped:
-        return int(re.sub(r"[, ]", "", raw))
+        sign, digits = grouped.groups()
+        return _volume_in_range(Decimal(sign + re.sub(r"[, ]", "", digits)))
     match = _VOLUME_PATTERN.match(raw)
     if not match:
         raise MailpoolsError(
-            f"{str(text).strip()!r} is not a number of emails; write e.g. 80000, 80,000 or 80k.",
+            f"{str(text).strip()[:40]!r} is not a number of emails; write e.g. 80000, 80,000 or 80k.",
             field="volume",
         )
-    number, suffix = match.groups()
-    value = float(number.replace(",", "."))
-    value *= {"": 1, "k": 1_000, "m": 1_000_000}[suffix]
-    if value != int(value):
+    sign, number, suffix = match.groups()
+    if "," in number and not suffix:
+        # "80,00" is more likely a mistyped 80,000 than eighty.
+        raise MailpoolsError(
+            f"{raw!r} is ambiguous: write whole thousands as 80,000 or 80k.", field="volume"
+        )
+    # Decimal, not float: "1.001k" is exactly 1001, and huge inputs cannot overflow.
+    with localcontext() as context:
+        context.prec = len(number) + 10  # enough digits that the product is exact
+        value = Decimal(sign + number.replace(",", ".")) * _MULTIPLIERS[suffix]
+    if value != value.to_integral_value():
         raise MailpoolsError("The weekly volume must be a whole number of emails.", field="volume")
+    return _volume_in_range(value)
+
+
+def _volume_in_range(value: Decimal) -> int:
+    if value < 0:
+        raise MailpoolsError("The weekly volume cannot be negative.", field="volume")
+    if value > MAX_WEEKLY_VOLUME:
+        raise MailpoolsError(
+            f"A weekly volume above {MAX_WEEKLY_VOLUME:,} emails is not believable; "
+            "check the number.",
+            field="volume",
+        )
     return int(value)
 
 
