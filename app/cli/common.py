@@ -99,5 +99,13 @@ def command(subparsers, name: str, handler: Callable, help_text: str) -> argpars
     return parser
 
 
+def compact_count(number: int) -> str:
+    """82400 -> "82.4k": short enough for a table column."""
+    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if abs(number) >= size:
+            return f"{number / size:.1f}".rstrip("0").rstrip(".") + suffix
+    return str(number)
+
+
 def percent(rate: float) -> str:
     return f"{rate * 100:.2f}%"

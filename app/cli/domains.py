@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import humanize
-
 from app.cli.common import (
     add_as_option,
     add_json_option,
     command,
+    compact_count,
     group,
     local_reader,
     percent,
@@ -58,7 +57,7 @@ def _list(args) -> int:
                 d.sending_mode,
                 d.pool or "-",
                 d.status,
-                humanize.metric(d.volume_7d, precision=3) if d.volume_7d else "0",
+                compact_count(d.volume_7d),
                 _rate(d.bounce_rate, d.max_bounce_rate),
                 _rate(d.complaint_rate, d.max_complaint_rate),
                 _warmup(d),

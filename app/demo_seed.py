@@ -1,0 +1,172 @@
+"""A living demo world: the demo inventory plus a month of history.
+
+Everything goes through the real services (inventory, requests, reviews,
+removals) with the clock moved back where history needs it, so the demo
+shows states the product really reaches: requests waiting for review, a
+dedicated IP group two weeks into its warm-up with a held day, a domain
+removed from its pool for bounces.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app import clock, pool_admin, pool_requests
+from app.auth import get_user
+from app.inventory import apply_inventory, load_file
+from app.lookups import get_domain
+from data.db import session_scope
+from data.models import DomainDailyStat, IpAddress, IpDailyStat, Warmup, WarmupHold
+
+DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
+HISTORY_DAYS = 30
+
+# Typical daily volumes, bounce and complaint rates of the demo domains.
+DOMAIN_TRAFFIC = {
+    "acme.example": (9_000, 0.004, 0.0002),
+    "news.acme.example": (11_000, 0.012, 0.0011),
+    "billing.acme.example": (2_500, 0.003, 0.0001),
+    "bolt.example": (1_800, 0.008, 0.0004),
+    "offers.bolt.example": (4_000, 0.071, 0.0042),
+    "corvid.example": (16_000, 0.009, 0.0006),
+    "mail.corvid.example": (6_000, 0.006, 0.0003),
+}
+
+
+@contextmanager
+def _clock_at(moment: datetime) -> Iterator[None]:
+    previous = os.environ.get("MAILPOOLS_NOW")
+    os.environ["MAILPOOLS_NOW"] = moment.isoformat()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MAILPOOLS_NOW", None)
+        else:
+            os.environ["MAILPOOLS_NOW"] = previous
+
+
+def seed_demo(engine: Engine, *, seed: int = 7) -> None:
+    now = clock.now()
+    today = now.date()
+    randomness = random.Random(seed)
+    with session_scope(engine) as session:
+        apply_inventory(session, None, load_file(DEMO_INVENTORY))
+
+    with _clock_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
+        carla = get_user(session, "carla")
+        request = pool_requests.request_dedicated(
+            session, carla, ["corvid.example", "mail.corvid.example"], weekly_volume=150_000, ip_count=2
+        )
+    with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
+        pool_requests.approve(session, get_user(session, "sam"), request.id)
+
+    with session_scope(engine) as session:
+        _write_history(session, today, randomness)
+        _advance_warmup(session, today)
+
+    with _clock_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
+        pool_admin.remove_domain(
+            session,
+            get_user(session, "tess"),
+            "offers.bolt.example",
+            reason="Bounce rate 7.1% over the last 7 days against the pool's 5.0% limit.",
+        )
+
+    with _clock_at(now - timedelta(days=3, hours=2)), session_scope(engine) as session:
+        pool_requests.request_transactional(
+            session,
+            get_user(session, "bruno"),
+            "bolt.example",
+            justification="Order confirmations, shipping updates and password resets for people "
+            "who buy from the Bolt store; no marketing.",
+            confirmation="bolt.example",
+        )
+    with _clock_at(now - timedelta(hours=20)), session_scope(engine) as session:
+        pool_requests.request_dedicated(
+            session, get_user(session, "alice"), ["news.acme.example"], weekly_volume="80k", ip_count=1
+        )
+    with _clock_at(now - timedelta(hours=2)), session_scope(engine) as session:
+        pool_requests.request_transactional(
+            session,
+            get_user(session, "alice"),
+            "billing.acme.example",
+            justification="Invoices, payment receipts and failed-payment reminders for Acme "
+            "subscribers, sent one by one as each event happens.",
+            confirmation="billing.acme.example",
+        )
+
+
+def _write_history(session: Session, today: date, randomness: random.Random) -> None:
+    ips_by_domain = _sending_ips(session)
+    for name, (daily, bounce, complaint) in DOMAIN_TRAFFIC.items():
+        domain = get_domain(session, name)
+        for back in range(HISTORY_DAYS, 0, -1):
+            day = today - timedelta(days=back)
+            weekday_factor = 0.6 if day.weekday() >= 5 else 1.0
+            volume = int(daily * weekday_factor * randomness.uniform(0.85, 1.15))
+            bounced = int(volume * bounce * randomness.uniform(0.8, 1.2))
+            complaints = int(volume * complaint * randomness.uniform(0.7, 1.3))
+            sent = volume - bounced
+            campaign = int(sent * 0.55) if name.startswith(("news.", "offers.")) else int(sent * 0.05)
+            session.add(
+                DomainDailyStat(
+                    domain_id=domain.id,
+                    day=day,
+                    sent=sent,
+                    deferred=int(volume * 0.01),
+                    bounced=bounced,
+                    complaints=complaints,
+                    campaign_sent=campaign,
+                    broadcast_sent=int(sent * 0.02),
+                )
+            )
+            _spread_over_ips(session, ips_by_domain[name], day, sent, bounced, complaints)
+    session.flush()
+
+
+def _sending_ips(session: Session) -> dict[str, list[IpAddress]]:
+    result = {}
+    for name in DOMAIN_TRAFFIC:
+        domain = get_domain(session, name)
+        result[name] = list(
+            session.exec(select(IpAddress).where(IpAddress.pool_id == domain.shared_pool_id))
+        )
+    return result
+
+
+def _spread_over_ips(session, ips, day, sent, bounced, complaints) -> None:
+    for ip in ips:
+        key = (ip.id, day)
+        row = session.get(IpDailyStat, key) or IpDailyStat(ip_id=ip.id, day=day)
+        row.sent += sent // len(ips)
+        row.bounced += bounced // len(ips)
+        row.complaints += complaints // len(ips)
+        session.add(row)
+        session.flush()
+
+
+def _advance_warmup(session: Session, today: date) -> None:
+    """Stand the corvid warm-up where two weeks of daily evaluation leave it, one day held."""
+    warmup = session.exec(select(Warmup)).one()
+    elapsed = (today - warmup.started_on).days
+    held_day = warmup.started_on + timedelta(days=6)
+    session.add(
+        WarmupHold(
+            warmup_id=warmup.id,
+            day=held_day,
+            reason="Dedicated-IP complaint rate 0.41% broke the 0.30% limit.",
+        )
+    )
+    warmup.held_days = 1
+    warmup.current_day = 1 + elapsed - warmup.held_days
+    warmup.evaluated_through = today - timedelta(days=1)
+    session.add(warmup)
