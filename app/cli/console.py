@@ -1,0 +1,71 @@
+"""`mailpools console --as USER`, and plain `mailpools` for the local default user."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from pathlib import Path
+
+from platformdirs import user_config_dir
+
+from app.auth import get_user
+from app.cli.common import add_as_option, command, engine, transaction
+from app.errors import MailpoolsError
+
+
+def config_path() -> Path:
+    return Path(user_config_dir("mailpools")) / "config.toml"
+
+
+def default_user_name() -> str:
+    """$MAILPOOLS_USER, else `user = "..."` in the configuration file."""
+    name = os.environ.get("MAILPOOLS_USER", "").strip()
+    if name:
+        return name
+    path = config_path()
+    if path.exists():
+        try:
+            config = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise MailpoolsError(f"{path} is not valid TOML: {error}.") from None
+        name = config.get("user")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+        raise MailpoolsError(f'{path} has no user = "NAME" line: add one, or set MAILPOOLS_USER.')
+    raise MailpoolsError(
+        f'No default user: set MAILPOOLS_USER, or write user = "NAME" in {path}, '
+        "or run mailpools console --as USER."
+    )
+
+
+def run_console(user_name: str, theme: str | None = None) -> int:
+    from app.console import MailpoolsConsole
+
+    with transaction() as session:
+        get_user(session, user_name)
+    console = MailpoolsConsole(engine(), user_name, theme=theme)
+    console.run()
+    return console.return_code or 0
+
+
+def open_console(args: argparse.Namespace) -> int:
+    name = args.as_user or os.environ.get("MAILPOOLS_USER")
+    if not name:
+        raise MailpoolsError("Say who is using the console with --as USER (or set MAILPOOLS_USER).")
+    return run_console(name, args.theme)
+
+
+def open_default_console(args: argparse.Namespace) -> int:
+    return run_console(default_user_name(), getattr(args, "theme", None))
+
+
+def register(subparsers) -> None:
+    parser = command(subparsers, "console", open_console, "Open the terminal console as a user.")
+    add_as_option(parser)
+    parser.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="a Textual theme; default ansi-dark, which follows the terminal's own colours "
+        "(ansi-light for light terminals)",
+    )

@@ -1,0 +1,183 @@
+"""Home: the account's sending domains, a page at a time.
+
+A page is one grouped read of the daily stats, so the screen paints as fast
+with ten thousand domains as with ten.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from app.console_data import DomainRow, HomePage, RateReading, short_count
+from app.errors import MailpoolsError
+from screens.messages import NotificationsArrived
+
+MODE_LABELS = {"shared": "shared", "transactional": "transactional", "dedicated": "dedicated"}
+RATE_STYLES = {
+    "ok": "green",
+    "near": "yellow",
+    "over": "bold red",
+    "unjudged": "dim",
+    "idle": "dim",
+}
+FILTER_DELAY_SECONDS = 0.25
+
+
+def rate_cell(reading: RateReading) -> Text:
+    return Text(reading.text, style=RATE_STYLES[reading.level], justify="right")
+
+
+class HomeScreen(Screen):
+    """The owner's domains: way of sending, pool, status, volume, rates, warm-up."""
+
+    DEFAULT_CSS = """
+    HomeScreen #home-filter { margin: 0 1; }
+    HomeScreen #home-table { height: 1fr; }
+    HomeScreen #home-pager { padding: 0 1; height: 1; }
+    HomeScreen #home-legend { padding: 0 1; height: auto; }
+    """
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", tooltip="Filter domains by name", id="filter"),
+        Binding("right_square_bracket", "next_page", "Next", tooltip="Next page", id="next-page"),
+        Binding("left_square_bracket", "previous_page", "Prev", tooltip="Previous page", id="previous-page"),
+        Binding("r", "reload", "Reload", show=False, id="reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page: HomePage | None = None
+        self.page_offset = 0
+        self._filter_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="Filter domains by name  ( / )", id="home-filter")
+        table = DataTable(id="home-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("Domain", key="domain")
+        table.add_column("Sending", key="mode")
+        table.add_column("Pool", key="pool")
+        table.add_column("Status", key="status")
+        table.add_column(Text("7-day vol", justify="right"), key="volume")
+        table.add_column(Text("Bounce", justify="right"), key="bounce")
+        table.add_column(Text("Complaint", justify="right"), key="complaint")
+        table.add_column("Warm-up / request", key="progress")
+        yield table
+        yield Static("Loading your domains…", id="home-pager")
+        yield Static(
+            "Rates against each pool's limits: [green]well under[/] · [yellow]near[/] · "
+            "[bold red]over[/] · [dim]too few sent to judge[/]",
+            id="home-legend",
+            classes="hint",
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load_page()
+
+    def load_page(self) -> None:
+        self.fetch_page(self.page_offset, self.query_one(Input).value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home")
+    def fetch_page(self, offset: int, filter_text: str) -> None:
+        try:
+            page = self.app.backend.home_page(offset=offset, filter_text=filter_text)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.show_page, page)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#home-pager", Static).update(Text(message, style="bold red"))
+
+    def show_page(self, page: HomePage) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in page.rows:
+            table.add_row(*self.cells(row), key=row.name)
+        self.page = page
+        self.page_offset = page.offset
+        if page.total == 0:
+            message = (
+                f"No domain matches {page.filter_text!r}."
+                if page.filter_text
+                else "This account has no sending domains yet."
+            )
+        else:
+            message = f"Domains {page.first:,}–{page.last:,} of {page.total:,}"
+            if page.total > page.limit:
+                message += "   [ ] previous / next page"
+            message += "   Enter opens a domain"
+        self.query_one("#home-pager", Static).update(message)
+
+    @staticmethod
+    def cells(row: DomainRow) -> list:
+        status = Text(row.status, style="bold red" if row.status == "removed" else "")
+        progress = row.warmup or row.pending or ""
+        return [
+            row.name,
+            MODE_LABELS.get(row.mode, row.mode),
+            row.pool,
+            status,
+            Text(short_count(row.volume_7d), justify="right"),
+            rate_cell(row.bounce),
+            rate_cell(row.complaint),
+            progress,
+        ]
+
+    @on(DataTable.RowSelected, "#home-table")
+    def open_domain(self, event: DataTable.RowSelected) -> None:
+        self.app.open_domain(str(event.row_key.value))
+
+    @on(Input.Changed, "#home-filter")
+    def filter_changed(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY_SECONDS, self.apply_filter)
+
+    @on(Input.Submitted, "#home-filter")
+    def filter_submitted(self) -> None:
+        self.apply_filter()
+        self.query_one(DataTable).focus()
+
+    def apply_filter(self) -> None:
+        self.page_offset = 0
+        self.load_page()
+
+    def action_focus_filter(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one(Input)
+        if field.value:
+            field.value = ""
+            self.apply_filter()
+        self.query_one(DataTable).focus()
+
+    def action_next_page(self) -> None:
+        if self.page and self.page.offset + self.page.limit < self.page.total:
+            self.page_offset = self.page.offset + self.page.limit
+            self.load_page()
+
+    def action_previous_page(self) -> None:
+        if self.page and self.page.offset > 0:
+            self.page_offset = max(0, self.page.offset - self.page.limit)
+            self.load_page()
+
+    def action_reload(self) -> None:
+        self.load_page()
+
+    def on_screen_resume(self) -> None:
+        # Back from a domain: a request may have been filed there.
+        if self.page is not None:
+            self.load_page()
+
+    def on_notifications_arrived(self, _message: NotificationsArrived) -> None:
+        self.load_page()
