@@ -8,8 +8,9 @@ from sqlmodel import Session
 
 from app.auth import get_user
 from app.inventory import apply_inventory, load_file
+from app.lookups import get_domain
 from data.db import session_scope
-from data.models import User
+from data.models import DomainDailyStat, User
 
 DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
 
@@ -23,3 +24,16 @@ def build_world(engine, inventory: Path = DEMO_INVENTORY):
 
 def user(session: Session, name: str) -> User:
     return get_user(session, name)
+
+
+def record_domain_day(
+    engine, domain_name: str, day, *, sent: int, bounced: int = 0, complaints: int = 0
+) -> None:
+    """Daily sending stats for a domain, as the sender writes them after each batch."""
+    with session_scope(engine) as session:
+        domain = get_domain(session, domain_name)
+        session.add(
+            DomainDailyStat(
+                domain_id=domain.id, day=day, sent=sent, bounced=bounced, complaints=complaints
+            )
+        )

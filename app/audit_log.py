@@ -1,0 +1,51 @@
+"""The audit log as agents browse it: every event, filtered by account, domain, user and kind.
+
+A kind is an action or the start of one: `ip` matches `ip.pause` and
+`ip.weight`, `request.dedicated` matches that request kind's filing and decisions.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from app.audit import AuditView, list_events
+from app.auth import require_staff
+from data.models import AuditEvent, User
+
+DEFAULT_LIMIT = 500
+
+
+def browse_events(
+    session: Session,
+    actor: User,
+    *,
+    account: str | None = None,
+    domain: str | None = None,
+    user: str | None = None,
+    kind: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[AuditView]:
+    """Newest first, across all accounts; for agents and admins only."""
+    require_staff(actor, "browse the audit log")
+    return list_events(
+        session,
+        actor,
+        account=(account or "").strip() or None,
+        domain=(domain or "").strip() or None,
+        user=(user or "").strip() or None,
+        kind=(kind or "").strip() or None,
+        limit=limit,
+    )
+
+
+def event_kinds(session: Session, actor: User) -> list[str]:
+    """The kinds to filter by: each action's first word, then every action, in order."""
+    require_staff(actor, "browse the audit log")
+    actions = sorted(set(session.exec(select(AuditEvent.action).distinct())))
+    families = sorted({action.split(".", 1)[0] for action in actions})
+    return families + [action for action in actions if action not in families]
+
+
+def event_actors(session: Session, actor: User) -> list[str]:
+    require_staff(actor, "browse the audit log")
+    return sorted(set(session.exec(select(AuditEvent.actor).distinct())))

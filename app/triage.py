@@ -1,0 +1,237 @@
+"""The agents' queue of pending requests, with what a reviewer needs beside each one.
+
+For every pending transactional-pool or dedicated-IP request: how long it has
+waited, the account and its plan, the domains, what the owner said (the
+justification, or the expected weekly volume), what the domains really sent
+over the last week, their rates against their pool's thresholds, and the
+earlier requests and decisions for the same domains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import humanize
+from sqlmodel import Session, select
+
+from app import clock, stats
+from app.auth import require_staff
+from app.errors import MailpoolsError
+from app.lookups import get_account
+from app.policy import CostQuote, quote_monthly_cost
+from app.pool_operations import RateReading, Thresholds, domain_pool_id
+from app.pool_requests import (
+    RequestView,
+    dedicated_ips_in_use,
+    free_dedicated_ips,
+    get_request,
+    request_domains,
+    suggest_ips,
+    to_view,
+)
+from data.models import (
+    Account,
+    AuditEvent,
+    Domain,
+    Pool,
+    PoolRequest,
+    RequestDomain,
+    RequestKind,
+    RequestStatus,
+    User,
+)
+
+KINDS = tuple(kind.value for kind in RequestKind)
+
+
+@dataclass(frozen=True)
+class DomainHealth:
+    """One domain of a request: where it sends from and how it performs there."""
+
+    name: str
+    sending_mode: str
+    pool: str | None
+    status: str
+    rates: RateReading
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    request: RequestView
+    age: str
+    measured_weekly_volume: int
+    domains: list[DomainHealth]
+    history: list[HistoryEntry]
+
+    @property
+    def id(self) -> int:
+        return self.request.id
+
+    @property
+    def asked(self) -> str:
+        """What the owner asked for, in a few words."""
+        request = self.request
+        if request.kind == RequestKind.TRANSACTIONAL:
+            return "join the transactional pool"
+        if request.dedicated_pool:
+            return f"join dedicated group {request.dedicated_pool}"
+        count = request.ip_count or 0
+        return f"{count} dedicated IP{'s' if count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What the decide screen offers: the item, and for new dedicated IPs the inventory and price."""
+
+    item: TriageItem
+    free_ips: list[str]
+    suggested_ips: list[str]
+    monthly_cost_cents: int | None
+    cost_text: str | None
+
+    @property
+    def needs_ips(self) -> bool:
+        request = self.item.request
+        return request.kind == RequestKind.DEDICATED and not request.dedicated_pool
+
+
+def filed_age(created_at: datetime, now: datetime | None = None) -> str:
+    """'filed 3 days ago', measured on the program's clock."""
+    return "filed " + humanize.naturaltime(created_at, when=now or clock.now())
+
+
+def _domain_health(session: Session, domains: list[Domain]) -> list[DomainHealth]:
+    pools = {p.id: p for p in session.exec(select(Pool))}
+    health = []
+    for domain in domains:
+        pool = pools.get(domain_pool_id(domain))
+        days = pool.window_days if pool else 7
+        rates = stats.domain_rates(session, [domain.id], clock.today(), days).get(
+            domain.id, stats.Rates()
+        )
+        health.append(
+            DomainHealth(
+                name=domain.name,
+                sending_mode=domain.sending_mode,
+                pool=pool.name if pool else None,
+                status=domain.status,
+                rates=RateReading.of(rates, Thresholds.of(pool) if pool else None),
+            )
+        )
+    return health
+
+
+def _history(session: Session, request: PoolRequest, domains: list[Domain]) -> list[HistoryEntry]:
+    """Other requests for the same domains, and the domains' removals and reinstatements."""
+    ids = [d.id for d in domains]
+    if not ids:
+        return []
+    entries: list[HistoryEntry] = []
+    earlier = session.exec(
+        select(PoolRequest)
+        .join(RequestDomain, RequestDomain.request_id == PoolRequest.id)
+        .where(RequestDomain.domain_id.in_(ids))
+        .where(PoolRequest.id != request.id)
+        .distinct()
+    )
+    reviewers = {u.id: u.name for u in session.exec(select(User))}
+    for other in earlier:
+        text = f"#{other.id} {other.kind} request {other.status}"
+        if other.status != RequestStatus.PENDING:
+            text += f" by {reviewers.get(other.reviewer_id, 'unknown')}"
+            if other.decision_reason:
+                text += f": {other.decision_reason}"
+        entries.append(HistoryEntry(at=other.decided_at or other.created_at, text=text))
+    events = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.domain_id.in_(ids))
+        .where(AuditEvent.action.in_(["domain.remove", "domain.reinstate"]))
+    )
+    for event in events:
+        verb = "removed from its pool" if event.action == "domain.remove" else "reinstated"
+        entries.append(HistoryEntry(at=event.at, text=f"{event.entity_id} {verb} by {event.actor}"))
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def _item(session: Session, request: PoolRequest) -> TriageItem:
+    domains = request_domains(session, request)
+    return TriageItem(
+        request=to_view(session, request),
+        age=filed_age(request.created_at),
+        measured_weekly_volume=stats.weekly_volume(session, [d.id for d in domains], clock.today()),
+        domains=_domain_health(session, domains),
+        history=_history(session, request, domains),
+    )
+
+
+def triage_queue(
+    session: Session,
+    actor: User,
+    *,
+    kind: str | None = None,
+    account: str | None = None,
+    domain_search: str | None = None,
+) -> list[TriageItem]:
+    """Pending requests across all accounts, oldest first.
+
+    KIND is transactional or dedicated; ACCOUNT an account's name; DOMAIN_SEARCH
+    any part of a domain name, case-insensitive.
+    """
+    require_staff(actor, "triage requests")
+    query = select(PoolRequest).where(PoolRequest.status == RequestStatus.PENDING)
+    if kind:
+        if kind not in KINDS:
+            raise MailpoolsError(f"Unknown request kind {kind!r}: use transactional or dedicated.")
+        query = query.where(PoolRequest.kind == kind)
+    if account:
+        query = query.where(PoolRequest.account_id == get_account(session, account.strip()).id)
+    search = (domain_search or "").strip().lower()
+    if search:
+        matching = (
+            select(RequestDomain.request_id)
+            .join(Domain, Domain.id == RequestDomain.domain_id)
+            .where(Domain.name.contains(search, autoescape=True))
+        )
+        query = query.where(PoolRequest.id.in_(matching))
+    requests = session.exec(query.order_by(PoolRequest.created_at, PoolRequest.id))
+    return [_item(session, request) for request in requests]
+
+
+def account_names(session: Session, actor: User) -> list[str]:
+    """Accounts to filter the queue by."""
+    require_staff(actor, "triage requests")
+    return list(session.exec(select(Account.name).order_by(Account.name)))
+
+
+def decision_context(session: Session, actor: User, request_id: int) -> DecisionContext:
+    """One request as the decide screen shows it, whatever its status now."""
+    require_staff(actor, "review requests")
+    request = get_request(session, request_id)
+    item = _item(session, request)
+    context = DecisionContext(item, [], [], None, None)
+    if not context.needs_ips or request.status != RequestStatus.PENDING:
+        return context
+    account = session.get(Account, request.account_id)
+    # The account's count of IPs in use includes this request's; price this request on top of the rest.
+    others = dedicated_ips_in_use(session, account.id) - (request.ip_count or 0)
+    quote = quote_monthly_cost(account.plan, max(0, others), request.ip_count or 0)
+    return DecisionContext(
+        item=item,
+        free_ips=[ip.address for ip in free_dedicated_ips(session)],
+        suggested_ips=[ip.address for ip in suggest_ips(session, request)],
+        monthly_cost_cents=quote.monthly_cents,
+        cost_text=_describe_quote(quote),
+    )
+
+
+def _describe_quote(quote: CostQuote) -> str:
+    if quote.plan == "premium":
+        return f"{quote.free_ips} free on Premium, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"
+    return f"Standard plan, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"

@@ -1,0 +1,211 @@
+from datetime import date
+
+import pytest
+from sqlmodel import Session, select
+
+from app.errors import MailpoolsError, PermissionDenied
+from app.pool_operations import (
+    list_ips,
+    list_pools,
+    list_warmups,
+    pause_ip,
+    resume_ip,
+    set_ip_weight,
+)
+from app.pool_requests import approve, request_dedicated
+from data.db import session_scope
+from data.models import AuditEvent, IpAddress, IpDailyStat, IpState
+from tests.factories import build_world, record_domain_day, user
+
+TODAY = date(2026, 11, 26)
+
+
+def _ip(engine, address: str) -> IpAddress:
+    with Session(engine) as session:
+        return session.exec(select(IpAddress).where(IpAddress.address == address)).one()
+
+
+def _events(engine, action: str) -> list[AuditEvent]:
+    with Session(engine) as session:
+        return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def test_pools_list_shows_ips_members_thresholds_and_todays_rates(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        ip = session.exec(select(IpAddress).where(IpAddress.address == "127.0.0.3")).one()
+        session.add(IpDailyStat(ip_id=ip.id, day=TODAY, sent=380, bounced=20, complaints=1))
+        session.add(IpDailyStat(ip_id=ip.id, day=date(2026, 11, 25), sent=9999, bounced=999))
+    with Session(engine) as session:
+        pools = list_pools(session, user(session, "sam"))
+    by_name = {pool.name: pool for pool in pools}
+    assert [p.name for p in pools] == ["shared-a", "shared-b", "transactional"]
+    shared_a = by_name["shared-a"]
+    assert [ip.address for ip in shared_a.ips] == ["127.0.0.2", "127.0.0.3"]
+    assert [ip.weight for ip in shared_a.ips] == [1, 2]
+    # Only today's IP stats count: 380 delivered + 20 bounced.
+    assert shared_a.today.sent == 400
+    assert shared_a.today.bounce_rate == pytest.approx(20 / 400)
+    assert shared_a.thresholds.max_bounce_rate == 0.05
+    members = {d.name for p in pools for d in p.domains}
+    assert len(members) == 7
+    assert by_name["transactional"].domains == []
+
+
+def test_member_rates_use_the_pools_window(engine):
+    build_world(engine)
+    record_domain_day(engine, "news.acme.example", TODAY, sent=900, bounced=100)
+    record_domain_day(engine, "news.acme.example", date(2026, 11, 1), sent=5000)
+    with Session(engine) as session:
+        pools = list_pools(session, user(session, "tess"))
+    member = next(d for p in pools for d in p.domains if d.name == "news.acme.example")
+    assert member.rates.sent == 1000
+    assert member.rates.bounce_rate == pytest.approx(0.1)
+    assert member.rates.over
+
+
+def test_ips_list_includes_free_inventory_and_filters_by_pool(engine):
+    build_world(engine)
+    with Session(engine) as session:
+        sam = user(session, "sam")
+        everything = list_ips(session, sam)
+        shared_b = list_ips(session, sam, pool_name="shared-b")
+        with pytest.raises(MailpoolsError, match="no pool named 'nope'"):
+            list_ips(session, sam, pool_name="nope")
+    assert len(everything) == 12
+    assert [ip.pool for ip in everything if ip.address == "127.0.0.20"] == [None]
+    assert [ip.address for ip in shared_b] == ["127.0.0.4", "127.0.0.5"]
+
+
+def test_pause_and_resume_an_ip_is_audited(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        pause_ip(session, user(session, "sam"), "127.0.0.2")
+    assert _ip(engine, "127.0.0.2").state == IpState.PAUSED
+    [event] = _events(engine, "ip.pause")
+    assert (event.actor, event.entity_id) == ("sam", "127.0.0.2")
+    assert '"active"' in event.before and '"paused"' in event.after
+    with session_scope(engine) as session, pytest.raises(MailpoolsError, match="already paused"):
+        pause_ip(session, user(session, "sam"), "127.0.0.2")
+    with session_scope(engine) as session:
+        resume_ip(session, user(session, "tess"), "127.0.0.2")
+    assert _ip(engine, "127.0.0.2").state == IpState.ACTIVE
+    assert [e.actor for e in _events(engine, "ip.resume")] == ["tess"]
+    with session_scope(engine) as session, pytest.raises(MailpoolsError, match="not paused"):
+        resume_ip(session, user(session, "tess"), "127.0.0.2")
+
+
+def test_pausing_the_last_sending_ip_of_a_shared_pool_is_refused(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        pause_ip(session, user(session, "sam"), "127.0.0.4")
+    with (
+        session_scope(engine) as session,
+        pytest.raises(MailpoolsError, match="no IP to send from"),
+    ):
+        pause_ip(session, user(session, "sam"), "127.0.0.5")
+    with (
+        session_scope(engine) as session,
+        pytest.raises(MailpoolsError, match="no IP to send from"),
+    ):
+        set_ip_weight(session, user(session, "sam"), "127.0.0.5", 0)
+    assert _ip(engine, "127.0.0.5").state == IpState.ACTIVE
+    assert _ip(engine, "127.0.0.5").weight == 1
+
+
+def test_resuming_an_ip_of_a_warming_group_returns_it_to_warming(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        request = request_dedicated(
+            session, user(session, "alice"), ["news.acme.example"], weekly_volume=80_000
+        )
+        request_id = request.id
+    with session_scope(engine) as session:
+        approve(session, user(session, "sam"), request_id)
+    with session_scope(engine) as session:
+        pause_ip(session, user(session, "sam"), "127.0.0.20")
+    with session_scope(engine) as session:
+        resume_ip(session, user(session, "sam"), "127.0.0.20")
+    assert _ip(engine, "127.0.0.20").state == IpState.WARMING
+
+
+@pytest.mark.parametrize(
+    ("weight", "message"),
+    [
+        ("-1", "out of range"),
+        ("101", "out of range"),
+        ("heavy", "whole number"),
+        ("2.5", "whole number"),
+    ],
+)
+def test_weight_must_be_a_whole_number_in_range(sqlite_engine, weight, message):
+    build_world(sqlite_engine)
+    with (
+        session_scope(sqlite_engine) as session,
+        pytest.raises(MailpoolsError, match=message) as caught,
+    ):
+        set_ip_weight(session, user(session, "sam"), "127.0.0.2", weight)
+    assert caught.value.field == "weight"
+    assert _ip(sqlite_engine, "127.0.0.2").weight == 1
+    assert _events(sqlite_engine, "ip.weight") == []
+
+
+def test_weight_change_is_saved_and_audited(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        set_ip_weight(session, user(session, "root"), "127.0.0.2", "5")
+    assert _ip(engine, "127.0.0.2").weight == 5
+    [event] = _events(engine, "ip.weight")
+    assert event.actor == "root"
+    assert '"weight": 1' in event.before and '"weight": 5' in event.after
+
+
+def test_unknown_ip_is_named_in_the_refusal(sqlite_engine):
+    build_world(sqlite_engine)
+    with session_scope(sqlite_engine) as session, pytest.raises(MailpoolsError, match="10.9.9.9"):
+        pause_ip(session, user(session, "sam"), "10.9.9.9")
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda s, u: list_pools(s, u),
+        lambda s, u: list_ips(s, u),
+        lambda s, u: list_warmups(s, u),
+        lambda s, u: pause_ip(s, u, "127.0.0.2"),
+        lambda s, u: resume_ip(s, u, "127.0.0.2"),
+        lambda s, u: set_ip_weight(s, u, "127.0.0.2", 3),
+    ],
+)
+def test_owners_are_refused(sqlite_engine, action):
+    build_world(sqlite_engine)
+    with (
+        session_scope(sqlite_engine) as session,
+        pytest.raises(PermissionDenied, match="alice is an owner"),
+    ):
+        action(session, user(session, "alice"))
+    assert _ip(sqlite_engine, "127.0.0.2").state == IpState.ACTIVE
+    assert _ip(sqlite_engine, "127.0.0.2").weight == 1
+
+
+def test_warmups_list_shows_day_share_and_holds(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        request = request_dedicated(
+            session,
+            user(session, "bruno"),
+            ["offers.bolt.example"],
+            weekly_volume=60_000,
+            ip_count=2,
+        )
+        request_id = request.id
+    with session_scope(engine) as session:
+        approve(session, user(session, "tess"), request_id)
+    with Session(engine) as session:
+        [warmup] = list_warmups(session, user(session, "sam"))
+    assert warmup.account == "bolt"
+    assert warmup.domains == ["offers.bolt.example"]
+    assert warmup.ips == ["127.0.0.20", "127.0.0.21"]
+    assert (warmup.day, warmup.held_days, warmup.state) == (1, 0, "running")
+    assert warmup.today_share == pytest.approx(0.02)
+    assert warmup.planned_days > 30
