@@ -13,6 +13,7 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from app.auth import get_user
 from app.inventory import apply_inventory, load_file
 from app.lookups import get_domain
 from data.db import session_scope
-from data.models import DomainDailyStat, IpAddress, IpDailyStat, Warmup, WarmupHold
+from data.models import Account, DomainDailyStat, IpAddress, IpDailyStat, User, Warmup, WarmupHold
 
 DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
 HISTORY_DAYS = 30
@@ -170,3 +171,32 @@ def _advance_warmup(session: Session, today: date) -> None:
     warmup.current_day = 1 + elapsed - warmup.held_days
     warmup.evaluated_through = today - timedelta(days=1)
     session.add(warmup)
+
+
+@dataclass(frozen=True)
+class CastMember:
+    """Someone the demo can open the console as."""
+
+    name: str
+    role: str
+    account: str | None
+    plan: str | None
+
+
+def demo_cast(engine: Engine) -> list[CastMember]:
+    """Every user, owners first, for the demo's "open the console as" list."""
+    with session_scope(engine) as session:
+        accounts = {a.id: a for a in session.exec(select(Account))}
+        users = session.exec(select(User).order_by(User.role.desc(), User.name)).all()
+        cast = []
+        for user in users:
+            account = accounts.get(user.account_id)
+            cast.append(
+                CastMember(
+                    name=user.name,
+                    role=user.role,
+                    account=account.name if account else None,
+                    plan=account.plan if account else None,
+                )
+            )
+    return cast

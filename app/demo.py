@@ -1,0 +1,177 @@
+"""`make demo`: the whole product alive in one terminal.
+
+A fresh demo database (never the user's own) is seeded with accounts, a month
+of history and requests waiting for review; a local SMTP sink listens on
+127.0.0.1; the real sender runs in relay mode to it; a little traffic
+generator queues messages every second. Then the console opens, as whichever
+demo user you pick; quitting the console brings the picker back.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from textual.app import App
+
+from app import outbox
+from app.auth import get_user
+from app.demo_seed import demo_cast, seed_demo
+from app.errors import MailpoolsError
+from app.sink import LoopbackSink
+from data.db import make_engine, session_scope, upgrade
+from data.models import Account, Domain, DomainStatus, Role, User
+
+TRAFFIC_INTERVAL_SECONDS = 1.0
+MESSAGES_PER_TICK = 6
+
+
+def demo_database_path() -> Path:
+    directory = Path(user_data_dir("mailpools")) / "demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / "demo.db"
+
+
+def fresh_demo_database() -> tuple[str, Engine]:
+    path = demo_database_path()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    seed_demo(engine)
+    return url, engine
+
+
+class TrafficGenerator(threading.Thread):
+    """Queues a few messages a second from the demo's active domains, as their owners."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(name="demo-traffic", daemon=True)
+        self.engine = engine
+        self.stopped = threading.Event()
+        self.queued = 0
+        self.refused = 0
+        self.randomness = random.Random(11)
+
+    def run(self) -> None:
+        while not self.stopped.wait(TRAFFIC_INTERVAL_SECONDS):
+            try:
+                self._tick()
+            except MailpoolsError:
+                self.refused += 1
+
+    def _tick(self) -> None:
+        with session_scope(self.engine) as session:
+            senders = session.exec(
+                select(Domain, User)
+                .join(Account, Account.id == Domain.account_id)
+                .join(User, User.account_id == Account.id)
+                .where(User.role == Role.OWNER)
+                .where(Domain.status == DomainStatus.ACTIVE)
+            ).all()
+            for _ in range(MESSAGES_PER_TICK):
+                domain, owner = self.randomness.choice(senders)
+                kind = "transactional" if domain.sending_mode == "transactional" else self.randomness.choice(
+                    ["transactional", "transactional", "campaign", "broadcast"]
+                )
+                # About one message in a hundred goes to an address the sink refuses.
+                local = "bounce" if self.randomness.random() < 0.01 else f"reader{self.randomness.randint(1, 999)}"
+                outbox.enqueue(
+                    session,
+                    get_user(session, owner.name),
+                    from_addr=f"hello@{domain.name}",
+                    to_addr=f"{local}@inbox.example",
+                    kind=kind,
+                    subject="Your order has shipped" if kind == "transactional" else "This week's news",
+                )
+                self.queued += 1
+
+
+def start_sender(url: str, sink_port: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "MAILPOOLS_DATABASE_URL": url}
+    log = open(log_path, "w")  # noqa: SIM115 (kept open for the child's lifetime)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sender", "--relay", f"127.0.0.1:{sink_port}"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+class DemoLauncher(App[str]):
+    """Shows the picker and exits with the chosen user's name (None to end the demo)."""
+
+    TITLE = "mailpools demo"
+
+    def __init__(self, cast, traffic) -> None:
+        super().__init__()
+        self.cast = cast
+        self.traffic = traffic
+        self.theme = os.environ.get("MAILPOOLS_THEME", "ansi-dark")
+
+    def on_mount(self) -> None:
+        from screens.demo_picker import DemoPickerScreen
+
+        self.push_screen(DemoPickerScreen(self.cast, self.traffic), callback=self.exit)
+
+
+def print_overview(url: str, engine: Engine) -> None:
+    from app.cli import main as cli
+
+    os.environ["MAILPOOLS_DATABASE_URL"] = url
+    cli(["domains", "list"])
+    print()
+    cli(["requests", "list", "--status", "pending"])
+
+
+def main() -> int:
+    print("mailpools demo: seeding a fresh demo database…", flush=True)
+    url, engine = fresh_demo_database()
+    sink = LoopbackSink(record=False).start()
+    log_path = demo_database_path().with_name("sender.log")
+    sender = start_sender(url, sink.port, log_path)
+    traffic = TrafficGenerator(engine)
+    traffic.start()
+
+    def traffic_summary() -> str:
+        state = "running" if sender.poll() is None else f"stopped (see {log_path})"
+        return (
+            f"Queued {traffic.queued:,} · delivered to the sink {sink.handler.received():,} · "
+            f"sender {state} · SMTP sink 127.0.0.1:{sink.port}"
+        )
+
+    try:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            print_overview(url, engine)
+            print("\n(not a terminal: the console needs one; run `make demo` in a terminal)")
+            return 0
+        from app.console import MailpoolsConsole
+
+        while True:
+            chosen = DemoLauncher(demo_cast(engine), traffic_summary).run()
+            if not chosen:
+                break
+            MailpoolsConsole(engine, chosen).run()
+        print(traffic_summary())
+        return 0
+    finally:
+        traffic.stopped.set()
+        sender.terminate()
+        try:
+            sender.wait(10)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+        sink.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
