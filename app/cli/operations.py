@@ -1,12 +1,12 @@
 """Agents' operations for scripting: pools and IPs, removing domains, pausing warm-ups.
 
-    mailpools pools list [--json]
-    mailpools ips list [--pool P] [--json]
-    mailpools ips pause|resume ADDRESS --as USER
-    mailpools ips weight ADDRESS N --as USER
-    mailpools domains remove DOMAIN --reason TEXT --as USER
-    mailpools domains reinstate DOMAIN --as USER
-    mailpools warmup pause|resume DOMAIN --as USER
+mailpools pools list [--json]
+mailpools ips list [--pool P] [--json]
+mailpools ips pause|resume ADDRESS --as USER
+mailpools ips weight ADDRESS N --as USER
+mailpools domains remove DOMAIN --reason TEXT --as USER
+mailpools domains reinstate DOMAIN --as USER
+mailpools warmup pause|resume DOMAIN --as USER
 """
 
 from __future__ import annotations
@@ -28,12 +28,16 @@ from app.cli.common import (
 
 def register(subparsers) -> None:
     pools = group(subparsers, "pools", "shared, transactional and dedicated pools")
-    pools_list = command(pools, "list", _pools_list, "list pools with IPs, domains, thresholds and today's rates")
+    pools_list = command(
+        pools, "list", _pools_list, "list pools with IPs, domains, thresholds and today's rates"
+    )
     add_json_option(pools_list)
     add_as_option(pools_list, required=False)
 
     ips = group(subparsers, "ips", "the IP inventory")
-    listing = command(ips, "list", _ips_list, "list IPs with pool, state, weight, bound and blocklisted")
+    listing = command(
+        ips, "list", _ips_list, "list IPs with pool, state, weight, bound and blocklisted"
+    )
     listing.add_argument("--pool", metavar="P", help="only this pool's IPs")
     add_json_option(listing)
     add_as_option(listing, required=False)
@@ -44,17 +48,23 @@ def register(subparsers) -> None:
         action = command(ips, name, handler, help_text)
         action.add_argument("address", metavar="ADDRESS")
         add_as_option(action)
-    weight = command(ips, "weight", _ip_weight, "set an IP's share of its pool's traffic (0 takes none)")
+    weight = command(
+        ips, "weight", _ip_weight, "set an IP's share of its pool's traffic (0 takes none)"
+    )
     weight.add_argument("address", metavar="ADDRESS")
     weight.add_argument("weight", metavar="N")
     add_as_option(weight)
 
     domains = group(subparsers, "domains", "sending domains")
-    remove = command(domains, "remove", _domain_remove, "take a domain out of its pool; its mail is held")
+    remove = command(
+        domains, "remove", _domain_remove, "take a domain out of its pool; its mail is held"
+    )
     remove.add_argument("domain", metavar="DOMAIN")
     remove.add_argument("--reason", required=True, metavar="TEXT", help="why; the owner reads it")
     add_as_option(remove)
-    reinstate = command(domains, "reinstate", _domain_reinstate, "put a removed domain back in its pool")
+    reinstate = command(
+        domains, "reinstate", _domain_reinstate, "put a removed domain back in its pool"
+    )
     reinstate.add_argument("domain", metavar="DOMAIN")
     add_as_option(reinstate)
 
@@ -79,7 +89,18 @@ def _pools_list(args) -> int:
         print_json([pool.as_json() for pool in pools])
         return 0
     print_table(
-        ["POOL", "KIND", "ACCOUNT", "IPS", "DOMAINS", "MAX BOUNCE", "MAX COMPLAINT", "SENT TODAY", "BOUNCE", "COMPLAINT"],
+        [
+            "POOL",
+            "KIND",
+            "ACCOUNT",
+            "IPS",
+            "DOMAINS",
+            "MAX BOUNCE",
+            "MAX COMPLAINT",
+            "SENT TODAY",
+            "BOUNCE",
+            "COMPLAINT",
+        ],
         [
             [
                 pool.name,
@@ -106,7 +127,17 @@ def _ips_list(args) -> int:
         print_json([ip.as_json() for ip in ips])
         return 0
     print_table(
-        ["ADDRESS", "HOSTNAME", "POOL", "ACCOUNT", "STATE", "WEIGHT", "BOUND", "BLOCKLISTED", "SENT TODAY"],
+        [
+            "ADDRESS",
+            "HOSTNAME",
+            "POOL",
+            "ACCOUNT",
+            "STATE",
+            "WEIGHT",
+            "BOUND",
+            "BLOCKLISTED",
+            "SENT TODAY",
+        ],
         [
             [
                 ip.address,
@@ -141,14 +172,18 @@ def _ip_resume(args) -> int:
 
 def _ip_weight(args) -> int:
     with transaction() as session:
-        ip = pool_operations.set_ip_weight(session, acting_user(session, args), args.address, args.weight)
+        ip = pool_operations.set_ip_weight(
+            session, acting_user(session, args), args.address, args.weight
+        )
     print(f"{ip.address} now has weight {ip.weight}.")
     return 0
 
 
 def _domain_remove(args) -> int:
     with transaction() as session:
-        domain = pool_admin.remove_domain(session, acting_user(session, args), args.domain, reason=args.reason)
+        domain = pool_admin.remove_domain(
+            session, acting_user(session, args), args.domain, reason=args.reason
+        )
     print(f"{domain.name} is removed from its pool; its mail is held until it is reinstated.")
     return 0
 

@@ -1,0 +1,147 @@
+"""The support agents' screens' way to the services: one transaction per call.
+
+Screens call these from thread workers and receive plain dataclasses or a
+sentence to show; every call names the acting user, and the services check
+that it is an agent or an admin, whatever the screen does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app import audit_log, flags, pool_admin, pool_operations, pool_requests, triage, warmup
+from app.audit import AuditView
+from app.auth import get_user
+from data.db import session_scope
+from data.models import User
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FlagsView:
+    low_volume_ips: list[flags.LowVolumeIp]
+    near_thresholds: list[flags.NearThresholdDomain]
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    accounts: list[str]
+    actors: list[str]
+    kinds: list[str]
+
+
+class AgentBackend:
+    """The agents' reads and actions for one acting user."""
+
+    def __init__(self, engine: Engine, user_name: str) -> None:
+        self.engine = engine
+        self.user_name = user_name
+
+    def _run(self, call: Callable[[Session, User], T]) -> T:
+        with session_scope(self.engine) as session:
+            return call(session, get_user(session, self.user_name))
+
+    # Triage and decisions.
+
+    def queue(
+        self, *, kind: str | None = None, account: str | None = None, search: str | None = None
+    ) -> list[triage.TriageItem]:
+        return self._run(
+            lambda s, u: triage.triage_queue(s, u, kind=kind, account=account, domain_search=search)
+        )
+
+    def account_names(self) -> list[str]:
+        return self._run(triage.account_names)
+
+    def decision(self, request_id: int) -> triage.DecisionContext:
+        return self._run(lambda s, u: triage.decision_context(s, u, request_id))
+
+    def approve(self, request_id: int, ip_addresses: list[str] | None) -> pool_requests.RequestView:
+        def approve(session: Session, actor: User) -> pool_requests.RequestView:
+            request = pool_requests.approve(session, actor, request_id, ip_addresses=ip_addresses)
+            return pool_requests.to_view(session, request)
+
+        return self._run(approve)
+
+    def deny(self, request_id: int, reason: str) -> pool_requests.RequestView:
+        def deny(session: Session, actor: User) -> pool_requests.RequestView:
+            request = pool_requests.deny(session, actor, request_id, reason=reason)
+            return pool_requests.to_view(session, request)
+
+        return self._run(deny)
+
+    # Pools, IPs and member domains.
+
+    def pools(self) -> list[pool_operations.PoolView]:
+        return self._run(pool_operations.list_pools)
+
+    def pause_ip(self, address: str) -> str:
+        ip = self._run(lambda s, u: pool_operations.pause_ip(s, u, address))
+        return f"{ip.address} is paused."
+
+    def resume_ip(self, address: str) -> str:
+        ip = self._run(lambda s, u: pool_operations.resume_ip(s, u, address))
+        return f"{ip.address} is {ip.state} again."
+
+    def set_ip_weight(self, address: str, weight: str) -> str:
+        ip = self._run(lambda s, u: pool_operations.set_ip_weight(s, u, address, weight))
+        return f"{ip.address} now has weight {ip.weight}."
+
+    def remove_domain(self, name: str, reason: str) -> str:
+        domain = self._run(lambda s, u: pool_admin.remove_domain(s, u, name, reason=reason))
+        return f"{domain.name} is removed from its pool; its mail is held."
+
+    def reinstate_domain(self, name: str) -> str:
+        domain = self._run(lambda s, u: pool_admin.reinstate_domain(s, u, name))
+        return f"{domain.name} is reinstated; its held mail is queued again."
+
+    # Warm-ups.
+
+    def warmups(self) -> list[pool_operations.WarmupView]:
+        return self._run(pool_operations.list_warmups)
+
+    def pause_warmup(self, domain: str) -> str:
+        self._run(lambda s, u: warmup.pause_warmup(s, u, domain))
+        return f"The warm-up of {domain} is paused."
+
+    def resume_warmup(self, domain: str) -> str:
+        self._run(lambda s, u: warmup.resume_warmup(s, u, domain))
+        return f"The warm-up of {domain} is running again."
+
+    # Flags and the audit log.
+
+    def flags(self) -> FlagsView:
+        return self._run(
+            lambda s, u: FlagsView(
+                flags.low_volume_dedicated_ips(s, u), flags.domains_near_thresholds(s, u)
+            )
+        )
+
+    def audit_filters(self) -> AuditFilters:
+        return self._run(
+            lambda s, u: AuditFilters(
+                triage.account_names(s, u),
+                audit_log.event_actors(s, u),
+                audit_log.event_kinds(s, u),
+            )
+        )
+
+    def audit_events(
+        self,
+        *,
+        account: str | None = None,
+        domain: str | None = None,
+        user: str | None = None,
+        kind: str | None = None,
+    ) -> list[AuditView]:
+        return self._run(
+            lambda s, u: audit_log.browse_events(
+                s, u, account=account, domain=domain, user=user, kind=kind
+            )
+        )
