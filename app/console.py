@@ -88,7 +88,7 @@ class MailpoolsConsole(App):
     """The console, for the user named USER_NAME."""
 
     TITLE = "mailpools"
-    CSS_PATH = "console.tcss"
+    CSS_PATH = ["console.tcss", "../widgets/forms.tcss", "../widgets/mail_servers.tcss"]
     COMMANDS = App.COMMANDS | {DomainCommands}
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", tooltip="List the keys", id="help"),

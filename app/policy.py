@@ -60,7 +60,9 @@ def validate_justification(text: str | None) -> str:
     cleaned = " ".join((text or "").split())
     field = "justification"
     if not cleaned:
-        raise MailpoolsError("Say what this domain will send: the justification is empty.", field=field)
+        raise MailpoolsError(
+            "Say what this domain will send: the justification is empty.", field=field
+        )
     # Words are what the spaces separate; "receipts/refunds/resets" is one, not three.
     word_count = sum(1 for token in cleaned.split() if re.search(r"[^\W\d_]", token))
     words = re.findall(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", cleaned.lower())
@@ -206,9 +208,7 @@ class CostQuote:
 
     def describe(self) -> str:
         if self.plan == "premium":
-            allowance = (
-                f"{self.free_left_before} of your {PREMIUM_FREE_DEDICATED_IPS} free Premium IPs left"
-            )
+            allowance = f"{self.free_left_before} of your {PREMIUM_FREE_DEDICATED_IPS} free Premium IPs left"
         else:
             allowance = "Standard plan: every dedicated IP is $50/month"
         return f"{allowance} — this request: {self.monthly_dollars}/month"

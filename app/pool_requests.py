@@ -79,6 +79,10 @@ def _open_request_for(session: Session, domain: Domain) -> PoolRequest | None:
 
 
 def _refuse_if_open(session: Session, domain: Domain) -> None:
+    # Lock the domain's row first, so that two people filing for the same domain at
+    # once queue here and the second sees the first one's request (PostgreSQL; SQLite
+    # transactions already run one at a time).
+    session.exec(select(Domain.id).where(Domain.id == domain.id).with_for_update()).first()
     existing = _open_request_for(session, domain)
     if existing is not None:
         raise MailpoolsError(
@@ -302,8 +306,12 @@ def _kind_label(kind: str) -> str:
     return "transactional pool" if kind == RequestKind.TRANSACTIONAL else "dedicated IP"
 
 
-def free_dedicated_ips(session: Session) -> list[IpAddress]:
-    """Dedicated inventory that no account owns yet, in address order."""
+def free_dedicated_ips(session: Session, *, lock: bool = False) -> list[IpAddress]:
+    """Dedicated inventory that no account owns yet, in address order.
+
+    LOCK holds the rows until the transaction ends, so two approvals running at
+    once never hand the same IP to two accounts.
+    """
     query = (
         select(IpAddress)
         .outerjoin(Pool, Pool.id == IpAddress.pool_id)
@@ -312,6 +320,8 @@ def free_dedicated_ips(session: Session) -> list[IpAddress]:
         .where(IpAddress.state.not_in([IpState.BLOCKLISTED, IpState.PAUSED]))
         .order_by(IpAddress.id)
     )
+    if lock:
+        query = query.with_for_update(of=IpAddress)
     return list(session.exec(query))
 
 
@@ -379,8 +389,12 @@ def _move_to_transactional(session: Session, reviewer: User, request: PoolReques
 def _allocate_dedicated(
     session: Session, request: PoolRequest, domains: list[Domain], chosen: list[str] | None
 ) -> dict:
-    account = session.get(Account, request.account_id)
-    free = free_dedicated_ips(session)
+    # One approval at a time per account, so each one prices against the IPs the
+    # account really owns.
+    account = session.exec(
+        select(Account).where(Account.id == request.account_id).with_for_update()
+    ).one()
+    free = free_dedicated_ips(session, lock=True)
     if chosen:
         by_address = {ip.address: ip for ip in free}
         missing = [address for address in chosen if address not in by_address]
@@ -401,6 +415,13 @@ def _allocate_dedicated(
                 f"{request.ip_count}: add IPs to the inventory first."
             )
         ips = free[: request.ip_count]
+    # The quote stored at filing counted other pending requests as if they would be
+    # approved; the price is settled against what the account owns now, so however
+    # requests are approved or denied, a Premium account gets exactly three free IPs.
+    owned = len(session.exec(select(IpAddress.id).where(IpAddress.account_id == account.id)).all())
+    quoted_cents = request.monthly_cost_cents
+    quote = policy.quote_monthly_cost(account.plan, owned, len(ips))
+    request.monthly_cost_cents = quote.monthly_cents
     template = session.get(Pool, domains[0].shared_pool_id) if domains[0].shared_pool_id else None
     existing_groups = session.exec(select(Pool.id).where(Pool.account_id == account.id)).all()
     pool = Pool(
@@ -437,13 +458,18 @@ def _allocate_dedicated(
     request.dedicated_pool_id = pool.id
     session.add(request)
     addresses = [ip.address for ip in ips]
-    return {
+    after = {
         "pool": pool.name,
         "ips": addresses,
         "warmup_days": days,
+        "monthly_cost_cents": quote.monthly_cents,
         "summary": f"Dedicated IPs {', '.join(addresses)} are allocated and warming up "
-        f"over about {days} days; sending shifts to them gradually.",
+        f"over about {days} days; sending shifts to them gradually. "
+        f"They cost {quote.monthly_dollars} a month.",
     }
+    if quoted_cents != quote.monthly_cents:
+        after["quoted_monthly_cost_cents"] = quoted_cents
+    return after
 
 
 def _join_dedicated(session: Session, request: PoolRequest, domains: list[Domain]) -> dict:

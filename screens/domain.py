@@ -1,0 +1,210 @@
+"""One domain: Overview, Mail Servers, DNS and Activity tabs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from app.console_data import ActivityView, DomainView, removed_advice
+from app.errors import MailpoolsError
+from screens.messages import NotificationsArrived
+from widgets.dedicated_form import DedicatedForm
+from widgets.mail_servers import MailServersPanel, age, pending_text
+from widgets.rate_gauge import RateGauge
+from widgets.transactional_form import TransactionalForm
+
+TABS = ("overview", "mail-servers", "dns", "activity")
+MODE_WORDS = {
+    "shared": "a shared pool",
+    "transactional": "the transactional pool",
+    "dedicated": "dedicated IPs",
+}
+
+
+class DomainScreen(Screen):
+    DEFAULT_CSS = """
+    DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
+    DomainScreen TabPane { padding: 0; }
+    DomainScreen .tab-body { padding: 0 1; }
+    DomainScreen .tab-body > Static { height: auto; }
+    DomainScreen #activity-messages, DomainScreen #activity-events { height: auto; max-height: 50%; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="Back to your domains", id="back"),
+        Binding("1", "tab('overview')", "Overview", show=False),
+        Binding("2", "tab('mail-servers')", "Mail Servers", show=False),
+        Binding("3", "tab('dns')", "DNS", show=False),
+        Binding("4", "tab('activity')", "Activity", show=False),
+        Binding("r", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, domain: str, *, tab: str = "overview") -> None:
+        super().__init__()
+        self.domain = domain
+        self.initial_tab = tab if tab in TABS else "overview"
+        self.view: DomainView | None = None
+        self.activity: ActivityView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self.domain, id="domain-title")
+        with TabbedContent(initial=self.initial_tab, id="domain-tabs"):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll(id="overview-body", classes="tab-body"):
+                    yield Static("Loading…", classes="loading-note")
+            with TabPane("Mail Servers", id="mail-servers"):
+                yield Static("Loading…", id="mail-servers-loading", classes="loading-note")
+            with TabPane("DNS", id="dns"):
+                with VerticalScroll(classes="tab-body"):
+                    yield Static(
+                        "No DNS check has run for this domain yet. When one runs, its results "
+                        "(SPF, DKIM, DMARC and the sending IPs' reverse names) show here.",
+                        id="dns-status",
+                    )
+            with TabPane("Activity", id="activity"):
+                with VerticalScroll(classes="tab-body"):
+                    yield Static("Recent messages", classes="section-title")
+                    yield DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
+                    yield Static("Changes to this domain", classes="section-title")
+                    yield DataTable(id="activity-events", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        messages = self.query_one("#activity-messages", DataTable)
+        messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
+        events = self.query_one("#activity-events", DataTable)
+        events.add_columns("When", "Who", "What", "Details")
+        self.load_domain()
+        if self.initial_tab == "activity":
+            self.load_activity()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="domain")
+    def load_domain(self) -> None:
+        try:
+            view = self.app.backend.domain(self.domain)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.show_domain, view)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="activity")
+    def load_activity(self) -> None:
+        try:
+            activity = self.app.backend.activity(self.domain)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.show_activity, activity)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#domain-title", Static).update(Text(message, style="bold red"))
+
+    async def show_domain(self, view: DomainView) -> None:
+        self.view = view
+        status = " · REMOVED from its pool" if view.status == "removed" else ""
+        self.query_one("#domain-title", Static).update(
+            f"{view.name} — sends from {MODE_WORDS.get(view.mode, view.mode)}{status}"
+        )
+        overview = self.query_one("#overview-body", VerticalScroll)
+        await overview.remove_children()
+        await overview.mount_all(self.overview_widgets(view))
+        pane = self.query_one("#mail-servers", TabPane)
+        await pane.remove_children()
+        await pane.mount(MailServersPanel(view, id="mail-servers-panel"))
+
+    def overview_widgets(self, view: DomainView) -> list:
+        pool = view.sending_pool
+        lines = [
+            f"Account {view.account} ({view.plan} plan) · added {view.created_at:%-d %b %Y}",
+            f"Sends from {MODE_WORDS.get(view.mode, view.mode)}"
+            + (f": {pool.name}, {len(pool.ips)} IP(s)" if pool else ""),
+            f"Status: {view.status}",
+        ]
+        if view.transactional_service:
+            lines.append("Used with the transactional service.")
+        widgets: list = [Static("\n".join(lines), id="overview-facts")]
+        if view.status == "removed":
+            widgets.append(
+                Static(
+                    f"Removed {age(view.removed_at) if view.removed_at else ''}: "
+                    f"{view.removed_reason}\n{removed_advice(view)}",
+                    classes="refusal",
+                )
+            )
+        rates = view.rates_7d
+        widgets.append(
+            Static(
+                f"Last 7 days: {rates.delivered_or_bounced:,} sent · {rates.bounced:,} bounced · "
+                f"{rates.complaints:,} complaints · {rates.deferred:,} deferred",
+                classes="section-title",
+            )
+        )
+        widgets.append(RateGauge("Bounces", view.bounce))
+        widgets.append(RateGauge("Complaints", view.complaint))
+        if view.pending:
+            widgets.append(Static(pending_text(view.pending), classes="pending-note"))
+        if view.warmup:
+            warmup = view.warmup
+            if warmup.state == "complete":
+                text = f"Warm-up of {warmup.pool} complete: all sending uses the dedicated IPs."
+            else:
+                text = (
+                    f"Warm-up of {warmup.pool}: day {warmup.current_day} of about "
+                    f"{warmup.planned_days}, {round(warmup.today_share * 100)}% dedicated today."
+                )
+            widgets.append(Static(text, classes="section-title"))
+        widgets.append(Static("Press 2 for Mail Servers, where you choose how this domain sends.", classes="hint"))
+        return widgets
+
+    def show_activity(self, activity: ActivityView) -> None:
+        self.activity = activity
+        messages = self.query_one("#activity-messages", DataTable)
+        messages.clear()
+        for line in activity.messages:
+            messages.add_row(
+                f"{line.created_at:%d %b %H:%M}",
+                line.to_addr,
+                line.kind,
+                line.status,
+                line.ip or "—",
+                (line.reply or "")[:60],
+            )
+        if not activity.messages:
+            messages.add_row("—", "no messages yet", "", "", "", "")
+        events = self.query_one("#activity-events", DataTable)
+        events.clear()
+        for event in activity.events:
+            events.add_row(f"{event.at:%d %b %H:%M}", event.actor, event.action, event.details[:80])
+        if not activity.events:
+            events.add_row("—", "", "no changes recorded", "")
+
+    @on(TabbedContent.TabActivated, "#domain-tabs")
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "activity":
+            self.load_activity()
+
+    @on(TransactionalForm.Filed)
+    @on(DedicatedForm.Filed)
+    def request_filed(self, event: TransactionalForm.Filed | DedicatedForm.Filed) -> None:
+        self.app.notify(f"Request #{event.request.id} filed: an agent will review it.", title="Request filed")
+        self.load_domain()
+
+    def on_notifications_arrived(self, message: NotificationsArrived) -> None:
+        if any(n.domain == self.domain or n.domain is None for n in message.notifications):
+            self.load_domain()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self.load_domain()
+        if self.query_one(TabbedContent).active == "activity":
+            self.load_activity()

@@ -1,0 +1,152 @@
+"""The dedicated-IP request: weekly volume, number of IPs, the domains that share them,
+or this domain onto the account's existing dedicated IPs. Eligibility and the monthly
+cost update as the owner types, by the same rules the service applies."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+
+from app.console_data import DomainView, RequestSummary, dedicated_estimate, short_count
+from app.errors import MailpoolsError
+
+NEW_IPS = "new"
+FIELDS = ("volume", "ips", "domains", "pool")
+
+
+class DedicatedForm(Vertical):
+    BINDINGS = [Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-dedicated")]
+
+    class Filed(Message):
+        def __init__(self, request: RequestSummary) -> None:
+            super().__init__()
+            self.request = request
+
+    def __init__(self, view: DomainView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        view = self.view
+        if view.dedicated_groups:
+            options = [("New dedicated IPs", NEW_IPS)]
+            for group in view.dedicated_groups:
+                addresses = ", ".join(ip.address for ip in group.ips) or "no IPs"
+                options.append(
+                    (
+                        f"Put {view.name} on {group.pool} ({addresses}; "
+                        f"{len(group.domains)} domains, {short_count(group.measured_weekly)}/week)",
+                        group.pool,
+                    )
+                )
+            yield Label("Where should this domain send from?")
+            yield Select(options, value=NEW_IPS, allow_blank=False, id="pool")
+            yield Static("", id="pool-error", classes="field-note")
+        yield Label("Expected weekly volume (e.g. 80000, 80,000 or 80k)")
+        yield Input(placeholder="80k", id="volume")
+        yield Static("", id="volume-error", classes="field-note")
+        with Vertical(id="new-ips-fields"):
+            yield Label(f"Number of dedicated IPs (1–{view.max_ips_per_request})")
+            yield Input(value="1", id="ips", type="integer", max_length=3)
+            yield Static("", id="ips-error", classes="field-note")
+        if view.share_candidates:
+            yield Label("Other domains of the account that will share them (space to tick)")
+            yield SelectionList(
+                *[
+                    (f"{c.name} · {short_count(c.measured_weekly)}/week measured", c.name)
+                    for c in view.share_candidates
+                ],
+                id="domains",
+            )
+            if view.candidates_truncated:
+                yield Static(
+                    f"Showing the first {len(view.share_candidates)} eligible domains by name; "
+                    "file the others from the command line.",
+                    classes="hint",
+                )
+        yield Static("", id="domains-error", classes="field-note")
+        yield Static("", id="eligibility")
+        yield Static("", id="cost")
+        yield Button("Request dedicated IPs", id="submit-dedicated", variant="primary")
+        yield Static("", id="dedicated-form-error", classes="field-note")
+
+    def on_mount(self) -> None:
+        self.update_estimate()
+
+    def note(self, field: str, message: str, *, good: bool = False) -> None:
+        target = self.query_one(f"#{field}-error", Static)
+        target.update(message)
+        target.set_class(bool(message) and not good, "refusal")
+        target.set_class(bool(message) and good, "accepted")
+
+    def join_pool(self) -> str | None:
+        selects = self.query("#pool")
+        if not selects:
+            return None
+        value = selects.first(Select).value
+        return None if value in (NEW_IPS, Select.NULL) else str(value)
+
+    def sharing(self) -> list[str]:
+        lists = self.query("#domains")
+        return list(lists.first(SelectionList).selected) if lists else []
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def update_estimate(self) -> None:
+        joining = self.join_pool()
+        self.query_one("#new-ips-fields").display = joining is None
+        self.query_one("#submit-dedicated", Button).label = (
+            f"Request to join {joining}" if joining else "Request dedicated IPs"
+        )
+        volume_text = self.query_one("#volume", Input).value
+        estimate = dedicated_estimate(
+            self.view, volume_text, self.query_one("#ips", Input).value, self.sharing(), joining
+        )
+        self.note("volume", estimate.volume_error if volume_text.strip() else "")
+        self.note("ips", estimate.ip_error or "")
+        eligibility = self.query_one("#eligibility", Static)
+        eligibility.update(estimate.eligibility)
+        eligibility.set_class(estimate.volume is not None and not estimate.eligible, "refusal")
+        eligibility.set_class(estimate.eligible, "accepted")
+        self.query_one("#cost", Static).update(f"Monthly cost: {estimate.cost}")
+
+    @on(Button.Pressed, "#submit-dedicated")
+    def submit_pressed(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        for field in (*FIELDS, "dedicated-form"):
+            if self.query(f"#{field}-error"):
+                self.note(field, "")
+        self.note("dedicated-form", "Filing the request…", good=True)
+        self.query_one("#submit-dedicated", Button).disabled = True
+        self.file_request(
+            self.query_one("#volume", Input).value,
+            self.query_one("#ips", Input).value,
+            self.sharing(),
+            self.join_pool(),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="file-dedicated")
+    def file_request(self, volume: str, ips: str, sharing: list[str], join_pool: str | None) -> None:
+        try:
+            request = self.app.backend.file_dedicated(
+                self.view.name, weekly_volume=volume, ip_count=ips, sharing=sharing, join_pool=join_pool
+            )
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.refused, error)
+            return
+        self.app.call_from_thread(self.post_message, self.Filed(request))
+
+    def refused(self, error: MailpoolsError) -> None:
+        self.query_one("#submit-dedicated", Button).disabled = False
+        self.note("dedicated-form", "")
+        field = error.field if error.field in FIELDS and self.query(f"#{error.field}-error") else None
+        self.note(field or "dedicated-form", error.message)
+        if field and self.query(f"#{field}"):
+            self.query_one(f"#{field}").focus()

@@ -1,0 +1,245 @@
+"""The Mail Servers panel: the three ways a domain can send, the current one marked.
+
+Each way says what it means and its limits; the other ways offer their request
+form, or say why the domain cannot take them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import humanize
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import ContentSwitcher, RadioButton, RadioSet, Static
+
+from app import clock
+from app.console_data import DomainView, PoolView, RequestSummary, removed_advice, short_count
+from app.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
+from widgets.dedicated_form import DedicatedForm
+from widgets.rate_gauge import RateGauge
+from widgets.transactional_form import TransactionalForm
+from widgets.warmup_panel import WarmupPanel
+
+WAYS = (
+    ("shared", "Shared pool"),
+    ("transactional", "Transactional pool"),
+    ("dedicated", "Dedicated IPs"),
+)
+EXPLANATIONS = {
+    "shared": "The default. The domain sends from IPs it shares with other senders. The "
+    "platform watches each domain's bounce and complaint rates and takes a domain that "
+    "breaks the pool's limits out of the pool, to protect everyone else's deliverability.",
+    "transactional": "A separate shared pool with stricter limits, for receipts, password "
+    "resets and other messages people expect. Only domains used with the transactional "
+    "service may join, on request. Once in, the domain can no longer send campaigns or "
+    "broadcasts.",
+    "dedicated": f"IPs used by your account only, so it owns its reputation. They need at "
+    f"least {DEDICATED_WEEKLY_MINIMUM:,} emails a week across the domains that use them. "
+    f"Premium accounts get {PREMIUM_FREE_DEDICATED_IPS} at no extra cost, every other IP is "
+    "$50/month. An agent reviews each request; after approval the IPs warm up over 30–45+ "
+    "days, higher volume warming faster.",
+}
+
+
+def age(moment: datetime) -> str:
+    return humanize.naturaltime(clock.now() - moment)
+
+
+def pool_lines(pool: PoolView) -> str:
+    lines = [
+        f"[b]{pool.name}[/b] — limits: bounces {pool.max_bounce_rate * 100:.2f}%, complaints "
+        f"{pool.max_complaint_rate * 100:.2f}% over {pool.window_days} days "
+        f"(judged from {pool.min_sample:,} messages)"
+    ]
+    for ip in pool.ips:
+        state = "" if ip.state == "active" else f"  ({ip.state})"
+        lines.append(f"  {ip.address:<15} {ip.hostname}{state}")
+    if not pool.ips:
+        lines.append("  no IPs yet")
+    return "\n".join(lines)
+
+
+def pending_text(request: RequestSummary) -> str:
+    what = "the transactional pool" if request.kind == "transactional" else "dedicated IPs"
+    if request.joins_pool:
+        what = f"to join {request.joins_pool}"
+    details = ""
+    if request.kind == "dedicated" and request.expected_weekly_volume:
+        details = f" — {request.expected_weekly_volume:,}/week"
+        if request.ip_count:
+            details += f", {request.ip_count} IP{'s' if request.ip_count > 1 else ''}"
+        details += f", ${(request.monthly_cost_cents or 0) / 100:,.0f}/month"
+    return (
+        f"[b]Request #{request.id} for {what} is pending review[/b]{details}: "
+        f"filed {age(request.created_at)}. You will get a notification when an agent decides."
+    )
+
+
+class MailServersPanel(Vertical):
+    """Everything about where a domain sends from, for the Mail Servers tab."""
+
+    DEFAULT_CSS = """
+    MailServersPanel { height: 1fr; }
+    """
+
+    def __init__(self, view: DomainView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        view = self.view
+        with RadioSet(id="ways"):
+            for key, label in WAYS:
+                current = key == view.mode
+                yield RadioButton(
+                    f"{label}{' ● current' if current else ''}", value=current, id=f"choose-{key}"
+                )
+        with ContentSwitcher(initial=f"way-{view.mode}", id="way-details"):
+            with VerticalScroll(id="way-shared", classes="way"):
+                yield from self.shared()
+            with VerticalScroll(id="way-transactional", classes="way"):
+                yield from self.transactional()
+            with VerticalScroll(id="way-dedicated", classes="way"):
+                yield from self.dedicated()
+
+    @on(RadioSet.Changed, "#ways")
+    def show_way(self, event: RadioSet.Changed) -> None:
+        key = WAYS[event.index][0]
+        self.query_one(ContentSwitcher).current = f"way-{key}"
+
+    def explain(self, key: str) -> Static:
+        current = self.view.mode == key
+        note = " [b]This domain sends this way now.[/b]" if current else ""
+        return Static(EXPLANATIONS[key] + note, classes="explanation")
+
+    def decision(self, kind: str) -> list[Static]:
+        last = self.view.last_decision
+        if last is None or last.kind != kind or last.status != "denied" or self.view.pending:
+            return []
+        return [
+            Static(
+                f"Your last request (#{last.id}) was denied {age(last.decided_at or last.created_at)}: "
+                f"{last.reason}",
+                classes="refusal",
+            )
+        ]
+
+    def rates(self) -> list:
+        view = self.view
+        return [
+            Static(
+                f"Last 7 days: {view.rates_7d.delivered_or_bounced:,} sent, "
+                f"{view.rates_7d.bounced:,} bounced, {view.rates_7d.complaints:,} complaints",
+                classes="section-title",
+            ),
+            RateGauge("Bounces", view.bounce, id="gauge-bounce"),
+            RateGauge("Complaints", view.complaint, id="gauge-complaint"),
+        ]
+
+    def shared(self) -> ComposeResult:
+        view = self.view
+        yield self.explain("shared")
+        if view.status == "removed":
+            when = f" {age(view.removed_at)}" if view.removed_at else ""
+            yield Static(
+                f"[b]Removed from {view.shared_pool.name if view.shared_pool else 'its pool'}{when}[/b] "
+                f"for poor performance: {view.removed_reason}\n{removed_advice(view)}",
+                id="removed-notice",
+                classes="refusal",
+            )
+        if view.shared_pool is None:
+            yield Static("No shared pool is assigned to this domain yet.", classes="hint")
+            return
+        if view.mode != "shared":
+            yield Static(
+                f"It keeps {view.shared_pool.name} as its fallback"
+                + (" and warms up beside it." if view.mode == "dedicated" else "."),
+                classes="hint",
+            )
+        yield Static(pool_lines(view.shared_pool), id="shared-pool", classes="section-title")
+        if view.mode == "shared":
+            yield from self.rates()
+
+    def transactional(self) -> ComposeResult:
+        view = self.view
+        yield self.explain("transactional")
+        if view.mode == "transactional":
+            if view.transactional_pool:
+                yield Static(pool_lines(view.transactional_pool), classes="section-title")
+            yield Static(
+                "Campaigns and broadcasts from this domain are refused by the sender.",
+                classes="warning-note",
+            )
+            yield from self.rates()
+            return
+        if view.pending and view.pending.kind == "transactional":
+            yield Static(pending_text(view.pending), id="pending-transactional", classes="pending-note")
+            return
+        if not view.transactional_service:
+            yield Static(
+                f"{view.name} cannot join: it is not used with the transactional service. The "
+                "transactional pool is reserved for messages sent through that service, so its "
+                "stricter limits protect them.",
+                id="transactional-ineligible",
+                classes="refusal",
+            )
+            return
+        if view.pending:
+            yield Static(
+                f"{pending_text(view.pending)}\nOne request at a time per domain.",
+                classes="pending-note",
+            )
+            return
+        if view.mode == "dedicated":
+            yield Static(
+                f"{view.name} sends from dedicated IPs; it cannot also join the transactional pool.",
+                classes="hint",
+            )
+            return
+        if view.transactional_pool:
+            yield Static(pool_lines(view.transactional_pool), classes="section-title")
+        yield from self.decision("transactional")
+        yield TransactionalForm(view, id="transactional-form")
+
+    def dedicated(self) -> ComposeResult:
+        view = self.view
+        yield self.explain("dedicated")
+        if view.mode == "dedicated":
+            if view.dedicated_pool:
+                yield Static(pool_lines(view.dedicated_pool), id="dedicated-pool", classes="section-title")
+            if view.warmup:
+                yield WarmupPanel(
+                    view.warmup, view.shared_pool.name if view.shared_pool else None, id="warmup"
+                )
+            yield from self.rates()
+            return
+        if view.pending and view.pending.kind == "dedicated":
+            yield Static(pending_text(view.pending), id="pending-dedicated", classes="pending-note")
+            return
+        if view.pending:
+            yield Static(
+                f"{pending_text(view.pending)}\nOne request at a time per domain.",
+                classes="pending-note",
+            )
+            return
+        if view.mode == "transactional":
+            yield Static(
+                f"{view.name} sends from the transactional pool; it cannot also use dedicated IPs.",
+                classes="hint",
+            )
+            return
+        if view.status == "removed":
+            yield Static(
+                "A removed domain cannot move to dedicated IPs until support reinstates it.",
+                classes="refusal",
+            )
+            return
+        yield Static(
+            f"Measured volume of {view.name}: {short_count(view.measured_weekly)} in the last 7 days. "
+            f"{view.account} has {view.dedicated_ips_in_use} dedicated IP(s) owned or requested.",
+            classes="hint",
+        )
+        yield from self.decision("dedicated")
+        yield DedicatedForm(view, id="dedicated-form")

@@ -1,0 +1,134 @@
+"""The transactional-pool request: what will be sent, the domain typed to confirm,
+and the acknowledgement that campaigns and broadcasts stop."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
+
+from app import policy
+from app.console_data import DomainView, RequestSummary
+from app.errors import MailpoolsError
+
+FIELDS = ("justification", "confirmation", "acknowledge")
+
+
+class TransactionalForm(Vertical):
+    """Files a transactional-pool request for one domain, checking each field as it is typed."""
+
+    BINDINGS = [Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-transactional")]
+
+    class Filed(Message):
+        def __init__(self, request: RequestSummary) -> None:
+            super().__init__()
+            self.request = request
+
+    def __init__(self, view: DomainView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        view = self.view
+        sent = []
+        if view.campaign_30d:
+            sent.append(f"{view.campaign_30d:,} campaign")
+        if view.broadcast_30d:
+            sent.append(f"{view.broadcast_30d:,} broadcast")
+        if sent:
+            history = (
+                f"In the last 30 days {view.name} sent {' and '.join(sent)} emails: "
+                "those would be refused from now on."
+            )
+        else:
+            history = f"{view.name} sent no campaigns or broadcasts in the last 30 days."
+        yield Static(
+            f"[b]Once {view.name} joins, campaigns and broadcasts from it stop working:[/b] "
+            f"the sender refuses them. {history}",
+            id="transactional-warning",
+            classes="warning-note",
+        )
+        yield Label("What will this domain send, and to whom?")
+        yield TextArea(id="justification", soft_wrap=True, show_line_numbers=False)
+        yield Static("", id="justification-error", classes="field-note")
+        yield Label(f"Type the domain name to confirm: {view.name}")
+        yield Input(placeholder=view.name, id="confirmation")
+        yield Static("", id="confirmation-error", classes="field-note")
+        yield Checkbox(
+            f"I understand campaigns and broadcasts will stop working from {view.name}",
+            id="acknowledge",
+        )
+        yield Static("", id="acknowledge-error", classes="field-note")
+        yield Button("Request the transactional pool", id="submit-transactional", variant="primary")
+        yield Static("", id="transactional-form-error", classes="field-note")
+
+    def note(self, field: str, message: str, *, good: bool = False) -> None:
+        target = self.query_one(f"#{field}-error", Static)
+        target.update(message)
+        target.set_class(bool(message) and not good, "refusal")
+        target.set_class(bool(message) and good, "accepted")
+
+    @on(TextArea.Changed, "#justification")
+    def check_justification(self, event: TextArea.Changed) -> None:
+        text = event.text_area.text
+        if not text.strip():
+            self.note("justification", "")
+            return
+        try:
+            policy.validate_justification(text)
+        except MailpoolsError as error:
+            self.note("justification", error.message)
+        else:
+            self.note("justification", "✓ A clear description.", good=True)
+
+    @on(Input.Changed, "#confirmation")
+    def check_confirmation(self, event: Input.Changed) -> None:
+        if not event.value.strip():
+            self.note("confirmation", "")
+        elif policy.domain_names_match(event.value, self.view.name):
+            self.note("confirmation", "✓ Matches.", good=True)
+        else:
+            self.note("confirmation", f"Does not match {self.view.name} yet.")
+
+    @on(Checkbox.Changed, "#acknowledge")
+    def check_acknowledgement(self, event: Checkbox.Changed) -> None:
+        if event.value:
+            self.note("acknowledge", "")
+
+    @on(Button.Pressed, "#submit-transactional")
+    def submit_pressed(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        self.note("transactional-form", "Filing the request…", good=True)
+        self.query_one("#submit-transactional", Button).disabled = True
+        self.file_request(
+            self.query_one("#justification", TextArea).text,
+            self.query_one("#confirmation", Input).value,
+            self.query_one("#acknowledge", Checkbox).value,
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="file-transactional")
+    def file_request(self, justification: str, confirmation: str, acknowledged: bool) -> None:
+        try:
+            request = self.app.backend.file_transactional(
+                self.view.name,
+                justification=justification,
+                confirmation=confirmation,
+                acknowledged=acknowledged,
+            )
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.refused, error)
+            return
+        self.app.call_from_thread(self.post_message, self.Filed(request))
+
+    def refused(self, error: MailpoolsError) -> None:
+        self.query_one("#submit-transactional", Button).disabled = False
+        self.note("transactional-form", "")
+        field = error.field if error.field in FIELDS else "transactional-form"
+        self.note(field, error.message)
+        if field in FIELDS:
+            self.query_one(f"#{field}").focus()
