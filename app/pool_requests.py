@@ -201,7 +201,9 @@ def request_dedicated(
             raise MailpoolsError(
                 f"{join_pool!r} is not one of {account.name}'s dedicated IP groups.", field="pool"
             )
-        already_on = session.exec(select(Domain.id).where(Domain.dedicated_pool_id == pool.id)).all()
+        already_on = session.exec(
+            select(Domain.id).where(Domain.dedicated_pool_id == pool.id)
+        ).all()
         measured = stats.weekly_volume(session, already_on, clock.today())
         policy.check_dedicated_volume(volume + measured)
         ip_count = 0
@@ -220,7 +222,11 @@ def request_dedicated(
         dedicated_pool_id=pool.id if pool else None,
         created_at=clock.now(),
     )
-    summary = {"expected_weekly_volume": volume, "ip_count": ip_count, "monthly_cost_cents": quote.monthly_cents}
+    summary = {
+        "expected_weekly_volume": volume,
+        "ip_count": ip_count,
+        "monthly_cost_cents": quote.monthly_cents,
+    }
     if pool is not None:
         summary["join_pool"] = pool.name
     return _file(session, actor, request, domains, summary)
@@ -244,7 +250,9 @@ def request_domains(session: Session, request: PoolRequest) -> list[Domain]:
     )
 
 
-def _claim_decision(session: Session, reviewer: User, request_id: int, status: str, reason: str | None) -> PoolRequest:
+def _claim_decision(
+    session: Session, reviewer: User, request_id: int, status: str, reason: str | None
+) -> PoolRequest:
     """Mark the request decided if nobody else has; exactly one concurrent reviewer wins."""
     request = get_request(session, request_id)
     require_staff(reviewer, "review requests")
@@ -363,7 +371,9 @@ def approve(
     return request
 
 
-def _move_to_transactional(session: Session, reviewer: User, request: PoolRequest, domain: Domain) -> dict:
+def _move_to_transactional(
+    session: Session, reviewer: User, request: PoolRequest, domain: Domain
+) -> dict:
     pool = pick_transactional_pool(session)
     domain.sending_mode = SendingMode.TRANSACTIONAL
     domain.transactional_pool_id = pool.id
