@@ -30,3 +30,24 @@ def require_account_access(user: User, account_id: int | None) -> None:
         return
     if user.account_id is None or user.account_id != account_id:
         raise PermissionDenied(f"{user.name} may only act on their own account.")
+
+
+def _key_identity(openssh_line: str) -> tuple[str, str] | None:
+    """(algorithm, base64 body) of an OpenSSH public key line; the comment does not count."""
+    parts = openssh_line.split()
+    if len(parts) < 2:
+        return None
+    return parts[0], parts[1]
+
+
+def user_for_key(session: Session, login: str, presented_key: str) -> User | None:
+    """The user LOGIN if PRESENTED_KEY (OpenSSH format) is one of their keys, else None.
+
+    Over SSH the identity comes from the key: the login name must be the key's owner.
+    """
+    wanted = _key_identity(presented_key)
+    user = session.exec(select(User).where(User.name == login)).first()
+    if wanted is None or user is None:
+        return None
+    keys = {_key_identity(line) for line in user.ssh_keys.splitlines() if line.strip()}
+    return user if wanted in keys else None

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "app.cli.domains",
     "app.cli.requests",
     "app.cli.audit",
+    "app.cli.ssh",
 )
 OPTIONAL_COMMAND_MODULES = (
     "app.cli.console",

@@ -1,0 +1,155 @@
+"""The console over SSH: account owners and agents connect with a plain `ssh` client.
+
+Authentication is by public key only, against the keys in the users table;
+the login name must be the key's owner, and that user is who the console runs
+as. Each session gets a pseudo-terminal with the console running in it as a
+child process, so one misbehaving session cannot disturb the others, and
+window resizes reach the console as they would locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import asyncssh
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.auth import user_for_key
+
+log = logging.getLogger("mailpools.ssh")
+
+DEFAULT_SIZE = (80, 24)
+# Over SSH COLORTERM is not forwarded: a theme drawn with the terminal's own palette.
+SSH_THEME = "ansi-dark"
+
+
+def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(path))
+    path.chmod(0o600)
+    log.info("created host key %s", path)
+    return key
+
+
+class ConsoleSshServer(asyncssh.SSHServer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        presented = key.export_public_key("openssh").decode()
+        with Session(self.engine) as session:
+            accepted = user_for_key(session, username, presented) is not None
+        if not accepted:
+            log.warning("refused key %s for %r", key.get_fingerprint(), username)
+        return accepted
+
+
+def _set_window(fd: int, width: int, height: int) -> None:
+    width, height = (width, height) if width > 0 and height > 0 else DEFAULT_SIZE
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+async def run_console_session(process: asyncssh.SSHServerProcess, console_command: list[str]) -> None:
+    """Run the console for the authenticated user in a pseudo-terminal and relay it."""
+    user = process.get_extra_info("username")
+    term = process.get_terminal_type()
+    if not term:
+        process.stderr.write(
+            b"mailpools: the console needs a terminal; connect with `ssh -t`.\r\n"
+        )
+        process.exit(2)
+        return
+    width, height, *_ = process.get_terminal_size()
+    primary, secondary = pty.openpty()
+    _set_window(primary, width, height)
+    env = {key: value for key, value in os.environ.items() if key not in ("COLORTERM", "MAILPOOLS_USER")}
+    env.update(TERM=term, MAILPOOLS_THEME=os.environ.get("MAILPOOLS_THEME", SSH_THEME))
+    child = subprocess.Popen(
+        [*console_command, "--as", user],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+    os.close(secondary)
+    log.info("console for %s started (pid %s, %sx%s, %s)", user, child.pid, width, height, term)
+    loop = asyncio.get_running_loop()
+    output_done = loop.create_future()
+
+    def forward_output() -> None:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            data = b""
+        if data:
+            process.stdout.write(data)
+        else:
+            loop.remove_reader(primary)
+            if not output_done.done():
+                output_done.set_result(None)
+
+    loop.add_reader(primary, forward_output)
+
+    async def forward_input() -> None:
+        while True:
+            try:
+                data = await process.stdin.read(65536)
+            except asyncssh.TerminalSizeChanged as change:
+                _set_window(primary, change.width, change.height)
+                continue
+            except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                continue
+            if not data:
+                return
+            os.write(primary, data)
+
+    input_task = asyncio.create_task(forward_input())
+    try:
+        await asyncio.wait({input_task, output_done}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        input_task.cancel()
+        loop.remove_reader(primary)
+        if child.poll() is None:
+            # The client went away: end the console as a closed terminal would.
+            os.killpg(child.pid, signal.SIGHUP)
+        code = await asyncio.to_thread(child.wait)
+        os.close(primary)
+        log.info("console for %s ended (%s)", user, code)
+        process.exit(code if code >= 0 else 1)
+
+
+async def serve(
+    engine: Engine, host: str, port: int, host_key_path: Path, console_command: list[str] | None = None
+) -> asyncssh.SSHAcceptor:
+    command = console_command or [sys.executable, "-m", "app.cli", "console"]
+    return await asyncssh.create_server(
+        lambda: ConsoleSshServer(engine),
+        host,
+        port,
+        server_host_keys=[load_or_create_host_key(host_key_path)],
+        process_factory=lambda process: run_console_session(process, command),
+        encoding=None,
+        line_editor=False,
+    )

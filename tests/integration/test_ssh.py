@@ -1,0 +1,132 @@
+"""The console over SSH, reached with the real OpenSSH client."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from data.db import make_engine
+from tests.factories import build_world
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
+    reason="the OpenSSH client (ssh, ssh-keygen) is not installed",
+)
+
+
+def _keypair(directory: Path, name: str) -> tuple[Path, str]:
+    path = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)], check=True)
+    return path, path.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture
+def ssh_world(sqlite_url, tmp_path):
+    """The demo world, alice holding one key and bruno another, and a running server."""
+    build_world(make_engine(sqlite_url))
+    alice_key, alice_public = _keypair(tmp_path, "alice")
+    bruno_key, bruno_public = _keypair(tmp_path, "bruno")
+    stranger_key, _ = _keypair(tmp_path, "stranger")
+    keys_file = tmp_path / "keys.toml"
+    keys_file.write_text(
+        f'[[users]]\nname = "alice"\nrole = "owner"\naccount = "acme"\nkeys = ["{alice_public}"]\n'
+        f'[[users]]\nname = "bruno"\nrole = "owner"\naccount = "bolt"\nkeys = ["{bruno_public}"]\n'
+    )
+    env = {**os.environ, "MAILPOOLS_DATABASE_URL": sqlite_url}
+    subprocess.run([sys.executable, "-m", "app.cli", "inventory", "apply", str(keys_file)], env=env, cwd=ROOT, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "ssh-server", "--port", "0", "--host-key", str(tmp_path / "host_key")],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = server.stdout.readline()
+    assert "listening on" in line, line
+    port = int(line.rsplit(":", 1)[1])
+    yield {"port": port, "alice": alice_key, "bruno": bruno_key, "stranger": stranger_key}
+    server.terminate()
+    server.wait(10)
+
+
+def _ssh_args(port: int, key: Path, login: str, *extra: str) -> list[str]:
+    return [
+        "ssh", "-p", str(port), "-i", str(key),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+        *extra, f"{login}@127.0.0.1",
+    ]
+
+
+class Terminal:
+    """The ssh client in a pseudo-terminal of 100x30, as a person would run it."""
+
+    def __init__(self, args: list[str]):
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        self.process = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, start_new_session=True)
+        os.close(secondary)
+        self.screen = b""
+
+    def wait_for(self, text: str, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        while text.encode() not in self.screen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the terminal showed {self.screen[-2000:]!r}")
+            ready, _, _ = select.select([self.primary], [], [], 0.5)
+            if ready:
+                try:
+                    self.screen += os.read(self.primary, 65536)
+                except OSError:
+                    break
+        assert text.encode() in self.screen
+
+    def type(self, keys: str) -> None:
+        os.write(self.primary, keys.encode())
+
+    def close(self) -> int:
+        try:
+            code = self.process.wait(60)
+        finally:
+            os.close(self.primary)
+        return code
+
+
+def test_owner_gets_their_own_console_over_ssh(ssh_world):
+    terminal = Terminal(_ssh_args(ssh_world["port"], ssh_world["alice"], "alice", "-tt"))
+    terminal.wait_for("news.acme.example")
+    assert b"bolt.example" not in terminal.screen
+    terminal.type("q")
+    assert terminal.close() == 0
+
+
+def test_the_key_decides_who_you_are(ssh_world):
+    """bruno's key cannot open alice's console, and an unknown key opens nothing."""
+    for key in ("bruno", "stranger"):
+        result = subprocess.run(
+            _ssh_args(ssh_world["port"], ssh_world[key], "alice", "-T"), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        assert result.returncode == 255
+        assert "Permission denied" in result.stderr
+
+
+def test_without_a_terminal_the_server_says_how_to_connect(ssh_world):
+    result = subprocess.run(
+        _ssh_args(ssh_world["port"], ssh_world["bruno"], "bruno", "-T"), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 2
+    assert "needs a terminal" in result.stderr
