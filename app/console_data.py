@@ -413,7 +413,7 @@ def home_page(
                 bounce=bounce,
                 complaint=complaint,
                 warmup=_warmup_progress(warmup),
-                pending=f"{request.kind} request pending" if request else None,
+                pending=f"pending: {request.kind}" if request else None,
             )
         )
     return HomePage(rows=rows, total=total, offset=offset, limit=limit, filter_text=wanted)

@@ -29,7 +29,10 @@ MODE_WORDS = {
 class DomainScreen(Screen):
     DEFAULT_CSS = """
     DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
-    DomainScreen TabPane { padding: 0; }
+    DomainScreen #domain-tabs { height: 1fr; }
+    DomainScreen #domain-tabs > ContentSwitcher { height: 1fr; }
+    DomainScreen TabPane { padding: 0; height: 1fr; }
+    DomainScreen .tab-body { height: 1fr; }
     DomainScreen .tab-body { padding: 0 1; }
     DomainScreen .tab-body > Static { height: auto; }
     DomainScreen #activity-messages, DomainScreen #activity-events { height: auto; max-height: 50%; }

@@ -94,7 +94,7 @@ class MailServersPanel(Vertical):
             for key, label in WAYS:
                 current = key == view.mode
                 yield RadioButton(
-                    f"{label}{' ● current' if current else ''}", value=current, id=f"choose-{key}"
+                    f"{label}{' (now)' if current else ''}", value=current, id=f"choose-{key}"
                 )
         with ContentSwitcher(initial=f"way-{view.mode}", id="way-details"):
             with VerticalScroll(id="way-shared", classes="way"):

@@ -1,0 +1,81 @@
+"""Pilot tests of the console: a real SQLite database with the demo inventory."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from app import clock
+from app.console import MailpoolsConsole
+from data.db import session_scope
+from data.models import Domain, DomainDailyStat
+from tests.factories import build_world
+
+TERMINAL = (100, 30)
+
+
+@pytest.fixture
+def world(sqlite_engine):
+    build_world(sqlite_engine)
+    return sqlite_engine
+
+
+def add_daily_stats(
+    engine,
+    domain_name: str,
+    *,
+    days: int = 7,
+    sent: int = 0,
+    bounced: int = 0,
+    complaints: int = 0,
+    campaign: int = 0,
+    broadcast: int = 0,
+    ending: date | None = None,
+) -> None:
+    """The same counts on each of DAYS days ending today: history without sending anything."""
+    last = ending or clock.today()
+    with session_scope(engine) as session:
+        domain = session.exec(select(Domain).where(Domain.name == domain_name)).one()
+        for offset in range(days):
+            session.add(
+                DomainDailyStat(
+                    domain_id=domain.id,
+                    day=last - timedelta(days=offset),
+                    sent=sent,
+                    bounced=bounced,
+                    complaints=complaints,
+                    campaign_sent=campaign,
+                    broadcast_sent=broadcast,
+                )
+            )
+
+
+def make_console(engine, user: str, **kwargs) -> MailpoolsConsole:
+    kwargs.setdefault("theme", "textual-dark")
+    return MailpoolsConsole(engine, user, **kwargs)
+
+
+async def settle(pilot, rounds: int = 40) -> None:
+    """Let workers finish and their results paint, including workers they start."""
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(worker.is_running for worker in app.workers):
+            await pilot.pause()
+            if not any(worker.is_running for worker in app.workers):
+                return
+    raise AssertionError("the console's workers did not settle")
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Wait until CONDITION() is true (polling and workers run meanwhile)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("the console never reached the expected state")
+        await pilot.pause(0.05)
