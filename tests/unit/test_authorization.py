@@ -1,0 +1,227 @@
+"""Who may do what, enforced by the services whatever the interface does."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+
+from app import clock, notifications, pool_admin, pool_requests
+from app.auth import get_user, is_staff, require_account_access, require_staff
+from app.errors import MailpoolsError, NotFound, PermissionDenied
+from app.inventory import apply_inventory, parse
+from app.lookups import get_account
+from data.db import session_scope
+from data.models import User
+from tests.database_state import database_state
+from tests.factories import build_world, user
+
+JUSTIFICATION = "Password resets and order receipts for customers who bought from our shop."
+
+
+@pytest.fixture
+def world(engine):
+    build_world(engine)
+    return engine
+
+
+def refused_without_change(engine, action, *, match=None, error=PermissionDenied):
+    before = database_state(engine)
+    with pytest.raises(error, match=match) as refused:
+        action()
+    assert database_state(engine) == before
+    return refused.value
+
+
+def as_user(engine, name, action):
+    """Run ACTION(session, actor) as NAME in one transaction."""
+
+    def run():
+        with session_scope(engine) as session:
+            return action(session, user(session, name))
+
+    return run
+
+
+def file_transactional(engine, by="alice", domain="acme.example") -> int:
+    return as_user(
+        engine,
+        by,
+        lambda s, actor: (
+            pool_requests.request_transactional(
+                s, actor, domain, justification=JUSTIFICATION, confirmation=domain
+            ).id
+        ),
+    )()
+
+
+def test_roles(world):
+    with Session(world) as session:
+        assert not is_staff(user(session, "alice"))
+        assert is_staff(user(session, "sam"))
+        assert is_staff(user(session, "root"))
+        require_staff(user(session, "root"))
+        with pytest.raises(PermissionDenied, match="alice is an owner"):
+            require_staff(user(session, "alice"), "review requests")
+        acme = get_account(session, "acme").id
+        bolt = get_account(session, "bolt").id
+        require_account_access(user(session, "alice"), acme)
+        require_account_access(user(session, "sam"), bolt)
+        with pytest.raises(PermissionDenied, match="alice may only act on their own account"):
+            require_account_access(user(session, "alice"), bolt)
+
+
+def test_unknown_user_is_named(world):
+    with Session(world) as session, pytest.raises(NotFound, match="no user named 'mallory'"):
+        get_user(session, "mallory")
+
+
+def test_an_owner_without_an_account_acts_on_none(world):
+    ghost = User(name="ghost", role="owner", account_id=None, created_at=clock.now())
+    with Session(world) as session:
+        with pytest.raises(PermissionDenied):
+            require_account_access(ghost, get_account(session, "acme").id)
+    with pytest.raises(PermissionDenied):
+        require_account_access(ghost, None)
+
+
+@pytest.mark.parametrize("owner", ["bruno", "carla"])
+def test_owners_file_only_for_their_own_account(world, owner):
+    refused_without_change(
+        world,
+        lambda: file_transactional(world, by=owner),
+        match=f"{owner} may only act on their own account",
+    )
+    refused_without_change(
+        world,
+        as_user(
+            world,
+            owner,
+            lambda s, actor: pool_requests.request_dedicated(
+                s, actor, ["acme.example"], weekly_volume=80_000
+            ),
+        ),
+        match=f"{owner} may only act on their own account",
+    )
+
+
+def test_agents_may_file_on_an_accounts_behalf(world):
+    request_id = file_transactional(world, by="sam")
+    with Session(world) as session:
+        assert (
+            pool_requests.get_request(session, request_id).requester_id == user(session, "sam").id
+        )
+
+
+@pytest.mark.parametrize("owner", ["alice", "bruno"])
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_owners_never_review_requests_even_their_own(world, owner, decision):
+    request_id = file_transactional(world)
+
+    def decide(session, actor):
+        if decision == "approve":
+            return pool_requests.approve(session, actor, request_id)
+        return pool_requests.deny(session, actor, request_id, reason="No.")
+
+    refused_without_change(
+        world,
+        as_user(world, owner, decide),
+        match=f"Only support agents and admins may review requests; {owner} is an owner",
+    )
+
+
+@pytest.mark.parametrize("staff", ["sam", "root"])
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_nobody_reviews_their_own_request(world, staff, decision):
+    request_id = file_transactional(world, by=staff)
+
+    def decide(session, actor):
+        if decision == "approve":
+            return pool_requests.approve(session, actor, request_id)
+        return pool_requests.deny(session, actor, request_id, reason="No.")
+
+    refused_without_change(
+        world,
+        as_user(world, staff, decide),
+        match="Nobody reviews their own request",
+        error=MailpoolsError,
+    )
+    # Somebody else may.
+    reviewer = "tess" if staff == "sam" else "sam"
+    assert as_user(world, reviewer, decide)().status in ("approved", "denied")
+
+
+def test_admins_review_like_agents(world):
+    request_id = file_transactional(world)
+    approved = as_user(world, "root", lambda s, a: pool_requests.approve(s, a, request_id))()
+    assert approved.status == "approved"
+
+
+def test_owners_see_only_their_accounts_requests(world):
+    acme_request = file_transactional(world)
+    bolt_request = file_transactional(world, by="bruno", domain="bolt.example")
+    with Session(world) as session:
+        seen = {
+            name: [v.id for v in pool_requests.list_requests(session, user(session, name))]
+            for name in ("alice", "bruno", "carla", "sam")
+        }
+        # An owner naming another account still sees only their own.
+        filtered = pool_requests.list_requests(session, user(session, "alice"), account_name="bolt")
+    assert seen == {
+        "alice": [acme_request],
+        "bruno": [bolt_request],
+        "carla": [],
+        "sam": [acme_request, bolt_request],
+    }
+    assert filtered == []
+
+
+@pytest.mark.parametrize("owner", ["alice", "bruno"])
+def test_owners_may_not_remove_or_reinstate_domains(world, owner):
+    refused_without_change(
+        world,
+        as_user(
+            world,
+            owner,
+            lambda s, a: pool_admin.remove_domain(s, a, "acme.example", reason="Bounces."),
+        ),
+        match=f"Only support agents and admins may remove domains from pools; {owner} is an owner",
+    )
+    as_user(
+        world, "sam", lambda s, a: pool_admin.remove_domain(s, a, "acme.example", reason="Bounces.")
+    )()
+    refused_without_change(
+        world,
+        as_user(world, owner, lambda s, a: pool_admin.reinstate_domain(s, a, "acme.example")),
+        match=f"Only support agents and admins may reinstate domains; {owner} is an owner",
+    )
+
+
+def test_owners_may_not_change_the_inventory(world):
+    entries = parse({"accounts": [{"name": "dodo", "plan": "premium"}]}, "inventory.toml")
+    refused_without_change(
+        world,
+        as_user(world, "alice", lambda s, a: apply_inventory(s, a, entries)),
+        match="Only support agents and admins may change the inventory",
+    )
+    report = as_user(world, "root", lambda s, a: apply_inventory(s, a, entries))()
+    assert report.created == ["account dodo"]
+
+
+def test_owners_read_and_mark_only_their_own_notifications(world):
+    request_id = file_transactional(world)
+    as_user(world, "sam", lambda s, a: pool_requests.deny(s, a, request_id, reason="Too vague."))()
+    with session_scope(world) as session:
+        alice, bruno = user(session, "alice"), user(session, "bruno")
+        mine = notifications.list_notifications(session, alice)
+        assert [n.kind for n in mine] == ["request_denied"]
+        assert notifications.list_notifications(session, bruno) == []
+        with pytest.raises(PermissionDenied):
+            notifications.list_notifications(session, bruno, account_id=alice.account_id)
+        with pytest.raises(PermissionDenied):
+            notifications.mark_read(session, bruno, [mine[0].id])
+        assert notifications.mark_read(session, alice, [mine[0].id]) == 1
+        assert notifications.mark_read(session, alice, [mine[0].id]) == 0
+        # Agents read any account's notifications.
+        assert notifications.list_notifications(
+            session, user(session, "sam"), account_id=alice.account_id
+        )
