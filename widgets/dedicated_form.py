@@ -107,7 +107,7 @@ class DedicatedForm(Vertical):
         estimate = dedicated_estimate(
             self.view, volume_text, self.query_one("#ips", Input).value, self.sharing(), joining
         )
-        self.note("volume", estimate.volume_error if volume_text.strip() else "")
+        self.note("volume", (estimate.volume_error or "") if volume_text.strip() else "")
         self.note("ips", estimate.ip_error or "")
         eligibility = self.query_one("#eligibility", Static)
         eligibility.update(estimate.eligibility)
