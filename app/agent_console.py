@@ -62,6 +62,20 @@ class AgentBackend:
     def decision(self, request_id: int) -> triage.DecisionContext:
         return self._run(lambda s, u: triage.decision_context(s, u, request_id))
 
+    def check_decision(
+        self,
+        request_id: int,
+        *,
+        approve: bool,
+        ip_addresses: list[str] | None = None,
+        reason: str | None = None,
+    ) -> str:
+        return self._run(
+            lambda s, u: triage.check_decision(
+                s, u, request_id, approve=approve, ip_addresses=ip_addresses, reason=reason
+            )
+        )
+
     def approve(self, request_id: int, ip_addresses: list[str] | None) -> pool_requests.RequestView:
         def approve(session: Session, actor: User) -> pool_requests.RequestView:
             request = pool_requests.approve(session, actor, request_id, ip_addresses=ip_addresses)

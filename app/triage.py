@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from app import clock, stats
 from app.auth import require_staff
-from app.errors import MailpoolsError
+from app.errors import AlreadyDecided, MailpoolsError
 from app.lookups import get_account
 from app.policy import CostQuote, quote_monthly_cost
 from app.pool_operations import RateReading, Thresholds, domain_pool_id
@@ -79,7 +79,7 @@ class TriageItem:
         """What the owner asked for, in a few words."""
         request = self.request
         if request.kind == RequestKind.TRANSACTIONAL:
-            return "join the transactional pool"
+            return "transactional pool"
         if request.dedicated_pool:
             return f"join dedicated group {request.dedicated_pool}"
         count = request.ip_count or 0
@@ -235,3 +235,58 @@ def _describe_quote(quote: CostQuote) -> str:
     if quote.plan == "premium":
         return f"{quote.free_ips} free on Premium, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"
     return f"Standard plan, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"
+
+
+def check_decision(
+    session: Session,
+    actor: User,
+    request_id: int,
+    *,
+    approve: bool,
+    ip_addresses: list[str] | None = None,
+    reason: str | None = None,
+) -> str:
+    """Check a decision without making it; return what the confirmation step asks.
+
+    The same checks run again when the decision is made, in its own
+    transaction: this only spares the agent a confirmation that would fail.
+    """
+    context = decision_context(session, actor, request_id)
+    request = context.item.request
+    if request.status != RequestStatus.PENDING:
+        who = f" by {request.reviewer}" if request.reviewer else ""
+        raise AlreadyDecided(f"Request #{request.id} was already {request.status}{who}.")
+    if request.requester == actor.name:
+        raise MailpoolsError("Nobody reviews their own request: ask another agent.")
+    names = ", ".join(request.domains)
+    if not approve:
+        cleaned = " ".join((reason or "").split())
+        if not cleaned:
+            raise MailpoolsError(
+                "A denial needs a reason the requester can act on.", field="reason"
+            )
+        return f"Deny request #{request.id} for {names}? {request.account} is told: “{cleaned}”"
+    if request.kind == RequestKind.TRANSACTIONAL:
+        return (
+            f"Approve request #{request.id}? {names} moves to the transactional pool and "
+            "can no longer send campaigns or broadcasts."
+        )
+    if not context.needs_ips:
+        return f"Approve request #{request.id}? {names} join the dedicated IPs of {request.dedicated_pool}."
+    chosen = list(dict.fromkeys(ip_addresses or []))
+    wanted = request.ip_count or 0
+    if len(chosen) != wanted:
+        raise MailpoolsError(
+            f"Choose exactly {wanted} IP{'s' if wanted != 1 else ''} for request #{request.id}; "
+            f"{len(chosen)} {'is' if len(chosen) == 1 else 'are'} chosen.",
+            field="ips",
+        )
+    missing = [address for address in chosen if address not in context.free_ips]
+    if missing:
+        raise MailpoolsError(
+            f"Not in the free dedicated inventory: {', '.join(missing)}.", field="ips"
+        )
+    return (
+        f"Approve request #{request.id}? {request.account} gets {', '.join(chosen)} "
+        f"({context.cost_text}); {names} start warming up on them."
+    )

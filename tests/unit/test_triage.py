@@ -61,7 +61,7 @@ def test_queue_is_pending_requests_oldest_first_with_age_account_and_plan(engine
     assert first.asked == "1 dedicated IP"
     assert queue[1].request.domains == ["corvid.example", "mail.corvid.example"]
     assert queue[2].request.justification == JUSTIFICATION
-    assert queue[2].asked == "join the transactional pool"
+    assert queue[2].asked == "transactional pool"
 
 
 def test_queue_shows_measured_volume_and_rates_against_the_pools_thresholds(engine):

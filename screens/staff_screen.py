@@ -1,0 +1,78 @@
+"""What every support agents' screen shares: the section keys, the backend, and running actions.
+
+Each screen loads its data in a thread worker and gets plain dataclasses back;
+actions run in a worker too, and their outcome (or the refusal) is told with
+a toast, then the screen reloads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from textual import work
+from textual.binding import Binding
+from textual.screen import Screen
+
+from app.agent_console import AgentBackend
+from app.errors import MailpoolsError
+from widgets.staff_nav import STAFF_SECTIONS
+
+# Section name -> (module, screen class).
+SECTION_SCREENS = {
+    "triage": ("screens.triage", "TriageScreen"),
+    "pools": ("screens.pools", "PoolsScreen"),
+    "warmups": ("screens.warmups", "WarmupsScreen"),
+    "flags": ("screens.flags", "FlagsScreen"),
+    "audit": ("screens.audit_log", "AuditLogScreen"),
+}
+
+
+def section_screen(name: str) -> Screen:
+    module, cls = SECTION_SCREENS[name]
+    return getattr(importlib.import_module(module), cls)()
+
+
+class StaffScreen(Screen):
+    """Base of the agents' section screens; SECTION names the one this screen is."""
+
+    SECTION = ""
+    BINDINGS = [
+        Binding(key, f"section('{name}')", label, show=False, id=f"go-{name}")
+        for key, name, label in STAFF_SECTIONS
+    ] + [Binding("ctrl+r", "reload", "Reload", show=False, id="reload")]
+
+    _agent: AgentBackend | None = None
+
+    @property
+    def agent(self) -> AgentBackend:
+        if self._agent is None:
+            self._agent = AgentBackend(self.app.engine, self.app.user_name)
+        return self._agent
+
+    def action_section(self, name: str) -> None:
+        if name != self.SECTION:
+            self.app.switch_screen(section_screen(name))
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch the screen's data again (each screen starts its own worker)."""
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    @work(thread=True, exit_on_error=False, group="staff-action")
+    def run_action(self, call: Callable[[], str]) -> None:
+        """Run one state change; toast what happened or why it was refused, then reload."""
+        try:
+            message = call()
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.notify, error.message, title="Refused", severity="error")
+            return
+        self.app.call_from_thread(self.tell_result, message)
+
+    def tell_result(self, message: str) -> None:
+        self.notify(message)
+        self.reload()
