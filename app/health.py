@@ -1,0 +1,109 @@
+"""Domain health: taking a poorly performing domain out of its shared or transactional pool.
+
+A domain's bounce and complaint rates are summed from the daily stats over its
+pool's window (window_days ending today). Once it has sent at least the pool's
+minimum sample, a rate above the pool's threshold removes it from the pool
+(app.pool_admin, acted by the system): its mail is held, the removal is
+audited, and the owner is notified. The transactional pool's thresholds are
+stricter than the shared pools', so the same rates can keep a domain in a
+shared pool and remove it from the transactional one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app import audit, clock
+from app.pool_admin import remove_domain_from_pool
+from app.stats import Rates, domain_rates
+from data.db import session_scope
+from data.models import Domain, DomainStatus, Pool, SendingMode
+
+
+@dataclass(frozen=True)
+class Verdict:
+    domain_id: int
+    domain: str
+    pool: str
+    rates: Rates
+    reason: str
+
+
+def pool_of(domain: Domain) -> int | None:
+    """The pool whose thresholds judge DOMAIN; dedicated domains own their reputation."""
+    if domain.sending_mode == SendingMode.TRANSACTIONAL:
+        return domain.transactional_pool_id
+    if domain.sending_mode == SendingMode.SHARED:
+        return domain.shared_pool_id
+    return None
+
+
+def breach(rates: Rates, pool: Pool) -> str | None:
+    """Why RATES break POOL's thresholds, or None (also None below the minimum sample)."""
+    if rates.delivered_or_bounced < pool.min_sample:
+        return None
+    problems = []
+    if rates.bounce_rate > pool.max_bounce_rate:
+        problems.append(
+            f"bounce rate {rates.bounce_rate:.2%} is above the pool's {pool.max_bounce_rate:.2%}"
+        )
+    if rates.complaint_rate > pool.max_complaint_rate:
+        problems.append(
+            f"complaint rate {rates.complaint_rate:.2%} is above the pool's "
+            f"{pool.max_complaint_rate:.2%}"
+        )
+    if not problems:
+        return None
+    return (
+        f"Over the last {pool.window_days} days in {pool.name}, the "
+        + " and the ".join(problems)
+        + f" ({rates.delivered_or_bounced:,} messages)."
+    )
+
+
+def find_breaches(session: Session, today: date) -> list[Verdict]:
+    domains = session.exec(
+        select(Domain)
+        .where(Domain.status == DomainStatus.ACTIVE)
+        .where(Domain.sending_mode.in_([SendingMode.SHARED, SendingMode.TRANSACTIONAL]))
+    ).all()
+    by_pool: dict[int, list[Domain]] = {}
+    for domain in domains:
+        pool_id = pool_of(domain)
+        if pool_id is not None:
+            by_pool.setdefault(pool_id, []).append(domain)
+    verdicts = []
+    for pool_id, members in by_pool.items():
+        pool = session.get(Pool, pool_id)
+        rates = domain_rates(session, [d.id for d in members], today, pool.window_days)
+        for domain in members:
+            reason = breach(rates.get(domain.id, Rates()), pool)
+            if reason:
+                verdicts.append(
+                    Verdict(domain.id, domain.name, pool.name, rates[domain.id], reason)
+                )
+    return verdicts
+
+
+def check_domain_health(engine: Engine, today: date | None = None) -> list[Verdict]:
+    """Remove every domain whose rates break its pool's thresholds; one transaction per removal."""
+    today = today or clock.today()
+    with session_scope(engine) as session:
+        verdicts = find_breaches(session, today)
+    removed = []
+    for verdict in verdicts:
+        with session_scope(engine) as session:
+            domain = session.exec(
+                select(Domain).where(Domain.id == verdict.domain_id).with_for_update()
+            ).one()
+            if domain.status != DomainStatus.ACTIVE:
+                continue  # another worker or an agent got there first
+            remove_domain_from_pool(
+                session, domain, reason=verdict.reason, actor=audit.SYSTEM_ACTOR
+            )
+        removed.append(verdict)
+    return removed

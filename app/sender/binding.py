@@ -1,0 +1,63 @@
+"""Whether this host can send from each pool IP: a message never leaves from an address
+its route did not choose, so an IP that is not bound here defers its messages."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from app import audit, clock
+from data.db import session_scope
+from data.models import IpAddress
+
+log = logging.getLogger("mailpools.sender")
+
+
+def is_bound_locally(address: str) -> bool:
+    """True when a socket can bind ADDRESS on this host (every 127.0.0.0/8 address can)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def check_bindings(engine: Engine) -> frozenset[str]:
+    """Probe every IP that belongs to a pool, record the result, and return the unbound ones.
+
+    A change of state is audited (by the system) so agents can see when an
+    address appeared or disappeared on the sending host.
+    """
+    now = clock.now()
+    unbound = set()
+    with session_scope(engine) as session:
+        for ip in session.exec(select(IpAddress).where(IpAddress.pool_id.is_not(None))):
+            bound = is_bound_locally(ip.address)
+            if not bound:
+                unbound.add(ip.address)
+            if ip.bound != bound:
+                audit.record(
+                    session,
+                    actor=audit.SYSTEM_ACTOR,
+                    action="ip.bound" if bound else "ip.unbound",
+                    entity="ip",
+                    entity_id=ip.address,
+                    account_id=ip.account_id,
+                    before={"bound": ip.bound},
+                    after={"bound": bound},
+                )
+                if not bound:
+                    log.warning(
+                        "IP %s (%s) is not bound on this host: its messages are deferred",
+                        ip.address,
+                        ip.hostname,
+                    )
+            ip.bound = bound
+            ip.bound_checked_at = now
+            session.add(ip)
+    return frozenset(unbound)

@@ -1,0 +1,127 @@
+"""SMTP with aiosmtplib: connections bound to a pool IP, and one message per call.
+
+Each connection binds its socket to the chosen IP (`source_address`) and
+greets with that IP's hostname, so the receiving server sees the address and
+the name the route chose. Connections are kept and reused per (IP, destination).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from app.routing import IpView
+from app.sender.destinations import Destination
+from app.sender.store import ClaimedMessage
+
+# Text of every generated message: mailpools routes and sends; content comes from elsewhere.
+BODY = "This message was sent by mailpools.\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The server's answer to one message; code None means the connection failed."""
+
+    code: int | None
+    text: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.code is not None and 200 <= self.code < 300
+
+    @property
+    def permanent(self) -> bool:
+        return self.code is not None and 500 <= self.code < 600
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}" if self.code is not None else self.text
+
+
+def render(message: ClaimedMessage) -> bytes:
+    subject = message.subject
+    if not subject.isascii():
+        subject = Header(subject, "utf-8").encode()
+    return (
+        f"From: {message.from_addr}\r\n"
+        f"To: {message.to_addr}\r\n"
+        f"Subject: {subject}\r\n"
+        f"Message-ID: {message.message_id}\r\n"
+        f"Date: {format_datetime(message.created_at)}\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        f"{BODY}"
+    ).encode()
+
+
+def _same_family(source: str, host: str) -> bool:
+    return (":" in source) == (":" in host)
+
+
+async def open_connection(ip: IpView, destination: Destination, timeout: float) -> aiosmtplib.SMTP:
+    """Connect from IP to the first destination host that answers; raise the last error otherwise."""
+    last_error: Exception | None = None
+    for host, port in destination.hosts:
+        if not _same_family(ip.address, host):
+            continue
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            port=port,
+            source_address=(ip.address, 0),
+            local_hostname=ip.hostname,
+            timeout=timeout,
+            start_tls=False,
+        )
+        try:
+            await client.connect()
+            await client.ehlo()
+            return client
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
+            last_error = error
+            client.close()
+    if last_error is None:
+        raise aiosmtplib.SMTPConnectError(
+            f"{destination.name} has no address reachable from {ip.address}"
+        )
+    raise last_error
+
+
+class ConnectionBroken(Exception):
+    """The connection can no longer be used; the reply says why."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.reply = reply
+
+
+async def send_one(client: aiosmtplib.SMTP, message: ClaimedMessage, payload: bytes) -> Reply:
+    """One envelope on an open connection. Raises ConnectionBroken when the connection is lost."""
+    try:
+        await client.mail(message.from_addr)
+        await client.rcpt(message.to_addr)
+        response = await client.data(payload)
+        return Reply(response.code, response.message)
+    except aiosmtplib.SMTPResponseException as error:
+        reply = Reply(error.code, error.message)
+        if error.code == 421:
+            raise ConnectionBroken(reply) from error
+        try:
+            await client.rset()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as reset_error:
+            raise ConnectionBroken(reply) from reset_error
+        return reply
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
+        raise ConnectionBroken(Reply(None, f"connection failed: {error}")) from error
+
+
+async def close_quietly(client: aiosmtplib.SMTP) -> None:
+    if not client.is_connected:
+        return
+    try:
+        await asyncio.wait_for(client.quit(), 2)
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        client.close()

@@ -1,0 +1,294 @@
+"""The sender's database work, always in batches: claims, routing snapshots, results, stats.
+
+One transaction per message tops out at a few hundred messages a second, so a
+worker claims a whole batch in one statement and writes results back many at
+a time. These functions are synchronous; the worker runs them in a thread.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+from app.routing import DomainView, IpView, MessageView, PoolView, WarmupView
+from data.db import is_sqlite, session_scope
+from data.models import (
+    Domain,
+    DomainDailyStat,
+    IpAddress,
+    IpDailyStat,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Pool,
+    Warmup,
+)
+
+MESSAGES = Message.__table__
+DOMAINS = Domain.__table__
+POOLS = Pool.__table__
+IPS = IpAddress.__table__
+WARMUPS = Warmup.__table__
+
+DOMAIN_COUNTERS = ("sent", "deferred", "bounced", "rejected", "campaign_sent", "broadcast_sent")
+IP_COUNTERS = ("sent", "deferred", "bounced")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    message_id: str
+    domain_id: int
+    from_addr: str
+    to_addr: str
+    subject: str
+    kind: str
+    attempts: int
+    created_at: datetime
+
+    def view(self) -> MessageView:
+        return MessageView(self.id, self.message_id, self.domain_id, self.kind)
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    domains: dict[int, DomainView]
+    pools: dict[int, PoolView]
+    warmups: dict[int, WarmupView]
+
+
+@dataclass(frozen=True)
+class Claim:
+    messages: list[ClaimedMessage]
+    state: RoutingState
+    reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed message; written back in batches."""
+
+    message: ClaimedMessage
+    status: str
+    reply: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+    pool_id: int | None
+    ip_id: int | None
+    # The daily counter this outcome adds to: sent, deferred, bounced, rejected, or None.
+    counter: str | None
+
+
+def claim_batch(
+    engine: Engine,
+    *,
+    worker_id: str,
+    size: int,
+    now: datetime,
+    lease: timedelta,
+    unbound_addresses: frozenset[str],
+) -> Claim:
+    """Lease up to SIZE due messages to WORKER_ID and read what routing needs, in one transaction.
+
+    Messages whose lease expired (their worker died) go back to the queue first.
+    On PostgreSQL concurrent workers skip each other's locked rows; on SQLite
+    the transaction begins IMMEDIATE, so claims simply queue.
+    """
+    with session_scope(engine) as session:
+        reclaimed = session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+            .where(MESSAGES.c.lease_expires_at < now)
+            .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
+        ).rowcount
+        due = (
+            select(MESSAGES.c.id)
+            .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
+            .where(MESSAGES.c.next_attempt_at <= now)
+            .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
+            .limit(size)
+        )
+        if not is_sqlite(engine):
+            due = due.with_for_update(skip_locked=True)
+        rows = session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=MessageStatus.SENDING.value,
+                lease_owner=worker_id,
+                lease_expires_at=now + lease,
+            )
+            .returning(
+                MESSAGES.c.id,
+                MESSAGES.c.message_id,
+                MESSAGES.c.domain_id,
+                MESSAGES.c.from_addr,
+                MESSAGES.c.to_addr,
+                MESSAGES.c.subject,
+                MESSAGES.c.kind,
+                MESSAGES.c.attempts,
+                MESSAGES.c.created_at,
+            )
+        ).all()
+        messages = sorted((ClaimedMessage(*row) for row in rows), key=lambda m: m.id)
+        state = load_routing_state(session, {m.domain_id for m in messages}, unbound_addresses)
+    return Claim(messages=messages, state=state, reclaimed=reclaimed)
+
+
+def load_routing_state(
+    session, domain_ids: Iterable[int], unbound_addresses: frozenset[str]
+) -> RoutingState:
+    ids = list(domain_ids)
+    domains = {}
+    if ids:
+        for row in session.execute(select(DOMAINS).where(DOMAINS.c.id.in_(ids))).mappings():
+            domains[row["id"]] = DomainView(
+                id=row["id"],
+                name=row["name"],
+                status=row["status"],
+                sending_mode=row["sending_mode"],
+                shared_pool_id=row["shared_pool_id"],
+                transactional_pool_id=row["transactional_pool_id"],
+                dedicated_pool_id=row["dedicated_pool_id"],
+                removed_reason=row["removed_reason"],
+            )
+    ips_by_pool: dict[int, list[IpView]] = {}
+    ip_rows = session.execute(
+        select(IPS).where(IPS.c.pool_id.is_not(None)).order_by(IPS.c.id)
+    ).mappings()
+    for row in ip_rows:
+        ips_by_pool.setdefault(row["pool_id"], []).append(
+            IpView(
+                id=row["id"],
+                address=row["address"],
+                hostname=row["hostname"],
+                state=row["state"],
+                weight=row["weight"],
+                bound=row["address"] not in unbound_addresses,
+            )
+        )
+    pools = {
+        row["id"]: PoolView(
+            row["id"], row["name"], row["kind"], tuple(ips_by_pool.get(row["id"], ()))
+        )
+        for row in session.execute(select(POOLS)).mappings()
+    }
+    warmups = {}
+    for row in session.execute(select(WARMUPS).order_by(WARMUPS.c.id)).mappings():
+        warmups[row["pool_id"]] = WarmupView(
+            pool_id=row["pool_id"],
+            state=row["state"],
+            current_day=row["current_day"],
+            planned_days=row["planned_days"],
+        )
+    return RoutingState(domains=domains, pools=pools, warmups=warmups)
+
+
+_WRITE_BACK = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("b_id"))
+    .where(MESSAGES.c.lease_owner == bindparam("b_owner"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next", type_=MESSAGES.c.next_attempt_at.type),
+        finished_at=bindparam("b_finished", type_=MESSAGES.c.finished_at.type),
+        pool_id=bindparam("b_pool"),
+        ip_id=bindparam("b_ip"),
+        last_reply=bindparam("b_reply"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, day: date) -> None:
+    """Record a batch of results and add them to the day's per-domain and per-IP stats."""
+    if not outcomes:
+        return
+    parameters = [
+        {
+            "b_id": outcome.message.id,
+            "b_owner": worker_id,
+            "b_status": outcome.status,
+            "b_attempts": outcome.attempts,
+            "b_next": outcome.next_attempt_at,
+            "b_finished": outcome.finished_at,
+            "b_pool": outcome.pool_id,
+            "b_ip": outcome.ip_id,
+            "b_reply": outcome.reply,
+        }
+        for outcome in outcomes
+    ]
+    domain_counts: dict[int, Counter] = {}
+    ip_counts: dict[int, Counter] = {}
+    for outcome in outcomes:
+        if outcome.counter is None:
+            continue
+        counts = domain_counts.setdefault(outcome.message.domain_id, Counter())
+        counts[outcome.counter] += 1
+        if outcome.counter == "sent" and outcome.message.kind == MessageKind.CAMPAIGN:
+            counts["campaign_sent"] += 1
+        if outcome.counter == "sent" and outcome.message.kind == MessageKind.BROADCAST:
+            counts["broadcast_sent"] += 1
+        if outcome.ip_id is not None and outcome.counter in IP_COUNTERS:
+            ip_counts.setdefault(outcome.ip_id, Counter())[outcome.counter] += 1
+    with session_scope(engine) as session:
+        connection = session.connection()
+        connection.execute(_WRITE_BACK, parameters)
+        add_daily_counts(connection, DomainDailyStat.__table__, "domain_id", day, domain_counts)
+        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, ip_counts)
+
+
+def add_daily_counts(connection, table, key: str, day: date, counts: dict[int, Counter]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE adding COUNTS to the day's rows, on either backend."""
+    if not counts:
+        return
+    fields = sorted({field for counter in counts.values() for field in counter})
+    rows = [
+        {key: owner, "day": day, **{field: counter.get(field, 0) for field in fields}}
+        for owner, counter in sorted(counts.items())
+    ]
+    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    statement = insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[key], table.c.day],
+        set_={field: table.c[field] + statement.excluded[field] for field in fields},
+    )
+    connection.execute(statement)
+
+
+def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:
+    """Give claimed but unsent messages back to the queue, as they were."""
+    if not message_ids:
+        return 0
+    released = 0
+    with session_scope(engine) as session:
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start : start + 500]
+            released += session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id.in_(chunk))
+                .where(MESSAGES.c.lease_owner == worker_id)
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
+            ).rowcount
+    return released
+
+
+def renew_leases(engine: Engine, *, worker_id: str, until: datetime) -> int:
+    with session_scope(engine) as session:
+        return session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+            .where(MESSAGES.c.lease_owner == worker_id)
+            .values(lease_expires_at=until)
+        ).rowcount

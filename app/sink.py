@@ -1,0 +1,184 @@
+"""A loopback SMTP sink (aiosmtpd) that records where each message came from.
+
+Tests, benchmarks and the demo send to it in relay mode. Every pool IP in the
+test and demo inventories is a 127.0.0.x address, so the peer address the sink
+sees is the source address the sender bound: it proves the routing end to end.
+
+Recipients steer the replies, so failure paths can be exercised with real SMTP:
+a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
+no reply for `stall_seconds`.
+
+`python -m app.sink [--port N]` runs one in the foreground and prints its port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    peer_ip: str
+    helo: str | None
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message_id: str | None
+
+
+class SinkHandler:
+    """aiosmtpd handler: replies as the recipients ask and records what arrived."""
+
+    def __init__(self, *, record: bool = True, stall_seconds: float = 30.0) -> None:
+        self.record = record
+        self.stall_seconds = stall_seconds
+        self.deliveries: list[Delivery] = []
+        self.by_peer: Counter[str] = Counter()
+        self.helo_by_peer: dict[str, str | None] = {}
+        self.connections = 0
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+        local = address.split("@", 1)[0].lower()
+        if local.startswith("defer"):
+            return "451 4.3.0 Mailbox busy, try again later"
+        if local.startswith("bounce"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session: Session, envelope: Envelope):
+        if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
+            await asyncio.sleep(self.stall_seconds)
+        peer_ip = session.peer[0]
+        with self._lock:
+            self.by_peer[peer_ip] += 1
+            if self.record:
+                found = _MESSAGE_ID.search(envelope.original_content or envelope.content or b"")
+                self.deliveries.append(
+                    Delivery(
+                        peer_ip=peer_ip,
+                        helo=session.host_name,
+                        mail_from=envelope.mail_from,
+                        rcpt_tos=tuple(envelope.rcpt_tos),
+                        message_id=found.group(1).decode() if found else None,
+                    )
+                )
+                self.helo_by_peer[peer_ip] = session.host_name
+        return "250 2.0.0 Message accepted"
+
+    def received(self) -> int:
+        with self._lock:
+            return sum(self.by_peer.values())
+
+    def snapshot(self) -> list[Delivery]:
+        with self._lock:
+            return list(self.deliveries)
+
+
+class _CountingSMTP(SMTP):
+    def __init__(self, handler: SinkHandler, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self._sink_handler = handler
+
+    def connection_made(self, transport) -> None:
+        self._sink_handler.connections += 1
+        super().connection_made(transport)
+
+
+class LoopbackSink:
+    """An SMTP sink on 127.0.0.1 served from its own thread and event loop.
+
+    Usable from synchronous and asynchronous code alike:
+    `with LoopbackSink() as sink: ... sink.port ... sink.handler.deliveries`.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record: bool = True,
+        stall_seconds: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.handler = SinkHandler(record=record, stall_seconds=stall_seconds)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> LoopbackSink:
+        self._thread = threading.Thread(target=self._serve, name="smtp-sink", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._server = loop.run_until_complete(
+                loop.create_server(
+                    lambda: _CountingSMTP(self.handler, hostname="sink.mailpools.test", loop=loop),
+                    host=self.host,
+                    port=self.port,
+                )
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as error:
+            self._error = error
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        loop.run_forever()
+        self._server.close()
+        loop.run_until_complete(self._server.wait_closed())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> LoopbackSink:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run a loopback SMTP sink that counts messages.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    sink = LoopbackSink(args.host, args.port, record=False).start()
+    print(sink.port, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    while not stopped.wait(0.5):
+        pass
+    sink.stop()
+    for peer, count in sorted(sink.handler.by_peer.items()):
+        print(f"{peer} {count}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
