@@ -178,6 +178,12 @@ class MailpoolsConsole(App):
 
         self.push_screen(DomainScreen(name, tab=tab))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Staff have no inbox and no domains home: hide those keys from their footer.
+        if action in ("home", "notifications") and self.viewer is not None and self.viewer.is_staff:
+            return False
+        return True
+
     def action_home(self) -> None:
         from screens.home import HomeScreen
 

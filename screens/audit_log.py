@@ -1,0 +1,183 @@
+"""Audit: every event, newest first, filtered by account, domain, user and kind."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from app.agent_console import AuditFilters
+from app.audit import AuditView
+from app.errors import MailpoolsError
+from screens.staff_screen import StaffScreen
+from widgets.staff_nav import StaffNav
+
+SEARCH_DELAY_SECONDS = 0.25
+
+
+def describe_state(state: dict | None) -> str:
+    if not state:
+        return "—"
+    return json.dumps(state, sort_keys=True, ensure_ascii=False)
+
+
+class AuditLogScreen(StaffScreen):
+    SECTION = "audit"
+    DEFAULT_CSS = """
+    AuditLogScreen #audit-filters { height: 3; }
+    AuditLogScreen #audit-filters Select { width: 1fr; }
+    AuditLogScreen #audit-domain { width: 1fr; }
+    AuditLogScreen #audit-table { height: 1fr; min-height: 4; }
+    AuditLogScreen #audit-status { height: 1; padding: 0 1; }
+    AuditLogScreen #audit-detail-box { height: auto; max-height: 35%; border-top: solid $primary; }
+    AuditLogScreen #audit-detail { padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding(
+            "slash",
+            "focus_domain",
+            "Domain filter",
+            tooltip="Filter by domain",
+            id="audit-domain-filter",
+        ),
+        Binding("escape", "clear_filters", "Clear", show=False, id="audit-clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: dict[int, AuditView] = {}
+        self._filters_loaded = False
+        self._domain_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StaffNav(self.SECTION)
+        with Horizontal(id="audit-filters"):
+            yield Select([], prompt="Any account", id="audit-account")
+            yield Select([], prompt="Any user", id="audit-user")
+            yield Select([], prompt="Any kind", id="audit-kind")
+            yield Input(placeholder="Domain  ( / )", id="audit-domain")
+        table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("When (UTC)", key="at")
+        table.add_column("Who", key="actor")
+        table.add_column("What", key="action")
+        table.add_column("On", key="entity")
+        table.add_column("Account", key="account")
+        yield table
+        yield Static("Loading events…", id="audit-status", classes="hint")
+        with VerticalScroll(id="audit-detail-box"):
+            yield Static("", id="audit-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def selected_filter(self, selector: str) -> str | None:
+        value = self.query_one(selector, Select).value
+        return None if value is Select.NULL else str(value)
+
+    def reload(self) -> None:
+        self.fetch_events(
+            self.selected_filter("#audit-account"),
+            self.query_one("#audit-domain", Input).value,
+            self.selected_filter("#audit-user"),
+            self.selected_filter("#audit-kind"),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="audit")
+    def fetch_events(
+        self, account: str | None, domain: str, user: str | None, kind: str | None
+    ) -> None:
+        try:
+            filters = None if self._filters_loaded else self.agent.audit_filters()
+            events = self.agent.audit_events(account=account, domain=domain, user=user, kind=kind)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.show_events, events, filters)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#audit-status", Static).update(Text(message, style="bold red"))
+        self.query_one(DataTable).clear()
+        self.events = {}
+        self.show_detail()
+
+    def show_events(self, events: list[AuditView], filters: AuditFilters | None) -> None:
+        if filters is not None:
+            self._filters_loaded = True
+            for selector, names in (
+                ("#audit-account", filters.accounts),
+                ("#audit-user", filters.actors),
+                ("#audit-kind", filters.kinds),
+            ):
+                self.query_one(selector, Select).set_options([(name, name) for name in names])
+        table = self.query_one(DataTable)
+        table.clear()
+        self.events = {event.id: event for event in events}
+        for event in events:
+            table.add_row(
+                f"{event.at:%Y-%m-%d %H:%M}",
+                event.actor,
+                event.action,
+                event.domain or f"{event.entity} {event.entity_id}",
+                event.account or "—",
+                key=str(event.id),
+            )
+        status = (
+            f"{len(events)} events, newest first" if events else "No event matches these filters."
+        )
+        self.query_one("#audit-status", Static).update(status)
+        self.show_detail()
+
+    @on(DataTable.RowHighlighted, "#audit-table")
+    def show_detail(self) -> None:
+        table = self.query_one(DataTable)
+        detail = self.query_one("#audit-detail", Static)
+        if table.row_count == 0:
+            detail.update("")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        event = self.events.get(int(key))
+        if event is None:
+            return
+        text = Text.assemble(
+            (f"{event.action}", "bold"),
+            f" by {event.actor} at {event.at:%Y-%m-%d %H:%M:%S} UTC on {event.entity} {event.entity_id}\n",
+            ("before: ", "bold"),
+            describe_state(event.before),
+            "\n",
+            ("after:  ", "bold"),
+            describe_state(event.after),
+        )
+        detail.update(text)
+
+    @on(Select.Changed)
+    def filter_changed(self) -> None:
+        self.reload()
+
+    @on(Input.Changed, "#audit-domain")
+    def domain_changed(self) -> None:
+        if self._domain_timer is not None:
+            self._domain_timer.stop()
+        self._domain_timer = self.set_timer(SEARCH_DELAY_SECONDS, self.reload)
+
+    @on(Input.Submitted, "#audit-domain")
+    def domain_submitted(self) -> None:
+        self.reload()
+        self.query_one(DataTable).focus()
+
+    def action_focus_domain(self) -> None:
+        self.query_one("#audit-domain", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        for selector in ("#audit-account", "#audit-user", "#audit-kind"):
+            self.query_one(selector, Select).clear()
+        self.query_one("#audit-domain", Input).value = ""
+        self.query_one(DataTable).focus()
+        self.reload()

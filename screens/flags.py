@@ -1,0 +1,114 @@
+"""Flags: dedicated IPs under the weekly minimum, and domains close to their pool's thresholds."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Footer, Header, Static
+
+from app.agent_console import FlagsView
+from app.console_data import short_count
+from app.errors import MailpoolsError
+from app.policy import DEDICATED_WEEKLY_MINIMUM
+from screens.staff_screen import StaffScreen
+from widgets.request_details import percent
+from widgets.staff_nav import StaffNav
+
+
+class FlagsScreen(StaffScreen):
+    SECTION = "flags"
+    DEFAULT_CSS = """
+    FlagsScreen .flags-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
+    FlagsScreen DataTable { height: 1fr; min-height: 3; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StaffNav(self.SECTION)
+        yield Static(
+            f"Dedicated IPs under {DEDICATED_WEEKLY_MINIMUM:,} a week across their domains",
+            id="low-volume-title",
+            classes="flags-title",
+        )
+        low = DataTable(id="low-volume", cursor_type="row")
+        low.add_column("IP", key="address")
+        low.add_column("Group", key="pool")
+        low.add_column("Account", key="account")
+        low.add_column(Text("Sent 7d", justify="right"), key="volume")
+        low.add_column("State", key="state")
+        low.add_column("Domains", key="domains")
+        yield low
+        yield Static(
+            "Domains close to their pool's thresholds", id="near-title", classes="flags-title"
+        )
+        near = DataTable(id="near-thresholds", cursor_type="row")
+        near.add_column("Domain", key="domain")
+        near.add_column("Account", key="account")
+        near.add_column("Pool", key="pool")
+        near.add_column(Text("Bounce", justify="right"), key="bounce")
+        near.add_column(Text("Complaint", justify="right"), key="complaint")
+        near.add_column(Text("Sent", justify="right"), key="sent")
+        near.add_column(Text("Of limit", justify="right"), key="closeness")
+        yield near
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#low-volume", DataTable).focus()
+
+    def reload(self) -> None:
+        self.fetch_flags()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="flags")
+    def fetch_flags(self) -> None:
+        try:
+            flags = self.agent.flags()
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.notify, error.message, title="Refused", severity="error")
+            return
+        self.app.call_from_thread(self.show_flags, flags)
+
+    def show_flags(self, flags: FlagsView) -> None:
+        low = self.query_one("#low-volume", DataTable)
+        low.clear()
+        for flag in flags.low_volume_ips:
+            low.add_row(
+                flag.address,
+                flag.pool,
+                flag.account,
+                Text(short_count(flag.weekly_volume), justify="right", style="yellow"),
+                flag.state,
+                ", ".join(flag.domains) or "—",
+                key=flag.address,
+            )
+        self.query_one("#low-volume-title", Static).update(
+            f"Dedicated IPs under {DEDICATED_WEEKLY_MINIMUM:,} a week across their domains: "
+            f"{len(flags.low_volume_ips) or 'none'}"
+        )
+        near = self.query_one("#near-thresholds", DataTable)
+        near.clear()
+        for flag in flags.near_thresholds:
+            rates = flag.rates
+            limits = rates.thresholds
+            style = "bold red" if rates.closeness > 1 else "yellow"
+            near.add_row(
+                flag.name,
+                flag.account,
+                flag.pool,
+                Text(
+                    f"{percent(rates.bounce_rate)}/{percent(limits.max_bounce_rate)}",
+                    style=style if flag.worst == "bounce" else "",
+                    justify="right",
+                ),
+                Text(
+                    f"{percent(rates.complaint_rate)}/{percent(limits.max_complaint_rate)}",
+                    style=style if flag.worst == "complaint" else "",
+                    justify="right",
+                ),
+                Text(short_count(rates.sent) + ("" if rates.judged else " (few)"), justify="right"),
+                Text(f"{rates.closeness:.0%}", style=style, justify="right"),
+                key=flag.name,
+            )
+        self.query_one("#near-title", Static).update(
+            f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"
+        )

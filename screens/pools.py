@@ -1,0 +1,274 @@
+"""Pools: every pool with its IPs, member domains, thresholds and today's rates.
+
+Pick a pool in the top table; act on the highlighted IP (pause, resume,
+weight) or member domain (remove with a reason, reinstate).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from app.console_data import short_count
+from app.errors import MailpoolsError
+from app.pool_operations import PoolView
+from screens.prompt_dialog import PromptDialog
+from screens.staff_screen import StaffScreen
+from widgets.request_details import percent, rate_style
+from widgets.staff_nav import StaffNav
+
+STATE_STYLES = {
+    "active": "green",
+    "warming": "yellow",
+    "paused": "bold yellow",
+    "blocklisted": "bold red",
+}
+
+
+def yes_no(value: bool | None, *, bad: bool) -> Text:
+    if value is None:
+        return Text("?", style="dim")
+    style = "bold red" if value == bad else ""
+    return Text("yes" if value else "no", style=style)
+
+
+class PoolsScreen(StaffScreen):
+    SECTION = "pools"
+    DEFAULT_CSS = """
+    PoolsScreen #pools-table { height: 7; }
+    PoolsScreen #pool-summary { height: auto; padding: 0 1; background: $boost; }
+    PoolsScreen #pool-ips { height: 1fr; min-height: 3; }
+    PoolsScreen #pool-domains { height: 1fr; min-height: 3; }
+    """
+    BINDINGS = [
+        Binding(
+            "p",
+            "pause_ip",
+            "Pause IP",
+            tooltip="Stop sending from the highlighted IP",
+            id="pause-ip",
+        ),
+        Binding(
+            "u",
+            "resume_ip",
+            "Resume IP",
+            tooltip="Let the highlighted IP send again",
+            id="resume-ip",
+        ),
+        Binding(
+            "w", "weight", "Weight", tooltip="Change the highlighted IP's weight", id="ip-weight"
+        ),
+        Binding(
+            "d",
+            "remove_domain",
+            "Remove",
+            tooltip="Remove the highlighted domain from its pool",
+            id="remove-domain",
+        ),
+        Binding(
+            "r",
+            "reinstate_domain",
+            "Reinstate",
+            tooltip="Reinstate the highlighted domain",
+            id="reinstate-domain",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pools: list[PoolView] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StaffNav(self.SECTION)
+        pools = DataTable(id="pools-table", cursor_type="row", zebra_stripes=True)
+        pools.add_column("Pool", key="pool")
+        pools.add_column("Kind", key="kind")
+        pools.add_column(Text("IPs", justify="right"), key="ips")
+        pools.add_column(Text("Domains", justify="right"), key="domains")
+        pools.add_column(Text("Sent today", justify="right"), key="sent")
+        pools.add_column(Text("Bounce", justify="right"), key="bounce")
+        pools.add_column(Text("Complaint", justify="right"), key="complaint")
+        yield pools
+        yield Static("Loading pools…", id="pool-summary")
+        ips = DataTable(id="pool-ips", cursor_type="row")
+        ips.add_column("IP", key="address")
+        ips.add_column("State", key="state")
+        ips.add_column(Text("Weight", justify="right"), key="weight")
+        ips.add_column("Bound", key="bound")
+        ips.add_column("Blocklisted", key="blocklisted")
+        ips.add_column(Text("Sent today", justify="right"), key="sent")
+        ips.add_column("Hostname", key="hostname")
+        yield ips
+        domains = DataTable(id="pool-domains", cursor_type="row")
+        domains.add_column("Domain", key="domain")
+        domains.add_column("Account", key="account")
+        domains.add_column("Status", key="status")
+        domains.add_column(Text("Sent", justify="right"), key="sent")
+        domains.add_column(Text("Bounce", justify="right"), key="bounce")
+        domains.add_column(Text("Complaint", justify="right"), key="complaint")
+        yield domains
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pools-table", DataTable).focus()
+
+    def reload(self) -> None:
+        self.fetch_pools()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pools")
+    def fetch_pools(self) -> None:
+        try:
+            pools = self.agent.pools()
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.show_pools, pools)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#pool-summary", Static).update(Text(message, style="bold red"))
+
+    def show_pools(self, pools: list[PoolView]) -> None:
+        table = self.query_one("#pools-table", DataTable)
+        selected = self.selected_pool()
+        table.clear()
+        self.pools = pools
+        for pool in pools:
+            today = pool.today
+            table.add_row(
+                pool.name,
+                pool.kind if not pool.account else f"dedicated ({pool.account})",
+                Text(str(len(pool.ips)), justify="right"),
+                Text(str(len(pool.domains)), justify="right"),
+                Text(short_count(today.sent), justify="right"),
+                Text(percent(today.bounce_rate) if today.sent else "—", justify="right"),
+                Text(percent(today.complaint_rate) if today.sent else "—", justify="right"),
+                key=pool.name,
+            )
+        names = [pool.name for pool in pools]
+        if selected and selected.name in names:
+            table.move_cursor(row=names.index(selected.name))
+        self.show_members()
+
+    def selected_pool(self) -> PoolView | None:
+        table = self.query_one("#pools-table", DataTable)
+        if not self.pools or table.row_count == 0:
+            return None
+        return self.pools[min(table.cursor_row, len(self.pools) - 1)]
+
+    @on(DataTable.RowHighlighted, "#pools-table")
+    def pool_highlighted(self) -> None:
+        self.show_members()
+
+    def show_members(self) -> None:
+        pool = self.selected_pool()
+        summary = self.query_one("#pool-summary", Static)
+        ip_table = self.query_one("#pool-ips", DataTable)
+        domain_table = self.query_one("#pool-domains", DataTable)
+        ip_row, domain_row = ip_table.cursor_row, domain_table.cursor_row
+        ip_table.clear()
+        domain_table.clear()
+        if pool is None:
+            summary.update("There are no pools yet: add them to the inventory.")
+            return
+        limits = pool.thresholds
+        summary.update(
+            Text.assemble(
+                (pool.name, "bold"),
+                f" · limits: bounce {percent(limits.max_bounce_rate)}, complaints "
+                f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
+                f"(judged from {limits.min_sample:,} sent)",
+            )
+        )
+        for ip in pool.ips:
+            ip_table.add_row(
+                ip.address,
+                Text(ip.state, style=STATE_STYLES.get(ip.state, "")),
+                Text(str(ip.weight), justify="right"),
+                yes_no(ip.bound, bad=False),
+                yes_no(ip.blocklisted, bad=True),
+                Text(short_count(ip.sent_today), justify="right"),
+                ip.hostname,
+                key=ip.address,
+            )
+        for domain in pool.domains:
+            rates = domain.rates
+            style = rate_style(rates)
+            domain_table.add_row(
+                domain.name,
+                domain.account,
+                Text(domain.status, style="bold red" if domain.status == "removed" else ""),
+                Text(short_count(rates.sent), justify="right"),
+                Text(
+                    percent(rates.bounce_rate) if rates.sent else "—", style=style, justify="right"
+                ),
+                Text(
+                    percent(rates.complaint_rate) if rates.sent else "—",
+                    style=style,
+                    justify="right",
+                ),
+                key=domain.name,
+            )
+        if ip_table.row_count:
+            ip_table.move_cursor(row=min(ip_row, ip_table.row_count - 1))
+        if domain_table.row_count:
+            domain_table.move_cursor(row=min(domain_row, domain_table.row_count - 1))
+
+    def highlighted(self, table_id: str, what: str) -> str | None:
+        table = self.query_one(table_id, DataTable)
+        if table.row_count == 0:
+            self.notify(f"This pool has no {what}.", severity="warning")
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_pause_ip(self) -> None:
+        address = self.highlighted("#pool-ips", "IPs")
+        if address:
+            self.run_action(lambda: self.agent.pause_ip(address))
+
+    def action_resume_ip(self) -> None:
+        address = self.highlighted("#pool-ips", "IPs")
+        if address:
+            self.run_action(lambda: self.agent.resume_ip(address))
+
+    def action_weight(self) -> None:
+        address = self.highlighted("#pool-ips", "IPs")
+        if address is None:
+            return
+        current = next(ip.weight for ip in self.selected_pool().ips if ip.address == address)
+        self.app.push_screen(
+            PromptDialog(
+                f"Weight of {address}",
+                "Its share of the pool's traffic is its weight over the pool's total (0 takes none):",
+                lambda value: self.agent.set_ip_weight(address, value),
+                value=str(current),
+            ),
+            self.prompt_closed,
+        )
+
+    def action_remove_domain(self) -> None:
+        name = self.highlighted("#pool-domains", "member domains")
+        if name is None:
+            return
+        self.app.push_screen(
+            PromptDialog(
+                f"Remove {name} from its pool",
+                "Why? The owner reads this; the domain's mail is held until it is reinstated.",
+                lambda reason: self.agent.remove_domain(name, reason),
+                placeholder="e.g. Bounce rate over 7% for a week: clean the list",
+                submit_label="Remove",
+            ),
+            self.prompt_closed,
+        )
+
+    def action_reinstate_domain(self) -> None:
+        name = self.highlighted("#pool-domains", "member domains")
+        if name:
+            self.run_action(lambda: self.agent.reinstate_domain(name))
+
+    def prompt_closed(self, message: str | None) -> None:
+        if message:
+            self.tell_result(message)
