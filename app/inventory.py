@@ -25,6 +25,8 @@ from app.policy import normalise_domain
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
 SECTIONS = ("pools", "ips", "accounts", "domains", "users")
+# ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, and security keys (sk-ssh-ed25519@openssh.com).
+OPENSSH_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
 
 class InventoryError(MailpoolsError):
@@ -111,7 +113,9 @@ class _Entry:
     def check_fields(self, allowed: set[str]) -> None:
         unknown = sorted(set(self.data) - allowed)
         if unknown:
-            raise self.error(unknown[0], f"is not a known field (known: {', '.join(sorted(allowed))})")
+            raise self.error(
+                unknown[0], f"is not a known field (known: {', '.join(sorted(allowed))})"
+            )
 
 
 def load_file(path: str | Path) -> dict[str, list[_Entry]]:
@@ -144,7 +148,9 @@ def _note(report: ApplyReport, label: str, created: bool, changes: dict) -> None
     if created:
         report.created.append(label)
     elif changes:
-        report.updated.append(f"{label}: " + ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in changes.items()))
+        report.updated.append(
+            f"{label}: " + ", ".join(f"{k} {v[0]!r} → {v[1]!r}" for k, v in changes.items())
+        )
     else:
         report.unchanged += 1
 
@@ -165,11 +171,15 @@ def _unique(entries: list[_Entry], key: str, normalise=lambda value: value) -> N
         if isinstance(value, str):
             value = normalise(value.strip())
             if value in seen:
-                raise entry.error(key, f"{value!r} is already defined in {entry.section}[{seen[value]}]")
+                raise entry.error(
+                    key, f"{value!r} is already defined in {entry.section}[{seen[value]}]"
+                )
             seen[value] = entry.index
 
 
-def apply_inventory(session: Session, actor: User | None, sections: dict[str, list[_Entry]]) -> ApplyReport:
+def apply_inventory(
+    session: Session, actor: User | None, sections: dict[str, list[_Entry]]
+) -> ApplyReport:
     """Make the database match the file. ACTOR None means the local operator (the CLI without --as)."""
     if actor is not None:
         require_staff(actor, "change the inventory")
@@ -193,7 +203,9 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
     _unique(sections["pools"], "name")
     pools: dict[str, Pool] = {p.name: p for p in session.exec(select(Pool))}
     for entry in sections["pools"]:
-        entry.check_fields({"name", "kind", "max_bounce_rate", "max_complaint_rate", "min_sample", "window_days"})
+        entry.check_fields(
+            {"name", "kind", "max_bounce_rate", "max_complaint_rate", "min_sample", "window_days"}
+        )
         name = entry.text("name")
         values = {
             "kind": entry.choice("kind", [k.value for k in PoolKind]),
@@ -210,14 +222,16 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
             changes = {}
         else:
             if pool.account_id is not None:
-                raise entry.error("name", f"{name!r} is an account's dedicated IP group, not an inventory pool")
+                raise entry.error(
+                    "name", f"{name!r} is an account's dedicated IP group, not an inventory pool"
+                )
             changes = _assign(pool, values)
         session.add(pool)
         _note(report, f"pool {name}", created, changes)
         audit_change("pool", name, created, changes)
     session.flush()
 
-    _unique(sections["ips"], "address")
+    _unique(sections["ips"], "address", _normalise_address)
     ips = {ip.address: ip for ip in session.exec(select(IpAddress))}
     for entry in sections["ips"]:
         entry.check_fields({"address", "hostname", "pool", "weight"})
@@ -231,7 +245,10 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
         if pool_name and pool is None:
             raise entry.error("pool", f"there is no pool named {pool_name!r}")
         ip = ips.get(address)
-        values = {"hostname": entry.text("hostname").rstrip(".").lower(), "weight": entry.whole("weight", 1, 0)}
+        values = {
+            "hostname": entry.text("hostname").rstrip(".").lower(),
+            "weight": entry.whole("weight", 1, 0),
+        }
         if ip is None or ip.account_id is None:
             # Allocated dedicated IPs belong to their account's group; the file does not move them.
             values["pool_id"] = pool.id if pool else None
@@ -284,12 +301,22 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
         domain = domains.get(name)
         created = domain is None
         if created:
-            domain = Domain(name=name, created_at=now, shared_pool_id=pick_shared_pool(session).id, **values)
+            try:
+                shared_pool = pick_shared_pool(session)
+            except MailpoolsError:
+                raise entry.error(
+                    "name",
+                    'a new domain needs a shared pool: add a [[pools]] entry of kind "shared"',
+                ) from None
+            domain = Domain(name=name, created_at=now, shared_pool_id=shared_pool.id, **values)
             domains[name] = domain
             changes = {}
         else:
             if domain.account_id != account.id:
-                raise entry.error("account", f"{name} belongs to another account; moving domains between accounts is not supported")
+                raise entry.error(
+                    "account",
+                    f"{name} belongs to another account; moving domains between accounts is not supported",
+                )
             changes = _assign(domain, values)
         session.add(domain)
         session.flush()
@@ -311,7 +338,7 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
             raise entry.error("keys", "must be a list of OpenSSH public keys")
         for key in keys:
             parts = key.split()
-            if len(parts) < 2 or not (parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-")):
+            if len(parts) < 2 or not parts[0].startswith(OPENSSH_KEY_TYPE_PREFIXES):
                 raise entry.error("keys", f"{key[:40]!r} is not an OpenSSH public key")
         values = {
             "role": role,
@@ -331,7 +358,11 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
         audit_change("user", name, created, changes)
 
     named = {section: _names(entries) for section, entries in sections.items()}
-    report.missing += [f"pool {p.name}" for p in pools.values() if p.account_id is None and p.name not in named["pools"]]
+    report.missing += [
+        f"pool {p.name}"
+        for p in pools.values()
+        if p.account_id is None and p.name not in named["pools"]
+    ]
     report.missing += [f"ip {a}" for a, ip in ips.items() if a not in named["ips"]]
     report.missing += [f"account {n}" for n in accounts if n not in named["accounts"]]
     report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
@@ -339,15 +370,23 @@ def apply_inventory(session: Session, actor: User | None, sections: dict[str, li
     return report
 
 
+def _normalise_address(address: str) -> str:
+    """One spelling per address ("0:0::1" is "::1"); text that is no address stays as it is."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 def _names(entries: list[_Entry]) -> set[str]:
     names = set()
     for entry in entries:
         value = entry.data.get("name", entry.data.get("address"))
         if isinstance(value, str):
-            names.add(normalise_domain(value) if entry.section == "domains" else value.strip())
-            if entry.section == "ips":
-                try:
-                    names.add(str(ipaddress.ip_address(value.strip())))
-                except ValueError:
-                    pass
+            if entry.section == "domains":
+                names.add(normalise_domain(value))
+            elif entry.section == "ips":
+                names.add(_normalise_address(value.strip()))
+            else:
+                names.add(value.strip())
     return names
