@@ -1,0 +1,286 @@
+"""Sending from the command line.
+
+mailpools sender [--until-empty] [--relay HOST:PORT] [--concurrency N] [--per-ip N] ...
+mailpools enqueue --from ADDR --to ADDR --kind KIND [--subject S] [--count N] --as USER
+mailpools complaints record (--message-id ID ... | --domain D --count N [--ip A] [--day D]) --as USER
+mailpools warmup show DOMAIN [--json]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from datetime import date
+
+from app import complaints, outbox, warmup
+from app.cli.common import (
+    acting_user,
+    add_as_option,
+    add_json_option,
+    command,
+    engine,
+    group,
+    local_reader,
+    percent,
+    print_json,
+    print_table,
+    transaction,
+)
+from app.errors import MailpoolsError
+from app.sender import SenderOptions, SenderStats, run_sender
+
+
+def register(subparsers) -> None:
+    sender = command(
+        subparsers,
+        "sender",
+        _sender,
+        "run the delivery worker (Ctrl-C or SIGTERM stops it cleanly)",
+    )
+    sender.add_argument(
+        "--until-empty", action="store_true", help="exit once no message is due (for scripts, cron)"
+    )
+    sender.add_argument(
+        "--relay",
+        metavar="HOST:PORT",
+        help="send everything to this smarthost (default: MX lookups)",
+    )
+    sender.add_argument(
+        "--nameserver",
+        metavar="IP[:PORT]",
+        help="DNS server for MX lookups in direct mode (default: the system's)",
+    )
+    sender.add_argument(
+        "--smtp-port", type=int, default=25, help="port of MX hosts in direct mode (default 25)"
+    )
+    sender.add_argument("--concurrency", type=int, default=16, help="connections in total (16)")
+    sender.add_argument("--per-ip", type=int, default=4, help="connections per source IP (4)")
+    sender.add_argument("--batch", type=int, default=500, help="messages claimed at a time (500)")
+    sender.add_argument("--lease", type=float, default=300, help="seconds a claim is held (300)")
+    sender.add_argument("--timeout", type=float, default=30, help="SMTP timeout in seconds (30)")
+    sender.add_argument(
+        "--backoff", type=float, default=60, help="first retry delay in seconds, doubling (60)"
+    )
+    sender.add_argument(
+        "--max-backoff", type=float, default=3600, help="longest retry delay in seconds (3600)"
+    )
+    sender.add_argument(
+        "--max-age",
+        type=float,
+        default=3 * 86400,
+        help="seconds after which a deferred message bounces (259200: three days)",
+    )
+    sender.add_argument("--quiet", action="store_true", help="no progress line")
+
+    enqueue = command(subparsers, "enqueue", _enqueue, "queue messages from one of your domains")
+    enqueue.add_argument("--from", dest="from_addr", required=True, metavar="ADDR")
+    enqueue.add_argument("--to", dest="to_addr", required=True, metavar="ADDR")
+    enqueue.add_argument(
+        "--kind", required=True, choices=["transactional", "campaign", "broadcast"]
+    )
+    enqueue.add_argument("--subject", default="", metavar="S")
+    enqueue.add_argument("--count", type=int, default=1, metavar="N")
+    add_as_option(enqueue)
+    add_json_option(enqueue)
+
+    complaint_group = group(subparsers, "complaints", "spam complaints from feedback loops")
+    record = command(
+        complaint_group, "record", _complaints_record, "count complaints against domains and IPs"
+    )
+    record.add_argument(
+        "--message-id",
+        dest="message_ids",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a complained-about message's Message-ID (repeatable)",
+    )
+    record.add_argument("--domain", metavar="D", help="or: a domain, with --count")
+    record.add_argument("--count", type=int, metavar="N", help="complaints against --domain")
+    record.add_argument("--ip", metavar="ADDRESS", help="the IP that sent the mail (with --domain)")
+    record.add_argument("--day", metavar="YYYY-MM-DD", help="the day the mail was sent (today)")
+    add_as_option(record)
+    add_json_option(record)
+
+    warmups = group(subparsers, "warmup", "dedicated IP warm-ups")
+    show = command(
+        warmups, "show", _warmup_show, "the plan, current day, held days and expected completion"
+    )
+    show.add_argument("domain", metavar="DOMAIN")
+    add_json_option(show)
+    add_as_option(show, required=False)
+
+
+def _host_port(value: str, option: str, default_port: int | None = None) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host:
+        if default_port is None:
+            raise MailpoolsError(f"{option} needs HOST:PORT, e.g. 127.0.0.1:2525; got {value!r}.")
+        return value, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise MailpoolsError(f"{option} has no valid port in {value!r}; use HOST:PORT.")
+    return host.strip("[]"), int(port)
+
+
+def _sender(args) -> int:
+    options = SenderOptions(
+        relay=_host_port(args.relay, "--relay") if args.relay else None,
+        smtp_port=args.smtp_port,
+        until_empty=args.until_empty,
+        total_concurrency=args.concurrency,
+        per_ip_concurrency=args.per_ip,
+        batch_size=args.batch,
+        lease_seconds=args.lease,
+        smtp_timeout=args.timeout,
+        backoff_base_seconds=args.backoff,
+        backoff_max_seconds=args.max_backoff,
+        max_age_seconds=args.max_age,
+    )
+    if args.nameserver:
+        host, port = _host_port(args.nameserver, "--nameserver", default_port=53)
+        options.nameservers = [host]
+        options.dns_port = port
+    options.validate()
+    logging.basicConfig(level=logging.WARNING, format="mailpools sender: %(message)s")
+    progress = None if args.quiet else ProgressLine(sys.stderr.isatty())
+    stats = asyncio.run(_run_until_signalled(options, progress))
+    if progress:
+        progress.finish()
+    print(
+        f"sent {stats.sent}, deferred {stats.deferred}, bounced {stats.bounced}, "
+        f"rejected {stats.rejected}, held {stats.held}, released {stats.released} "
+        f"in {stats.elapsed:.1f}s ({stats.sent_per_second:.0f} sent/s)"
+    )
+    return 0
+
+
+async def _run_until_signalled(options: SenderOptions, progress) -> SenderStats:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        return await run_sender(engine(), options, stop, progress)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+class ProgressLine:
+    """Totals and rates once a second: one rewritten line on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.last_sent = 0
+        self.last_time = time.monotonic()
+        self.last_printed = 0.0
+
+    def __call__(self, stats: SenderStats) -> None:
+        moment = time.monotonic()
+        interval = max(moment - self.last_time, 1e-9)
+        current = (stats.sent - self.last_sent) / interval
+        self.last_sent, self.last_time = stats.sent, moment
+        unbound = f"  unbound IPs: {', '.join(sorted(stats.unbound))}" if stats.unbound else ""
+        line = (
+            f"sent {stats.sent:,} ({current:,.0f}/s now, {stats.sent_per_second:,.0f}/s average)  "
+            f"deferred {stats.deferred:,}  bounced {stats.bounced:,}  rejected {stats.rejected:,}  "
+            f"held {stats.held:,}  in flight {stats.in_flight:,}{unbound}"
+        )
+        if self.terminal:
+            print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
+        elif moment - self.last_printed >= 10:
+            print(line, file=sys.stderr, flush=True)
+            self.last_printed = moment
+
+    def finish(self) -> None:
+        if self.terminal:
+            print(file=sys.stderr)
+
+
+def _enqueue(args) -> int:
+    with transaction() as session:
+        result = outbox.enqueue(
+            session,
+            acting_user(session, args),
+            from_addr=args.from_addr,
+            to_addr=args.to_addr,
+            kind=args.kind,
+            subject=args.subject,
+            count=args.count,
+        )
+    if args.json:
+        print_json(result.as_json())
+    else:
+        plural = "message" if result.count == 1 else "messages"
+        print(f"Queued {result.count:,} {result.kind} {plural} from {result.domain}.")
+    return 0
+
+
+def _complaints_record(args) -> int:
+    if args.message_ids and (args.domain or args.count):
+        raise MailpoolsError("Give either --message-id or --domain with --count, not both.")
+    with transaction() as session:
+        actor = acting_user(session, args)
+        if args.message_ids:
+            result = complaints.record_complaints_for_messages(session, actor, args.message_ids)
+        elif args.domain and args.count is not None:
+            result = complaints.record_complaints_for_domain(
+                session,
+                actor,
+                args.domain,
+                count=args.count,
+                ip_address=args.ip,
+                day=_day(args.day),
+            )
+        else:
+            raise MailpoolsError(
+                "Say what was complained about: --message-id ID, or --domain D --count N."
+            )
+    if args.json:
+        print_json(result.as_json())
+    else:
+        print(f"Recorded {result.count} complaint(s) against {', '.join(result.domains)}.")
+    return 0
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise MailpoolsError(f"--day must be a date like 2026-11-26, not {value!r}.") from None
+
+
+def _warmup_show(args) -> int:
+    with transaction() as session:
+        status = warmup.warmup_status(session, local_reader(session, args), args.domain)
+    if args.json:
+        print_json(status.as_json())
+        return 0
+    print(
+        f"{status.domain}: warm-up of {status.pool}, {status.state}, day {status.current_day} "
+        f"of {status.planned_days} (started {status.started_on}, "
+        f"{status.expected_weekly_volume:,} a week expected)"
+    )
+    print(f"Today's dedicated share: {percent(status.today_share)}")
+    if status.expected_completion:
+        print(f"Expected completion: {status.expected_completion}")
+    elif status.completed_at:
+        print(f"Completed: {status.completed_at:%Y-%m-%d %H:%M} UTC")
+    if status.held:
+        print(f"Held days ({len(status.held)}):")
+        for held in status.held:
+            print(f"  {held.day}  {held.reason}")
+    else:
+        print("Held days: none")
+    print()
+    rows = [
+        [number, percent(share), "<- today" if number == status.current_day else ""]
+        for number, share in enumerate(status.shares, start=1)
+    ]
+    print_table(["day", "dedicated share", ""], rows)
+    return 0

@@ -1,0 +1,125 @@
+"""Spam complaints, e.g. from a mailbox provider's feedback loop, added to the daily stats.
+
+A complaint counts against the domain and the IP that sent the message, on
+the day it was sent, so warm-up days and pool health judge the mail that
+caused it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from app import audit, clock
+from app.auth import require_staff
+from app.errors import MailpoolsError, NotFound
+from app.lookups import get_domain, get_ip
+from app.sender.store import add_daily_counts
+from data.models import DomainDailyStat, IpDailyStat, Message, MessageStatus, User
+
+
+@dataclass(frozen=True)
+class ComplaintsRecorded:
+    count: int
+    domains: list[str]
+
+    def as_json(self) -> dict:
+        return {"complaints": self.count, "domains": self.domains}
+
+
+def _normalise_message_id(value: str) -> str:
+    cleaned = value.strip()
+    if cleaned and not cleaned.startswith("<"):
+        cleaned = f"<{cleaned}>"
+    return cleaned
+
+
+def record_complaints_for_messages(
+    session: Session, actor: User, message_ids: list[str]
+) -> ComplaintsRecorded:
+    """One complaint for each sent message named by its Message-ID."""
+    require_staff(actor, "record complaints")
+    wanted = [_normalise_message_id(value) for value in message_ids if value.strip()]
+    if not wanted:
+        raise MailpoolsError("Name at least one Message-ID that was complained about.")
+    found = {
+        message.message_id: message
+        for message in session.exec(select(Message).where(Message.message_id.in_(wanted)))
+    }
+    missing = [value for value in wanted if value not in found]
+    if missing:
+        raise NotFound(f"No message has the Message-ID {', '.join(missing)}; nothing was recorded.")
+    unsent = [value for value in wanted if found[value].status != MessageStatus.SENT]
+    if unsent:
+        raise MailpoolsError(
+            f"Only sent messages can be complained about; {', '.join(unsent)} was not sent."
+        )
+    by_domain: dict[tuple[int, date], Counter] = {}
+    by_ip: dict[tuple[int, date], Counter] = {}
+    for value in wanted:
+        message = found[value]
+        day = (message.finished_at or clock.now()).date()
+        by_domain.setdefault((message.domain_id, day), Counter())["complaints"] += 1
+        if message.ip_id is not None:
+            by_ip.setdefault((message.ip_id, day), Counter())["complaints"] += 1
+    connection = session.connection()
+    for (domain_id, day), counts in by_domain.items():
+        add_daily_counts(
+            connection, DomainDailyStat.__table__, "domain_id", day, {domain_id: counts}
+        )
+    for (ip_id, day), counts in by_ip.items():
+        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, {ip_id: counts})
+    names = []
+    for domain_id in sorted({domain_id for domain_id, _ in by_domain}):
+        messages = [m for m in found.values() if m.domain_id == domain_id]
+        name = messages[0].from_addr.rsplit("@", 1)[1]
+        names.append(name)
+        audit.record(
+            session,
+            actor=actor.name,
+            action="complaints.record",
+            entity="domain",
+            entity_id=name,
+            domain_id=domain_id,
+            after={"complaints": len(messages), "message_ids": [m.message_id for m in messages]},
+        )
+    return ComplaintsRecorded(count=len(wanted), domains=names)
+
+
+def record_complaints_for_domain(
+    session: Session,
+    actor: User,
+    domain_name: str,
+    *,
+    count: int,
+    ip_address: str | None = None,
+    day: date | None = None,
+) -> ComplaintsRecorded:
+    """COUNT complaints against a domain (and optionally the IP that sent the mail) on DAY."""
+    require_staff(actor, "record complaints")
+    if count < 1:
+        raise MailpoolsError("Record at least one complaint.", field="count")
+    domain = get_domain(session, domain_name)
+    day = day or clock.today()
+    if day > clock.today():
+        raise MailpoolsError(f"{day} is in the future; complaints are about mail already sent.")
+    connection = session.connection()
+    counts = Counter(complaints=count)
+    add_daily_counts(connection, DomainDailyStat.__table__, "domain_id", day, {domain.id: counts})
+    if ip_address:
+        ip = get_ip(session, ip_address)
+        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, {ip.id: counts})
+    audit.record(
+        session,
+        actor=actor.name,
+        action="complaints.record",
+        entity="domain",
+        entity_id=domain.name,
+        account_id=domain.account_id,
+        domain_id=domain.id,
+        after={"complaints": count, "day": day, "ip": ip_address},
+    )
+    return ComplaintsRecorded(count=count, domains=[domain.name])
