@@ -33,4 +33,10 @@ def parse_instant(value: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # An offset that pushes the first or last representable day past the calendar's end.
+        raise MailpoolsError(
+            f"MAILPOOLS_NOW is out of range: {value!r} (try 2026-11-26T09:00:00)"
+        ) from None

@@ -1,0 +1,99 @@
+"""The one clock, and MAILPOOLS_NOW standing the program on a fixed moment."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app import clock
+from app.errors import MailpoolsError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-26T09:00:00", datetime(2026, 11, 26, 9, 0, tzinfo=UTC)),
+        ("2026-11-26 09:00", datetime(2026, 11, 26, 9, 0, tzinfo=UTC)),
+        ("2026-11-26", datetime(2026, 11, 26, 0, 0, tzinfo=UTC)),
+        ("2026-11-26T09:00:00Z", datetime(2026, 11, 26, 9, 0, tzinfo=UTC)),
+        ("2026-11-26T09:00:00+00:00", datetime(2026, 11, 26, 9, 0, tzinfo=UTC)),
+        ("2026-11-26T11:30:00+02:00", datetime(2026, 11, 26, 9, 30, tzinfo=UTC)),
+        ("2026-11-26T01:00:00-09:00", datetime(2026, 11, 26, 10, 0, tzinfo=UTC)),
+        ("  2026-11-26T09:00:00.250000  ", datetime(2026, 11, 26, 9, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_mailpools_now_with_and_without_an_offset(monkeypatch, value, expected):
+    monkeypatch.setenv("MAILPOOLS_NOW", value)
+    moment = clock.now()
+    assert moment == expected
+    assert moment.utcoffset() == timedelta(0)
+    assert clock.today() == expected.date()
+
+
+def test_an_offset_can_move_the_day(monkeypatch):
+    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T23:30:00-05:00")
+    assert clock.today() == date(2026, 11, 27)
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2026-13-01", "26/11/2026", "2026-11-26T25:00"])
+def test_a_bad_value_is_named_with_an_example(monkeypatch, value):
+    monkeypatch.setenv("MAILPOOLS_NOW", value)
+    with pytest.raises(MailpoolsError) as refused:
+        clock.now()
+    assert refused.value.message == (
+        f"MAILPOOLS_NOW is not an ISO 8601 time: {value!r} (try 2026-11-26T09:00:00)"
+    )
+
+
+def test_without_mailpools_now_the_clock_is_the_real_time_in_utc(monkeypatch):
+    monkeypatch.delenv("MAILPOOLS_NOW")
+    before = datetime.now(UTC)
+    moment = clock.now()
+    after = datetime.now(UTC)
+    assert before <= moment <= after
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+def test_an_empty_mailpools_now_means_the_real_time(monkeypatch):
+    monkeypatch.setenv("MAILPOOLS_NOW", "")
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+# ISO 8601 text carries a fixed offset, never a zone's rules, so offsets are what to vary.
+OFFSETS = st.builds(
+    timezone,
+    st.timedeltas(
+        min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)
+    ),
+)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30), timezones=OFFSETS
+    )
+)
+def test_any_aware_moment_round_trips_as_the_same_instant(moment):
+    parsed = clock.parse_instant(moment.isoformat())
+    assert parsed == moment
+    assert parsed.utcoffset() == timedelta(0)
+
+
+@given(st.one_of(st.text(max_size=40), st.datetimes(timezones=OFFSETS).map(datetime.isoformat)))
+def test_any_text_is_a_moment_in_utc_or_a_clear_refusal(text):
+    try:
+        moment = clock.parse_instant(text)
+    except MailpoolsError as refused:
+        assert "MAILPOOLS_NOW" in refused.message
+    else:
+        assert moment.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_beyond_the_calendar_is_refused(monkeypatch, value):
+    monkeypatch.setenv("MAILPOOLS_NOW", value)
+    with pytest.raises(MailpoolsError, match="MAILPOOLS_NOW is out of range"):
+        clock.now()
