@@ -18,7 +18,7 @@ from app.console_data import DomainRow, HomePage, RateReading, short_count
 from app.errors import MailpoolsError
 from screens.messages import NotificationsArrived
 
-MODE_LABELS = {"shared": "shared", "transactional": "transactional", "dedicated": "dedicated"}
+MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
 RATE_STYLES = {
     "ok": "green",
     "near": "yellow",
@@ -60,14 +60,15 @@ class HomeScreen(Screen):
         yield Header()
         yield Input(placeholder="Filter domains by name  ( / )", id="home-filter")
         table = DataTable(id="home-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Domain", key="domain")
-        table.add_column("Sending", key="mode")
-        table.add_column("Pool", key="pool")
-        table.add_column("Status", key="status")
-        table.add_column(Text("7-day vol", justify="right"), key="volume")
-        table.add_column(Text("Bounce", justify="right"), key="bounce")
-        table.add_column(Text("Complaint", justify="right"), key="complaint")
-        table.add_column("Warm-up / request", key="progress")
+        # Fixed widths: the page paints at once, without measuring every cell first.
+        table.add_column("Domain", key="domain", width=24)
+        table.add_column("Sending", key="mode", width=9)
+        table.add_column("Pool", key="pool", width=14)
+        table.add_column("Status", key="status", width=7)
+        table.add_column(Text("7d vol", justify="right"), key="volume", width=6)
+        table.add_column(Text("Bounce", justify="right"), key="bounce", width=6)
+        table.add_column(Text("Compl.", justify="right"), key="complaint", width=6)
+        table.add_column("Warm-up / request", key="progress", width=22)
         yield table
         yield Static("Loading your domains…", id="home-pager")
         yield Static(

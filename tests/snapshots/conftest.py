@@ -1,0 +1,41 @@
+"""Snapshots of the console over the demo world, on a fixed clock and theme."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from app.demo_seed import seed_demo
+from data.db import make_engine
+
+DEMO_NOW = "2026-11-26T09:00:00"
+
+
+@pytest.fixture(scope="session")
+def demo_template(sqlite_template, tmp_path_factory):
+    """The demo world with its month of history, seeded once per test worker."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    shutil.copyfile(sqlite_template, path)
+    previous = os.environ.get("MAILPOOLS_NOW")
+    os.environ["MAILPOOLS_NOW"] = DEMO_NOW
+    try:
+        engine = make_engine(f"sqlite:///{path}")
+        seed_demo(engine)
+        engine.dispose()
+    finally:
+        if previous is None:
+            os.environ.pop("MAILPOOLS_NOW", None)
+        else:
+            os.environ["MAILPOOLS_NOW"] = previous
+    return path
+
+
+@pytest.fixture
+def demo_engine(demo_template, tmp_path):
+    path = tmp_path / "demo.db"
+    shutil.copyfile(demo_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()

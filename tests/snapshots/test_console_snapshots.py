@@ -1,0 +1,54 @@
+"""Every console screen at 80×24 and 120×40, over the demo world."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.conftest import make_console, settle
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def at_domain(domain: str, tab: str, way: str | None = None):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.open_domain(domain, tab)
+        await settle(pilot)
+        if way is not None:
+            pilot.app.screen.query_one(f"#choose-{way}").value = True
+            await settle(pilot)
+
+    return run_before
+
+
+def pressing(*keys: str):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
+SCREENS = {
+    "home": ("alice", pressing()),
+    "overview": ("alice", at_domain("news.acme.example", "overview")),
+    "mail-servers-shared": ("alice", at_domain("acme.example", "mail-servers", "shared")),
+    "transactional-form": ("alice", at_domain("acme.example", "mail-servers", "transactional")),
+    "dedicated-form": ("alice", at_domain("acme.example", "mail-servers", "dedicated")),
+    "transactional-pending": ("alice", at_domain("billing.acme.example", "mail-servers", "transactional")),
+    "warm-up": ("carla", at_domain("corvid.example", "mail-servers", "dedicated")),
+    "removed": ("bruno", at_domain("offers.bolt.example", "mail-servers", "shared")),
+    "dns": ("alice", at_domain("acme.example", "dns")),
+    "activity": ("carla", at_domain("corvid.example", "activity")),
+    "inbox": ("carla", pressing("i")),
+    "help": ("alice", pressing("question_mark")),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_console_screen(snap_compare, demo_engine, screen, size):
+    user, run_before = SCREENS[screen]
+    app = make_console(demo_engine, user)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
