@@ -38,8 +38,8 @@ from data.models import DomainStatus, IpState, SendingMode, WarmupState
 NO_IP_RETRY = timedelta(minutes=5)
 USABLE_IP_STATES = frozenset({IpState.ACTIVE, IpState.WARMING})
 
-_SPLIT_KEY = b"warmup-split"
-_IP_KEY = b"ip-choice"
+SPLIT_KEY = b"warmup-split"
+IP_KEY = b"ip-choice"
 _HASH_SPACE = float(1 << 64)
 
 
@@ -120,7 +120,7 @@ def unit_hash(message_id: str, key: bytes) -> float:
 
 
 def goes_to_dedicated(message_id: str, share: float) -> bool:
-    return unit_hash(message_id, _SPLIT_KEY) < share
+    return unit_hash(message_id, SPLIT_KEY) < share
 
 
 def usable_ips(pool: PoolView) -> list[IpView]:
@@ -137,7 +137,7 @@ def choose_ip(pool: PoolView, message_id: str) -> IpView | None:
     for ip in candidates:
         total += ip.weight
         cumulative.append(total)
-    point = unit_hash(message_id, _IP_KEY) * total
+    point = unit_hash(message_id, IP_KEY) * total
     return candidates[bisect.bisect_right(cumulative, point)]
 
 
