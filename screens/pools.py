@@ -140,7 +140,7 @@ class PoolsScreen(StaffScreen):
             today = pool.today
             table.add_row(
                 pool.name,
-                pool.kind if not pool.account else f"dedicated ({pool.account})",
+                pool.kind,
                 Text(str(len(pool.ips)), justify="right"),
                 Text(str(len(pool.domains)), justify="right"),
                 Text(short_count(today.sent), justify="right"),
@@ -180,7 +180,7 @@ class PoolsScreen(StaffScreen):
                 (pool.name, "bold"),
                 f" · limits: bounce {percent(limits.max_bounce_rate)}, complaints "
                 f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
-                f"(judged from {limits.min_sample:,} sent)",
+                f"(min {limits.min_sample:,} sent)",
             )
         )
         for ip in pool.ips:

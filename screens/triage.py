@@ -18,6 +18,8 @@ from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav
 
 SEARCH_DELAY_SECONDS = 0.25
+# Long domain lists are cut here; the detail panel shows them all.
+DOMAINS_WIDTH = 22
 KIND_OPTIONS = [("Transactional", "transactional"), ("Dedicated", "dedicated")]
 
 
@@ -52,13 +54,12 @@ class TriageScreen(StaffScreen):
             yield Input(placeholder="Search by domain  ( / )", id="triage-search")
         table = DataTable(id="triage-table", cursor_type="row", zebra_stripes=True)
         table.add_column("#", key="id")
-        table.add_column("Filed", key="filed")
         table.add_column("Account", key="account")
         table.add_column("Asks for", key="asked")
-        table.add_column("Domains", key="domains")
-        table.add_column(Text("Expects/wk", justify="right"), key="expected")
+        table.add_column("Domains", key="domains", width=DOMAINS_WIDTH)
         table.add_column(Text("Sent 7d", justify="right"), key="measured")
         table.add_column("Health", key="health")
+        table.add_column("Filed", key="filed")
         yield table
         yield Static("Loading the queue…", id="triage-status", classes="hint")
         with VerticalScroll(id="triage-detail-box"):
@@ -119,21 +120,22 @@ class TriageScreen(StaffScreen):
     @staticmethod
     def cells(item: TriageItem) -> list:
         request = item.request
-        domains = request.domains[0] + (
-            f" +{len(request.domains) - 1}" if len(request.domains) > 1 else ""
-        )
-        expected = (
-            short_count(request.expected_weekly_volume) if request.expected_weekly_volume else "—"
-        )
+        domains = request.domains[0]
+        if len(request.domains) > 1:
+            domains += f" +{len(request.domains) - 1}"
+        if request.kind == "transactional":
+            asked = "transactional"
+        else:
+            what = "join group" if request.dedicated_pool else f"{request.ip_count or 0} IP"
+            asked = f"{what}, {short_count(request.expected_weekly_volume or 0)}/wk"
         return [
             str(request.id),
-            item.age.removeprefix("filed "),
             f"{request.account} ({request.plan})",
-            item.asked,
+            asked,
             domains,
-            Text(expected, justify="right"),
             Text(short_count(item.measured_weekly_volume), justify="right"),
             health_word(item),
+            item.age.removeprefix("filed "),
         ]
 
     def filtering(self) -> bool:
