@@ -1,0 +1,208 @@
+"""Pools, warm-ups, flags and the audit log, driven with Pilot on a real database."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+from textual.widgets import DataTable, Input, Select, Static
+
+from app.console import MailpoolsConsole
+from data.models import AuditEvent, Domain, IpAddress, Warmup
+from screens.audit_log import AuditLogScreen
+from screens.flags import FlagsScreen
+from screens.pools import PoolsScreen
+from screens.prompt_dialog import PromptDialog
+from screens.warmups import WarmupsScreen
+from tests.agent_world import agent_world, settle
+
+
+def _keys(screen, selector: str) -> list[str]:
+    table = screen.query_one(selector, DataTable)
+    return [
+        str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)
+    ]
+
+
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+def _ip(engine, address: str) -> IpAddress:
+    with Session(engine) as session:
+        return session.exec(select(IpAddress).where(IpAddress.address == address)).one()
+
+
+def _domain(engine, name: str) -> Domain:
+    with Session(engine) as session:
+        return session.exec(select(Domain).where(Domain.name == name)).one()
+
+
+def _toasts(app) -> list[str]:
+    return [str(notification.message) for notification in app._notifications]
+
+
+async def _open(app, pilot, key: str, screen_type):
+    await settle(app, pilot)
+    await pilot.press(key)
+    await settle(app, pilot)
+    assert isinstance(app.screen, screen_type)
+    return app.screen
+
+
+async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "2", PoolsScreen)
+        assert _keys(screen, "#pools-table") == [
+            "shared-a",
+            "shared-b",
+            "transactional",
+            "corvid-dedicated-1",
+        ]
+        assert _keys(screen, "#pool-ips") == ["127.0.0.2", "127.0.0.3"]
+        assert "limits: bounce 5.00%, complaints 0.30% over 7 days" in _text(
+            screen, "#pool-summary"
+        )
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert _ip(sqlite_engine, "127.0.0.2").state == "paused"
+        assert "127.0.0.2 is paused." in _toasts(app)
+        # The other IP is now the pool's last one taking traffic: refused, nothing changes.
+        screen.query_one("#pool-ips", DataTable).move_cursor(row=1)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert any("no IP to send from" in toast for toast in _toasts(app))
+        assert _ip(sqlite_engine, "127.0.0.3").state == "active"
+        screen.query_one("#pool-ips", DataTable).move_cursor(row=0)
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert _ip(sqlite_engine, "127.0.0.2").state == "active"
+        await pilot.press("down")
+        await settle(app, pilot)
+        assert _keys(screen, "#pool-ips") == ["127.0.0.4", "127.0.0.5"]
+
+
+async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "tess")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(app, pilot, "2", PoolsScreen)
+        await pilot.press("w")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, PromptDialog)
+        assert dialog.query_one(Input).value == "1"
+        dialog.query_one(Input).value = "heavy"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is dialog
+        assert "whole number from 0 to 100, not 'heavy'" in _text(dialog, "#prompt-error")
+        dialog.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PoolsScreen)
+        assert "127.0.0.2 now has weight 5." in _toasts(app)
+    assert _ip(sqlite_engine, "127.0.0.2").weight == 5
+
+
+async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
+    sqlite_engine, monkeypatch
+):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "2", PoolsScreen)
+        name = _keys(screen, "#pool-domains")[0]
+        await pilot.press("d")
+        await settle(app, pilot)
+        dialog = app.screen
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "Say why the domain is removed" in _text(dialog, "#prompt-error")
+        assert _domain(sqlite_engine, name).status == "active"
+        await pilot.press(*"Complaints over the limit all week")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PoolsScreen)
+        assert _domain(sqlite_engine, name).removed_reason == "Complaints over the limit all week"
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert _domain(sqlite_engine, name).status == "active"
+    with Session(sqlite_engine) as session:
+        actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor == "sam")).all()
+    assert actions[-2:] == ["domain.remove", "domain.reinstate"]
+
+
+async def test_warmups_pause_and_resume(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "3", WarmupsScreen)
+        table = screen.query_one(DataTable)
+        assert table.row_count == 1
+        assert "corvid-dedicated-1 · corvid · expects 60,000/week" in _text(
+            screen, "#warmup-detail"
+        )
+        await pilot.press("p")
+        await settle(app, pilot)
+        with Session(sqlite_engine) as session:
+            assert session.exec(select(Warmup)).one().state == "paused"
+        assert "paused" in str(table.get_row_at(0)[2])
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert any("already paused" in toast for toast in _toasts(app))
+        await pilot.press("u")
+        await settle(app, pilot)
+        with Session(sqlite_engine) as session:
+            assert session.exec(select(Warmup)).one().state == "running"
+
+
+async def test_flags_show_low_volume_ips_and_domains_near_limits(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "root")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "4", FlagsScreen)
+        assert _keys(screen, "#low-volume") == ["127.0.0.20"]
+        assert _keys(screen, "#near-thresholds") == ["news.acme.example"]
+        assert _text(screen, "#near-title").endswith("thresholds: 1")
+        assert _text(screen, "#low-volume-title").endswith("domains: 1")
+
+
+async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "5", AuditLogScreen)
+        table = screen.query_one(DataTable)
+        everything = table.row_count
+        assert everything > 20
+        screen.query_one("#audit-user", Select).value = "tess"
+        await settle(app, pilot)
+        assert [str(table.get_row_at(r)[2]) for r in range(table.row_count)] == [
+            "request.transactional.deny"
+        ]
+        assert "Campaign traffic seen" in _text(screen, "#audit-detail")
+        assert 'before: {"status": "pending"}' in _text(screen, "#audit-detail")
+        screen.query_one("#audit-user", Select).clear()
+        screen.query_one("#audit-kind", Select).value = "request"
+        screen.query_one("#audit-account", Select).value = "acme"
+        await settle(app, pilot)
+        assert {str(table.get_row_at(r)[4]) for r in range(table.row_count)} == {"acme"}
+        assert {str(table.get_row_at(r)[2]).split(".")[0] for r in range(table.row_count)} == {
+            "request"
+        }
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert table.row_count == everything
+        await pilot.press("slash")
+        await pilot.press(*"nowhere.example", "enter")
+        await settle(app, pilot)
+        assert table.row_count == 0
+        assert "no sending domain named 'nowhere.example'" in _text(screen, "#audit-status")
+        screen.query_one("#audit-domain", Input).value = "offers.bolt.example"
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert table.row_count >= 2
+        assert {str(table.get_row_at(r)[3]) for r in range(table.row_count)} == {
+            "offers.bolt.example"
+        }
