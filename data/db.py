@@ -6,13 +6,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from platformdirs import user_data_dir
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -85,6 +87,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    # Imported here: Alembic takes a tenth of a second to import, and only
+    # schema changes need it, not every start of the console or the sender.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -93,4 +99,6 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the schema at URL up to REVISION with the migrations."""
+    from alembic import command
+
     command.upgrade(alembic_config(url or default_database_url()), revision)
