@@ -57,7 +57,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_template() -> tuple[str, str]:
     admin_url = postgres_admin_url()
-    name = f"mailpools_template_{_worker()}"
+    # The process id too: two test runs on one server (two people, or CI beside a
+    # local run) must never drop each other's template.
+    name = f"mailpools_template_{_worker()}_{os.getpid()}"
     admin = sa_create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
