@@ -10,6 +10,7 @@ at all.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from app.policy import normalise_domain
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
 SECTIONS = ("pools", "ips", "accounts", "domains", "users")
+# The lengths of the columns the names are stored in.
+NAME_MAX_LENGTH = 200
+HOSTNAME_MAX_LENGTH = 255
 # ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, and security keys (sk-ssh-ed25519@openssh.com).
 OPENSSH_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
 
@@ -74,7 +78,14 @@ class _Entry:
             where += f", field {field_name!r}"
         return InventoryError(f"{where}: {problem}")
 
-    def text(self, name: str, *, required: bool = True, default: str | None = None) -> str | None:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        default: str | None = None,
+        max_length: int = NAME_MAX_LENGTH,
+    ) -> str | None:
         value = self.data.get(name, default)
         if value is None:
             if required:
@@ -82,6 +93,8 @@ class _Entry:
             return None
         if not isinstance(value, str) or not value.strip():
             raise self.error(name, "must be a non-empty string")
+        if len(value.strip()) > max_length:
+            raise self.error(name, f"is longer than {max_length} characters")
         return value.strip()
 
     def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
@@ -246,7 +259,7 @@ def apply_inventory(
             raise entry.error("pool", f"there is no pool named {pool_name!r}")
         ip = ips.get(address)
         values = {
-            "hostname": entry.text("hostname").rstrip(".").lower(),
+            "hostname": entry.text("hostname", max_length=HOSTNAME_MAX_LENGTH).rstrip(".").lower(),
             "weight": entry.whole("weight", 1, 0),
         }
         if ip is None or ip.account_id is None:
@@ -287,8 +300,8 @@ def apply_inventory(
     domains = {d.name: d for d in session.exec(select(Domain))}
     for entry in sections["domains"]:
         entry.check_fields({"name", "account", "transactional_service"})
-        name = normalise_domain(entry.text("name"))
-        if "." not in name or " " in name:
+        name = normalise_domain(entry.text("name", max_length=HOSTNAME_MAX_LENGTH))
+        if not _is_domain_name(name):
             raise entry.error("name", f"{entry.data['name']!r} is not a domain name")
         account_name = entry.text("account")
         account = accounts.get(account_name)
@@ -368,6 +381,16 @@ def apply_inventory(
     report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
     report.missing += [f"user {n}" for n in users if n not in named["users"]]
     return report
+
+
+def _is_domain_name(name: str) -> bool:
+    """NAME, already in its ASCII form, has two or more labels of letters, digits and hyphens."""
+    labels = name.split(".")
+    return (
+        len(name) <= 253
+        and len(labels) >= 2
+        and all(re.fullmatch(r"(?!-)[a-z0-9-]{1,63}(?<!-)", label) for label in labels)
+    )
 
 
 def _normalise_address(address: str) -> str:

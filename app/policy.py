@@ -183,6 +183,11 @@ def check_dedicated_volume(weekly_volume: int) -> None:
 
 def check_ip_count(count: int, maximum: int | None = None) -> None:
     maximum = maximum or max_ips_per_request()
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise MailpoolsError(
+            f"Ask for a whole number of dedicated IPs from 1 to {maximum}, not {count!r}.",
+            field="ips",
+        )
     if not 1 <= count <= maximum:
         raise MailpoolsError(
             f"Ask for between 1 and {maximum} dedicated IPs; {count} is out of range.",

@@ -433,9 +433,8 @@ def _allocate_dedicated(
     quote = policy.quote_monthly_cost(account.plan, owned, len(ips))
     request.monthly_cost_cents = quote.monthly_cents
     template = session.get(Pool, domains[0].shared_pool_id) if domains[0].shared_pool_id else None
-    existing_groups = session.exec(select(Pool.id).where(Pool.account_id == account.id)).all()
     pool = Pool(
-        name=f"{account.name}-dedicated-{len(existing_groups) + 1}",
+        name=_new_group_name(session, account),
         kind=PoolKind.DEDICATED,
         max_bounce_rate=template.max_bounce_rate if template else 0.05,
         max_complaint_rate=template.max_complaint_rate if template else 0.001,
@@ -480,6 +479,23 @@ def _allocate_dedicated(
     if quoted_cents != quote.monthly_cents:
         after["quoted_monthly_cost_cents"] = quoted_cents
     return after
+
+
+def _new_group_name(session: Session, account: Account) -> str:
+    """The account's next free group name: acme-dedicated-1, acme-dedicated-2, ...
+
+    Counting the names in use, not the groups, keeps the name free even when an
+    inventory pool happens to be called the same; the account's part is cut so the
+    whole name fits the column.
+    """
+    prefix = f"{account.name[:180]}-dedicated-"
+    taken = set(
+        session.exec(select(Pool.name).where(col(Pool.name).startswith(prefix, autoescape=True)))
+    )
+    number = 1
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
 
 
 def _join_dedicated(session: Session, request: PoolRequest, domains: list[Domain]) -> dict:

@@ -330,6 +330,34 @@ VALID_POOL = 'name = "p"\nkind = "shared"\nmax_bounce_rate = 0.05\nmax_complaint
             '[[users]]\nname = "u"\nrole = "agent"\n\n[[users]]\nname = "u"\nrole = "admin"\n',
             "users[1], field 'name': 'u' is already defined in users[0]",
         ),
+        (
+            f'[[accounts]]\nname = "{"a" * 201}"\nplan = "premium"\n',
+            "accounts[0], field 'name': is longer than 200 characters",
+        ),
+        (
+            f'[[ips]]\naddress = "127.0.0.9"\nhostname = "{"h" * 256}"\n',
+            "ips[0], field 'hostname': is longer than 255 characters",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nplan = "premium"\n\n'
+            f'[[domains]]\nname = "{"x" * 64}.example"\naccount = "a"\n',
+            "domains[0], field 'name'",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nplan = "premium"\n\n'
+            '[[domains]]\nname = "-bad.example"\naccount = "a"\n',
+            "domains[0], field 'name': '-bad.example' is not a domain name",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nplan = "premium"\n\n'
+            '[[domains]]\nname = "a..example"\naccount = "a"\n',
+            "domains[0], field 'name': 'a..example' is not a domain name",
+        ),
+        (
+            '[[accounts]]\nname = "a"\nplan = "premium"\n\n'
+            '[[domains]]\nname = "shop_1.example"\naccount = "a"\n',
+            "domains[0], field 'name': 'shop_1.example' is not a domain name",
+        ),
         ('[[servers]]\nname = "x"\n', "unknown section [[servers]]"),
         ('pools = "shared"\n', "pools must be written as [[pools]] tables"),
         ("pools = [1]\n", "pools[0]: is not a table of fields"),
@@ -412,3 +440,25 @@ def test_every_kind_of_openssh_key_is_accepted(engine, tmp_path):
     apply(engine, write(tmp_path, text))
     with Session(engine) as session:
         assert user(session, "kim").ssh_keys.splitlines() == keys
+
+
+def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engine, tmp_path):
+    build_world(engine)
+    apply(
+        engine,
+        write(
+            tmp_path,
+            '[[pools]]\nname = "acme-dedicated-1"\nkind = "dedicated"\n'
+            "max_bounce_rate = 0.05\nmax_complaint_rate = 0.003\n",
+        ),
+    )
+    with session_scope(engine) as session:
+        request = pool_requests.request_dedicated(
+            session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
+        )
+        pool_requests.approve(session, user(session, "sam"), request.id)
+    with Session(engine) as session:
+        assert (
+            get_domain(session, "acme.example").dedicated_pool_id
+            == get_pool(session, "acme-dedicated-2").id
+        )

@@ -310,6 +310,13 @@ def test_ip_count_defaults_to_at_most_ten(monkeypatch):
         assert refused.value.field == "ips"
 
 
+@pytest.mark.parametrize("count", ["2", 2.0, None, True])
+def test_ip_count_must_be_a_whole_number(count):
+    with pytest.raises(MailpoolsError, match="whole number of dedicated IPs") as refused:
+        policy.check_ip_count(count)
+    assert refused.value.field == "ips"
+
+
 def test_ip_count_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("MAILPOOLS_MAX_IPS_PER_REQUEST", "3")
     policy.check_ip_count(3)
