@@ -1,0 +1,208 @@
+"""Sending from the command line, as separate processes: enqueue, sender, complaints, warmup show."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from app.sink import LoopbackSink
+from data.db import session_scope
+from data.models import AuditEvent, DomainDailyStat, IpDailyStat, Message, MessageStatus
+from tests.integration.test_cli import Cli
+from tests.sending_world import make_dedicated, make_transactional, messages, world
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(engine, database_url):
+    world(engine)
+    return Cli(database_url)
+
+
+def test_enqueue_then_send_until_empty(cli, engine):
+    queued = cli.json(
+        "enqueue",
+        "--from",
+        "deals@offers.bolt.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "campaign",
+        "--subject",
+        "Winter sale",
+        "--count",
+        "25",
+        "--as",
+        "bruno",
+    )
+    assert queued["count"] == 25 and len(set(queued["message_ids"])) == 25
+    with LoopbackSink() as sink:
+        result = cli.run("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
+        assert sink.handler.received() == 25
+    assert "sent 25" in result.stdout
+    assert {m.status for m in messages(engine)} == {MessageStatus.SENT}
+    with session_scope(engine) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "message.enqueue")).one()
+        assert event.actor == "bruno" and '"count": 25' in event.after
+
+
+def test_enqueue_refusals_are_one_sentence_and_write_nothing(cli, engine):
+    make_transactional(engine, "acme.example")
+    assert "transactional pool" in cli.refused(
+        "enqueue",
+        "--from",
+        "news@acme.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "campaign",
+        "--as",
+        "alice",
+    )
+    assert "own account" in cli.refused(
+        "enqueue",
+        "--from",
+        "news@acme.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "transactional",
+        "--as",
+        "bruno",
+    )
+    assert "no sending domain" in cli.refused(
+        "enqueue",
+        "--from",
+        "a@unknown.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "campaign",
+        "--as",
+        "bruno",
+    )
+    assert "not an email address" in cli.refused(
+        "enqueue",
+        "--from",
+        "deals@offers.bolt.example",
+        "--to",
+        "not an address",
+        "--kind",
+        "campaign",
+        "--as",
+        "bruno",
+    )
+    assert "between 1 and" in cli.refused(
+        "enqueue",
+        "--from",
+        "deals@offers.bolt.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "campaign",
+        "--count",
+        "0",
+        "--as",
+        "bruno",
+    )
+    assert messages(engine) == []
+
+
+def test_sender_options_are_checked(cli):
+    assert "HOST:PORT" in cli.refused("sender", "--relay", "localhost", "--until-empty")
+    assert "at least 1" in cli.refused("sender", "--per-ip", "0", "--until-empty")
+
+
+def test_complaints_feed_the_domain_and_ip_stats(cli, engine):
+    cli.run(
+        "enqueue",
+        "--from",
+        "deals@offers.bolt.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "campaign",
+        "--count",
+        "3",
+        "--as",
+        "bruno",
+    )
+    with LoopbackSink() as sink:
+        cli.run("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
+    sent = messages(engine)
+    recorded = cli.json(
+        "complaints",
+        "record",
+        "--message-id",
+        sent[0].message_id,
+        "--message-id",
+        sent[1].message_id.strip("<>"),
+        "--as",
+        "sam",
+    )
+    assert recorded == {"complaints": 2, "domains": ["offers.bolt.example"]}
+    cli.run(
+        "complaints", "record", "--domain", "offers.bolt.example", "--count", "5", "--as", "tess"
+    )
+    with session_scope(engine) as session:
+        day = session.exec(select(DomainDailyStat)).one()
+        assert day.complaints == 7 and day.sent == 3
+        by_ip = {row.ip_id: row.complaints for row in session.exec(select(IpDailyStat))}
+        assert by_ip[sent[0].ip_id] >= 1 and sum(by_ip.values()) == 2
+    assert "agents and admins" in cli.refused(
+        "complaints", "record", "--domain", "offers.bolt.example", "--count", "1", "--as", "bruno"
+    )
+    assert "No message has the Message-ID" in cli.refused(
+        "complaints", "record", "--message-id", "<nope@x>", "--as", "sam"
+    )
+
+
+def test_warmup_show_prints_the_plan(cli, engine):
+    make_dedicated(engine, ["news.acme.example"], volume=50_000, ips=["127.0.0.20"])
+    shown = cli.json("warmup", "show", "news.acme.example", "--as", "alice")
+    assert shown["planned_days"] == 45 and shown["current_day"] == 1
+    assert len(shown["plan"]) == 45 and shown["plan"][-1]["dedicated_share"] == 1.0
+    assert shown["expected_completion"] == "2027-01-10"
+    text = cli.run("warmup", "show", "news.acme.example").stdout
+    assert (
+        "day 1 of 45" in text and "<- today" in text and "Expected completion: 2027-01-10" in text
+    )
+    assert "own account" in cli.refused("warmup", "show", "news.acme.example", "--as", "bruno")
+
+
+def test_a_large_enqueue_gives_every_message_its_own_message_id(cli, engine):
+    env = {**os.environ, "MAILPOOLS_DATABASE_URL": cli.env["MAILPOOLS_DATABASE_URL"]}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "enqueue",
+            "--from",
+            "deals@offers.bolt.example",
+            "--to",
+            "x@dest.test",
+            "--kind",
+            "broadcast",
+            "--count",
+            "12000",
+            "--as",
+            "bruno",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Queued 12,000 broadcast messages" in result.stdout
+    with session_scope(engine) as session:
+        ids = session.exec(select(Message.message_id)).all()
+    assert len(ids) == len(set(ids)) == 12_000
