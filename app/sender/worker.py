@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import aiosmtplib
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from app import clock
 from app.routing import Action, IpView, Route, route_message
@@ -220,15 +221,21 @@ class Sender:
                 self.room.clear()
                 await self._wait(self.room, options.poll_seconds)
                 continue
-            claim = await asyncio.to_thread(
-                store.claim_batch,
-                self.engine,
-                worker_id=options.worker_id,
-                size=options.batch_size,
-                now=clock.now(),
-                lease=lease,
-                unbound_addresses=self.unbound,
-            )
+            try:
+                claim = await asyncio.to_thread(
+                    store.claim_batch,
+                    self.engine,
+                    worker_id=options.worker_id,
+                    size=options.batch_size,
+                    now=clock.now(),
+                    lease=lease,
+                    unbound_addresses=self.unbound,
+                )
+            except OperationalError as error:
+                # A database restart or a long lock: keep sending what is claimed, retry soon.
+                log.warning("claiming messages failed, retrying: %s", error.orig or error)
+                await self._wait(self.room, options.poll_seconds * 5)
+                continue
             self.stats.reclaimed += claim.reclaimed
             if claim.messages:
                 await self._dispatch(claim)
@@ -341,7 +348,7 @@ class Sender:
                 try:
                     client = await open_connection(ip, destination, self.options.smtp_timeout)
                     self.stats.connections_opened += 1
-                except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
+                except Exception as error:  # refused, unreachable, timed out, or worse
                     reply = Reply(
                         None, f"cannot connect from {ip.address} to {destination.name}: {error}"
                     )
@@ -357,6 +364,13 @@ class Sender:
                 client.close()
                 client = None
                 reply = broken.reply
+            except Exception as error:
+                # Whatever went wrong, the message is answered for (deferred) rather than
+                # left leased, and the connection is not trusted again.
+                log.exception("sending %s failed unexpectedly", job.message.message_id)
+                client.close()
+                client = None
+                reply = Reply(None, f"sending failed: {error!r}")
             self._finish(job.message, job.route, reply)
         return client
 
