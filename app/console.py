@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from app.console_data import ConsoleBackend, NotificationView, Viewer
+from app.console_data import ConsoleBackend, HomePage, NotificationView, Startup, Viewer
 from app.errors import MailpoolsError
 
 # Themes that draw with the terminal's own palette: over ssh COLORTERM is not
@@ -31,7 +31,7 @@ NOTIFICATION_POLL_SECONDS = 5.0
 TRIAGE_MODULE = "screens.triage"
 
 
-def start_screen_for(viewer: Viewer) -> Screen:
+def start_screen_for(viewer: Viewer, home: HomePage | None = None) -> Screen:
     """The first screen for this user: the triage screen for staff, the domains for owners.
 
     The triage screen (issue of the support agents) is `screens.triage.TriageScreen()`,
@@ -50,7 +50,7 @@ def start_screen_for(viewer: Viewer) -> Screen:
         return module.TriageScreen()
     from screens.home import HomeScreen
 
-    return HomeScreen()
+    return HomeScreen(first_page=home)
 
 
 class DomainCommands(Provider):
@@ -122,23 +122,21 @@ class MailpoolsConsole(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="viewer")
     def load_viewer(self) -> None:
         try:
-            viewer = self.backend.viewer()
-            latest = self.backend.latest_notification_id()
-            unread = self.backend.unread_count()
+            startup = self.backend.startup()
         except MailpoolsError as error:
             self.call_from_thread(self.refuse_to_start, error.message)
             return
-        self.call_from_thread(self.start, viewer, latest, unread)
+        self.call_from_thread(self.start, startup)
 
     def refuse_to_start(self, message: str) -> None:
         self.exit(return_code=1, message=message)
 
-    def start(self, viewer: Viewer, latest_notification_id: int, unread: int) -> None:
-        self.viewer = viewer
-        self.last_notification_id = latest_notification_id
-        self.show_unread(unread)
-        self.push_screen(start_screen_for(viewer))
-        if not viewer.is_staff:
+    def start(self, startup: Startup) -> None:
+        self.viewer = startup.viewer
+        self.last_notification_id = startup.latest_notification_id
+        self.show_unread(startup.unread)
+        self.push_screen(start_screen_for(startup.viewer, startup.home))
+        if not startup.viewer.is_staff:
             self.set_interval(self.poll_seconds, self.poll_notifications)
 
     def show_unread(self, unread: int) -> None:

@@ -286,6 +286,16 @@ class DedicatedEstimate:
     domains: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Startup:
+    """Everything the console needs for its first screen, read in one transaction."""
+
+    viewer: Viewer
+    latest_notification_id: int
+    unread: int
+    home: HomePage | None
+
+
 # Reading ---------------------------------------------------------------------
 
 
@@ -804,6 +814,19 @@ class ConsoleBackend:
 
     def viewer(self) -> Viewer:
         return self._run(viewer)
+
+    def startup(self) -> Startup:
+        def read(session: Session, actor: User) -> Startup:
+            seen = viewer(session, actor)
+            return Startup(
+                viewer=seen,
+                latest_notification_id=latest_notification_id(session, actor),
+                unread=unread_count(session, actor),
+                # Owners open on their domains: read the first page now, not one round trip later.
+                home=None if seen.is_staff or actor.account_id is None else home_page(session, actor),
+            )
+
+        return self._run(read)
 
     def home_page(self, **kwargs) -> HomePage:
         return self._run(home_page, **kwargs)

@@ -52,6 +52,7 @@ class DomainScreen(Screen):
         self.initial_tab = tab if tab in TABS else "overview"
         self.view: DomainView | None = None
         self.activity: ActivityView | None = None
+        self.filled: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,21 +71,11 @@ class DomainScreen(Screen):
                         id="dns-status",
                     )
             with TabPane("Activity", id="activity"):
-                with VerticalScroll(classes="tab-body"):
-                    yield Static("Recent messages", classes="section-title")
-                    yield DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
-                    yield Static("Changes to this domain", classes="section-title")
-                    yield DataTable(id="activity-events", cursor_type="row", zebra_stripes=True)
+                yield VerticalScroll(id="activity-body", classes="tab-body")
         yield Footer()
 
     def on_mount(self) -> None:
-        messages = self.query_one("#activity-messages", DataTable)
-        messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
-        events = self.query_one("#activity-events", DataTable)
-        events.add_columns("When", "Who", "What", "Details")
         self.load_domain()
-        if self.initial_tab == "activity":
-            self.load_activity()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="domain")
     def load_domain(self) -> None:
@@ -113,12 +104,48 @@ class DomainScreen(Screen):
         self.query_one("#domain-title", Static).update(
             f"{view.name} — sends from {MODE_WORDS.get(view.mode, view.mode)}{status}"
         )
-        overview = self.query_one("#overview-body", VerticalScroll)
-        await overview.remove_children()
-        await overview.mount_all(self.overview_widgets(view))
-        pane = self.query_one("#mail-servers", TabPane)
-        await pane.remove_children()
-        await pane.mount(MailServersPanel(view, id="mail-servers-panel"))
+        # Tabs are built when first shown, so a domain opens as fast on any tab.
+        self.filled.clear()
+        await self.fill(self.query_one(TabbedContent).active)
+
+    async def fill(self, tab: str) -> None:
+        if tab in self.filled:
+            return
+        self.filled.add(tab)
+        if tab == "activity":
+            await self.build_activity()
+            self.load_activity()
+            return
+        if self.view is None:
+            self.filled.discard(tab)
+            return
+        if tab == "overview":
+            overview = self.query_one("#overview-body", VerticalScroll)
+            await overview.remove_children()
+            await overview.mount_all(self.overview_widgets(self.view))
+        elif tab == "mail-servers":
+            pane = self.query_one("#mail-servers", TabPane)
+            previous = pane.query(MailServersPanel)
+            way = previous.first().shown if previous else None
+            await pane.remove_children()
+            await pane.mount(MailServersPanel(self.view, way=way, id="mail-servers-panel"))
+
+    async def build_activity(self) -> None:
+        body = self.query_one("#activity-body", VerticalScroll)
+        if body.children:
+            return
+        messages = DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
+        messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
+        events = DataTable(id="activity-events", cursor_type="row", zebra_stripes=True)
+        events.add_columns("When", "Who", "What", "Details")
+        await body.mount_all(
+            [
+                Static("Recent messages", classes="section-title"),
+                messages,
+                Static("Changes to this domain", classes="section-title"),
+                events,
+            ]
+        )
 
     def overview_widgets(self, view: DomainView) -> list:
         pool = view.sending_pool
@@ -161,7 +188,11 @@ class DomainScreen(Screen):
                     f"{warmup.planned_days}, {round(warmup.today_share * 100)}% dedicated today."
                 )
             widgets.append(Static(text, classes="section-title"))
-        widgets.append(Static("Press 2 for Mail Servers, where you choose how this domain sends.", classes="hint"))
+        widgets.append(
+            Static(
+                "Press 2 for Mail Servers, where you choose how this domain sends.", classes="hint"
+            )
+        )
         return widgets
 
     def show_activity(self, activity: ActivityView) -> None:
@@ -187,14 +218,18 @@ class DomainScreen(Screen):
             events.add_row("—", "", "no changes recorded", "")
 
     @on(TabbedContent.TabActivated, "#domain-tabs")
-    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "activity":
+    async def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "activity" and "activity" in self.filled:
             self.load_activity()
+        else:
+            await self.fill(event.pane.id)
 
     @on(TransactionalForm.Filed)
     @on(DedicatedForm.Filed)
     def request_filed(self, event: TransactionalForm.Filed | DedicatedForm.Filed) -> None:
-        self.app.notify(f"Request #{event.request.id} filed: an agent will review it.", title="Request filed")
+        self.app.notify(
+            f"Request #{event.request.id} filed: an agent will review it.", title="Request filed"
+        )
         self.load_domain()
 
     def on_notifications_arrived(self, message: NotificationsArrived) -> None:
@@ -209,5 +244,3 @@ class DomainScreen(Screen):
 
     def action_reload(self) -> None:
         self.load_domain()
-        if self.query_one(TabbedContent).active == "activity":
-            self.load_activity()

@@ -2,37 +2,47 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
-KEYS = """\
-# Keys
+KEYS = [
+    ("anywhere", "? or F1", "this help"),
+    ("anywhere", "ctrl+p", "command palette: go to domain, themes, quit"),
+    ("anywhere", "i", "notifications inbox"),
+    ("anywhere", "h", "back to your domains"),
+    ("anywhere", "ctrl+t", "switch between the dark and light theme"),
+    ("anywhere", "q", "quit (not while typing in a field)"),
+    ("anywhere", "tab / shift+tab", "next / previous field or control"),
+    ("domains", "/", "filter domains by name; escape clears it"),
+    ("domains", "[  ]", "previous / next page of domains"),
+    ("domains", "enter", "open the highlighted domain"),
+    ("a domain", "1 2 3 4", "Overview, Mail Servers, DNS, Activity"),
+    ("a domain", "escape", "back"),
+    ("Mail Servers", "← → enter", "look at another way of sending"),
+    ("Mail Servers", "ctrl+s", "submit the form you are in"),
+    ("inbox", "m", "mark all notifications read"),
+    ("inbox", "enter", "open the notification's domain"),
+]
+NOTES = (
+    "Everything works with the mouse too: click a row, a tab, a button. Rates are "
+    "coloured against the limits of the pool the domain sends from: green well under, "
+    "yellow near, red over, dim when too few messages were sent to judge."
+)
 
-| Where | Key | What it does |
-| --- | --- | --- |
-| anywhere | `?` or `F1` | this help |
-| anywhere | `ctrl+p` | command palette: *go to domain*, themes, quit |
-| anywhere | `i` | notifications inbox |
-| anywhere | `h` | back to your domains |
-| anywhere | `ctrl+t` | switch between the dark and light theme |
-| anywhere | `q` | quit (not while typing in a field) |
-| anywhere | `tab` / `shift+tab` | next / previous field or control |
-| domains | `/` | filter domains by name; `escape` clears it |
-| domains | `[` `]` | previous / next page of domains |
-| domains | `enter` | open the highlighted domain |
-| a domain | `1`–`4` | Overview, Mail Servers, DNS, Activity |
-| a domain | `escape` | back |
-| Mail Servers | `ctrl+s` | submit the form you are in |
-| inbox | `m` | mark all notifications read |
-| inbox | `enter` | open the notification's domain |
 
-Everything works with the mouse too: click a row, a tab, a button.
-Rates are coloured against the limits of the pool the domain sends from:
-green well under, yellow near, red over, dim when too few messages were sent to judge.
-"""
+def keys_table() -> Table:
+    table = Table(box=box.SIMPLE_HEAD, expand=True, title="Keys", title_style="bold")
+    table.add_column("Where", style="dim", no_wrap=True)
+    table.add_column("Key", style="bold", no_wrap=True)
+    table.add_column("What it does")
+    for row in KEYS:
+        table.add_row(*row)
+    return table
 
 
 class HelpScreen(ModalScreen):
@@ -53,7 +63,8 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(KEYS, id="help-keys")
+            yield Static(keys_table(), id="help-keys")
+            yield Static(NOTES, id="help-notes")
 
     def action_dismiss_help(self) -> None:
         self.dismiss()

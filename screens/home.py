@@ -45,13 +45,20 @@ class HomeScreen(Screen):
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", tooltip="Filter domains by name", id="filter"),
         Binding("right_square_bracket", "next_page", "Next", tooltip="Next page", id="next-page"),
-        Binding("left_square_bracket", "previous_page", "Prev", tooltip="Previous page", id="previous-page"),
+        Binding(
+            "left_square_bracket",
+            "previous_page",
+            "Prev",
+            tooltip="Previous page",
+            id="previous-page",
+        ),
         Binding("r", "reload", "Reload", show=False, id="reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, first_page: HomePage | None = None) -> None:
         super().__init__()
+        self.first_page = first_page
         self.page: HomePage | None = None
         self.page_offset = 0
         self._filter_timer: Timer | None = None
@@ -81,7 +88,10 @@ class HomeScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self.load_page()
+        if self.first_page is not None:
+            self.show_page(self.first_page)
+        else:
+            self.load_page()
 
     def load_page(self) -> None:
         self.fetch_page(self.page_offset, self.query_one(Input).value)

@@ -84,29 +84,35 @@ class MailServersPanel(Vertical):
     MailServersPanel { height: 1fr; }
     """
 
-    def __init__(self, view: DomainView, **kwargs) -> None:
+    def __init__(self, view: DomainView, *, way: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.view = view
+        # The way shown first: the current one, unless the owner was looking at another.
+        self.shown = way if way in dict(WAYS) else view.mode
 
     def compose(self) -> ComposeResult:
         view = self.view
         with RadioSet(id="ways"):
             for key, label in WAYS:
-                current = key == view.mode
-                yield RadioButton(
-                    f"{label}{' (now)' if current else ''}", value=current, id=f"choose-{key}"
-                )
-        with ContentSwitcher(initial=f"way-{view.mode}", id="way-details"):
-            with VerticalScroll(id="way-shared", classes="way"):
-                yield from self.shared()
-            with VerticalScroll(id="way-transactional", classes="way"):
-                yield from self.transactional()
-            with VerticalScroll(id="way-dedicated", classes="way"):
-                yield from self.dedicated()
+                current = " (now)" if key == view.mode else ""
+                yield RadioButton(f"{label}{current}", value=key == self.shown, id=f"choose-{key}")
+        # Only the current way is built now; the others when first chosen, so the tab opens fast.
+        with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
+            for key, _label in WAYS:
+                with VerticalScroll(id=f"way-{key}", classes="way"):
+                    if key == self.shown:
+                        yield from self.way_widgets(key)
+
+    def way_widgets(self, key: str) -> ComposeResult:
+        return {"shared": self.shared, "transactional": self.transactional, "dedicated": self.dedicated}[key]()
 
     @on(RadioSet.Changed, "#ways")
-    def show_way(self, event: RadioSet.Changed) -> None:
+    async def show_way(self, event: RadioSet.Changed) -> None:
         key = WAYS[event.index][0]
+        container = self.query_one(f"#way-{key}", VerticalScroll)
+        if not container.children:
+            await container.mount_all(list(self.way_widgets(key)))
+        self.shown = key
         self.query_one(ContentSwitcher).current = f"way-{key}"
 
     def explain(self, key: str) -> Static:

@@ -1,0 +1,76 @@
+"""Opening a domain's Mail Servers tab, against opening an empty screen in the same app.
+
+Both are timed inside one running console (10,000 domains, 1,000,000 messages),
+from the push of the screen to the frame that shows it complete: for the Mail
+Servers tab, once the domain's data is read and the panel is painted.
+Target: at most 2×."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+from bench._console_world import DOMAINS, MESSAGES, NOW, OWNER, SAMPLE_DOMAIN, ensure_world
+
+ROUNDS = 15
+TARGET = 2.0
+SIZE = (120, 40)
+
+
+async def _until(pilot, condition) -> None:
+    while not condition():
+        await pilot.pause(0.001)
+
+
+def run() -> list[str]:
+    url = ensure_world()
+    os.environ["MAILPOOLS_NOW"] = NOW
+    from textual.screen import Screen
+
+    from app.console import MailpoolsConsole
+    from data.db import make_engine
+    from screens.domain import DomainScreen
+    from screens.home import HomeScreen
+
+    empty_times: list[float] = []
+    tab_times: list[float] = []
+
+    async def open_and_close(pilot, screen: Screen, ready) -> float:
+        app = pilot.app
+        started = time.perf_counter()
+        await app.push_screen(screen)
+        await _until(pilot, ready)
+        await pilot.pause()
+        elapsed = time.perf_counter() - started
+        await app.pop_screen()
+        await pilot.pause()
+        return elapsed
+
+    async def auto_pilot(pilot) -> None:
+        app = pilot.app
+        await _until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.page)
+        for round_number in range(ROUNDS + 1):
+            empty = await open_and_close(pilot, Screen(), lambda: True)
+            domain = DomainScreen(SAMPLE_DOMAIN, tab="mail-servers")
+            tab = await open_and_close(
+                pilot, domain, lambda d=domain: bool(d.query("#mail-servers-panel"))
+            )
+            if round_number:  # the first round warms caches on both sides
+                empty_times.append(empty)
+                tab_times.append(tab)
+        app.exit()
+
+    engine = make_engine(url)
+    MailpoolsConsole(engine, OWNER).run(headless=True, size=SIZE, auto_pilot=auto_pilot)
+    engine.dispose()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    baseline, measured = statistics.median(empty_times), statistics.median(tab_times)
+    ratio = measured / baseline
+    return [
+        f"database: {DOMAINS:,} domains, {MESSAGES:,} messages; medians of {ROUNDS} alternating opens",
+        f"empty screen:                {baseline * 1000:.1f} ms to painted",
+        f"domain's Mail Servers tab:   {measured * 1000:.1f} ms to painted",
+        f"ratio {ratio:.2f}x (target at most {TARGET}x): {'met' if ratio <= TARGET else 'NOT met'}",
+    ]
