@@ -378,16 +378,20 @@ def _move_to_transactional(
     domain.sending_mode = SendingMode.TRANSACTIONAL
     domain.transactional_pool_id = pool.id
     session.add(domain)
-    # Campaigns and broadcasts already queued can no longer go out from this domain.
-    refusal = policy.refusal_for_kind(SendingMode.TRANSACTIONAL, MessageKind.CAMPAIGN, domain.name)
-    rejected = session.execute(
-        update(Message)
-        .where(col(Message.domain_id) == domain.id)
-        .where(col(Message.status).in_([MessageStatus.QUEUED, MessageStatus.HELD]))
-        .where(col(Message.kind).in_([MessageKind.CAMPAIGN, MessageKind.BROADCAST]))
-        .values(status=MessageStatus.REJECTED, last_reply=refusal, finished_at=clock.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    # Campaigns and broadcasts already queued can no longer go out from this domain;
+    # they count as rejected in the day's stats, as when the sender refuses one.
+    rejected = 0
+    for kind in (MessageKind.CAMPAIGN, MessageKind.BROADCAST):
+        refusal = policy.refusal_for_kind(SendingMode.TRANSACTIONAL, kind, domain.name)
+        rejected += session.execute(
+            update(Message)
+            .where(col(Message.domain_id) == domain.id)
+            .where(col(Message.status).in_([MessageStatus.QUEUED, MessageStatus.HELD]))
+            .where(col(Message.kind) == kind)
+            .values(status=MessageStatus.REJECTED, last_reply=refusal, finished_at=clock.now())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    stats.add_domain_counts(session, domain.id, clock.today(), rejected=rejected)
     return {
         "pool": pool.name,
         "rejected_queued_messages": rejected,

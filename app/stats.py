@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from data.models import DomainDailyStat
@@ -69,7 +71,9 @@ def domain_rates(
     return {row[0]: Rates(*(int(value or 0) for value in row[1:])) for row in session.exec(query)}
 
 
-def combined_rates(session: Session, domain_ids: Iterable[int], today: date, days: int = 7) -> Rates:
+def combined_rates(
+    session: Session, domain_ids: Iterable[int], today: date, days: int = 7
+) -> Rates:
     totals = [0] * 6
     for rates in domain_rates(session, domain_ids, today, days).values():
         for index, value in enumerate(
@@ -89,3 +93,22 @@ def combined_rates(session: Session, domain_ids: Iterable[int], today: date, day
 def weekly_volume(session: Session, domain_ids: Iterable[int], today: date) -> int:
     """Messages sent (delivered or bounced) over the last seven days, across the domains."""
     return combined_rates(session, domain_ids, today, days=7).delivered_or_bounced
+
+
+def add_domain_counts(session: Session, domain_id: int, day: date, **counts: int) -> None:
+    """Add COUNTS (e.g. rejected=3) to the domain's row for DAY, creating it if needed.
+
+    One INSERT ... ON CONFLICT DO UPDATE, so it cannot race the sender writing the
+    same day's row.
+    """
+    if not any(counts.values()):
+        return
+    table = DomainDailyStat.__table__
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(table).values(domain_id=domain_id, day=day, **counts)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.domain_id, table.c.day],
+        set_={name: table.c[name] + statement.excluded[name] for name in counts},
+    )
+    session.execute(statement)

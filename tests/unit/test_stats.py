@@ -84,3 +84,17 @@ def test_rates_are_fractions(sent, bounced, complaints):
     rates = stats.Rates(sent=sent, bounced=bounced, complaints=min(complaints, sent))
     assert 0.0 <= rates.bounce_rate <= 1.0
     assert 0.0 <= rates.complaint_rate <= 1.0
+
+
+def test_counts_add_to_the_days_row_or_create_it(world):
+    (acme,) = ids(world, "acme.example")
+    with session_scope(world) as session:
+        stats.add_domain_counts(session, acme, TODAY, rejected=2)
+        stats.add_domain_counts(session, acme, TODAY, rejected=3, sent=10)
+        stats.add_domain_counts(session, acme, TODAY, rejected=0)
+    with session_scope(world) as session:
+        stats.add_domain_counts(session, acme, TODAY - timedelta(days=1), bounced=1)
+    with Session(world) as session:
+        today = session.get(DomainDailyStat, (acme, TODAY))
+        assert (today.rejected, today.sent, today.bounced) == (5, 10, 0)
+        assert session.get(DomainDailyStat, (acme, TODAY - timedelta(days=1))).bounced == 1

@@ -14,6 +14,7 @@ from app.lookups import get_domain
 from data.db import session_scope
 from data.models import (
     AuditEvent,
+    DomainDailyStat,
     Message,
     MessageKind,
     MessageStatus,
@@ -212,11 +213,20 @@ def test_approval_rejects_queued_campaigns_and_broadcasts_with_the_reason(world)
     other_domain = queue_message(world, "billing.acme.example", MessageKind.CAMPAIGN)
     approve(world, file_transactional(world))
     with Session(world) as session:
-        for message_id in (campaign, broadcast, held_campaign):
+        for message_id, kind in (
+            (campaign, "campaign"),
+            (broadcast, "broadcast"),
+            (held_campaign, "campaign"),
+        ):
             message = session.get(Message, message_id)
             assert message.status == MessageStatus.REJECTED
-            assert "acme.example is in the transactional pool" in message.last_reply
+            assert message.last_reply == (
+                "acme.example is in the transactional pool, which sends transactional "
+                f"messages only: {kind}s from it are refused."
+            )
             assert message.finished_at == clock.now()
+        domain = get_domain(session, "acme.example")
+        assert session.get(DomainDailyStat, (domain.id, clock.today())).rejected == 3
         assert session.get(Message, receipt).status == MessageStatus.QUEUED
         assert session.get(Message, other_domain).status == MessageStatus.QUEUED
         event = session.exec(
