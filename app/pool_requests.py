@@ -254,8 +254,9 @@ def _claim_decision(
     session: Session, reviewer: User, request_id: int, status: str, reason: str | None
 ) -> PoolRequest:
     """Mark the request decided if nobody else has; exactly one concurrent reviewer wins."""
-    request = get_request(session, request_id)
+    # Who may review comes first: an owner learns nothing about other requests.
     require_staff(reviewer, "review requests")
+    request = get_request(session, request_id)
     if request.requester_id == reviewer.id:
         raise MailpoolsError("Nobody reviews their own request: ask another agent.")
     if request.status != RequestStatus.PENDING:
@@ -282,6 +283,7 @@ def _already_decided(session: Session, request: PoolRequest) -> AlreadyDecided:
 
 
 def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> PoolRequest:
+    require_staff(reviewer, "review requests")
     cleaned = " ".join((reason or "").split())
     if not cleaned:
         raise MailpoolsError("A denial needs a reason the requester can act on.", field="reason")

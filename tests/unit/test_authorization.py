@@ -225,3 +225,15 @@ def test_owners_read_and_mark_only_their_own_notifications(world):
         assert notifications.list_notifications(
             session, user(session, "sam"), account_id=alice.account_id
         )
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_an_owner_is_refused_before_learning_anything_about_a_request(world, decision):
+    def decide(session, actor):
+        if decision == "approve":
+            return pool_requests.approve(session, actor, 999)
+        return pool_requests.deny(session, actor, 999, reason="")
+
+    refused_without_change(
+        world, as_user(world, "alice", decide), match="Only support agents and admins may review"
+    )
