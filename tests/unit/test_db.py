@@ -1,0 +1,108 @@
+"""Engines, sessions and the database URL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from app import clock
+from data.db import default_database_url, is_sqlite, make_engine, normalise_url, session_scope
+from data.models import Account
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_plain_postgresql_urls_use_psycopg(url, expected):
+    assert normalise_url(url) == expected
+
+
+def test_the_url_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MAILPOOLS_DATABASE_URL", "postgresql://u@h/db")
+    assert default_database_url() == "postgresql://u@h/db"
+
+
+def test_the_default_is_a_sqlite_file_in_the_users_data_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("MAILPOOLS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    url = default_database_url()
+    assert url == f"sqlite:///{tmp_path / 'mailpools' / 'mailpools.db'}"
+    assert (tmp_path / "mailpools").is_dir()
+
+
+def account(name: str) -> Account:
+    return Account(name=name, plan="standard", created_at=clock.now())
+
+
+def test_a_finished_block_commits(engine):
+    with session_scope(engine) as session:
+        session.add(account("kept"))
+    with Session(engine) as session:
+        assert session.exec(select(Account.name)).all() == ["kept"]
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_a_block_that_raises_leaves_nothing(engine, error):
+    with pytest.raises(error):
+        with session_scope(engine) as session:
+            session.add(account("lost"))
+            session.flush()
+            raise error
+    with Session(engine) as session:
+        assert session.exec(select(Account)).all() == []
+
+
+def test_times_come_back_aware_in_utc(engine):
+    with session_scope(engine) as session:
+        session.add(account("timed"))
+    with Session(engine) as session:
+        created = session.exec(select(Account.created_at)).one()
+    assert created == clock.now()
+    assert created.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_refused(engine):
+    with pytest.raises(Exception, match="(?i)naive|timezone|tzinfo"):
+        with session_scope(engine) as session:
+            session.add(Account(name="naive", plan="standard", created_at=datetime(2026, 1, 1)))
+
+
+def test_sqlite_writers_queue_instead_of_failing(sqlite_url):
+    """Two transactions that read, then write: with IMMEDIATE the second waits for the first."""
+    engines = [make_engine(sqlite_url) for _ in range(2)]
+    assert all(is_sqlite(e) for e in engines)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(index: int) -> None:
+        try:
+            barrier.wait()
+            with session_scope(engines[index]) as session:
+                count = len(session.exec(select(Account)).all())
+                session.add(account(f"writer-{index}-{count}"))
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    check = make_engine(sqlite_url)
+    with Session(check) as session:
+        names = sorted(session.exec(select(Account.name)).all())
+    check.dispose()
+    # Each saw the other's row or none: the counts are 0 and 1, never 0 and 0.
+    assert sorted(name.rsplit("-", 1)[1] for name in names) == ["0", "1"]
