@@ -10,8 +10,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from app import audit, clock, policy
-from app.auth import require_account_access
-from app.errors import MailpoolsError
+from app.errors import MailpoolsError, PermissionDenied
 from app.lookups import get_domain
 from data.models import Domain, Message, MessageKind, MessageStatus, User
 
@@ -72,7 +71,8 @@ def enqueue(
     subject: str = "",
     count: int = 1,
 ) -> EnqueueResult:
-    """Queue COUNT messages from FROM_ADDR's domain, which ACTOR's account must own.
+    """Queue COUNT messages from FROM_ADDR's domain, which ACTOR's account must own
+    (agents and admins have no account, so they cannot send as a customer).
 
     A campaign or broadcast from a domain in the transactional pool is refused
     here, with the reason, before anything is written.
@@ -94,7 +94,12 @@ def enqueue(
             f"The subject is longer than {MAX_SUBJECT_LENGTH} characters.", field="subject"
         )
     domain: Domain = get_domain(session, sender_domain)
-    require_account_access(actor, domain.account_id)
+    if actor.account_id is None or actor.account_id != domain.account_id:
+        raise PermissionDenied(
+            f"{actor.name} may only send from their own account's domains; "
+            f"{domain.name} is not one of them.",
+            field="from",
+        )
     refusal = policy.refusal_for_kind(domain.sending_mode, kind, domain.name)
     if refusal:
         raise MailpoolsError(refusal, field="kind")

@@ -40,7 +40,8 @@ def check_bindings(engine: Engine) -> frozenset[str]:
             bound = is_bound_locally(ip.address)
             if not bound:
                 unbound.add(ip.address)
-            if ip.bound != bound:
+            # The first check of a bound address is not news; losing or regaining one is.
+            if ip.bound != bound and (ip.bound is not None or not bound):
                 audit.record(
                     session,
                     actor=audit.SYSTEM_ACTOR,

@@ -18,7 +18,14 @@ from app.sender.store import load_routing_state
 from app.sink import LoopbackSink
 from app.warmup_plan import dedicated_share
 from data.db import session_scope
-from data.models import DomainDailyStat, IpAddress, IpDailyStat, MessageStatus, WarmupState
+from data.models import (
+    AuditEvent,
+    DomainDailyStat,
+    IpAddress,
+    IpDailyStat,
+    MessageStatus,
+    WarmupState,
+)
 from tests.factories import user
 from tests.sending_world import (
     domain,
@@ -204,6 +211,11 @@ async def test_an_ip_not_bound_on_this_host_is_recorded_and_its_messages_deferre
         ip = session.get(IpAddress, unbound_ip.id)
         assert ip.bound is False and ip.bound_checked_at == clock.now()
         assert session.get(IpAddress, pool.ips[1].id).bound is True
+        # Agents see the missing address in the audit log; bound ones found bound are not news.
+        events = session.exec(select(AuditEvent).where(AuditEvent.actor == "system")).all()
+        assert [(e.action, e.entity_id, e.actor) for e in events] == [
+            ("ip.unbound", "192.0.2.77", "system")
+        ]
 
 
 async def test_replies_4xx_defer_with_backoff_5xx_bounce_and_stats_add_up(sending_world, sink):
