@@ -36,6 +36,7 @@ from tests.sending_world import (
     relay_options,
     set_warmup,
     statuses,
+    warmup_of,
     world,
 )
 
@@ -308,3 +309,45 @@ async def test_two_workers_share_the_queue_without_sending_twice(sending_world, 
     assert first.sent and second.sent
     delivered = [d.message_id for d in sink.handler.snapshot()]
     assert sorted(delivered) == sorted(ids)
+
+
+async def test_the_senders_stats_hold_a_bad_warmup_day(sending_world, sink, monkeypatch):
+    engine = sending_world
+    pool_name = make_dedicated(engine, ["news.acme.example"], ips=["127.0.0.20"])
+    set_warmup(engine, pool_name, current_day=44, planned_days=45)
+    enqueue(
+        engine, by="alice", from_addr="news@news.acme.example", to_addr="bounce@dest.test", count=30
+    )
+    enqueue(engine, by="alice", from_addr="news@news.acme.example", count=270)
+    await run_sender(engine, relay_options(sink))
+    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-27T00:05:00")
+    await run_sender(engine, relay_options(sink))
+    warmup = warmup_of(engine, pool_name)
+    dedicated_bounces = sum(
+        1 for m in messages(engine, to_addr="bounce@dest.test") if m.pool_id == warmup.pool_id
+    )
+    dedicated_total = sum(1 for m in messages(engine) if m.pool_id == warmup.pool_id)
+    # Day 44 of 45 sends about 92% from the dedicated IP: its bounce rate is near 10%.
+    assert dedicated_bounces / dedicated_total > 0.05
+    assert (warmup.current_day, warmup.held_days, warmup.state) == (44, 1, WarmupState.RUNNING)
+
+
+async def test_the_sender_removes_a_domain_that_bounces_too_much_and_holds_its_mail(
+    sending_world, sink
+):
+    engine = sending_world
+    # 40 bounces in 500 is 8%, above the shared pools' 5%, with the 500-message minimum sample.
+    enqueue(
+        engine,
+        by="bruno",
+        from_addr="deals@offers.bolt.example",
+        to_addr="bounce@dest.test",
+        count=40,
+    )
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=460)
+    await run_sender(engine, relay_options(sink))
+    removed = domain(engine, "offers.bolt.example")
+    assert removed.status == "removed" and "bounce rate 8.00%" in removed.removed_reason
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=3)
+    stats = await run_sender(engine, relay_options(sink))
+    assert stats.held == 3 and sink.handler.received() == 460
