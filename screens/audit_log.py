@@ -64,11 +64,11 @@ class AuditLogScreen(StaffScreen):
             yield Select([], prompt="Any kind", id="audit-kind")
             yield Input(placeholder="Domain  ( / )", id="audit-domain")
         table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("When (UTC)", key="at")
-        table.add_column("Who", key="actor")
-        table.add_column("What", key="action")
-        table.add_column("On", key="entity")
-        table.add_column("Account", key="account")
+        table.add_column("When", key="at", width=11)
+        table.add_column("Who", key="actor", width=8)
+        table.add_column("What", key="action", width=27)
+        table.add_column("On", key="entity", width=19)
+        table.add_column("Account", key="account", width=8)
         yield table
         yield Static("Loading events…", id="audit-status", classes="hint")
         with VerticalScroll(id="audit-detail-box"):
@@ -122,7 +122,7 @@ class AuditLogScreen(StaffScreen):
         self.events = {event.id: event for event in events}
         for event in events:
             table.add_row(
-                f"{event.at:%Y-%m-%d %H:%M}",
+                f"{event.at:%m-%d %H:%M}",
                 event.actor,
                 event.action,
                 event.domain or f"{event.entity} {event.entity_id}",

@@ -58,9 +58,7 @@ class DecideRequestScreen(Screen):
         with VerticalScroll(id="decide-body"):
             yield RequestDetails(id="decide-details")
             with Vertical(id="decide-ips-box"):
-                yield Label(
-                    "Dedicated IPs from the free inventory (space ticks, suggested ones are ticked):"
-                )
+                yield Label("Free dedicated IPs (space toggles; the suggested ones are ticked):")
                 yield SelectionList[str](id="decide-ips")
                 yield Static("", id="decide-ips-error", classes="field-error")
             yield Static("", id="decide-cost")

@@ -32,24 +32,24 @@ class FlagsScreen(StaffScreen):
             classes="flags-title",
         )
         low = DataTable(id="low-volume", cursor_type="row")
-        low.add_column("IP", key="address")
-        low.add_column("Group", key="pool")
-        low.add_column("Account", key="account")
-        low.add_column(Text("Sent 7d", justify="right"), key="volume")
-        low.add_column("State", key="state")
-        low.add_column("Domains", key="domains")
+        low.add_column("IP", key="address", width=15)
+        low.add_column("Group", key="pool", width=20)
+        low.add_column("Account", key="account", width=10)
+        low.add_column(Text("Sent 7d", justify="right"), key="volume", width=8)
+        low.add_column("State", key="state", width=9)
+        low.add_column("Domains", key="domains", width=40)
         yield low
         yield Static(
             "Domains close to their pool's thresholds", id="near-title", classes="flags-title"
         )
         near = DataTable(id="near-thresholds", cursor_type="row")
-        near.add_column("Domain", key="domain")
-        near.add_column("Account", key="account")
-        near.add_column("Pool", key="pool")
-        near.add_column(Text("Bounce", justify="right"), key="bounce")
-        near.add_column(Text("Complaint", justify="right"), key="complaint")
-        near.add_column(Text("Sent", justify="right"), key="sent")
-        near.add_column(Text("Of limit", justify="right"), key="closeness")
+        near.add_column("Domain", key="domain", width=22)
+        near.add_column(Text("Of limit", justify="right"), key="closeness", width=8)
+        near.add_column(Text("Bounce", justify="right"), key="bounce", width=11)
+        near.add_column(Text("Complaint", justify="right"), key="complaint", width=11)
+        near.add_column(Text("Sent", justify="right"), key="sent", width=8)
+        near.add_column("Pool", key="pool", width=14)
+        near.add_column("Account", key="account", width=10)
         yield near
         yield Footer()
 
@@ -93,8 +93,7 @@ class FlagsScreen(StaffScreen):
             style = "bold red" if rates.closeness > 1 else "yellow"
             near.add_row(
                 flag.name,
-                flag.account,
-                flag.pool,
+                Text(f"{rates.closeness:.0%}", style=style, justify="right"),
                 Text(
                     f"{percent(rates.bounce_rate)}/{percent(limits.max_bounce_rate)}",
                     style=style if flag.worst == "bounce" else "",
@@ -106,7 +105,8 @@ class FlagsScreen(StaffScreen):
                     justify="right",
                 ),
                 Text(short_count(rates.sent) + ("" if rates.judged else " (few)"), justify="right"),
-                Text(f"{rates.closeness:.0%}", style=style, justify="right"),
+                flag.pool,
+                flag.account,
                 key=flag.name,
             )
         self.query_one("#near-title", Static).update(

@@ -19,7 +19,7 @@ from widgets.staff_nav import StaffNav
 
 SEARCH_DELAY_SECONDS = 0.25
 # Long domain lists are cut here; the detail panel shows them all.
-DOMAINS_WIDTH = 22
+DOMAINS_WIDTH = 19
 KIND_OPTIONS = [("Transactional", "transactional"), ("Dedicated", "dedicated")]
 
 
@@ -53,13 +53,13 @@ class TriageScreen(StaffScreen):
             yield Select([], prompt="Any account", id="triage-account")
             yield Input(placeholder="Search by domain  ( / )", id="triage-search")
         table = DataTable(id="triage-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("#", key="id")
-        table.add_column("Account", key="account")
-        table.add_column("Asks for", key="asked")
+        table.add_column("#", key="id", width=3)
+        table.add_column("Account", key="account", width=15)
+        table.add_column("Asks for", key="asked", width=15)
         table.add_column("Domains", key="domains", width=DOMAINS_WIDTH)
-        table.add_column(Text("Sent 7d", justify="right"), key="measured")
-        table.add_column("Health", key="health")
-        table.add_column("Filed", key="filed")
+        table.add_column(Text("Sent 7d", justify="right"), key="measured", width=7)
+        table.add_column("Health", key="health", width=7)
+        table.add_column("Filed", key="filed", width=13)
         yield table
         yield Static("Loading the queue…", id="triage-status", classes="hint")
         with VerticalScroll(id="triage-detail-box"):
@@ -126,7 +126,10 @@ class TriageScreen(StaffScreen):
         if request.kind == "transactional":
             asked = "transactional"
         else:
-            what = "join group" if request.dedicated_pool else f"{request.ip_count or 0} IP"
+            count = request.ip_count or 0
+            what = (
+                "join group" if request.dedicated_pool else f"{count} IP{'s' if count != 1 else ''}"
+            )
             asked = f"{what}, {short_count(request.expected_weekly_volume or 0)}/wk"
         return [
             str(request.id),

@@ -25,6 +25,7 @@ def _at(monkeypatch, moment: datetime) -> None:
 
 def agent_world(engine, monkeypatch) -> dict[str, int]:
     """Build the world; return the ids of the pending requests by name."""
+    _at(monkeypatch, NOW - timedelta(days=14))
     build_world(engine)
     _at(monkeypatch, NOW - timedelta(days=12))
     with session_scope(engine) as session:
@@ -85,4 +86,6 @@ async def settle(app, pilot, rounds: int = 4) -> None:
     for _ in range(rounds):
         await pilot.pause()
         await app.workers.wait_for_complete()
-    await pilot.pause()
+    # Tables size their columns after the refresh that follows new rows; give it that refresh.
+    await pilot.pause(0.05)
+    await pilot.pause(0.05)
