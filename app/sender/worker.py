@@ -160,6 +160,7 @@ class Sender:
         self.closing = False
         self.work = asyncio.Event()
         self.room = asyncio.Event()
+        self.drained = asyncio.Event()
         self.flush_now = asyncio.Event()
         self.write_lock = asyncio.Lock()
         self.unbound: frozenset[str] = frozenset()
@@ -242,12 +243,16 @@ class Sender:
                 continue
             if options.until_empty and self.pending == 0:
                 return
-            self.room.clear()
-            await self._wait(self.room, options.poll_seconds)
+            # Nothing due: look again after the poll interval, or as soon as the
+            # messages in hand are all done (so --until-empty exits promptly).
+            self.drained.clear()
+            await self._wait(self.drained if self.pending else None, options.poll_seconds)
 
-    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+    async def _wait(self, event: asyncio.Event | None, seconds: float) -> None:
         """Until EVENT, a stop request, or SECONDS pass."""
-        waiters = [asyncio.create_task(event.wait()), asyncio.create_task(self.stop_event.wait())]
+        waiters = [asyncio.create_task(self.stop_event.wait())]
+        if event is not None:
+            waiters.append(asyncio.create_task(event.wait()))
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -496,6 +501,8 @@ class Sender:
         setattr(self.stats, tally, getattr(self.stats, tally) + 1)
         self.pending -= 1
         self.room.set()
+        if self.pending == 0:
+            self.drained.set()
         if len(self.outcomes) >= self.options.flush_size:
             self.flush_now.set()
         limit = self.options.max_messages
