@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -13,8 +13,9 @@ from app.pool_operations import (
     set_ip_weight,
 )
 from app.pool_requests import approve, request_dedicated
+from app.warmup import pause_warmup, resume_warmup
 from data.db import session_scope
-from data.models import AuditEvent, IpAddress, IpDailyStat, IpState
+from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup
 from tests.factories import build_world, record_domain_day, user
 
 TODAY = date(2026, 11, 26)
@@ -209,3 +210,63 @@ def test_warmups_list_shows_day_share_and_holds(engine):
     assert (warmup.day, warmup.held_days, warmup.state) == (1, 0, "running")
     assert warmup.today_share == pytest.approx(0.02)
     assert warmup.planned_days > 30
+
+
+def _approved_group(engine) -> None:
+    with session_scope(engine) as session:
+        request = request_dedicated(
+            session,
+            user(session, "carla"),
+            ["corvid.example", "mail.corvid.example"],
+            weekly_volume=90_000,
+        )
+        request_id = request.id
+    with session_scope(engine) as session:
+        approve(session, user(session, "sam"), request_id)
+
+
+def test_pausing_and_resuming_a_warmup_is_audited_and_told_to_the_owner(engine):
+    build_world(engine)
+    _approved_group(engine)
+    with session_scope(engine) as session:
+        pause_warmup(session, user(session, "tess"), "mail.corvid.example")
+    with Session(engine) as session:
+        [view] = list_warmups(session, user(session, "sam"))
+        titles = [
+            n.title
+            for n in session.exec(select(Notification).where(Notification.kind == "warmup_paused"))
+        ]
+    assert view.state == "paused"
+    assert titles == ["The warm-up of mail.corvid.example's dedicated IPs is paused"]
+    with session_scope(engine) as session, pytest.raises(MailpoolsError, match="already paused"):
+        pause_warmup(session, user(session, "tess"), "corvid.example")
+    with session_scope(engine) as session:
+        resumed = resume_warmup(session, user(session, "sam"), "corvid.example")
+        assert resumed.evaluated_through == TODAY - timedelta(days=1)
+    with session_scope(engine) as session, pytest.raises(MailpoolsError, match="not paused"):
+        resume_warmup(session, user(session, "sam"), "corvid.example")
+    [paused] = _events(engine, "warmup.pause")
+    [resumed_event] = _events(engine, "warmup.resume")
+    assert (paused.actor, paused.entity_id, resumed_event.actor) == (
+        "tess",
+        "corvid-dedicated-1",
+        "sam",
+    )
+
+
+def test_warmup_actions_need_a_warmup_in_progress_and_an_agent(sqlite_engine):
+    build_world(sqlite_engine)
+    with (
+        session_scope(sqlite_engine) as session,
+        pytest.raises(MailpoolsError, match="no dedicated IP warm-up"),
+    ):
+        pause_warmup(session, user(session, "sam"), "bolt.example")
+    _approved_group(sqlite_engine)
+    for action in (pause_warmup, resume_warmup):
+        with (
+            session_scope(sqlite_engine) as session,
+            pytest.raises(PermissionDenied, match="carla is an owner"),
+        ):
+            action(session, user(session, "carla"), "corvid.example")
+    with Session(sqlite_engine) as session:
+        assert session.exec(select(Warmup)).one().state == "running"

@@ -1,13 +1,20 @@
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from app.errors import MailpoolsError, PermissionDenied
+from app.errors import AlreadyDecided, MailpoolsError, PermissionDenied
 from app.pool_requests import approve, deny, request_dedicated, request_transactional
-from app.triage import account_names, decision_context, filed_age, triage_queue
+from app.triage import (
+    account_names,
+    check_decision,
+    decision_context,
+    filed_age,
+    triage_queue,
+)
 from data.db import session_scope
-from data.models import PoolRequest
+from data.models import IpAddress, PoolRequest
 from tests.factories import build_world, record_domain_day, user
 
 TODAY = date(2026, 11, 26)
@@ -190,3 +197,77 @@ def test_owners_are_refused(sqlite_engine):
 def test_filed_age_reads_like_speech():
     assert filed_age(NOW - timedelta(minutes=5), NOW) == "filed 5 minutes ago"
     assert filed_age(NOW - timedelta(days=1, hours=2), NOW) == "filed a day ago"
+
+
+def test_check_decision_asks_the_confirmation_and_changes_nothing(engine):
+    build_world(engine)
+    dedicated = _file_dedicated(engine, "bruno", ["offers.bolt.example"], 60_000, ips=2)
+    transactional = _file_transactional(engine, "alice", "acme.example")
+    with Session(engine) as session:
+        sam = user(session, "sam")
+        question = check_decision(
+            session, sam, dedicated, approve=True, ip_addresses=["127.0.0.21", "127.0.0.24"]
+        )
+        assert question == (
+            f"Approve request #{dedicated}? bolt gets 127.0.0.21, 127.0.0.24 "
+            "(Standard plan, 2 at $50: $100/month); offers.bolt.example start warming up on them."
+        )
+        with pytest.raises(MailpoolsError, match="Choose exactly 2 IPs") as wrong_count:
+            check_decision(session, sam, dedicated, approve=True, ip_addresses=["127.0.0.21"])
+        assert wrong_count.value.field == "ips"
+        with pytest.raises(
+            MailpoolsError, match="Not in the free dedicated inventory: 127.0.0.2\\."
+        ):
+            check_decision(
+                session, sam, dedicated, approve=True, ip_addresses=["127.0.0.2", "127.0.0.21"]
+            )
+        with pytest.raises(MailpoolsError, match="needs a reason") as no_reason:
+            check_decision(session, sam, transactional, approve=False, reason="   ")
+        assert no_reason.value.field == "reason"
+        assert "can no longer send campaigns" in check_decision(
+            session, sam, transactional, approve=True
+        )
+        assert [i.id for i in triage_queue(session, sam)] == [dedicated, transactional]
+
+
+def test_check_decision_says_who_decided_first(sqlite_engine):
+    build_world(sqlite_engine)
+    request_id = _file_transactional(sqlite_engine, "alice", "acme.example")
+    with session_scope(sqlite_engine) as session:
+        deny(session, user(session, "tess"), request_id, reason="Tell us what you send.")
+    with (
+        Session(sqlite_engine) as session,
+        pytest.raises(AlreadyDecided, match="already denied by tess"),
+    ):
+        check_decision(session, user(session, "sam"), request_id, approve=True)
+
+
+def test_two_agents_approving_at_the_same_moment_one_wins_the_other_is_told_who(engine):
+    build_world(engine)
+    request_id = _file_dedicated(engine, "bruno", ["offers.bolt.example"], 60_000)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def decide(agent: str) -> None:
+        with Session(engine) as session:
+            reviewer = user(session, agent)
+        barrier.wait()
+        try:
+            with session_scope(engine) as session:
+                approve(session, reviewer, request_id)
+            outcomes[agent] = "won"
+        except AlreadyDecided as refusal:
+            outcomes[agent] = refusal.message
+
+    threads = [threading.Thread(target=decide, args=(agent,)) for agent in ("sam", "tess")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    [winner] = [agent for agent, outcome in outcomes.items() if outcome == "won"]
+    [loser] = [agent for agent in outcomes if agent != winner]
+    assert outcomes[loser] == f"Request #{request_id} was already approved by {winner}."
+    with Session(engine) as session:
+        owned = session.exec(select(IpAddress).where(IpAddress.account_id.is_not(None))).all()
+        assert len(owned) == 1
+        assert session.get(PoolRequest, request_id).status == "approved"
