@@ -20,7 +20,14 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from app.console_data import ConsoleBackend, HomePage, NotificationView, Startup, Viewer
+from app.console_data import (
+    ConsoleBackend,
+    DomainView,
+    HomePage,
+    NotificationView,
+    Startup,
+    Viewer,
+)
 from app.errors import MailpoolsError
 
 # Themes that draw with the terminal's own palette: over ssh COLORTERM is not
@@ -172,9 +179,22 @@ class MailpoolsConsole(App):
         self.screen.post_message(NotificationsArrived(arrived))
 
     def open_domain(self, name: str, tab: str = "overview") -> None:
+        """Read the domain, then show it: the screen appears complete, in one paint."""
+        self.fetch_domain(name, tab)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="open-domain")
+    def fetch_domain(self, name: str, tab: str) -> None:
+        try:
+            view = self.backend.domain(name)
+        except MailpoolsError as error:
+            self.call_from_thread(self.notify, error.message, title="Cannot open", severity="error")
+            return
+        self.call_from_thread(self.show_domain, view, tab)
+
+    def show_domain(self, view: DomainView, tab: str) -> None:
         from screens.domain import DomainScreen
 
-        self.push_screen(DomainScreen(name, tab=tab))
+        self.push_screen(DomainScreen(view.name, tab=tab, view=view))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Staff have no inbox and no domains home: hide those keys from their footer.

@@ -1,8 +1,8 @@
 """Opening a domain's Mail Servers tab, against opening an empty screen in the same app.
 
 Both are timed inside one running console (10,000 domains, 1,000,000 messages),
-from the push of the screen to the frame that shows it complete: for the Mail
-Servers tab, once the domain's data is read and the panel is painted.
+from the request to open to the frame that shows the screen complete: for the
+Mail Servers tab that includes reading the domain's data in a worker.
 Target: at most 2×."""
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def run() -> list[str]:
     empty_times: list[float] = []
     tab_times: list[float] = []
 
-    async def open_and_close(pilot, screen: Screen, ready) -> float:
+    async def open_and_close(pilot, open_screen, ready) -> float:
         app = pilot.app
         started = time.perf_counter()
-        await app.push_screen(screen)
+        await open_screen()
         await _until(pilot, ready)
         await pilot.pause()
         elapsed = time.perf_counter() - started
@@ -52,10 +52,17 @@ def run() -> list[str]:
         app = pilot.app
         await _until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.page)
         for round_number in range(ROUNDS + 1):
-            empty = await open_and_close(pilot, Screen(), lambda: True)
-            domain = DomainScreen(SAMPLE_DOMAIN, tab="mail-servers")
+            empty = await open_and_close(pilot, lambda: app.push_screen(Screen()), lambda: True)
+
+            async def open_domain() -> None:
+                # What Enter on the home screen does: read in a worker, then show.
+                app.open_domain(SAMPLE_DOMAIN, "mail-servers")
+
             tab = await open_and_close(
-                pilot, domain, lambda d=domain: bool(d.query("#mail-servers-panel"))
+                pilot,
+                open_domain,
+                lambda: isinstance(app.screen, DomainScreen)
+                and bool(app.screen.query("#mail-servers-panel")),
             )
             if round_number:  # the first round warms caches on both sides
                 empty_times.append(empty)

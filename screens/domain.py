@@ -46,23 +46,33 @@ class DomainScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, domain: str, *, tab: str = "overview") -> None:
+    def __init__(self, domain: str, *, tab: str = "overview", view: DomainView | None = None) -> None:
         super().__init__()
         self.domain = domain
         self.initial_tab = tab if tab in TABS else "overview"
-        self.view: DomainView | None = None
+        # Given the domain's data already, the first tab is built with the screen in one pass.
+        self.view = view
         self.activity: ActivityView | None = None
         self.filled: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(self.domain, id="domain-title")
+        view = self.view
+        yield Static(self.title_text(view) if view else self.domain, id="domain-title")
         with TabbedContent(initial=self.initial_tab, id="domain-tabs"):
             with TabPane("Overview", id="overview"):
                 with VerticalScroll(id="overview-body", classes="tab-body"):
-                    yield Static("Loading…", classes="loading-note")
+                    if view and self.initial_tab == "overview":
+                        self.filled.add("overview")
+                        yield from self.overview_widgets(view)
+                    else:
+                        yield Static("Loading…", classes="loading-note")
             with TabPane("Mail Servers", id="mail-servers"):
-                yield Static("Loading…", id="mail-servers-loading", classes="loading-note")
+                if view and self.initial_tab == "mail-servers":
+                    self.filled.add("mail-servers")
+                    yield MailServersPanel(view, id="mail-servers-panel")
+                else:
+                    yield Static("Loading…", id="mail-servers-loading", classes="loading-note")
             with TabPane("DNS", id="dns"):
                 with VerticalScroll(classes="tab-body"):
                     yield Static(
@@ -75,7 +85,8 @@ class DomainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load_domain()
+        if self.view is None:
+            self.load_domain()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="domain")
     def load_domain(self) -> None:
@@ -100,10 +111,7 @@ class DomainScreen(Screen):
 
     async def show_domain(self, view: DomainView) -> None:
         self.view = view
-        status = " · REMOVED from its pool" if view.status == "removed" else ""
-        self.query_one("#domain-title", Static).update(
-            f"{view.name} — sends from {MODE_WORDS.get(view.mode, view.mode)}{status}"
-        )
+        self.query_one("#domain-title", Static).update(self.title_text(view))
         # Tabs are built when first shown, so a domain opens as fast on any tab.
         self.filled.clear()
         await self.fill(self.query_one(TabbedContent).active)
@@ -146,6 +154,11 @@ class DomainScreen(Screen):
                 events,
             ]
         )
+
+    @staticmethod
+    def title_text(view: DomainView) -> str:
+        status = " · REMOVED from its pool" if view.status == "removed" else ""
+        return f"{view.name} — sends from {MODE_WORDS.get(view.mode, view.mode)}{status}"
 
     def overview_widgets(self, view: DomainView) -> list:
         pool = view.sending_pool
