@@ -1,0 +1,221 @@
+"""What the console reads and files, on SQLite and PostgreSQL, without Textual."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlmodel import select
+
+from app import clock, pool_admin, pool_requests
+from app.console_data import (
+    ConsoleBackend,
+    RateReading,
+    dedicated_estimate,
+    short_count,
+)
+from app.errors import MailpoolsError, PermissionDenied
+from app.lookups import get_domain
+from app.notifications import notify
+from app.warmup_plan import planned_days
+from data.db import session_scope
+from data.models import DomainDailyStat, Message, PoolRequest
+from tests.factories import build_world, user
+
+GOOD_JUSTIFICATION = "Receipts, password resets and shipping updates for customers of the Acme shop."
+
+
+@pytest.fixture
+def world(engine):
+    build_world(engine)
+    return engine
+
+
+def add_stats(engine, domain: str, days: int, **counts) -> None:
+    with session_scope(engine) as session:
+        domain_id = get_domain(session, domain).id
+        for back in range(days):
+            session.add(
+                DomainDailyStat(domain_id=domain_id, day=clock.today() - timedelta(days=back), **counts)
+            )
+
+
+def test_short_count_reads_at_a_glance():
+    assert [short_count(n) for n in (0, 950, 1_000, 82_400, 999_949, 1_250_000)] == [
+        "0",
+        "950",
+        "1.0k",
+        "82.4k",
+        "999.9k",
+        "1.2M",
+    ]
+
+
+@given(st.floats(0, 1), st.floats(0.0001, 1), st.integers(0, 10_000), st.integers(1, 1_000))
+def test_rate_levels_follow_the_limit(value, limit, sample, min_sample):
+    level = RateReading(value, limit, sample, min_sample).level
+    if sample == 0:
+        assert level == "idle"
+    elif sample < min_sample:
+        assert level == "unjudged"
+    elif value > limit:
+        assert level == "over"
+    else:
+        assert level in ("ok", "near")
+
+
+def test_home_page_sums_seven_days_per_domain_and_ignores_older_days(world):
+    add_stats(world, "acme.example", 10, sent=1_000, bounced=10, complaints=1)
+    backend = ConsoleBackend(world, "alice")
+    page = backend.home_page()
+    assert page.total == 3
+    row = next(r for r in page.rows if r.name == "acme.example")
+    assert row.volume_7d == 7 * 1_010
+    assert row.bounce.value == pytest.approx(70 / 7_070)
+    assert row.bounce.limit == 0.05 and row.bounce.level == "ok"
+    assert row.pool == "shared-a"
+
+
+def test_home_page_filters_and_clamps_offsets(world):
+    backend = ConsoleBackend(world, "alice")
+    assert [r.name for r in backend.home_page(filter_text="BILLING").rows] == ["billing.acme.example"]
+    # A percent sign is a character to find, not a wildcard.
+    assert backend.home_page(filter_text="%").total == 0
+    assert backend.home_page(offset=500, limit=2).offset == 2
+
+
+def test_home_page_marks_pending_requests_and_warm_ups(world):
+    with session_scope(world) as session:
+        request = pool_requests.request_dedicated(
+            session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
+        )
+        pool_requests.request_transactional(
+            session,
+            user(session, "alice"),
+            "billing.acme.example",
+            justification=GOOD_JUSTIFICATION,
+            confirmation="billing.acme.example",
+        )
+    with session_scope(world) as session:
+        pool_requests.approve(session, user(session, "sam"), request.id)
+    rows = {row.name: row for row in ConsoleBackend(world, "alice").home_page().rows}
+    assert rows["news.acme.example"].mode == "dedicated"
+    assert rows["news.acme.example"].warmup == f"day 1 of {planned_days(60_000)}"
+    assert rows["billing.acme.example"].pending == "pending: transactional"
+    assert rows["acme.example"].warmup is None and rows["acme.example"].pending is None
+
+
+def test_domain_view_is_refused_for_another_account(world):
+    with pytest.raises(PermissionDenied):
+        ConsoleBackend(world, "alice").domain("bolt.example")
+
+
+def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidates(world):
+    add_stats(world, "acme.example", 40, sent=100, campaign_sent=3, broadcast_sent=1)
+    add_stats(world, "news.acme.example", 7, sent=2_000)
+    view = ConsoleBackend(world, "alice").domain("acme.example")
+    assert (view.campaign_30d, view.broadcast_30d) == (90, 30)
+    assert view.shared_pool.name == "shared-a"
+    assert [ip.address for ip in view.shared_pool.ips] == ["127.0.0.2", "127.0.0.3"]
+    assert view.transactional_pool.name == "transactional"
+    assert [(c.name, c.measured_weekly) for c in view.share_candidates] == [
+        ("billing.acme.example", 0),
+        ("news.acme.example", 14_000),
+    ]
+    assert view.dedicated_ips_in_use == 0 and view.plan == "premium"
+
+
+def test_removed_domain_carries_its_reason(world):
+    with session_scope(world) as session:
+        pool_admin.remove_domain(session, user(session, "sam"), "acme.example", reason="Bounces at 8%.")
+    view = ConsoleBackend(world, "alice").domain("acme.example")
+    assert view.status == "removed" and view.removed_reason == "Bounces at 8%."
+    assert view.removed_at == clock.now()
+
+
+def test_dedicated_estimate_applies_the_minimum_and_the_plan(world):
+    add_stats(world, "news.acme.example", 7, sent=3_000)
+    view = ConsoleBackend(world, "alice").domain("news.acme.example")
+    low = dedicated_estimate(view, "40k", "1", [])
+    assert not low.eligible and "under the 50,000 minimum" in low.eligibility
+    assert "measured recently: 21,000/week" in low.eligibility
+    ok = dedicated_estimate(view, "80,000", "4", [])
+    assert ok.eligible and ok.monthly_cents == 5_000
+    assert ok.cost == "3 of your 3 free Premium IPs left — this request: $50/month"
+    bad = dedicated_estimate(view, "many", "0", [])
+    assert "not a number of emails" in bad.volume_error
+    assert "between 1 and 10" in bad.ip_error
+
+
+def test_filing_through_the_backend_checks_fields_in_form_order(world):
+    backend = ConsoleBackend(world, "alice")
+    with pytest.raises(MailpoolsError) as refused:
+        backend.file_transactional(
+            "acme.example", justification="hi", confirmation="acme.example", acknowledged=True
+        )
+    assert refused.value.field == "justification"
+    with pytest.raises(MailpoolsError) as refused:
+        backend.file_transactional(
+            "acme.example", justification=GOOD_JUSTIFICATION, confirmation="acme.example", acknowledged=False
+        )
+    assert refused.value.field == "acknowledge"
+    with pytest.raises(MailpoolsError) as refused:
+        backend.file_dedicated("acme.example", weekly_volume="80k", ip_count="two", sharing=[])
+    assert refused.value.field == "ips"
+    with session_scope(world) as session:
+        assert session.exec(select(PoolRequest)).all() == []
+    filed = backend.file_dedicated(
+        "acme.example", weekly_volume="80k", ip_count="2", sharing=["news.acme.example"]
+    )
+    assert filed.status == "pending" and filed.ip_count == 2 and filed.monthly_cost_cents == 0
+
+
+def test_activity_reads_the_latest_messages_of_one_domain(world):
+    now = clock.now()
+    with session_scope(world) as session:
+        domain_id = get_domain(session, "acme.example").id
+        for n in range(60):
+            moment = now - timedelta(minutes=n)
+            session.add(
+                Message(
+                    message_id=f"<{n}@acme.example>",
+                    domain_id=domain_id,
+                    from_addr="shop@acme.example",
+                    to_addr=f"c{n}@example.net",
+                    kind="transactional",
+                    status="sent",
+                    created_at=moment,
+                    next_attempt_at=moment,
+                    last_reply="250 OK",
+                )
+            )
+    activity = ConsoleBackend(world, "alice").activity("acme.example")
+    assert len(activity.messages) == 50
+    assert activity.messages[0].to_addr == "c0@example.net"
+    assert activity.messages[-1].to_addr == "c49@example.net"
+    assert any(event.action == "inventory.domain.create" for event in activity.events)
+
+
+def test_notifications_after_a_seen_id_are_only_the_accounts_new_ones(world):
+    backend = ConsoleBackend(world, "alice")
+    assert backend.latest_notification_id() == 0
+    with session_scope(world) as session:
+        acme = get_domain(session, "acme.example").account_id
+        bolt = get_domain(session, "bolt.example").account_id
+        notify(session, account_id=acme, kind="warmup_complete", title="Ready")
+        notify(session, account_id=bolt, kind="warmup_complete", title="Not alice's")
+    [arrived] = backend.notifications_after(0)
+    assert arrived.title == "Ready" and not arrived.read
+    assert backend.notifications_after(arrived.id) == []
+    assert backend.unread_count() == 1
+    assert backend.mark_all_read() == 1
+    assert backend.unread_count() == 0
+
+
+def test_startup_reads_the_first_page_for_owners_only(world):
+    owner = ConsoleBackend(world, "alice").startup()
+    assert owner.viewer.account == "acme" and owner.home.total == 3
+    staff = ConsoleBackend(world, "sam").startup()
+    assert staff.viewer.is_staff and staff.home is None
