@@ -28,6 +28,18 @@ KEYS = [
     ("inbox", "m", "mark all notifications read"),
     ("inbox", "enter", "open the notification's domain"),
 ]
+# Shown to support agents and admins only.
+STAFF_KEYS = [
+    ("support", "1 2 3 4 5", "Triage, Pools, Warm-ups, Flags, Audit"),
+    ("support", "ctrl+r", "reload the screen"),
+    ("triage", "/  escape", "search by domain; clear the filters"),
+    ("triage", "enter", "decide the highlighted request"),
+    ("decide", "escape", "cancel the confirmation, or back to the queue"),
+    ("pools", "p  u  w", "pause, resume, or weigh the highlighted IP"),
+    ("pools", "d  r", "remove (with a reason) or reinstate the highlighted domain"),
+    ("warm-ups", "p  u", "pause or resume the highlighted warm-up"),
+    ("audit", "/  escape", "filter by domain; clear the filters"),
+]
 NOTES = (
     "Everything works with the mouse too: click a row, a tab, a button. Rates are "
     "coloured against the limits of the pool the domain sends from: green well under, "
@@ -35,12 +47,12 @@ NOTES = (
 )
 
 
-def keys_table() -> Table:
+def keys_table(staff: bool = False) -> Table:
     table = Table(box=box.SIMPLE_HEAD, expand=True, title="Keys", title_style="bold")
     table.add_column("Where", style="dim", no_wrap=True)
     table.add_column("Key", style="bold", no_wrap=True)
     table.add_column("What it does")
-    for row in KEYS:
+    for row in KEYS + (STAFF_KEYS if staff else []):
         table.add_row(*row)
     return table
 
@@ -63,7 +75,8 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(keys_table(), id="help-keys")
+            viewer = getattr(self.app, "viewer", None)
+            yield Static(keys_table(staff=bool(viewer and viewer.is_staff)), id="help-keys")
             yield Static(NOTES, id="help-notes")
 
     def action_dismiss_help(self) -> None:

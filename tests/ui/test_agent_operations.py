@@ -206,3 +206,16 @@ async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, 
         assert {str(table.get_row_at(r)[3]) for r in range(table.row_count)} == {
             "offers.bolt.example"
         }
+
+
+async def test_help_lists_the_agents_keys_for_agents_only(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine, monkeypatch)
+    for name, shown in (("sam", True), ("alice", False)):
+        app = MailpoolsConsole(sqlite_engine, name)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("question_mark")
+            await settle(app, pilot)
+            keys = app.screen.query_one("#help-keys", Static).content
+            rows = [str(cell) for column in keys.columns for cell in column.cells]
+            assert ("Triage, Pools, Warm-ups, Flags, Audit" in rows) is shown
