@@ -41,17 +41,23 @@ class EnqueueResult:
 
 
 def parse_address(value: str | None, field: str) -> tuple[str, str]:
-    """Return (address, domain) or refuse an address that SMTP cannot carry."""
-    address = (value or "").strip()
-    if not address:
+    """Return (address, domain) or refuse an address that SMTP cannot carry.
+
+    An internationalised domain is accepted and carried in its ASCII (punycode)
+    form; the local part must be ASCII, as this sender does not use SMTPUTF8.
+    """
+    raw = (value or "").strip()
+    if not raw:
         raise MailpoolsError(f"Give the {field} address, e.g. news@example.com.", field=field)
+    local, at, domain = raw.rpartition("@")
+    address = f"{local}{at}{policy.normalise_domain(domain)}" if at else raw
     if len(address) > 320:
         raise MailpoolsError(f"The {field} address is longer than 320 characters.", field=field)
     match = _ADDRESS.match(address)
-    if not match:
+    if not match or not address.isascii():
         raise MailpoolsError(
-            f"{address!r} is not an email address this sender can use (local-part@domain, "
-            "ASCII, no spaces).",
+            f"{raw!r} is not an email address this sender can use (local-part@domain, "
+            "ASCII local part, no spaces).",
             field=field,
         )
     return address, match.group(1).lower()
