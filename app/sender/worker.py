@@ -51,6 +51,10 @@ log = logging.getLogger("mailpools.sender")
 LANE_TURN = 100
 
 
+def _recipient_domain(message: store.ClaimedMessage) -> str:
+    return message.to_addr.rsplit("@", 1)[1].lower()
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -264,12 +268,33 @@ class Sender:
         state = claim.state
         self.stats.claimed += len(claim.messages)
         self.pending += len(claim.messages)
-        for message in claim.messages:
-            domain = state.domains[message.domain_id]
-            route = route_message(message.view(), domain, state.pools, state.warmups, now)
+        routed = [
+            (
+                message,
+                route_message(
+                    message.view(),
+                    state.domains[message.domain_id],
+                    state.pools,
+                    state.warmups,
+                    now,
+                ),
+            )
+            for message in claim.messages
+        ]
+        # One lookup per recipient domain in the batch, all at once.
+        recipient_domains = sorted(
+            {_recipient_domain(m) for m, route in routed if route.action == Action.SEND}
+        )
+        resolved = dict(
+            zip(
+                recipient_domains,
+                await asyncio.gather(*(self.destinations.resolve(d) for d in recipient_domains)),
+                strict=True,
+            )
+        )
+        for message, route in routed:
             if route.action == Action.SEND:
-                recipient_domain = message.to_addr.rsplit("@", 1)[1]
-                destination = await self.destinations.resolve(recipient_domain)
+                destination = resolved[_recipient_domain(message)]
                 if isinstance(destination, Unreachable):
                     self._finish(message, route, Reply(destination.code, destination.text))
                     continue
