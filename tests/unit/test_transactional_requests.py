@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from app import clock, pool_requests
 from app.errors import MailpoolsError, PermissionDenied
+from app.inventory import apply_inventory, parse
 from app.lookups import get_domain
 from data.db import session_scope
 from data.models import (
@@ -323,4 +324,32 @@ def test_approval_without_a_transactional_pool_is_a_clear_error(world):
             session.add(pool)
     refused_without_change(
         world, lambda: approve(world, request_id), match="There is no transactional pool yet"
+    )
+
+
+def test_an_idn_domain_is_confirmed_in_either_form(world):
+    with session_scope(world) as session:
+        entries = {
+            "domains": [
+                {"name": "bücher.example", "account": "acme", "transactional_service": True}
+            ]
+        }
+        apply_inventory(session, None, parse(entries, "test"))
+    first = file_transactional(
+        world, domain="bücher.example", confirmation="XN--BCHER-KVA.example."
+    )
+    with session_scope(world) as session:
+        pool_requests.deny(session, user(session, "sam"), first, reason="Tell us more about it.")
+    second = file_transactional(
+        world, domain="xn--bcher-kva.example", confirmation="Bücher.Example"
+    )
+    with Session(world) as session:
+        for request_id in (first, second):
+            request = session.get(PoolRequest, request_id)
+            domains = pool_requests.request_domains(session, request)
+            assert [d.name for d in domains] == ["xn--bcher-kva.example"]
+    refused_without_change(
+        world,
+        lambda: file_transactional(world, domain="bücher.example", confirmation="bucher.example"),
+        match="Type the domain name exactly to confirm",
     )
