@@ -22,6 +22,8 @@ MAX_WEEKLY_VOLUME = 1_000_000_000
 
 MIN_JUSTIFICATION_WORDS = 6
 MIN_JUSTIFICATION_LETTERS = 25
+# A few paragraphs; an agent reads every one of them.
+MAX_JUSTIFICATION_CHARACTERS = 2_000
 # Words that carry no information about what will be sent.
 FILLER_WORDS = frozenset(
     """
@@ -62,6 +64,12 @@ def validate_justification(text: str | None) -> str:
     if not cleaned:
         raise MailpoolsError(
             "Say what this domain will send: the justification is empty.", field=field
+        )
+    if len(cleaned) > MAX_JUSTIFICATION_CHARACTERS:
+        raise MailpoolsError(
+            f"Keep the justification under {MAX_JUSTIFICATION_CHARACTERS:,} characters; "
+            f"this one has {len(cleaned):,}.",
+            field=field,
         )
     # Words are what the spaces separate; "receipts/refunds/resets" is one, not three.
     word_count = sum(1 for token in cleaned.split() if re.search(r"[^\W\d_]", token))

@@ -73,6 +73,14 @@ def test_short_justification_asks_for_a_sentence():
         policy.validate_justification("We send receipts.")
 
 
+def test_a_very_long_justification_is_refused():
+    sentence = "Order receipts and password resets for the customers of our shop. "
+    policy.validate_justification(sentence * 25)
+    with pytest.raises(MailpoolsError, match="under 2,000 characters") as refused:
+        policy.validate_justification(sentence * 40)
+    assert refused.value.field == "justification"
+
+
 def test_filler_justification_names_what_is_missing():
     with pytest.raises(MailpoolsError, match="filler"):
         policy.validate_justification("please approve this now thanks ok yes hello")
@@ -87,6 +95,7 @@ def test_any_text_is_accepted_or_refused_on_the_justification_field(text):
         assert refused.message
     else:
         assert word_count(accepted) >= policy.MIN_JUSTIFICATION_WORDS
+        assert len(accepted) <= policy.MAX_JUSTIFICATION_CHARACTERS
         assert accepted == accepted.strip()
         assert accepted == " ".join(text.split())
 
