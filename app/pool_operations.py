@@ -343,6 +343,8 @@ def resume_ip(session: Session, actor: User, address: str) -> IpAddress:
 
 def parse_weight(value: int | str) -> int:
     text = str(value).strip()
+    if not text:
+        raise MailpoolsError(f"Enter a weight from 0 to {MAX_IP_WEIGHT}.", field="weight")
     try:
         weight = int(text)
     except ValueError:

@@ -232,9 +232,11 @@ def decision_context(session: Session, actor: User, request_id: int) -> Decision
 
 
 def _describe_quote(quote: CostQuote) -> str:
+    if quote.plan == "premium" and quote.paid_ips == 0:
+        return "free on Premium: $0/month"
     if quote.plan == "premium":
-        return f"{quote.free_ips} free on Premium, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"
-    return f"Standard plan, {quote.paid_ips} at $50: {quote.monthly_dollars}/month"
+        return f"{quote.free_ips} free on Premium, {quote.paid_ips} × $50: {quote.monthly_dollars}/month"
+    return f"Standard plan, {quote.paid_ips} × $50: {quote.monthly_dollars}/month"
 
 
 def check_decision(
@@ -288,5 +290,6 @@ def check_decision(
         )
     return (
         f"Approve request #{request.id}? {request.account} gets {', '.join(chosen)} "
-        f"({context.cost_text}); {names} start warming up on them."
+        f"({context.cost_text}); {names} {'starts' if len(request.domains) == 1 else 'start'} "
+        f"warming up on {'it' if len(chosen) == 1 else 'them'}."
     )

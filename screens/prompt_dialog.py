@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from app.errors import MailpoolsError
 
@@ -57,7 +57,7 @@ class PromptDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.title_text
-            yield Label(self.question, id="prompt-question")
+            yield Static(self.question, id="prompt-question")
             yield Input(self.initial, placeholder=self.placeholder, id="prompt-value")
             yield Static("", id="prompt-error")
             with Horizontal(id="prompt-buttons"):

@@ -77,6 +77,9 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         await pilot.press("u")
         await settle(app, pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "active"
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert any("127.0.0.2 is active, not paused" in toast for toast in _toasts(app))
         await pilot.press("down")
         await settle(app, pilot)
         assert _keys(screen, "#pool-ips") == ["127.0.0.4", "127.0.0.5"]
@@ -128,6 +131,9 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
         await pilot.press("r")
         await settle(app, pilot)
         assert _domain(sqlite_engine, name).status == "active"
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert any(f"{name} is not removed from its pool" in toast for toast in _toasts(app))
     with Session(sqlite_engine) as session:
         actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor == "sam")).all()
     assert actions[-2:] == ["domain.remove", "domain.reinstate"]

@@ -134,6 +134,7 @@ def test_resuming_an_ip_of_a_warming_group_returns_it_to_warming(engine):
     ("weight", "message"),
     [
         ("-1", "out of range"),
+        (" ", "Enter a weight"),
         ("101", "out of range"),
         ("heavy", "whole number"),
         ("2.5", "whole number"),

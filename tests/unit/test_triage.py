@@ -156,7 +156,7 @@ def test_decision_context_suggests_free_ips_and_quotes_the_cost(engine):
     assert "$100/month" in bolt.cost_text
     # Premium: three free, the fourth at $50.
     assert acme.monthly_cost_cents == 50_00
-    assert acme.cost_text.startswith("3 free on Premium, 1 at $50")
+    assert acme.cost_text == "3 free on Premium, 1 × $50: $50/month"
 
 
 def test_decision_context_of_a_transactional_request_needs_no_ips(sqlite_engine):
@@ -210,7 +210,7 @@ def test_check_decision_asks_the_confirmation_and_changes_nothing(engine):
         )
         assert question == (
             f"Approve request #{dedicated}? bolt gets 127.0.0.21, 127.0.0.24 "
-            "(Standard plan, 2 at $50: $100/month); offers.bolt.example start warming up on them."
+            "(Standard plan, 2 × $50: $100/month); offers.bolt.example starts warming up on them."
         )
         with pytest.raises(MailpoolsError, match="Choose exactly 2 IPs") as wrong_count:
             check_decision(session, sam, dedicated, approve=True, ip_addresses=["127.0.0.21"])
