@@ -258,6 +258,17 @@ def apply_inventory(
         if pool_name and pool is None:
             raise entry.error("pool", f"there is no pool named {pool_name!r}")
         ip = ips.get(address)
+        # An allocated IP may name the group it is in; nothing else may join a group by file.
+        if (
+            pool is not None
+            and pool.account_id is not None
+            and (ip is None or ip.pool_id != pool.id)
+        ):
+            raise entry.error(
+                "pool",
+                f"{pool_name!r} is an account's dedicated IP group; its IPs come from approved "
+                "requests (leave pool out to add the IP to the free dedicated inventory)",
+            )
         values = {
             "hostname": entry.text("hostname", max_length=HOSTNAME_MAX_LENGTH).rstrip(".").lower(),
             "weight": entry.whole("weight", 1, 0),

@@ -462,3 +462,31 @@ def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engin
             get_domain(session, "acme.example").dedicated_pool_id
             == get_pool(session, "acme-dedicated-2").id
         )
+
+
+def test_ips_cannot_be_put_into_an_accounts_dedicated_group_by_file(engine, tmp_path):
+    build_world(engine)
+    with session_scope(engine) as session:
+        request = pool_requests.request_dedicated(
+            session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
+        )
+        pool_requests.approve(session, user(session, "sam"), request.id)
+    path = write(
+        tmp_path,
+        '[[ips]]\naddress = "127.0.0.99"\nhostname = "x.test"\npool = "acme-dedicated-1"\n',
+    )
+    before = database_state(engine)
+    with pytest.raises(
+        InventoryError, match="ips\\[0\\], field 'pool': 'acme-dedicated-1' is an account's"
+    ):
+        apply(engine, path)
+    assert database_state(engine) == before
+    # Naming the group an allocated IP is already in is no change at all.
+    same = write(
+        tmp_path,
+        '[[ips]]\naddress = "127.0.0.20"\nhostname = "d20.dedicated.mailpools.test"\n'
+        'pool = "acme-dedicated-1"\n',
+        "same.toml",
+    )
+    report = apply(engine, same)
+    assert (report.created, report.updated) == ([], [])
