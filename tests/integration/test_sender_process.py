@@ -106,11 +106,11 @@ async def test_sigterm_finishes_or_releases_in_flight_messages(engine, database_
 async def test_a_slow_delivery_renews_its_lease_so_no_other_worker_takes_it(engine, live_clock):
     world(engine)
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="stall@dest.test")
-    with LoopbackSink(stall_seconds=2.5) as slow:
-        patient = relay_options(slow, worker_id="patient", lease_seconds=0.9, smtp_timeout=10)
+    with LoopbackSink(stall_seconds=4) as slow:
+        patient = relay_options(slow, worker_id="patient", lease_seconds=1.5, smtp_timeout=10)
 
         async def another_worker_later():
-            await asyncio.sleep(1.6)  # well past the first lease's 0.9 s
+            await asyncio.sleep(2.5)  # well past the first lease's 1.5 s
             return await run_sender(engine, relay_options(slow, worker_id="other"))
 
         first, other = await asyncio.gather(run_sender(engine, patient), another_worker_later())
