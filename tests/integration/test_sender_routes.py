@@ -280,8 +280,8 @@ async def test_a_stalled_server_times_out_and_the_message_is_deferred(sending_wo
     engine = sending_world
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="stall@dest.test")
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="fine@dest.test")
-    with LoopbackSink(stall_seconds=3) as slow:
-        stats = await run_sender(engine, relay_options(slow, smtp_timeout=0.5))
+    with LoopbackSink(stall_seconds=6) as slow:
+        stats = await run_sender(engine, relay_options(slow, smtp_timeout=2))
     assert (stats.sent, stats.deferred) == (1, 1)
     [stalled] = messages(engine, to_addr="stall@dest.test")
     assert stalled.status == MessageStatus.QUEUED and "timed out" in stalled.last_reply.lower()
