@@ -238,6 +238,14 @@ def apply_inventory(
                 raise entry.error(
                     "name", f"{name!r} is an account's dedicated IP group, not an inventory pool"
                 )
+            if values["kind"] != pool.kind:
+                members = _pool_members(session, pool)
+                if members:
+                    raise entry.error(
+                        "kind",
+                        f"{name} is a {pool.kind} pool with {members} member domain(s); "
+                        "its kind cannot change while domains use it",
+                    )
             changes = _assign(pool, values)
         session.add(pool)
         _note(report, f"pool {name}", created, changes)
@@ -392,6 +400,16 @@ def apply_inventory(
     report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
     report.missing += [f"user {n}" for n in users if n not in named["users"]]
     return report
+
+
+def _pool_members(session: Session, pool: Pool) -> int:
+    """Domains that send from POOL, or fall back to it, in any way of sending."""
+    uses = (
+        (Domain.shared_pool_id == pool.id)
+        | (Domain.transactional_pool_id == pool.id)
+        | (Domain.dedicated_pool_id == pool.id)
+    )
+    return len(session.exec(select(Domain.id).where(uses)).all())
 
 
 def _is_domain_name(name: str) -> bool:

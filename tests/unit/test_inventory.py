@@ -490,3 +490,25 @@ def test_ips_cannot_be_put_into_an_accounts_dedicated_group_by_file(engine, tmp_
     )
     report = apply(engine, same)
     assert (report.created, report.updated) == ([], [])
+
+
+def test_a_pool_in_use_keeps_its_kind(engine, tmp_path):
+    build_world(engine)
+    text = DEMO_INVENTORY.read_text(encoding="utf-8").replace(
+        'name = "shared-b"\nkind = "shared"', 'name = "shared-b"\nkind = "transactional"'
+    )
+    before = database_state(engine)
+    with pytest.raises(
+        InventoryError, match="pools\\[1\\], field 'kind': shared-b is a shared pool with 3"
+    ):
+        apply(engine, write(tmp_path, text))
+    assert database_state(engine) == before
+
+
+def test_an_unused_pool_may_change_kind(engine, tmp_path):
+    apply(engine, write(tmp_path, SMALL))
+    changed = SMALL.replace(
+        'kind = "shared"\nmax_bounce_rate = 0.04', 'kind = "dedicated"\nmax_bounce_rate = 0.04'
+    )
+    report = apply(engine, write(tmp_path, changed))
+    assert report.updated == ["pool shared-y: kind 'shared' → 'dedicated'"]
