@@ -68,14 +68,15 @@ class HomeScreen(Screen):
         yield Input(placeholder="Filter domains by name  ( / )", id="home-filter")
         table = DataTable(id="home-table", cursor_type="row", zebra_stripes=True)
         # Fixed widths: the page paints at once, without measuring every cell first.
-        table.add_column("Domain", key="domain", width=24)
+        # What matters most comes first, so 80 columns show it without scrolling.
+        table.add_column("Domain", key="domain", width=22)
         table.add_column("Sending", key="mode", width=9)
-        table.add_column("Pool", key="pool", width=14)
         table.add_column("Status", key="status", width=7)
         table.add_column(Text("7d vol", justify="right"), key="volume", width=6)
         table.add_column(Text("Bounce", justify="right"), key="bounce", width=6)
         table.add_column(Text("Compl.", justify="right"), key="complaint", width=6)
         table.add_column("Warm-up / request", key="progress", width=22)
+        table.add_column("Pool", key="pool", width=18)
         yield table
         yield Static("Loading your domains…", id="home-pager")
         yield Static(
@@ -135,12 +136,12 @@ class HomeScreen(Screen):
         return [
             row.name,
             MODE_LABELS.get(row.mode, row.mode),
-            row.pool,
             status,
             Text(short_count(row.volume_7d), justify="right"),
             rate_cell(row.bounce),
             rate_cell(row.complaint),
             progress,
+            row.pool,
         ]
 
     @on(DataTable.RowSelected, "#home-table")

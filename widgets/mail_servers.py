@@ -103,8 +103,12 @@ class MailServersPanel(Vertical):
                     if key == self.shown:
                         yield from self.way_widgets(key)
 
-    def way_widgets(self, key: str) -> ComposeResult:
-        return {"shared": self.shared, "transactional": self.transactional, "dedicated": self.dedicated}[key]()
+    def way_widgets(self, key: str) -> list:
+        """The way's details; its explanation first, or last for the current way, whose state matters most."""
+        build = {"shared": self.shared, "transactional": self.transactional, "dedicated": self.dedicated}
+        details = list(build[key]())
+        explanation = self.explain(key)
+        return [*details, explanation] if key == self.view.mode else [explanation, *details]
 
     @on(RadioSet.Changed, "#ways")
     async def show_way(self, event: RadioSet.Changed) -> None:
@@ -117,8 +121,9 @@ class MailServersPanel(Vertical):
 
     def explain(self, key: str) -> Static:
         current = self.view.mode == key
-        note = " [b]This domain sends this way now.[/b]" if current else ""
-        return Static(EXPLANATIONS[key] + note, classes="explanation")
+        if current:
+            return Static(f"About this way: {EXPLANATIONS[key]}", classes="explanation")
+        return Static(EXPLANATIONS[key], classes="explanation")
 
     def decision(self, kind: str) -> list[Static]:
         last = self.view.last_decision
@@ -146,7 +151,6 @@ class MailServersPanel(Vertical):
 
     def shared(self) -> ComposeResult:
         view = self.view
-        yield self.explain("shared")
         if view.status == "removed":
             when = f" {age(view.removed_at)}" if view.removed_at else ""
             yield Static(
@@ -170,7 +174,6 @@ class MailServersPanel(Vertical):
 
     def transactional(self) -> ComposeResult:
         view = self.view
-        yield self.explain("transactional")
         if view.mode == "transactional":
             if view.transactional_pool:
                 yield Static(pool_lines(view.transactional_pool), classes="section-title")
@@ -211,7 +214,6 @@ class MailServersPanel(Vertical):
 
     def dedicated(self) -> ComposeResult:
         view = self.view
-        yield self.explain("dedicated")
         if view.mode == "dedicated":
             if view.dedicated_pool:
                 yield Static(pool_lines(view.dedicated_pool), id="dedicated-pool", classes="section-title")

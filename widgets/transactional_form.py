@@ -68,6 +68,7 @@ class TransactionalForm(Vertical):
     def note(self, field: str, message: str, *, good: bool = False) -> None:
         target = self.query_one(f"#{field}-error", Static)
         target.update(message)
+        target.display = bool(message)
         target.set_class(bool(message) and not good, "refusal")
         target.set_class(bool(message) and good, "accepted")
 

@@ -30,18 +30,19 @@ async def test_home_shows_own_domains_with_humanized_volume_and_coloured_rates(w
             "billing.acme.example",
             "news.acme.example",
         ]
-        acme = table.get_row("acme.example")
-        assert text_of(acme[1]) == "shared"
-        assert text_of(acme[4]) == "82.4k"
-        assert text_of(acme[5]) == "5.83%"
-        assert "red" in str(acme[5].style)
-        assert "green" in str(acme[6].style)
-        news = table.get_row("news.acme.example")
+        def cell(domain: str, column: str):
+            return table.get_cell(domain, column)
+
+        assert text_of(cell("acme.example", "mode")) == "shared"
+        assert text_of(cell("acme.example", "pool")) == "shared-a"
+        assert text_of(cell("acme.example", "volume")) == "82.4k"
+        assert text_of(cell("acme.example", "bounce")) == "5.83%"
+        assert "red" in str(cell("acme.example", "bounce").style)
+        assert "green" in str(cell("acme.example", "complaint").style)
         # 707 messages are enough to judge, and 1% is well under the 5% limit.
-        assert text_of(news[4]) == "707"
-        assert "green" in str(news[5].style)
-        billing = table.get_row("billing.acme.example")
-        assert text_of(billing[5]) == "—"
+        assert text_of(cell("news.acme.example", "volume")) == "707"
+        assert "green" in str(cell("news.acme.example", "bounce").style)
+        assert text_of(cell("billing.acme.example", "bounce")) == "—"
         assert "bolt.example" not in [row.value for row in table.rows]
         assert "Domains 1–3 of 3" in str(app.screen.query_one("#home-pager").content)
 
