@@ -17,6 +17,7 @@ from widgets.mail_servers import age
 
 class NotificationsScreen(Screen):
     DEFAULT_CSS = """
+    NotificationsScreen #inbox-title { padding: 0 1; text-style: bold; }
     NotificationsScreen #inbox { height: 1fr; }
     NotificationsScreen #inbox-detail {
         height: auto; max-height: 8; padding: 0 1; border-top: solid $primary;
@@ -24,7 +25,13 @@ class NotificationsScreen(Screen):
     """
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("m", "mark_all_read", "Mark all read", tooltip="Mark every notification read", id="mark-read"),
+        Binding(
+            "m",
+            "mark_all_read",
+            "Mark all read",
+            tooltip="Mark every notification read",
+            id="mark-read",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -33,6 +40,7 @@ class NotificationsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("Notifications — newest first; ● unread", id="inbox-title")
         table = DataTable(id="inbox", cursor_type="row", zebra_stripes=True)
         table.add_column(" ", key="read")
         table.add_column("When", key="when")
