@@ -44,3 +44,19 @@ def test_a_file_without_a_user_or_not_toml_is_explained():
     write_config("user = bruno\n")
     with pytest.raises(MailpoolsError, match="is not valid TOML"):
         default_user_name()
+
+
+def test_plain_mailpools_without_a_default_user_explains_and_fails(capsys):
+    from app.cli import main
+
+    assert main([]) == 1
+    assert "No default user: set MAILPOOLS_USER" in capsys.readouterr().err
+
+
+def test_an_unknown_user_is_refused_before_the_console_opens(sqlite_url, monkeypatch, capsys):
+    from app.cli import common, main
+
+    monkeypatch.setenv("MAILPOOLS_DATABASE_URL", sqlite_url)
+    monkeypatch.setattr(common, "_engine", None)
+    assert main(["console", "--as", "nobody"]) == 1
+    assert "There is no user named 'nobody'." in capsys.readouterr().err
