@@ -11,7 +11,7 @@ mailpools warmup pause|resume DOMAIN --as USER
 
 from __future__ import annotations
 
-from app import pool_admin, pool_operations, warmup
+from app import flags, pool_admin, pool_operations, warmup
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -69,6 +69,11 @@ def register(subparsers) -> None:
     add_as_option(reinstate)
 
     warmups = group(subparsers, "warmup", "dedicated IP warm-ups")
+    warmup_list = command(
+        warmups, "list", _warmup_list, "list warm-ups in progress: day, share, held days"
+    )
+    add_json_option(warmup_list)
+    add_as_option(warmup_list, required=False)
     for name, handler, help_text in (
         ("pause", _warmup_pause, "stop a domain's warm-up from advancing"),
         ("resume", _warmup_resume, "let a paused warm-up advance again"),
@@ -76,6 +81,15 @@ def register(subparsers) -> None:
         action = command(warmups, name, handler, help_text)
         action.add_argument("domain", metavar="DOMAIN")
         add_as_option(action)
+
+    flagged = command(
+        subparsers,
+        "flags",
+        _flags,
+        "dedicated IPs under the weekly minimum; domains near their limits",
+    )
+    add_json_option(flagged)
+    add_as_option(flagged, required=False)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -206,4 +220,66 @@ def _warmup_resume(args) -> int:
     with transaction() as session:
         warmup.resume_warmup(session, acting_user(session, args), args.domain)
     print(f"The warm-up of {args.domain} is running again.")
+    return 0
+
+
+def _warmup_list(args) -> int:
+    with transaction() as session:
+        warmups = pool_operations.list_warmups(session, local_reader(session, args))
+    if args.json:
+        print_json([view.as_json() for view in warmups])
+        return 0
+    print_table(
+        ["GROUP", "ACCOUNT", "DOMAINS", "STATE", "DAY", "SHARE", "HELD", "IPS"],
+        [
+            [
+                view.pool,
+                view.account,
+                ", ".join(view.domains),
+                view.state,
+                f"{view.day}/{view.planned_days}",
+                f"{view.today_share:.0%}",
+                view.held_days,
+                ", ".join(view.ips),
+            ]
+            for view in warmups
+        ],
+    )
+    return 0
+
+
+def _flags(args) -> int:
+    with transaction() as session:
+        reader = local_reader(session, args)
+        low_volume = flags.low_volume_dedicated_ips(session, reader)
+        near = flags.domains_near_thresholds(session, reader)
+    if args.json:
+        print_json(
+            {
+                "low_volume_dedicated_ips": [flag.as_json() for flag in low_volume],
+                "domains_near_thresholds": [flag.as_json() for flag in near],
+            }
+        )
+        return 0
+    print("Dedicated IPs under the weekly minimum:")
+    print_table(
+        ["IP", "GROUP", "ACCOUNT", "SENT 7 DAYS", "DOMAINS"],
+        [[f.address, f.pool, f.account, f.weekly_volume, ", ".join(f.domains)] for f in low_volume],
+    )
+    print("\nDomains close to their pool's thresholds:")
+    print_table(
+        ["DOMAIN", "ACCOUNT", "POOL", "BOUNCE", "COMPLAINT", "SENT", "OF LIMIT"],
+        [
+            [
+                f.name,
+                f.account,
+                f.pool,
+                percent(f.rates.bounce_rate),
+                percent(f.rates.complaint_rate),
+                f.rates.sent,
+                f"{f.rates.closeness:.0%}",
+            ]
+            for f in near
+        ],
+    )
     return 0

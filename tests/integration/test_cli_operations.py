@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,10 @@ from sqlmodel import Session, select
 from app.pool_requests import approve, request_dedicated
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, Warmup
-from tests.factories import build_world, user
+from tests.factories import build_world, record_domain_day, user
 
 ROOT = Path(__file__).resolve().parents[2]
+TODAY = date(2026, 11, 26)
 
 
 class Cli:
@@ -156,6 +158,13 @@ def test_warmup_pause_and_resume(cli, engine):
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "tess"), request_id)
+    [listed] = cli.json("warmup", "list")
+    assert (listed["pool"], listed["domains"], listed["day"], listed["state"]) == (
+        "bolt-dedicated-1",
+        ["offers.bolt.example"],
+        1,
+        "running",
+    )
     cli.ok("warmup", "pause", "offers.bolt.example", "--as", "sam")
     with Session(engine) as session:
         assert session.exec(select(Warmup)).one().state == "paused"
@@ -178,9 +187,23 @@ def test_warmup_pause_and_resume(cli, engine):
         ("domains", "reinstate", "acme.example", "--as", "alice"),
         ("warmup", "pause", "acme.example", "--as", "alice"),
         ("warmup", "resume", "acme.example", "--as", "alice"),
+        ("warmup", "list", "--as", "alice"),
+        ("flags", "--as", "alice"),
     ],
 )
 def test_owners_are_refused_and_nothing_changes(sqlite_cli, sqlite_engine, args):
     assert "alice is an owner" in sqlite_cli.refused(*args)
     assert _actions(sqlite_engine) == []
     assert _ip(sqlite_engine, "127.0.0.2").state == "active"
+
+
+def test_flags_listing(cli, engine):
+    for offset in range(7):
+        record_domain_day(
+            engine, "news.acme.example", TODAY - timedelta(days=offset), sent=1_000, complaints=3
+        )
+    flagged = cli.json("flags")
+    assert flagged["low_volume_dedicated_ips"] == []
+    [near] = flagged["domains_near_thresholds"]
+    assert (near["name"], near["account"], near["judged"]) == ("news.acme.example", "acme", True)
+    assert near["closeness"] == pytest.approx(1.0)
