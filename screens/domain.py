@@ -18,7 +18,16 @@ from widgets.mail_servers import MailServersPanel, age, pending_text
 from widgets.rate_gauge import RateGauge
 from widgets.transactional_form import TransactionalForm
 
-TABS = ("overview", "mail-servers", "dns", "activity")
+TAB_LABELS = {
+    "overview": "Overview",
+    "mail-servers": "Mail Servers",
+    "dns": "DNS",
+    "activity": "Activity",
+}
+NO_DNS_CHECK = (
+    "No DNS check has run for this domain yet. When one runs, its results "
+    "(SPF, DKIM, DMARC and the sending IPs' reverse names) show here."
+)
 MODE_WORDS = {
     "shared": "a shared pool",
     "transactional": "the transactional pool",
@@ -49,7 +58,7 @@ class DomainScreen(Screen):
     def __init__(self, domain: str, *, tab: str = "overview", view: DomainView | None = None) -> None:
         super().__init__()
         self.domain = domain
-        self.initial_tab = tab if tab in TABS else "overview"
+        self.initial_tab = tab if tab in TAB_LABELS else "overview"
         # Given the domain's data already, the first tab is built with the screen in one pass.
         self.view = view
         self.activity: ActivityView | None = None
@@ -60,28 +69,13 @@ class DomainScreen(Screen):
         view = self.view
         yield Static(self.title_text(view) if view else self.domain, id="domain-title")
         with TabbedContent(initial=self.initial_tab, id="domain-tabs"):
-            with TabPane("Overview", id="overview"):
-                with VerticalScroll(id="overview-body", classes="tab-body"):
-                    if view and self.initial_tab == "overview":
-                        self.filled.add("overview")
-                        yield from self.overview_widgets(view)
-                    else:
+            for tab, label in TAB_LABELS.items():
+                with TabPane(label, id=tab):
+                    if view is not None and tab == self.initial_tab and tab != "activity":
+                        self.filled.add(tab)
+                        yield from self.tab_widgets(tab, view)
+                    elif tab == self.initial_tab:
                         yield Static("Loading…", classes="loading-note")
-            with TabPane("Mail Servers", id="mail-servers"):
-                if view and self.initial_tab == "mail-servers":
-                    self.filled.add("mail-servers")
-                    yield MailServersPanel(view, id="mail-servers-panel")
-                else:
-                    yield Static("Loading…", id="mail-servers-loading", classes="loading-note")
-            with TabPane("DNS", id="dns"):
-                with VerticalScroll(classes="tab-body"):
-                    yield Static(
-                        "No DNS check has run for this domain yet. When one runs, its results "
-                        "(SPF, DKIM, DMARC and the sending IPs' reverse names) show here.",
-                        id="dns-status",
-                    )
-            with TabPane("Activity", id="activity"):
-                yield VerticalScroll(id="activity-body", classes="tab-body")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,40 +113,45 @@ class DomainScreen(Screen):
     async def fill(self, tab: str) -> None:
         if tab in self.filled:
             return
-        self.filled.add(tab)
         if tab == "activity":
+            self.filled.add(tab)
             await self.build_activity()
             self.load_activity()
             return
         if self.view is None:
-            self.filled.discard(tab)
             return
+        self.filled.add(tab)
+        pane = self.query_one(f"#{tab}", TabPane)
+        previous = pane.query(MailServersPanel)
+        way = previous.first().shown if previous else None
+        await pane.remove_children()
+        await pane.mount_all(self.tab_widgets(tab, self.view, way))
+
+    def tab_widgets(self, tab: str, view: DomainView, way: str | None = None) -> list:
         if tab == "overview":
-            overview = self.query_one("#overview-body", VerticalScroll)
-            await overview.remove_children()
-            await overview.mount_all(self.overview_widgets(self.view))
-        elif tab == "mail-servers":
-            pane = self.query_one("#mail-servers", TabPane)
-            previous = pane.query(MailServersPanel)
-            way = previous.first().shown if previous else None
-            await pane.remove_children()
-            await pane.mount(MailServersPanel(self.view, way=way, id="mail-servers-panel"))
+            return [VerticalScroll(*self.overview_widgets(view), id="overview-body", classes="tab-body")]
+        if tab == "mail-servers":
+            return [MailServersPanel(view, way=way, id="mail-servers-panel")]
+        return [VerticalScroll(Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body")]
 
     async def build_activity(self) -> None:
-        body = self.query_one("#activity-body", VerticalScroll)
-        if body.children:
+        pane = self.query_one("#activity", TabPane)
+        if pane.query("#activity-body"):
             return
         messages = DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
         messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
         events = DataTable(id="activity-events", cursor_type="row", zebra_stripes=True)
         events.add_columns("When", "Who", "What", "Details")
-        await body.mount_all(
-            [
+        await pane.remove_children()
+        await pane.mount(
+            VerticalScroll(
                 Static("Recent messages", classes="section-title"),
                 messages,
                 Static("Changes to this domain", classes="section-title"),
                 events,
-            ]
+                id="activity-body",
+                classes="tab-body",
+            )
         )
 
     @staticmethod

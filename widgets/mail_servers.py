@@ -96,12 +96,9 @@ class MailServersPanel(Vertical):
             for key, label in WAYS:
                 current = " (now)" if key == view.mode else ""
                 yield RadioButton(f"{label}{current}", value=key == self.shown, id=f"choose-{key}")
-        # Only the current way is built now; the others when first chosen, so the tab opens fast.
+        # Only the way shown is built now; the others when first chosen, so the tab opens fast.
         with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
-            for key, _label in WAYS:
-                with VerticalScroll(id=f"way-{key}", classes="way"):
-                    if key == self.shown:
-                        yield from self.way_widgets(key)
+            yield VerticalScroll(*self.way_widgets(self.shown), id=f"way-{self.shown}", classes="way")
 
     def way_widgets(self, key: str) -> list:
         """The way's details; its explanation first, or last for the current way, whose state matters most."""
@@ -113,11 +110,11 @@ class MailServersPanel(Vertical):
     @on(RadioSet.Changed, "#ways")
     async def show_way(self, event: RadioSet.Changed) -> None:
         key = WAYS[event.index][0]
-        container = self.query_one(f"#way-{key}", VerticalScroll)
-        if not container.children:
-            await container.mount_all(list(self.way_widgets(key)))
+        switcher = self.query_one(ContentSwitcher)
+        if not switcher.query(f"#way-{key}"):
+            await switcher.mount(VerticalScroll(*self.way_widgets(key), id=f"way-{key}", classes="way"))
         self.shown = key
-        self.query_one(ContentSwitcher).current = f"way-{key}"
+        switcher.current = f"way-{key}"
 
     def explain(self, key: str) -> Static:
         current = self.view.mode == key
