@@ -184,10 +184,24 @@ def _ip_sent_on(session: Session, ip_ids: list[int], day: date) -> dict[int, sta
     return {row[0]: stats.Rates(*(int(v or 0) for v in row[1:])) for row in session.exec(query)}
 
 
-def _ip_views(session: Session, ips: list[IpAddress]) -> list[IpView]:
+@dataclass(frozen=True)
+class _Names:
+    """Pool and account names by id, read once per listing rather than once per row."""
+
+    pools: dict[int, str]
+    accounts: dict[int, str]
+
+    @classmethod
+    def read(cls, session: Session) -> _Names:
+        return cls(
+            pools=dict(session.exec(select(Pool.id, Pool.name)).all()),
+            accounts=dict(session.exec(select(Account.id, Account.name)).all()),
+        )
+
+
+def _ip_views(session: Session, ips: list[IpAddress], names: _Names) -> list[IpView]:
     today = _ip_sent_on(session, [ip.id for ip in ips], clock.today())
-    pools = {p.id: p.name for p in session.exec(select(Pool))}
-    accounts = {a.id: a.name for a in session.exec(select(Account))}
+    pools, accounts = names.pools, names.accounts
     return [
         IpView(
             address=ip.address,
@@ -213,14 +227,14 @@ def _pool_members(session: Session, pool: Pool) -> list[Domain]:
     return [domain for domain in candidates if domain_pool_id(domain) == pool.id]
 
 
-def pool_view(session: Session, pool: Pool) -> PoolView:
+def _pool_view(session: Session, pool: Pool, names: _Names) -> PoolView:
     thresholds = Thresholds.of(pool)
     ips = list(
         session.exec(select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(IpAddress.id))
     )
     members = _pool_members(session, pool)
     window = stats.domain_rates(session, [d.id for d in members], clock.today(), pool.window_days)
-    accounts = {a.id: a.name for a in session.exec(select(Account))}
+    accounts = names.accounts
     today = stats.Rates()
     for rates in _ip_sent_on(session, [ip.id for ip in ips], clock.today()).values():
         today = stats.Rates(
@@ -234,7 +248,7 @@ def pool_view(session: Session, pool: Pool) -> PoolView:
         kind=pool.kind,
         account=accounts.get(pool.account_id),
         thresholds=thresholds,
-        ips=_ip_views(session, ips),
+        ips=_ip_views(session, ips, names),
         domains=[
             MemberDomain(
                 name=d.name,
@@ -256,7 +270,8 @@ def list_pools(session: Session, actor: User) -> list[PoolView]:
     """Every pool: shared first, then transactional, then accounts' dedicated groups."""
     require_staff(actor, "see the pools")
     pools = sorted(session.exec(select(Pool)), key=lambda p: (_KIND_ORDER.get(p.kind, 3), p.name))
-    return [pool_view(session, pool) for pool in pools]
+    names = _Names.read(session)
+    return [_pool_view(session, pool, names) for pool in pools]
 
 
 def list_ips(session: Session, actor: User, *, pool_name: str | None = None) -> list[IpView]:
@@ -265,7 +280,7 @@ def list_ips(session: Session, actor: User, *, pool_name: str | None = None) -> 
     query = select(IpAddress).order_by(IpAddress.id)
     if pool_name:
         query = query.where(IpAddress.pool_id == get_pool(session, pool_name.strip()).id)
-    return _ip_views(session, list(session.exec(query)))
+    return _ip_views(session, list(session.exec(query)), _Names.read(session))
 
 
 def _running_warmup(session: Session, pool_id: int | None) -> Warmup | None:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from app.agent_console import AuditFilters
 from app.audit import AuditView
+from app.audit_log import DEFAULT_LIMIT
 from app.errors import MailpoolsError
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
@@ -129,9 +130,12 @@ class AuditLogScreen(StaffScreen):
                 event.account or "—",
                 key=str(event.id),
             )
-        status = (
-            f"{len(events)} events, newest first" if events else "No event matches these filters."
-        )
+        if not events:
+            status = "No event matches these filters."
+        elif len(events) >= DEFAULT_LIMIT:
+            status = f"The newest {len(events)} events; narrow the filters to see older ones."
+        else:
+            status = f"{len(events)} events, newest first"
         self.query_one("#audit-status", Static).update(status)
         self.show_detail()
 

@@ -18,6 +18,7 @@ from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav
 
 SEARCH_DELAY_SECONDS = 0.25
+QUEUE_REFRESH_SECONDS = 30.0
 # Long domain lists are cut here; the detail panel shows them all.
 DOMAINS_WIDTH = 19
 KIND_OPTIONS = [("Transactional", "transactional"), ("Dedicated", "dedicated")]
@@ -68,6 +69,8 @@ class TriageScreen(StaffScreen):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
+        # Owners file requests at any time: keep the queue current without a key press.
+        self.set_interval(QUEUE_REFRESH_SECONDS, self.reload)
 
     def reload(self) -> None:
         kind = self.query_one("#triage-kind", Select).value

@@ -6,11 +6,13 @@ from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
 from app.console import MailpoolsConsole
-from app.pool_requests import to_view
+from app.pool_requests import request_transactional, to_view
+from data.db import session_scope
 from data.models import IpAddress, Notification, PoolRequest
 from screens.decide_request import DecideRequestScreen
 from screens.triage import TriageScreen
-from tests.agent_world import agent_world, settle
+from tests.agent_world import JUSTIFICATION, agent_world, settle
+from tests.factories import user
 
 
 def _rows(screen) -> list[str]:
@@ -192,3 +194,42 @@ async def test_owners_never_reach_the_agents_screens(sqlite_engine, monkeypatch)
         assert "Only support agents and admins may triage requests" in _text(
             app.screen, "#triage-status"
         )
+
+
+def _file_for_bolt(engine) -> int:
+    with session_scope(engine) as session:
+        return request_transactional(
+            session,
+            user(session, "bruno"),
+            "bolt.example",
+            justification=JUSTIFICATION,
+            confirmation="bolt.example",
+        ).id
+
+
+async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):
+    ids = agent_world(sqlite_engine, monkeypatch)
+    monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.2)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        filed = _file_for_bolt(sqlite_engine)
+        for _ in range(50):
+            await pilot.pause(0.1)
+            await app.workers.wait_for_complete()
+            if str(filed) in _rows(app.screen):
+                break
+        assert _rows(app.screen) == [str(ids["bolt"]), str(ids["acme"]), str(filed)]
+
+
+async def test_ctrl_r_reloads_the_queue(sqlite_engine, monkeypatch):
+    ids = agent_world(sqlite_engine, monkeypatch)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        filed = _file_for_bolt(sqlite_engine)
+        await settle(app, pilot)
+        assert str(filed) not in _rows(app.screen)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert _rows(app.screen) == [str(ids["bolt"]), str(ids["acme"]), str(filed)]
