@@ -9,6 +9,7 @@ earlier requests and decisions for the same domains.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,9 +27,7 @@ from app.pool_requests import (
     dedicated_ips_in_use,
     free_dedicated_ips,
     get_request,
-    request_domains,
     suggest_ips,
-    to_view,
 )
 from data.models import (
     Account,
@@ -107,68 +106,127 @@ def filed_age(created_at: datetime, now: datetime | None = None) -> str:
     return "filed " + humanize.naturaltime(created_at, when=now or clock.now())
 
 
-def _domain_health(session: Session, domains: list[Domain]) -> list[DomainHealth]:
-    pools = {p.id: p for p in session.exec(select(Pool))}
-    health = []
-    for domain in domains:
-        pool = pools.get(domain_pool_id(domain))
-        days = pool.window_days if pool else 7
-        rates = stats.domain_rates(session, [domain.id], clock.today(), days).get(
-            domain.id, stats.Rates()
+class _Batch:
+    """Everything the items of one listing need, read in a handful of queries, not per request."""
+
+    def __init__(self, session: Session, requests: list[PoolRequest]) -> None:
+        ids = [request.id for request in requests]
+        links = session.exec(
+            select(RequestDomain.request_id, Domain)
+            .join(Domain, Domain.id == RequestDomain.domain_id)
+            .where(RequestDomain.request_id.in_(ids))
+            .order_by(Domain.name)
+        ).all()
+        self.domains_of: dict[int, list[Domain]] = defaultdict(list)
+        for request_id, domain in links:
+            self.domains_of[request_id].append(domain)
+        domain_ids = list({domain.id for _, domain in links})
+        self.pools = {pool.id: pool for pool in session.exec(select(Pool))}
+        account_ids = {request.account_id for request in requests}
+        self.accounts = {
+            account.id: account
+            for account in session.exec(select(Account).where(Account.id.in_(account_ids)))
+        }
+        today = clock.today()
+        self.weekly = stats.domain_rates(session, domain_ids, today, 7)
+        # Each domain's rates over its own pool's window.
+        by_window: dict[int, list[int]] = defaultdict(list)
+        for _, domain in links:
+            pool = self.pools.get(domain_pool_id(domain))
+            by_window[pool.window_days if pool else 7].append(domain.id)
+        self.window: dict[int, stats.Rates] = {}
+        for days, members in by_window.items():
+            self.window.update(stats.domain_rates(session, members, today, days))
+        self.related = session.exec(
+            select(RequestDomain.domain_id, PoolRequest)
+            .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
+            .where(RequestDomain.domain_id.in_(domain_ids))
+        ).all()
+        self.events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.domain_id.in_(domain_ids))
+            .where(AuditEvent.action.in_(["domain.remove", "domain.reinstate"]))
+        ).all()
+        user_ids = {request.requester_id for request in requests}
+        user_ids |= {other.reviewer_id for _, other in self.related if other.reviewer_id}
+        self.users = dict(
+            session.exec(select(User.id, User.name).where(User.id.in_(user_ids))).all()
         )
-        health.append(
-            DomainHealth(
-                name=domain.name,
-                sending_mode=domain.sending_mode,
-                pool=pool.name if pool else None,
-                status=domain.status,
-                rates=RateReading.of(rates, Thresholds.of(pool) if pool else None),
-            )
+
+    def view(self, request: PoolRequest) -> RequestView:
+        account = self.accounts[request.account_id]
+        pool = self.pools.get(request.dedicated_pool_id)
+        return RequestView(
+            id=request.id,
+            kind=request.kind,
+            status=request.status,
+            account=account.name,
+            plan=account.plan,
+            domains=[domain.name for domain in self.domains_of[request.id]],
+            requester=self.users[request.requester_id],
+            reviewer=self.users.get(request.reviewer_id),
+            created_at=request.created_at,
+            decided_at=request.decided_at,
+            decision_reason=request.decision_reason,
+            justification=request.justification,
+            expected_weekly_volume=request.expected_weekly_volume,
+            ip_count=request.ip_count,
+            monthly_cost_cents=request.monthly_cost_cents,
+            dedicated_pool=pool.name if pool else None,
         )
-    return health
+
+    def health(self, domain: Domain) -> DomainHealth:
+        pool = self.pools.get(domain_pool_id(domain))
+        rates = self.window.get(domain.id, stats.Rates())
+        return DomainHealth(
+            name=domain.name,
+            sending_mode=domain.sending_mode,
+            pool=pool.name if pool else None,
+            status=domain.status,
+            rates=RateReading.of(rates, Thresholds.of(pool) if pool else None),
+        )
+
+    def history(self, request: PoolRequest) -> list[HistoryEntry]:
+        """Other requests for the same domains, and the domains' removals and reinstatements."""
+        mine = {domain.id for domain in self.domains_of[request.id]}
+        entries: list[HistoryEntry] = []
+        seen: set[int] = set()
+        for domain_id, other in self.related:
+            if domain_id not in mine or other.id == request.id or other.id in seen:
+                continue
+            seen.add(other.id)
+            text = f"#{other.id} {other.kind} request {other.status}"
+            if other.status != RequestStatus.PENDING:
+                text += f" by {self.users.get(other.reviewer_id, 'unknown')}"
+                if other.decision_reason:
+                    text += f": {other.decision_reason}"
+            entries.append(HistoryEntry(at=other.decided_at or other.created_at, text=text))
+        for event in self.events:
+            if event.domain_id in mine:
+                verb = "removed from its pool" if event.action == "domain.remove" else "reinstated"
+                entries.append(
+                    HistoryEntry(at=event.at, text=f"{event.entity_id} {verb} by {event.actor}")
+                )
+        return sorted(entries, key=lambda entry: entry.at)
+
+    def item(self, request: PoolRequest) -> TriageItem:
+        domains = self.domains_of[request.id]
+        return TriageItem(
+            request=self.view(request),
+            age=filed_age(request.created_at),
+            measured_weekly_volume=sum(
+                self.weekly.get(domain.id, stats.Rates()).delivered_or_bounced for domain in domains
+            ),
+            domains=[self.health(domain) for domain in domains],
+            history=self.history(request),
+        )
 
 
-def _history(session: Session, request: PoolRequest, domains: list[Domain]) -> list[HistoryEntry]:
-    """Other requests for the same domains, and the domains' removals and reinstatements."""
-    ids = [d.id for d in domains]
-    if not ids:
+def _items(session: Session, requests: list[PoolRequest]) -> list[TriageItem]:
+    if not requests:
         return []
-    entries: list[HistoryEntry] = []
-    earlier = session.exec(
-        select(PoolRequest)
-        .join(RequestDomain, RequestDomain.request_id == PoolRequest.id)
-        .where(RequestDomain.domain_id.in_(ids))
-        .where(PoolRequest.id != request.id)
-        .distinct()
-    )
-    reviewers = {u.id: u.name for u in session.exec(select(User))}
-    for other in earlier:
-        text = f"#{other.id} {other.kind} request {other.status}"
-        if other.status != RequestStatus.PENDING:
-            text += f" by {reviewers.get(other.reviewer_id, 'unknown')}"
-            if other.decision_reason:
-                text += f": {other.decision_reason}"
-        entries.append(HistoryEntry(at=other.decided_at or other.created_at, text=text))
-    events = session.exec(
-        select(AuditEvent)
-        .where(AuditEvent.domain_id.in_(ids))
-        .where(AuditEvent.action.in_(["domain.remove", "domain.reinstate"]))
-    )
-    for event in events:
-        verb = "removed from its pool" if event.action == "domain.remove" else "reinstated"
-        entries.append(HistoryEntry(at=event.at, text=f"{event.entity_id} {verb} by {event.actor}"))
-    return sorted(entries, key=lambda entry: entry.at)
-
-
-def _item(session: Session, request: PoolRequest) -> TriageItem:
-    domains = request_domains(session, request)
-    return TriageItem(
-        request=to_view(session, request),
-        age=filed_age(request.created_at),
-        measured_weekly_volume=stats.weekly_volume(session, [d.id for d in domains], clock.today()),
-        domains=_domain_health(session, domains),
-        history=_history(session, request, domains),
-    )
+    batch = _Batch(session, requests)
+    return [batch.item(request) for request in requests]
 
 
 def triage_queue(
@@ -200,8 +258,9 @@ def triage_queue(
             .where(Domain.name.contains(search, autoescape=True))
         )
         query = query.where(PoolRequest.id.in_(matching))
-    requests = session.exec(query.order_by(PoolRequest.created_at, PoolRequest.id))
-    return [_item(session, request) for request in requests]
+    return _items(
+        session, list(session.exec(query.order_by(PoolRequest.created_at, PoolRequest.id)))
+    )
 
 
 def account_names(session: Session, actor: User) -> list[str]:
@@ -214,7 +273,7 @@ def decision_context(session: Session, actor: User, request_id: int) -> Decision
     """One request as the decide screen shows it, whatever its status now."""
     require_staff(actor, "review requests")
     request = get_request(session, request_id)
-    item = _item(session, request)
+    [item] = _items(session, [request])
     context = DecisionContext(item, [], [], None, None)
     if not context.needs_ips or request.status != RequestStatus.PENDING:
         return context
