@@ -48,8 +48,10 @@ def run_console(url: str, user: str) -> None:
 
     async def auto_pilot(pilot) -> None:
         app = pilot.app
+        # Wait on the workers, not a timer: polling would contend for the GIL with them.
         while not (isinstance(app.screen, HomeScreen) and app.screen.page is not None):
-            await pilot.pause(0.001)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
         await pilot.pause()
         painted(STARTED)
         app.exit()

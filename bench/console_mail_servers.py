@@ -20,8 +20,11 @@ SIZE = (120, 40)
 
 
 async def _until(pilot, condition) -> None:
+    # Wait on the workers rather than polling on a timer: a busy poll would
+    # contend for the GIL with the very worker thread being measured.
     while not condition():
-        await pilot.pause(0.001)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 def run() -> list[str]:

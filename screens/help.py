@@ -23,7 +23,7 @@ KEYS = [
     ("domains", "enter", "open the highlighted domain"),
     ("a domain", "1 2 3 4", "Overview, Mail Servers, DNS, Activity"),
     ("a domain", "escape", "back"),
-    ("Mail Servers", "← → enter", "look at another way of sending"),
+    ("Mail Servers", "← →", "look at another way of sending (or click it)"),
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
     ("inbox", "m", "mark all notifications read"),
     ("inbox", "enter", "open the notification's domain"),

@@ -12,7 +12,7 @@ import humanize
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, RadioButton, RadioSet, Static
+from textual.widgets import ContentSwitcher, Static
 
 from app import clock
 from app.console_data import DomainView, PoolView, RequestSummary, removed_advice, short_count
@@ -21,6 +21,7 @@ from widgets.dedicated_form import DedicatedForm
 from widgets.rate_gauge import RateGauge
 from widgets.transactional_form import TransactionalForm
 from widgets.warmup_panel import WarmupPanel
+from widgets.way_picker import WayPicker
 
 WAYS = (
     ("shared", "Shared pool"),
@@ -92,10 +93,7 @@ class MailServersPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         view = self.view
-        with RadioSet(id="ways"):
-            for key, label in WAYS:
-                current = " (now)" if key == view.mode else ""
-                yield RadioButton(f"{label}{current}", value=key == self.shown, id=f"choose-{key}")
+        yield WayPicker(list(WAYS), current=view.mode, shown=self.shown, id="ways")
         # Only the way shown is built now; the others when first chosen, so the tab opens fast.
         with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
             yield VerticalScroll(*self.way_widgets(self.shown), id=f"way-{self.shown}", classes="way")
@@ -107,9 +105,9 @@ class MailServersPanel(Vertical):
         explanation = self.explain(key)
         return [*details, explanation] if key == self.view.mode else [explanation, *details]
 
-    @on(RadioSet.Changed, "#ways")
-    async def show_way(self, event: RadioSet.Changed) -> None:
-        key = WAYS[event.index][0]
+    @on(WayPicker.Chosen, "#ways")
+    async def show_way(self, event: WayPicker.Chosen) -> None:
+        key = event.way
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query(f"#way-{key}"):
             await switcher.mount(VerticalScroll(*self.way_widgets(key), id=f"way-{key}", classes="way"))

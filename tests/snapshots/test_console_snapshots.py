@@ -15,7 +15,7 @@ def at_domain(domain: str, tab: str, way: str | None = None):
         pilot.app.open_domain(domain, tab)
         await settle(pilot)
         if way is not None:
-            pilot.app.screen.query_one(f"#choose-{way}").value = True
+            pilot.app.screen.query_one("#ways").choose(way)
             await settle(pilot)
 
     return run_before

@@ -34,7 +34,7 @@ def requests_in(engine) -> list[PoolRequest]:
 async def open_mail_servers(pilot, domain: str, way: str) -> None:
     pilot.app.open_domain(domain, "mail-servers")
     await settle(pilot)
-    pilot.app.screen.query_one(f"#choose-{way}").value = True
+    pilot.app.screen.query_one("#ways").choose(way)
     await settle(pilot)
 
 
@@ -58,13 +58,40 @@ async def test_shared_way_shows_pool_ips_and_rates_against_limits(world):
         await settle(pilot)
         app.open_domain("acme.example", "mail-servers")
         await settle(pilot)
-        assert app.screen.query_one("#choose-shared").value is True
-        assert "(now)" in str(app.screen.query_one("#choose-shared").label)
+        picker = app.screen.query_one("#ways")
+        assert picker.shown == picker.current == "shared"
+        assert "◉ Shared pool (now)" in str(picker.render())
         pool = content(app, "#shared-pool")
         assert "shared-a" in pool and "127.0.0.2" in pool and "mta2.shared-a.mailpools.test" in pool
         bounce = str(app.screen.query_one("#gauge-bounce").render())
         # 315 of 7,315 is 4.31%: near the 5% limit, not over it.
         assert "4.31%" in bounce and "limit 5.00%" in bounce and "near the limit" in bounce
+
+
+async def test_the_ways_are_chosen_with_arrow_keys_or_the_mouse(world):
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example", "mail-servers")
+        await settle(pilot)
+        picker = app.screen.query_one("#ways")
+        picker.focus()
+        await pilot.press("right")
+        await settle(pilot)
+        assert picker.shown == "transactional"
+        assert app.screen.query_one("#way-details").current == "way-transactional"
+        assert app.screen.query("#transactional-form")
+        await pilot.press("left", "left")
+        await settle(pilot)
+        assert picker.shown == "dedicated"
+        text = str(picker.render())
+        await pilot.click("#ways", offset=(2 + text.index("Shared"), 1))
+        await settle(pilot)
+        assert picker.shown == "shared"
+        await pilot.click("#ways", offset=(2 + text.index("Transactional"), 1))
+        await settle(pilot)
+        assert picker.shown == "transactional"
+        assert picker.current == "shared"
 
 
 async def test_removed_domain_says_why_when_and_what_next(world):
@@ -144,7 +171,7 @@ async def test_transactional_request_is_filed_and_shows_pending_with_its_age(wor
         monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T11:00:00")
         await pilot.press("r")
         await settle(pilot)
-        app.screen.query_one("#choose-transactional").value = True
+        app.screen.query_one("#ways").choose("transactional")
         await settle(pilot)
         assert f"Request #{request.id}" in content(app, "#pending-transactional")
         assert "filed 2 hours ago" in content(app, "#pending-transactional")
@@ -230,7 +257,7 @@ async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_u
         assert "day 1 of about 42" in status
         assert "Today 2% of messages go out from the dedicated IPs" in status
         assert "in 41 days" in status
-        assert app.screen.query_one("#choose-dedicated").value is True
+        assert app.screen.query_one("#ways").shown == "dedicated"
         chart = str(app.screen.query_one("#warmup-chart").render())
         assert "today: day 1" in chart and "day 42" in chart
 
