@@ -78,11 +78,27 @@ def _open_request_for(session: Session, domain: Domain) -> PoolRequest | None:
     return session.exec(query).first()
 
 
+def _lock_domains(session: Session, domains: list[Domain]) -> None:
+    """Hold the domains' rows until the transaction ends.
+
+    Two people filing for the same domain at once then queue here, and the second
+    sees the first one's request (PostgreSQL; SQLite transactions already run one
+    at a time). Locking in id order means two filings naming the same domains in
+    a different order cannot deadlock.
+    """
+    ids = sorted(domain.id for domain in domains)
+    # populate_existing re-reads the rows once locked, so the checks that follow see
+    # what another transaction may just have committed.
+    session.exec(
+        select(Domain)
+        .where(col(Domain.id).in_(ids))
+        .order_by(Domain.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+
+
 def _refuse_if_open(session: Session, domain: Domain) -> None:
-    # Lock the domain's row first, so that two people filing for the same domain at
-    # once queue here and the second sees the first one's request (PostgreSQL; SQLite
-    # transactions already run one at a time).
-    session.exec(select(Domain.id).where(Domain.id == domain.id).with_for_update()).first()
     existing = _open_request_for(session, domain)
     if existing is not None:
         raise MailpoolsError(
@@ -116,6 +132,7 @@ def request_transactional(
 ) -> PoolRequest:
     domain = get_domain(session, domain_name)
     require_account_access(actor, domain.account_id)
+    _lock_domains(session, [domain])
     if not domain.transactional_service:
         raise MailpoolsError(
             f"{domain.name} is not used with the transactional service, so it cannot join "
@@ -169,6 +186,7 @@ def _domains_of_one_account(session: Session, actor: User, names: list[str]) -> 
             "All domains in one dedicated-IP request must belong to the same account.",
             field="domains",
         )
+    _lock_domains(session, domains)
     for domain in domains:
         if domain.sending_mode == SendingMode.TRANSACTIONAL:
             raise MailpoolsError(

@@ -217,3 +217,27 @@ def test_two_people_filing_for_one_domain_at_once_make_one_request(world, databa
             ).all()
             assert [r.id for r in open_requests] == filed
             pool_requests.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
+
+
+def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world, database_url):
+    def filing(names):
+        def action(session, actor):
+            for name in names:
+                get_domain(session, name)
+            return pool_requests.request_dedicated(
+                session, actor, names, weekly_volume=80_000, ip_count=1
+            ).id
+
+        return action
+
+    forward = ["acme.example", "news.acme.example", "billing.acme.example"]
+    for _ in range(ROUNDS):
+        results = run_together(
+            database_url, [("alice", filing(forward)), ("sam", filing(forward[::-1]))]
+        )
+        filed = [r for r in results if not isinstance(r, MailpoolsError)]
+        refused = [r for r in results if isinstance(r, MailpoolsError)]
+        assert len(filed) == 1 and len(refused) == 1, results
+        assert f"already has an open dedicated request (#{filed[0]})" in refused[0].message
+        with session_scope(world) as session:
+            pool_requests.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
