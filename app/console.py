@@ -112,7 +112,10 @@ class MailpoolsConsole(App):
         *,
         theme: str | None = None,
         poll_seconds: float = NOTIFICATION_POLL_SECONDS,
+        startup: Startup | None = None,
     ) -> None:
+        """STARTUP, when the caller has already read it (the command line does, before the
+        terminal is taken over), lets the first screen paint without waiting on a worker."""
         super().__init__()
         self.engine = engine
         self.user_name = user_name
@@ -121,10 +124,14 @@ class MailpoolsConsole(App):
         self.poll_seconds = poll_seconds
         self.last_notification_id = 0
         self.theme = theme or os.environ.get("MAILPOOLS_THEME") or DEFAULT_THEME
+        self.startup = startup
 
     def on_mount(self) -> None:
         self.sub_title = self.user_name
-        self.load_viewer()
+        if self.startup is not None:
+            self.start(self.startup)
+        else:
+            self.load_viewer()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="viewer")
     def load_viewer(self) -> None:

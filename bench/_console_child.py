@@ -43,6 +43,7 @@ def run_minimal() -> None:
 
 def run_console(url: str, user: str) -> None:
     from app.console import MailpoolsConsole
+    from app.console_data import ConsoleBackend
     from data.db import make_engine
     from screens.home import HomeScreen
 
@@ -56,7 +57,10 @@ def run_console(url: str, user: str) -> None:
         painted(STARTED)
         app.exit()
 
-    MailpoolsConsole(make_engine(url), user).run(headless=True, size=SIZE, auto_pilot=auto_pilot)
+    # As `mailpools console` does: the first screen's data is read before the app starts.
+    engine = make_engine(url)
+    startup = ConsoleBackend(engine, user).startup()
+    MailpoolsConsole(engine, user, startup=startup).run(headless=True, size=SIZE, auto_pilot=auto_pilot)
 
 
 if __name__ == "__main__":

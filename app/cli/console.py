@@ -9,8 +9,7 @@ from pathlib import Path
 
 from platformdirs import user_config_dir
 
-from app.auth import get_user
-from app.cli.common import add_as_option, command, engine, transaction
+from app.cli.common import add_as_option, command, engine
 from app.errors import MailpoolsError
 
 
@@ -41,10 +40,12 @@ def default_user_name() -> str:
 
 def run_console(user_name: str, theme: str | None = None) -> int:
     from app.console import MailpoolsConsole
+    from app.console_data import ConsoleBackend
 
-    with transaction() as session:
-        get_user(session, user_name)
-    console = MailpoolsConsole(engine(), user_name, theme=theme)
+    # Read what the first screen shows before the terminal is taken over: an unknown
+    # user is refused on the command line, and the console paints complete at once.
+    startup = ConsoleBackend(engine(), user_name).startup()
+    console = MailpoolsConsole(engine(), user_name, theme=theme, startup=startup)
     console.run()
     return console.return_code or 0
 
