@@ -89,3 +89,15 @@ async def test_enter_on_a_row_opens_that_domain(world):
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_start_up_data_read_beforehand_paints_the_home_screen_on_mount(world):
+    from app.console_data import ConsoleBackend
+
+    startup = ConsoleBackend(world, "alice").startup()
+    app = make_console(world, "alice", startup=startup)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.screen.page is startup.home
+        assert app.screen.query_one("#home-table").row_count == 3
