@@ -61,6 +61,7 @@ class HomeScreen(Screen):
         self.first_page = first_page
         self.page: HomePage | None = None
         self.page_offset = 0
+        self.resumed_before = False
         self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -187,9 +188,11 @@ class HomeScreen(Screen):
         self.load_page()
 
     def on_screen_resume(self) -> None:
-        # Back from a domain: a request may have been filed there.
-        if self.page is not None:
+        # Back from a domain: a request may have been filed there. (The first
+        # resume is the screen's first showing; its page is fresh.)
+        if self.resumed_before:
             self.load_page()
+        self.resumed_before = True
 
     def on_notifications_arrived(self, _message: NotificationsArrived) -> None:
         self.load_page()
