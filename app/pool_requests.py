@@ -84,7 +84,8 @@ def _lock_domains(session: Session, domains: list[Domain]) -> None:
     Two people filing for the same domain at once then queue here, and the second
     sees the first one's request (PostgreSQL; SQLite transactions already run one
     at a time). Locking in id order means two filings naming the same domains in
-    a different order cannot deadlock.
+    a different order cannot deadlock. The lock is FOR NO KEY UPDATE on PostgreSQL,
+    so rows that only refer to a domain (messages being queued) are not held up.
     """
     ids = sorted(domain.id for domain in domains)
     # populate_existing re-reads the rows once locked, so the checks that follow see
@@ -93,7 +94,7 @@ def _lock_domains(session: Session, domains: list[Domain]) -> None:
         select(Domain)
         .where(col(Domain.id).in_(ids))
         .order_by(Domain.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).all()
 
@@ -349,7 +350,7 @@ def free_dedicated_ips(session: Session, *, lock: bool = False) -> list[IpAddres
         .order_by(IpAddress.id)
     )
     if lock:
-        query = query.with_for_update(of=IpAddress)
+        query = query.with_for_update(of=IpAddress, key_share=True)
     return list(session.exec(query))
 
 
@@ -426,7 +427,7 @@ def _allocate_dedicated(
     # One approval at a time per account, so each one prices against the IPs the
     # account really owns.
     account = session.exec(
-        select(Account).where(Account.id == request.account_id).with_for_update()
+        select(Account).where(Account.id == request.account_id).with_for_update(key_share=True)
     ).one()
     free = free_dedicated_ips(session, lock=True)
     if chosen:
