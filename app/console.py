@@ -179,8 +179,14 @@ class MailpoolsConsole(App):
 
         for notification in arrived:
             self.last_notification_id = max(self.last_notification_id, notification.id)
-            severity = "warning" if notification.kind in ("request_denied", "domain_removed") else "information"
-            self.notify(notification.body or " ", title=notification.title, severity=severity, timeout=10)
+            severity = (
+                "warning"
+                if notification.kind in ("request_denied", "domain_removed")
+                else "information"
+            )
+            self.notify(
+                notification.body or " ", title=notification.title, severity=severity, timeout=10
+            )
         if unread is not None:
             self.show_unread(unread)
         self.screen.post_message(NotificationsArrived(arrived))
@@ -220,7 +226,11 @@ class MailpoolsConsole(App):
     def action_notifications(self) -> None:
         from screens.notifications import NotificationsScreen
 
-        if self.viewer is None or self.viewer.is_staff or isinstance(self.screen, NotificationsScreen):
+        if (
+            self.viewer is None
+            or self.viewer.is_staff
+            or isinstance(self.screen, NotificationsScreen)
+        ):
             return
         self.push_screen(NotificationsScreen())
 

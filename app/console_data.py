@@ -345,7 +345,9 @@ def _readings(rates: stats.Rates, pool: Pool | PoolView | None) -> tuple[RateRea
     if pool is None:
         return RateReading(0.0, 1.0, 0, 0), RateReading(0.0, 1.0, 0, 0)
     return (
-        RateReading(rates.bounce_rate, pool.max_bounce_rate, rates.delivered_or_bounced, pool.min_sample),
+        RateReading(
+            rates.bounce_rate, pool.max_bounce_rate, rates.delivered_or_bounced, pool.min_sample
+        ),
         RateReading(rates.complaint_rate, pool.max_complaint_rate, rates.sent, pool.min_sample),
     )
 
@@ -404,7 +406,9 @@ def home_page(
     ids = [domain.id for domain in domains]
     rates = stats.domain_rates(session, ids, clock.today(), days=7)
     pools = {pool.id: pool for pool in session.exec(select(Pool))}
-    warmups = _latest_warmups(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
+    warmups = _latest_warmups(
+        session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id}
+    )
     pending = _pending_by_domain(session, ids)
     rows = []
     for domain in domains:
@@ -512,7 +516,9 @@ def _dedicated_groups(session: Session, account_id: int) -> list[DedicatedGroup]
                 pool=pool.name,
                 ips=view.ips,
                 domains=[d.name for d in members],
-                measured_weekly=stats.weekly_volume(session, [d.id for d in members], clock.today()),
+                measured_weekly=stats.weekly_volume(
+                    session, [d.id for d in members], clock.today()
+                ),
             )
         )
     return groups
@@ -551,7 +557,9 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
     domain = get_domain(session, name)
     require_account_access(actor, domain.account_id)
     account = session.get(Account, domain.account_id)
-    shared = _pool_view(session, session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None)
+    shared = _pool_view(
+        session, session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None
+    )
     if domain.transactional_pool_id:
         transactional_pool = session.get(Pool, domain.transactional_pool_id)
     else:
@@ -560,14 +568,18 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
             select(Pool).where(Pool.kind == PoolKind.TRANSACTIONAL).order_by(Pool.id)
         ).first()
     transactional = _pool_view(session, transactional_pool)
-    dedicated_pool = session.get(Pool, domain.dedicated_pool_id) if domain.dedicated_pool_id else None
+    dedicated_pool = (
+        session.get(Pool, domain.dedicated_pool_id) if domain.dedicated_pool_id else None
+    )
     dedicated = _pool_view(session, dedicated_pool)
     sending = {
         SendingMode.SHARED: shared,
         SendingMode.TRANSACTIONAL: transactional,
         SendingMode.DEDICATED: dedicated,
     }.get(domain.sending_mode)
-    rates = stats.domain_rates(session, [domain.id], clock.today(), days=7).get(domain.id, stats.Rates())
+    rates = stats.domain_rates(session, [domain.id], clock.today(), days=7).get(
+        domain.id, stats.Rates()
+    )
     bounce, complaint = _readings(rates, sending)
     campaign, broadcast = _campaign_volume(session, domain.id)
     pool_names = {pool.id: pool.name for pool in session.exec(select(Pool))}
@@ -823,7 +835,9 @@ class ConsoleBackend:
                 latest_notification_id=latest_notification_id(session, actor),
                 unread=unread_count(session, actor),
                 # Owners open on their domains: read the first page now, not one round trip later.
-                home=None if seen.is_staff or actor.account_id is None else home_page(session, actor),
+                home=None
+                if seen.is_staff or actor.account_id is None
+                else home_page(session, actor),
             )
 
         return self._run(read)

@@ -60,7 +60,9 @@ def run_console(url: str, user: str) -> None:
     # As `mailpools console` does: the first screen's data is read before the app starts.
     engine = make_engine(url)
     startup = ConsoleBackend(engine, user).startup()
-    MailpoolsConsole(engine, user, startup=startup).run(headless=True, size=SIZE, auto_pilot=auto_pilot)
+    MailpoolsConsole(engine, user, startup=startup).run(
+        headless=True, size=SIZE, auto_pilot=auto_pilot
+    )
 
 
 if __name__ == "__main__":

@@ -47,11 +47,21 @@ def ensure_world() -> str:
     now = datetime.fromisoformat(NOW + "+00:00")
     with session_scope(engine) as session:
         shared = session.exec(select(Pool.id).where(Pool.name == "shared-a")).one()[0]
-        session.execute(insert(Account.__table__), [{"name": "bulk", "plan": "premium", "created_at": now}])
+        session.execute(
+            insert(Account.__table__), [{"name": "bulk", "plan": "premium", "created_at": now}]
+        )
         account = session.exec(select(Account.id).where(Account.name == "bulk")).one()[0]
         session.execute(
             insert(User.__table__),
-            [{"name": OWNER, "role": "owner", "account_id": account, "ssh_keys": "", "created_at": now}],
+            [
+                {
+                    "name": OWNER,
+                    "role": "owner",
+                    "account_id": account,
+                    "ssh_keys": "",
+                    "created_at": now,
+                }
+            ],
         )
         session.execute(
             insert(Domain.__table__),
@@ -68,7 +78,9 @@ def ensure_world() -> str:
                 for n in range(DOMAINS)
             ],
         )
-        ids = [row[0] for row in session.exec(select(Domain.id).where(Domain.account_id == account))]
+        ids = [
+            row[0] for row in session.exec(select(Domain.id).where(Domain.account_id == account))
+        ]
     today = now.date()
     with session_scope(engine) as session:
         rows = []

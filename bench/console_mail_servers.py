@@ -64,8 +64,10 @@ def run() -> list[str]:
             tab = await open_and_close(
                 pilot,
                 open_domain,
-                lambda: isinstance(app.screen, DomainScreen)
-                and bool(app.screen.query("#mail-servers-panel")),
+                lambda: (
+                    isinstance(app.screen, DomainScreen)
+                    and bool(app.screen.query("#mail-servers-panel"))
+                ),
             )
             if round_number:  # the first round warms caches on both sides
                 empty_times.append(empty)

@@ -55,7 +55,9 @@ class DomainScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, domain: str, *, tab: str = "overview", view: DomainView | None = None) -> None:
+    def __init__(
+        self, domain: str, *, tab: str = "overview", view: DomainView | None = None
+    ) -> None:
         super().__init__()
         self.domain = domain
         self.initial_tab = tab if tab in TAB_LABELS else "overview"
@@ -129,7 +131,9 @@ class DomainScreen(Screen):
 
     def tab_widgets(self, tab: str, view: DomainView, way: str | None = None) -> list:
         if tab == "overview":
-            return [VerticalScroll(*self.overview_widgets(view), id="overview-body", classes="tab-body")]
+            return [
+                VerticalScroll(*self.overview_widgets(view), id="overview-body", classes="tab-body")
+            ]
         if tab == "mail-servers":
             return [MailServersPanel(view, way=way, id="mail-servers-panel")]
         return [VerticalScroll(Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body")]

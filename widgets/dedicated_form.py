@@ -19,7 +19,9 @@ FIELDS = ("volume", "ips", "domains", "pool")
 
 
 class DedicatedForm(Vertical):
-    BINDINGS = [Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-dedicated")]
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-dedicated")
+    ]
 
     class Filed(Message):
         def __init__(self, request: RequestSummary) -> None:
@@ -134,10 +136,16 @@ class DedicatedForm(Vertical):
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="file-dedicated")
-    def file_request(self, volume: str, ips: str, sharing: list[str], join_pool: str | None) -> None:
+    def file_request(
+        self, volume: str, ips: str, sharing: list[str], join_pool: str | None
+    ) -> None:
         try:
             request = self.app.backend.file_dedicated(
-                self.view.name, weekly_volume=volume, ip_count=ips, sharing=sharing, join_pool=join_pool
+                self.view.name,
+                weekly_volume=volume,
+                ip_count=ips,
+                sharing=sharing,
+                join_pool=join_pool,
             )
         except MailpoolsError as error:
             self.app.call_from_thread(self.refused, error)
@@ -147,7 +155,9 @@ class DedicatedForm(Vertical):
     def refused(self, error: MailpoolsError) -> None:
         self.query_one("#submit-dedicated", Button).disabled = False
         self.note("dedicated-form", "")
-        field = error.field if error.field in FIELDS and self.query(f"#{error.field}-error") else None
+        field = (
+            error.field if error.field in FIELDS and self.query(f"#{error.field}-error") else None
+        )
         self.note(field or "dedicated-form", error.message)
         if field and self.query(f"#{field}"):
             self.query_one(f"#{field}").focus()

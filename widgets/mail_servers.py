@@ -96,11 +96,17 @@ class MailServersPanel(Vertical):
         yield WayPicker(list(WAYS), current=view.mode, shown=self.shown, id="ways")
         # Only the way shown is built now; the others when first chosen, so the tab opens fast.
         with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
-            yield VerticalScroll(*self.way_widgets(self.shown), id=f"way-{self.shown}", classes="way")
+            yield VerticalScroll(
+                *self.way_widgets(self.shown), id=f"way-{self.shown}", classes="way"
+            )
 
     def way_widgets(self, key: str) -> list:
         """The way's details; its explanation first, or last for the current way, whose state matters most."""
-        build = {"shared": self.shared, "transactional": self.transactional, "dedicated": self.dedicated}
+        build = {
+            "shared": self.shared,
+            "transactional": self.transactional,
+            "dedicated": self.dedicated,
+        }
         details = list(build[key]())
         explanation = self.explain(key)
         return [*details, explanation] if key == self.view.mode else [explanation, *details]
@@ -110,7 +116,9 @@ class MailServersPanel(Vertical):
         key = event.way
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query(f"#way-{key}"):
-            await switcher.mount(VerticalScroll(*self.way_widgets(key), id=f"way-{key}", classes="way"))
+            await switcher.mount(
+                VerticalScroll(*self.way_widgets(key), id=f"way-{key}", classes="way")
+            )
         self.shown = key
         switcher.current = f"way-{key}"
 
@@ -179,7 +187,9 @@ class MailServersPanel(Vertical):
             yield from self.rates()
             return
         if view.pending and view.pending.kind == "transactional":
-            yield Static(pending_text(view.pending), id="pending-transactional", classes="pending-note")
+            yield Static(
+                pending_text(view.pending), id="pending-transactional", classes="pending-note"
+            )
             return
         if not view.transactional_service:
             yield Static(
@@ -211,7 +221,9 @@ class MailServersPanel(Vertical):
         view = self.view
         if view.mode == "dedicated":
             if view.dedicated_pool:
-                yield Static(pool_lines(view.dedicated_pool), id="dedicated-pool", classes="section-title")
+                yield Static(
+                    pool_lines(view.dedicated_pool), id="dedicated-pool", classes="section-title"
+                )
             if view.warmup:
                 yield WarmupPanel(
                     view.warmup, view.shared_pool.name if view.shared_pool else None, id="warmup"

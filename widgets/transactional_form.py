@@ -20,7 +20,9 @@ FIELDS = ("justification", "confirmation", "acknowledge")
 class TransactionalForm(Vertical):
     """Files a transactional-pool request for one domain, checking each field as it is typed."""
 
-    BINDINGS = [Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-transactional")]
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-transactional")
+    ]
 
     class Filed(Message):
         def __init__(self, request: RequestSummary) -> None:

@@ -55,5 +55,8 @@ class WarmupChart(Widget):
         marker = f"today: day {today}"
         start = max(0, min(today_column - len(marker) // 2, len(days) - len(marker)))
         text.append("     " + " " * start + marker + "\n", style="yellow")
-        text.append(f"     day 1{' ' * max(1, len(days) - 6 - len(str(days[-1])))}day {days[-1]}", style="dim")
+        text.append(
+            f"     day 1{' ' * max(1, len(days) - 6 - len(str(days[-1])))}day {days[-1]}",
+            style="dim",
+        )
         return text

@@ -32,7 +32,9 @@ class WarmupPanel(Vertical):
     def compose(self) -> ComposeResult:
         warmup = self.warmup
         if warmup.state == "complete":
-            finished = warmup.completed_at.strftime("%-d %b %Y") if warmup.completed_at else "recently"
+            finished = (
+                warmup.completed_at.strftime("%-d %b %Y") if warmup.completed_at else "recently"
+            )
             yield Static(
                 f"[b]Warm-up complete[/b] ({finished}, after {warmup.planned_days} planned days): "
                 f"all sending now uses the dedicated IPs of {warmup.pool}.",
@@ -54,10 +56,11 @@ class WarmupPanel(Vertical):
             )
         yield WarmupChart(warmup, id="warmup-chart")
         if warmup.holds:
-            lines = [f"Held {len(warmup.holds)} day(s) — the warm-up does not advance on a bad day:"]
+            lines = [
+                f"Held {len(warmup.holds)} day(s) — the warm-up does not advance on a bad day:"
+            ]
             for hold in warmup.holds[-8:]:
                 lines.append(f"  {hold.day:%-d %b}: {hold.reason}")
             yield Static("\n".join(lines), id="warmup-holds")
         else:
             yield Static("No held days so far.", id="warmup-holds", classes="hint")
-

@@ -36,7 +36,10 @@ SCREENS = {
     "mail-servers-shared": ("alice", at_domain("acme.example", "mail-servers", "shared")),
     "transactional-form": ("alice", at_domain("acme.example", "mail-servers", "transactional")),
     "dedicated-form": ("alice", at_domain("acme.example", "mail-servers", "dedicated")),
-    "transactional-pending": ("alice", at_domain("billing.acme.example", "mail-servers", "transactional")),
+    "transactional-pending": (
+        "alice",
+        at_domain("billing.acme.example", "mail-servers", "transactional"),
+    ),
     "warm-up": ("carla", at_domain("corvid.example", "mail-servers", "dedicated")),
     "removed": ("bruno", at_domain("offers.bolt.example", "mail-servers", "shared")),
     "dns": ("alice", at_domain("acme.example", "dns")),

@@ -30,6 +30,7 @@ async def test_home_shows_own_domains_with_humanized_volume_and_coloured_rates(w
             "billing.acme.example",
             "news.acme.example",
         ]
+
         def cell(domain: str, column: str):
             return table.get_cell(domain, column)
 
@@ -52,7 +53,9 @@ async def test_home_pages_through_many_domains_and_filters_by_name(world):
         acme = session.exec(select(Account).where(Account.name == "acme")).one()
         for number in range(120):
             session.add(
-                Domain(name=f"d{number:03}.acme.example", account_id=acme.id, created_at=clock.now())
+                Domain(
+                    name=f"d{number:03}.acme.example", account_id=acme.id, created_at=clock.now()
+                )
             )
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:

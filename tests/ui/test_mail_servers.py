@@ -115,7 +115,9 @@ async def test_transactional_needs_the_transactional_service(world):
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot)
         await open_mail_servers(pilot, "news.acme.example", "transactional")
-        assert "not used with the transactional service" in content(app, "#transactional-ineligible")
+        assert "not used with the transactional service" in content(
+            app, "#transactional-ineligible"
+        )
         assert not app.screen.query("#transactional-form")
 
 
@@ -323,7 +325,9 @@ async def test_domain_can_ask_to_join_the_accounts_existing_dedicated_ips(world)
         assert app.screen.query_one("#new-ips-fields").display is False
         app.screen.query_one("#volume").value = "10k"
         await settle(pilot)
-        assert "Eligible: 52,000 a week with acme-dedicated-1's 42,000/week" in content(app, "#eligibility")
+        assert "Eligible: 52,000 a week with acme-dedicated-1's 42,000/week" in content(
+            app, "#eligibility"
+        )
         assert "$0/month" in content(app, "#cost")
         await click(pilot, "#submit-dedicated")
         await settle(pilot)

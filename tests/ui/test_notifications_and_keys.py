@@ -102,7 +102,9 @@ async def test_domain_keys_switch_tabs_and_activity_lists_audit_events(world):
         await settle(pilot)
         assert tabs.active == "activity"
         events = app.screen.query_one("#activity-events")
-        assert "inventory.domain.create" in [str(events.get_row_at(i)[2]) for i in range(events.row_count)]
+        assert "inventory.domain.create" in [
+            str(events.get_row_at(i)[2]) for i in range(events.row_count)
+        ]
 
 
 async def test_an_owner_cannot_open_another_accounts_domain(world):

@@ -24,7 +24,9 @@ from data.db import session_scope
 from data.models import DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user
 
-GOOD_JUSTIFICATION = "Receipts, password resets and shipping updates for customers of the Acme shop."
+GOOD_JUSTIFICATION = (
+    "Receipts, password resets and shipping updates for customers of the Acme shop."
+)
 
 
 @pytest.fixture
@@ -38,7 +40,9 @@ def add_stats(engine, domain: str, days: int, **counts) -> None:
         domain_id = get_domain(session, domain).id
         for back in range(days):
             session.add(
-                DomainDailyStat(domain_id=domain_id, day=clock.today() - timedelta(days=back), **counts)
+                DomainDailyStat(
+                    domain_id=domain_id, day=clock.today() - timedelta(days=back), **counts
+                )
             )
 
 
@@ -80,7 +84,9 @@ def test_home_page_sums_seven_days_per_domain_and_ignores_older_days(world):
 
 def test_home_page_filters_and_clamps_offsets(world):
     backend = ConsoleBackend(world, "alice")
-    assert [r.name for r in backend.home_page(filter_text="BILLING").rows] == ["billing.acme.example"]
+    assert [r.name for r in backend.home_page(filter_text="BILLING").rows] == [
+        "billing.acme.example"
+    ]
     # A percent sign is a character to find, not a wildcard.
     assert backend.home_page(filter_text="%").total == 0
     assert backend.home_page(offset=500, limit=2).offset == 2
@@ -129,7 +135,9 @@ def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidate
 
 def test_removed_domain_carries_its_reason(world):
     with session_scope(world) as session:
-        pool_admin.remove_domain(session, user(session, "sam"), "acme.example", reason="Bounces at 8%.")
+        pool_admin.remove_domain(
+            session, user(session, "sam"), "acme.example", reason="Bounces at 8%."
+        )
     view = ConsoleBackend(world, "alice").domain("acme.example")
     assert view.status == "removed" and view.removed_reason == "Bounces at 8%."
     assert view.removed_at == clock.now()
@@ -158,7 +166,10 @@ def test_filing_through_the_backend_checks_fields_in_form_order(world):
     assert refused.value.field == "justification"
     with pytest.raises(MailpoolsError) as refused:
         backend.file_transactional(
-            "acme.example", justification=GOOD_JUSTIFICATION, confirmation="acme.example", acknowledged=False
+            "acme.example",
+            justification=GOOD_JUSTIFICATION,
+            confirmation="acme.example",
+            acknowledged=False,
         )
     assert refused.value.field == "acknowledge"
     with pytest.raises(MailpoolsError) as refused:
