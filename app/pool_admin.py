@@ -8,7 +8,7 @@ audited, and reversible by an agent.
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from app import audit, clock
 from app.auth import require_staff
@@ -18,11 +18,25 @@ from app.notifications import notify
 from data.models import Domain, DomainStatus, Message, MessageStatus, User
 
 
+def _lock(session: Session, domain: Domain) -> Domain:
+    """Hold the domain's row and re-read it, so of two people acting at once the second
+    sees what the first did (PostgreSQL; SQLite transactions already run one at a time)."""
+    return session.exec(
+        select(Domain)
+        .where(Domain.id == domain.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, actor: str) -> Domain:
     """Take DOMAIN out of its pool. ACTOR is a user's name, or audit.SYSTEM_ACTOR for health checks."""
     cleaned = " ".join((reason or "").split())
     if not cleaned:
-        raise MailpoolsError("Say why the domain is removed: the owner will read it.", field="reason")
+        raise MailpoolsError(
+            "Say why the domain is removed: the owner will read it.", field="reason"
+        )
+    domain = _lock(session, domain)
     if domain.status == DomainStatus.REMOVED:
         raise MailpoolsError(f"{domain.name} is already removed from its pool.")
     before = {"status": domain.status}
@@ -55,12 +69,14 @@ def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, ac
 
 def remove_domain(session: Session, actor: User, domain_name: str, *, reason: str) -> Domain:
     require_staff(actor, "remove domains from pools")
-    return remove_domain_from_pool(session, get_domain(session, domain_name), reason=reason, actor=actor.name)
+    return remove_domain_from_pool(
+        session, get_domain(session, domain_name), reason=reason, actor=actor.name
+    )
 
 
 def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
     require_staff(actor, "reinstate domains")
-    domain = get_domain(session, domain_name)
+    domain = _lock(session, get_domain(session, domain_name))
     if domain.status != DomainStatus.REMOVED:
         raise MailpoolsError(f"{domain.name} is not removed from its pool; nothing to reinstate.")
     before = {"status": domain.status, "reason": domain.removed_reason}
@@ -95,4 +111,3 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
         body="Its held messages are queued again.",
     )
     return domain
-

@@ -10,13 +10,14 @@ beginning theirs and the second queues on the busy timeout.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlmodel import Session, select
 
-from app import pool_requests
+from app import pool_admin, pool_requests
 from app.errors import AlreadyDecided, MailpoolsError
 from app.inventory import apply_inventory, parse
 from app.lookups import get_account, get_domain
@@ -241,3 +242,34 @@ def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world,
         assert f"already has an open dedicated request (#{filed[0]})" in refused[0].message
         with session_scope(world) as session:
             pool_requests.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
+
+
+def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_url):
+    def removing(session, actor):
+        get_domain(session, "offers.bolt.example")
+        return pool_admin.remove_domain(
+            session, actor, "offers.bolt.example", reason="Bounce rate too high."
+        ).status
+
+    def reinstating(session, actor):
+        get_domain(session, "offers.bolt.example")
+        return pool_admin.reinstate_domain(session, actor, "offers.bolt.example").status
+
+    for _ in range(ROUNDS):
+        results = run_together(database_url, [("sam", removing), ("tess", removing)])
+        assert sorted(map(str, results)) == [
+            "offers.bolt.example is already removed from its pool.",
+            "removed",
+        ]
+        results = run_together(database_url, [("sam", reinstating), ("tess", reinstating)])
+        assert sorted(map(str, results)) == [
+            "active",
+            "offers.bolt.example is not removed from its pool; nothing to reinstate.",
+        ]
+    with Session(world) as session:
+        actions = Counter(
+            e.action for e in session.exec(select(AuditEvent)) if e.action.startswith("domain.")
+        )
+        told = Counter(n.kind for n in session.exec(select(Notification)))
+    assert actions == {"domain.remove": ROUNDS, "domain.reinstate": ROUNDS}
+    assert told == {"domain_removed": ROUNDS, "domain_reinstated": ROUNDS}
