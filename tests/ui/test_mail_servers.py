@@ -334,3 +334,16 @@ async def test_domain_can_ask_to_join_the_accounts_existing_dedicated_ips(world)
         filed = requests_in(world)[-1]
         assert filed.status == RequestStatus.PENDING and filed.dedicated_pool_id is not None
         assert "to join acme-dedicated-1" in content(app, "#pending-dedicated")
+
+
+async def test_ctrl_s_files_the_form_being_typed_in(world):
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await open_mail_servers(pilot, "news.acme.example", "dedicated")
+        await type_into(pilot, "#volume", "75k")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        [request] = requests_in(world)
+        assert request.expected_weekly_volume == 75_000 and request.ip_count == 1
+        assert "pending review" in content(app, "#pending-dedicated")

@@ -8,7 +8,7 @@ from app.console import start_screen_for
 from app.console_data import Viewer
 from app.notifications import notify
 from data.db import session_scope
-from data.models import Account, Notification
+from data.models import Account, Domain, Notification
 from screens.domain import DomainScreen
 from screens.help import HelpScreen
 from screens.home import HomeScreen
@@ -131,3 +131,26 @@ async def test_an_unknown_user_is_refused_with_a_message(world):
     async with app.run_test(size=TERMINAL) as pilot:
         await pilot.pause(0.5)
     assert app.return_code == 1
+
+
+async def test_enter_on_a_notification_opens_its_domain(world):
+    with session_scope(world) as session:
+        domain = session.exec(select(Domain).where(Domain.name == "news.acme.example")).one()
+        notify(
+            session,
+            account_id=domain.account_id,
+            domain_id=domain.id,
+            kind="domain_removed",
+            title="news.acme.example was removed from its pool",
+        )
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        assert "Enter opens news.acme.example" in str(app.screen.query_one("#inbox-detail").content)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DomainScreen)
+        assert app.screen.view.name == "news.acme.example"
+        assert app.screen.query_one("#domain-tabs").active == "mail-servers"
