@@ -154,3 +154,19 @@ async def test_enter_on_a_notification_opens_its_domain(world):
         assert isinstance(app.screen, DomainScreen)
         assert app.screen.view.name == "news.acme.example"
         assert app.screen.query_one("#domain-tabs").active == "mail-servers"
+
+
+async def test_the_default_theme_follows_the_terminal_palette_and_toggles(world, monkeypatch):
+    from app.console import MailpoolsConsole
+
+    monkeypatch.delenv("MAILPOOLS_THEME", raising=False)
+    app = MailpoolsConsole(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        assert app.theme == "ansi-dark"
+        await pilot.press("ctrl+t")
+        assert app.theme == "ansi-light"
+        await pilot.press("ctrl+t")
+        assert app.theme == "ansi-dark"
+    monkeypatch.setenv("MAILPOOLS_THEME", "ansi-light")
+    assert MailpoolsConsole(world, "alice").theme == "ansi-light"
