@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from app import audit, clock
@@ -26,6 +27,8 @@ from app.policy import normalise_domain
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
 SECTIONS = ("pools", "ips", "accounts", "domains", "users")
+# Any fixed number, the same in every process: the advisory lock that serialises applies.
+INVENTORY_LOCK_KEY = 0x6D61696C_706F6F6C  # "mailpool"
 # The lengths of the columns the names are stored in.
 NAME_MAX_LENGTH = 200
 HOSTNAME_MAX_LENGTH = 255
@@ -196,6 +199,7 @@ def apply_inventory(
     """Make the database match the file. ACTOR None means the local operator (the CLI without --as)."""
     if actor is not None:
         require_staff(actor, "change the inventory")
+    _apply_one_at_a_time(session)
     who = actor.name if actor else "operator"
     report = ApplyReport()
     now = clock.now()
@@ -400,6 +404,16 @@ def apply_inventory(
     report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
     report.missing += [f"user {n}" for n in users if n not in named["users"]]
     return report
+
+
+def _apply_one_at_a_time(session: Session) -> None:
+    """Two applies at once would both create the same new names; the second waits instead.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite transactions already run
+    one at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INVENTORY_LOCK_KEY})
 
 
 def _pool_members(session: Session, pool: Pool) -> int:

@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 
 from app import pool_admin, pool_requests
 from app.errors import AlreadyDecided, MailpoolsError
-from app.inventory import apply_inventory, parse
+from app.inventory import apply_inventory, load_file, parse
 from app.lookups import get_account, get_domain
 from data.db import make_engine, session_scope
-from data.models import AuditEvent, IpAddress, Notification, PoolRequest, RequestDomain
-from tests.factories import build_world, user
+from data.models import AuditEvent, Domain, IpAddress, Notification, PoolRequest, RequestDomain
+from tests.factories import DEMO_INVENTORY, build_world, user
 
 JUSTIFICATION = "Password resets and order receipts for customers who bought from our shop."
 ROUNDS = 3
@@ -273,3 +273,27 @@ def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_u
         told = Counter(n.kind for n in session.exec(select(Notification)))
     assert actions == {"domain.remove": ROUNDS, "domain.reinstate": ROUNDS}
     assert told == {"domain_removed": ROUNDS, "domain_reinstated": ROUNDS}
+
+
+def test_two_inventory_applies_at_once_both_succeed(database_url):
+    """On an empty database: the second apply waits for the first and finds nothing to create."""
+    sections = load_file(DEMO_INVENTORY)
+
+    def applying(session, actor):
+        return apply_inventory(session, None, sections)
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            apply_inventory(
+                session, None, parse({"users": [{"name": "sam", "role": "agent"}]}, "t")
+            )
+        reports = run_together(database_url, [("sam", applying), ("sam", applying)])
+        assert not any(isinstance(r, MailpoolsError) for r in reports), reports
+        created = sorted(len(report.created) for report in reports)
+        entries = sum(len(found) for found in sections.values())
+        assert created == [0, entries - 1]  # everything but sam, who was there
+        with Session(engine) as session:
+            assert len(session.exec(select(Domain)).all()) == 7
+    finally:
+        engine.dispose()
