@@ -32,7 +32,9 @@ def pytest_report_header(config):
 def postgres_admin_url() -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
-        reason = f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (.ci/run starts a server and sets it)"
+        reason = (
+            f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} (.ci/run starts a server and sets it)"
+        )
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; in CI they must run.")
         pytest.skip(reason)
