@@ -9,7 +9,8 @@ from data.models import Role, User
 
 
 def get_user(session: Session, name: str) -> User:
-    user = session.exec(select(User).where(User.name == name)).first()
+    # The inventory stores names trimmed, so a name typed with spaces still finds its user.
+    user = session.exec(select(User).where(User.name == (name or "").strip())).first()
     if user is None:
         raise NotFound(f"There is no user named {name!r}.")
     return user
@@ -21,7 +22,9 @@ def is_staff(user: User) -> bool:
 
 def require_staff(user: User, doing: str = "do that") -> None:
     if not is_staff(user):
-        raise PermissionDenied(f"Only support agents and admins may {doing}; {user.name} is an owner.")
+        raise PermissionDenied(
+            f"Only support agents and admins may {doing}; {user.name} is an owner."
+        )
 
 
 def require_account_access(user: User, account_id: int | None) -> None:

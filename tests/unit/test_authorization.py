@@ -70,6 +70,11 @@ def test_roles(world):
             require_account_access(user(session, "alice"), bolt)
 
 
+def test_a_name_typed_with_spaces_finds_the_user(world):
+    with Session(world) as session:
+        assert get_user(session, "  alice ").name == "alice"
+
+
 def test_unknown_user_is_named(world):
     with Session(world) as session, pytest.raises(NotFound, match="no user named 'mallory'"):
         get_user(session, "mallory")
