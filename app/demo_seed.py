@@ -3,7 +3,8 @@
 Everything goes through the real services (inventory, requests, reviews,
 removals) with the clock moved back where history needs it, so the demo
 shows states the product really reaches: requests waiting for review, a
-dedicated IP group two weeks into its warm-up with a held day, a domain
+dedicated IP group two weeks into its warm-up with a held day (judged
+by the real daily evaluation), a domain
 removed from its pool for bounces.
 """
 
@@ -24,8 +25,10 @@ from app import clock, pool_admin, pool_requests
 from app.auth import get_user
 from app.inventory import apply_inventory, load_file
 from app.lookups import get_domain
+from app.warmup import evaluate_warmups
+from app.warmup_plan import dedicated_share
 from data.db import session_scope
-from data.models import Account, DomainDailyStat, IpAddress, IpDailyStat, User, Warmup, WarmupHold
+from data.models import Account, DomainDailyStat, IpAddress, IpDailyStat, User, Warmup
 
 DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
 HISTORY_DAYS = 30
@@ -72,7 +75,8 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
 
     with session_scope(engine) as session:
         _write_history(session, today, randomness)
-        _advance_warmup(session, today)
+    # The warm-up stands where the daily evaluation of that history leaves it.
+    evaluate_warmups(engine, today)
 
     with _clock_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
         pool_admin.remove_domain(
@@ -107,9 +111,15 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
 
 
 def _write_history(session: Session, today: date, randomness: random.Random) -> None:
-    ips_by_domain = _sending_ips(session)
+    """A month of daily stats per domain and per IP; warming domains split their
+    traffic between the shared and the dedicated IPs as the plan says."""
+    warmup = session.exec(select(Warmup)).one()
+    dedicated_ips = list(session.exec(select(IpAddress).where(IpAddress.pool_id == warmup.pool_id)))
+    # One bad day on the dedicated IPs, so the warm-up shows a held day and its reason.
+    bad_day = warmup.started_on + timedelta(days=6)
     for name, (daily, bounce, complaint) in DOMAIN_TRAFFIC.items():
         domain = get_domain(session, name)
+        shared_ips = list(session.exec(select(IpAddress).where(IpAddress.pool_id == domain.shared_pool_id)))
         for back in range(HISTORY_DAYS, 0, -1):
             day = today - timedelta(days=back)
             weekday_factor = 0.6 if day.weekday() >= 5 else 1.0
@@ -130,47 +140,32 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
                     broadcast_sent=int(sent * 0.02),
                 )
             )
-            _spread_over_ips(session, ips_by_domain[name], day, sent, bounced, complaints)
+            share = 0.0
+            if domain.dedicated_pool_id == warmup.pool_id and day >= warmup.started_on:
+                share = dedicated_share((day - warmup.started_on).days + 1, warmup.planned_days)
+                dedicated_complaints = int(sent * share * 0.006) if day == bad_day else int(complaints * share)
+                _spread_over_ips(
+                    session, dedicated_ips, day, int(sent * share), int(bounced * share), dedicated_complaints
+                )
+            _spread_over_ips(
+                session,
+                shared_ips,
+                day,
+                sent - int(sent * share),
+                bounced - int(bounced * share),
+                complaints - int(complaints * share),
+            )
     session.flush()
-
-
-def _sending_ips(session: Session) -> dict[str, list[IpAddress]]:
-    result = {}
-    for name in DOMAIN_TRAFFIC:
-        domain = get_domain(session, name)
-        result[name] = list(
-            session.exec(select(IpAddress).where(IpAddress.pool_id == domain.shared_pool_id))
-        )
-    return result
 
 
 def _spread_over_ips(session, ips, day, sent, bounced, complaints) -> None:
     for ip in ips:
-        key = (ip.id, day)
-        row = session.get(IpDailyStat, key) or IpDailyStat(ip_id=ip.id, day=day)
+        row = session.get(IpDailyStat, (ip.id, day)) or IpDailyStat(ip_id=ip.id, day=day)
         row.sent += sent // len(ips)
         row.bounced += bounced // len(ips)
         row.complaints += complaints // len(ips)
         session.add(row)
         session.flush()
-
-
-def _advance_warmup(session: Session, today: date) -> None:
-    """Stand the corvid warm-up where two weeks of daily evaluation leave it, one day held."""
-    warmup = session.exec(select(Warmup)).one()
-    elapsed = (today - warmup.started_on).days
-    held_day = warmup.started_on + timedelta(days=6)
-    session.add(
-        WarmupHold(
-            warmup_id=warmup.id,
-            day=held_day,
-            reason="Dedicated-IP complaint rate 0.41% broke the 0.30% limit.",
-        )
-    )
-    warmup.held_days = 1
-    warmup.current_day = 1 + elapsed - warmup.held_days
-    warmup.evaluated_through = today - timedelta(days=1)
-    session.add(warmup)
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,10 @@ class Sender:
             self.work.set()
             await asyncio.gather(*lanes, return_exceptions=True)
             await self._release_unsent()
-            writer.cancel()
+            # Cancel the writer only between writes: cancelled inside one, its
+            # thread would go on committing after this run has returned.
+            async with self.write_lock:
+                writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             await self._flush_all()
