@@ -20,7 +20,7 @@ from widgets.staff_nav import StaffNav
 SEARCH_DELAY_SECONDS = 0.25
 QUEUE_REFRESH_SECONDS = 30.0
 # Long domain lists are cut here; the detail panel shows them all.
-DOMAINS_WIDTH = 19
+DOMAINS_WIDTH = 20
 KIND_OPTIONS = [("Transactional", "transactional"), ("Dedicated", "dedicated")]
 
 
