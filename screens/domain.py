@@ -6,13 +6,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 
 from app.console_data import ActivityView, DomainView, removed_advice
 from app.errors import MailpoolsError
 from screens.messages import NotificationsArrived
+from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
 from widgets.mail_servers import MailServersPanel, age, pending_text
 from widgets.rate_gauge import RateGauge
@@ -38,9 +39,9 @@ MODE_WORDS = {
 class DomainScreen(Screen):
     DEFAULT_CSS = """
     DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
-    DomainScreen #domain-tabs { height: 1fr; }
-    DomainScreen #domain-tabs > ContentSwitcher { height: 1fr; }
-    DomainScreen TabPane { padding: 0; height: 1fr; }
+    DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }
+    DomainScreen #domain-panes { height: 1fr; }
+    DomainScreen .pane { height: 1fr; }
     DomainScreen .tab-body { height: 1fr; }
     DomainScreen .tab-body { padding: 0 1; }
     DomainScreen .tab-body > Static { height: auto; }
@@ -70,9 +71,11 @@ class DomainScreen(Screen):
         yield Header()
         view = self.view
         yield Static(self.title_text(view) if view else self.domain, id="domain-title")
-        with TabbedContent(initial=self.initial_tab, id="domain-tabs"):
-            for tab, label in TAB_LABELS.items():
-                with TabPane(label, id=tab):
+        # A light tab bar (one widget) over a switcher: a domain opens quickly.
+        yield ChoiceStrip(list(TAB_LABELS.items()), selected=self.initial_tab, id="domain-tabs")
+        with ContentSwitcher(initial=self.initial_tab, id="domain-panes"):
+            for tab in TAB_LABELS:
+                with Container(id=tab, classes="pane"):
                     if view is not None and tab == self.initial_tab and tab != "activity":
                         self.filled.add(tab)
                         yield from self.tab_widgets(tab, view)
@@ -80,9 +83,11 @@ class DomainScreen(Screen):
                         yield Static("Loading…", classes="loading-note")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if self.view is None:
             self.load_domain()
+        elif self.initial_tab == "activity":
+            await self.fill("activity")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="domain")
     def load_domain(self) -> None:
@@ -110,7 +115,7 @@ class DomainScreen(Screen):
         self.query_one("#domain-title", Static).update(self.title_text(view))
         # Tabs are built when first shown, so a domain opens as fast on any tab.
         self.filled.clear()
-        await self.fill(self.query_one(TabbedContent).active)
+        await self.fill(self.query_one("#domain-tabs", ChoiceStrip).selected)
 
     async def fill(self, tab: str) -> None:
         if tab in self.filled:
@@ -123,7 +128,7 @@ class DomainScreen(Screen):
         if self.view is None:
             return
         self.filled.add(tab)
-        pane = self.query_one(f"#{tab}", TabPane)
+        pane = self.query_one(f"#{tab}", Container)
         previous = pane.query(MailServersPanel)
         way = previous.first().shown if previous else None
         await pane.remove_children()
@@ -139,7 +144,7 @@ class DomainScreen(Screen):
         return [VerticalScroll(Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body")]
 
     async def build_activity(self) -> None:
-        pane = self.query_one("#activity", TabPane)
+        pane = self.query_one("#activity", Container)
         if pane.query("#activity-body"):
             return
         messages = DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
@@ -233,12 +238,14 @@ class DomainScreen(Screen):
         if not activity.events:
             events.add_row("—", "", "no changes recorded", "")
 
-    @on(TabbedContent.TabActivated, "#domain-tabs")
-    async def tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "activity" and "activity" in self.filled:
+    @on(ChoiceStrip.Chosen, "#domain-tabs")
+    async def tab_chosen(self, event: ChoiceStrip.Chosen) -> None:
+        tab = event.choice
+        self.query_one("#domain-panes", ContentSwitcher).current = tab
+        if tab == "activity" and "activity" in self.filled:
             self.load_activity()
         else:
-            await self.fill(event.pane.id)
+            await self.fill(tab)
 
     @on(TransactionalForm.Filed)
     @on(DedicatedForm.Filed)
@@ -253,7 +260,7 @@ class DomainScreen(Screen):
             self.load_domain()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.query_one("#domain-tabs", ChoiceStrip).choose(tab)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -17,11 +17,11 @@ from textual.widgets import ContentSwitcher, Static
 from app import clock
 from app.console_data import DomainView, PoolView, RequestSummary, removed_advice, short_count
 from app.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
+from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
 from widgets.rate_gauge import RateGauge
 from widgets.transactional_form import TransactionalForm
 from widgets.warmup_panel import WarmupPanel
-from widgets.way_picker import WayPicker
 
 WAYS = (
     ("shared", "Shared pool"),
@@ -93,7 +93,14 @@ class MailServersPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         view = self.view
-        yield WayPicker(list(WAYS), current=view.mode, shown=self.shown, id="ways")
+        yield ChoiceStrip(
+            list(WAYS),
+            selected=self.shown,
+            current=view.mode,
+            radio=True,
+            id="ways",
+            classes="-boxed",
+        )
         # Only the way shown is built now; the others when first chosen, so the tab opens fast.
         with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
             yield VerticalScroll(
@@ -111,9 +118,9 @@ class MailServersPanel(Vertical):
         explanation = self.explain(key)
         return [*details, explanation] if key == self.view.mode else [explanation, *details]
 
-    @on(WayPicker.Chosen, "#ways")
-    async def show_way(self, event: WayPicker.Chosen) -> None:
-        key = event.way
+    @on(ChoiceStrip.Chosen, "#ways")
+    async def show_way(self, event: ChoiceStrip.Chosen) -> None:
+        key = event.choice
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query(f"#way-{key}"):
             await switcher.mount(

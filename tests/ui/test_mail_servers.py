@@ -59,7 +59,7 @@ async def test_shared_way_shows_pool_ips_and_rates_against_limits(world):
         app.open_domain("acme.example", "mail-servers")
         await settle(pilot)
         picker = app.screen.query_one("#ways")
-        assert picker.shown == picker.current == "shared"
+        assert picker.selected == picker.current == "shared"
         assert "◉ Shared pool (now)" in str(picker.render())
         pool = content(app, "#shared-pool")
         assert "shared-a" in pool and "127.0.0.2" in pool and "mta2.shared-a.mailpools.test" in pool
@@ -78,19 +78,19 @@ async def test_the_ways_are_chosen_with_arrow_keys_or_the_mouse(world):
         picker.focus()
         await pilot.press("right")
         await settle(pilot)
-        assert picker.shown == "transactional"
+        assert picker.selected == "transactional"
         assert app.screen.query_one("#way-details").current == "way-transactional"
         assert app.screen.query("#transactional-form")
         await pilot.press("left", "left")
         await settle(pilot)
-        assert picker.shown == "dedicated"
+        assert picker.selected == "dedicated"
         text = str(picker.render())
         await pilot.click("#ways", offset=(2 + text.index("Shared"), 1))
         await settle(pilot)
-        assert picker.shown == "shared"
+        assert picker.selected == "shared"
         await pilot.click("#ways", offset=(2 + text.index("Transactional"), 1))
         await settle(pilot)
-        assert picker.shown == "transactional"
+        assert picker.selected == "transactional"
         assert picker.current == "shared"
 
 
@@ -259,7 +259,7 @@ async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_u
         assert "day 1 of about 42" in status
         assert "Today 2% of messages go out from the dedicated IPs" in status
         assert "in 41 days" in status
-        assert app.screen.query_one("#ways").shown == "dedicated"
+        assert app.screen.query_one("#ways").selected == "dedicated"
         chart = str(app.screen.query_one("#warmup-chart").render())
         assert "today: day 1" in chart and "day 42" in chart
 

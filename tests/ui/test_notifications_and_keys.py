@@ -96,15 +96,20 @@ async def test_domain_keys_switch_tabs_and_activity_lists_audit_events(world):
         tabs = app.screen.query_one("#domain-tabs")
         await pilot.press("3")
         await settle(pilot)
-        assert tabs.active == "dns"
+        assert tabs.selected == "dns"
         assert "No DNS check has run" in str(app.screen.query_one("#dns-status").content)
         await pilot.press("4")
         await settle(pilot)
-        assert tabs.active == "activity"
+        assert tabs.selected == "activity"
         events = app.screen.query_one("#activity-events")
         assert "inventory.domain.create" in [
             str(events.get_row_at(i)[2]) for i in range(events.row_count)
         ]
+        text = str(tabs.render())
+        await pilot.click("#domain-tabs", offset=(1 + text.index("Mail Servers"), 0))
+        await settle(pilot)
+        assert tabs.selected == "mail-servers"
+        assert app.screen.query("#mail-servers-panel")
 
 
 async def test_an_owner_cannot_open_another_accounts_domain(world):
@@ -153,7 +158,7 @@ async def test_enter_on_a_notification_opens_its_domain(world):
         await settle(pilot)
         assert isinstance(app.screen, DomainScreen)
         assert app.screen.view.name == "news.acme.example"
-        assert app.screen.query_one("#domain-tabs").active == "mail-servers"
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
 
 
 async def test_the_default_theme_follows_the_terminal_palette_and_toggles(world, monkeypatch):
