@@ -42,8 +42,7 @@ class DomainScreen(Screen):
     DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }
     DomainScreen #domain-panes { height: 1fr; }
     DomainScreen .pane { height: 1fr; }
-    DomainScreen .tab-body { height: 1fr; }
-    DomainScreen .tab-body { padding: 0 1; }
+    DomainScreen .tab-body { height: 1fr; padding: 0 1; }
     DomainScreen .tab-body > Static { height: auto; }
     DomainScreen #activity-messages, DomainScreen #activity-events { height: auto; max-height: 50%; }
     """
