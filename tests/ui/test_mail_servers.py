@@ -347,3 +347,36 @@ async def test_ctrl_s_files_the_form_being_typed_in(world):
         [request] = requests_in(world)
         assert request.expected_weekly_volume == 75_000 and request.ip_count == 1
         assert "pending review" in content(app, "#pending-dedicated")
+
+
+async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world):
+    with session_scope(world) as session:
+        request = pool_requests.request_transactional(
+            session,
+            user(session, "alice"),
+            "acme.example",
+            justification=GOOD_JUSTIFICATION,
+            confirmation="acme.example",
+        )
+    denied = run_cli(
+        world,
+        "requests",
+        "deny",
+        str(request.id),
+        "--reason",
+        "Half its mail is newsletters.",
+        "--as",
+        "tess",
+    )
+    assert denied.returncode == 0, denied.stderr
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await open_mail_servers(pilot, "acme.example", "transactional")
+        texts = [str(widget.content) for widget in app.screen.query("#way-transactional Static")]
+        assert any(
+            f"Your last request (#{request.id}) was denied now: Half its mail is newsletters."
+            in text
+            for text in texts
+        )
+        assert app.screen.query("#transactional-form")
