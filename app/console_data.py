@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from app import clock, policy, pool_requests, stats
 from app.auth import get_user, is_staff, require_account_access
 from app.errors import MailpoolsError
+from app.formatting import percent
 from app.lookups import get_domain
 from app.notifications import list_notifications, mark_read
 from app.warmup_plan import dedicated_share, schedule
@@ -51,19 +52,6 @@ SHARE_CANDIDATE_LIMIT = 100
 RECENT_MESSAGE_LIMIT = 50
 RECENT_EVENT_LIMIT = 50
 CAMPAIGN_LOOKBACK_DAYS = 30
-
-
-def short_count(number: int) -> str:
-    """Volumes as people read them at a glance: 950, 82.4k, 1.2M."""
-    if number < 1_000:
-        return str(number)
-    if number < 1_000_000:
-        return f"{number / 1_000:.1f}k"
-    return f"{number / 1_000_000:.1f}M"
-
-
-def percent(rate: float) -> str:
-    return f"{rate * 100:.2f}%"
 
 
 @dataclass(frozen=True)

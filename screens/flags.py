@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.agent_console import FlagsView
-from app.console_data import short_count
 from app.errors import MailpoolsError
+from app.formatting import short_count
 from app.policy import DEDICATED_WEEKLY_MINIMUM
 from screens.staff_screen import StaffScreen
 from widgets.request_details import percent

@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from app.console_data import short_count
 from app.errors import MailpoolsError
+from app.formatting import short_count
 from app.pool_operations import PoolView
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen

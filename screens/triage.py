@@ -10,8 +10,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from app.console_data import short_count
 from app.errors import MailpoolsError
+from app.formatting import short_count
 from app.triage import TriageItem
 from screens.staff_screen import StaffScreen
 from widgets.request_details import RequestDetails, health_word

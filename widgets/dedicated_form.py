@@ -11,8 +11,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from app.console_data import DomainView, RequestSummary, dedicated_estimate, short_count
+from app.console_data import DomainView, RequestSummary, dedicated_estimate
 from app.errors import MailpoolsError
+from app.formatting import short_count
 
 NEW_IPS = "new"
 FIELDS = ("volume", "ips", "domains", "pool")

@@ -15,7 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
 from app import clock
-from app.console_data import DomainView, PoolView, RequestSummary, removed_advice, short_count
+from app.console_data import DomainView, PoolView, RequestSummary, removed_advice
+from app.formatting import short_count
 from app.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm

@@ -21,12 +21,10 @@ COMMAND_MODULES = (
     "app.cli.domains",
     "app.cli.requests",
     "app.cli.audit",
-    "app.cli.ssh",
-)
-OPTIONAL_COMMAND_MODULES = (
-    "app.cli.console",
-    "app.cli.sending",
     "app.cli.operations",
+    "app.cli.sending",
+    "app.cli.console",
+    "app.cli.ssh",
 )
 
 EXIT_REFUSED = 1
@@ -41,14 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
-    for name in OPTIONAL_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            continue
-        module.register(subparsers)
     return parser
 
 
@@ -58,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
     if handler is None:
         # Plain `mailpools` opens the console for the configured default user.
-        if args.command is None and "app.cli.console" in sys.modules:
-            handler = sys.modules["app.cli.console"].open_default_console
+        if args.command is None:
+            from app.cli.console import open_default_console
+
+            handler = open_default_console
         else:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

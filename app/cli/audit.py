@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 
 from app.audit import list_events
-from app.cli.common import add_as_option, add_json_option, command, local_reader, print_json, print_table, transaction
+from app.cli.common import (
+    add_as_option,
+    add_json_option,
+    command,
+    local_reader,
+    print_json,
+    print_table,
+    transaction,
+)
 
 
 def register(subparsers) -> None:

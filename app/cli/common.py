@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from app.auth import get_user
 from app.errors import MailpoolsError
+from app.formatting import percent, short_count  # noqa: F401 (shared by the subcommands)
 from data.db import make_engine, session_scope
 from data.models import Role, User
 
@@ -97,15 +98,3 @@ def command(subparsers, name: str, handler: Callable, help_text: str) -> argpars
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
     return parser
-
-
-def compact_count(number: int) -> str:
-    """82400 -> "82.4k": short enough for a table column."""
-    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
-        if abs(number) >= size:
-            return f"{number / size:.1f}".rstrip("0").rstrip(".") + suffix
-    return str(number)
-
-
-def percent(rate: float) -> str:
-    return f"{rate * 100:.2f}%"

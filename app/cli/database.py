@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from data.db import default_database_url, upgrade
-
 from app.cli.common import command, group
+from data.db import default_database_url, upgrade
 
 
 def register(subparsers) -> None:

@@ -6,15 +6,14 @@ from app.cli.common import (
     add_as_option,
     add_json_option,
     command,
-    compact_count,
     group,
     local_reader,
-    percent,
     print_json,
     print_table,
     transaction,
 )
 from app.domains import DomainSummary, domain_detail, list_domains
+from app.formatting import percent, short_count
 
 
 def register(subparsers) -> None:
@@ -57,7 +56,7 @@ def _list(args) -> int:
                 d.sending_mode,
                 d.pool or "-",
                 d.status,
-                compact_count(d.volume_7d),
+                short_count(d.volume_7d),
                 _rate(d.bounce_rate, d.max_bounce_rate),
                 _rate(d.complaint_rate, d.max_complaint_rate),
                 _warmup(d),

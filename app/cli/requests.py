@@ -16,7 +16,14 @@ from app.cli.common import (
     print_table,
     transaction,
 )
-from app.pool_requests import approve, deny, list_requests, request_dedicated, request_transactional, to_view
+from app.pool_requests import (
+    approve,
+    deny,
+    list_requests,
+    request_dedicated,
+    request_transactional,
+    to_view,
+)
 
 
 def register(subparsers) -> None:

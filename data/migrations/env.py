@@ -2,10 +2,10 @@
 
 from alembic import context
 from sqlalchemy import pool
+from sqlmodel import SQLModel
 
 import data.models  # noqa: F401  (registers the tables on the metadata)
 from data.db import make_engine
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

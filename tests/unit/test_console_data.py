@@ -10,13 +10,9 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app import clock, pool_admin, pool_requests
-from app.console_data import (
-    ConsoleBackend,
-    RateReading,
-    dedicated_estimate,
-    short_count,
-)
+from app.console_data import ConsoleBackend, RateReading, dedicated_estimate
 from app.errors import MailpoolsError, PermissionDenied
+from app.formatting import short_count
 from app.lookups import get_domain
 from app.notifications import notify
 from app.warmup_plan import planned_days
