@@ -141,6 +141,12 @@ def request_transactional(
         )
     if domain.sending_mode == SendingMode.TRANSACTIONAL:
         raise MailpoolsError(f"{domain.name} is already in the transactional pool.")
+    if domain.dedicated_pool_id is not None:
+        # Exactly one way of sending per domain: leaving dedicated IPs is its own decision.
+        raise MailpoolsError(
+            f"{domain.name} sends from dedicated IPs; ask support to take it off them "
+            "before it can join the transactional pool."
+        )
     cleaned = policy.validate_justification(justification)
     policy.validate_confirmation(confirmation, domain.name)
     _refuse_if_open(session, domain)

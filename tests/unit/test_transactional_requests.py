@@ -263,6 +263,18 @@ def test_a_domain_already_in_the_transactional_pool_cannot_ask_again(world):
     )
 
 
+def test_a_domain_on_dedicated_ips_cannot_ask_for_the_transactional_pool(world):
+    with session_scope(world) as session:
+        dedicated = pool_requests.request_dedicated(
+            session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
+        )
+        dedicated_id = dedicated.id
+    approve(world, dedicated_id)
+    refused_without_change(
+        world, lambda: file_transactional(world), match="sends from dedicated IPs"
+    )
+
+
 def test_denial_needs_a_reason(world):
     request_id = file_transactional(world)
     for reason in ("", "   \n"):
