@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from platformdirs import user_data_dir
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Session, create_engine
 
 if TYPE_CHECKING:
@@ -102,3 +103,29 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url or default_database_url()), revision)
+
+
+def explain_database_error(error: Exception, url: str | None = None) -> str:
+    """One sentence for a person about why the database could not be used."""
+    where = redact_url(url or default_database_url())
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    lowered = text.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return f"The database at {where} has no mailpools schema yet: run `mailpools db upgrade`."
+    if isinstance(error, ModuleNotFoundError | NoSuchModuleError | ArgumentError):
+        return (
+            f"MAILPOOLS_DATABASE_URL ({where}) is not a database mailpools can use: "
+            "write sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE."
+        )
+    return f"Cannot use the database at {where}: {text}"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit to print."""
+    if "://" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"

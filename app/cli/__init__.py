@@ -12,7 +12,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+
 from app.errors import MailpoolsError
+from data.db import explain_database_error
 
 # Modules with a `register(subparsers)` function, in the order of `--help`.
 COMMAND_MODULES = (
@@ -60,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailpoolsError as error:
         print(f"mailpools: {error.message}", file=sys.stderr)
         return EXIT_REFUSED
+    except (SQLAlchemyError, NoSuchModuleError, ModuleNotFoundError) as error:
+        if isinstance(error, ModuleNotFoundError) and not _is_database_driver(error):
+            raise
+        print(f"mailpools: {explain_database_error(error)}", file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -67,3 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
 
+
+def _is_database_driver(error: ModuleNotFoundError) -> bool:
+    # A URL naming a database we do not ship a driver for, e.g. mysql://.
+    return (error.name or "").lower() in {"mysqldb", "pymysql", "cx_oracle", "oracledb", "pyodbc"}

@@ -183,3 +183,15 @@ def test_audit_lists_who_did_what(cli):
     assert events[0]["after"]["expected_weekly_volume"] == 80_000
     assert all(e["actor"] == "alice" for e in events)
     assert cli.json("audit", "--kind", "inventory.domain")
+
+
+def test_an_unusable_database_is_explained_in_one_sentence(tmp_path):
+    cases = [
+        (f"sqlite:///{tmp_path / 'empty.db'}", "no mailpools schema yet: run `mailpools db upgrade`"),
+        ("mysql://someone@127.0.0.1/mail", "is not a database mailpools can use"),
+        ("postgresql://someone:secret@127.0.0.1:1/mail", "Cannot use the database at postgresql://someone:***@"),
+    ]
+    for url, expected in cases:
+        message = Cli(url).refused("domains", "list")
+        assert expected in message
+        assert "secret" not in message
