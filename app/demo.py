@@ -79,18 +79,28 @@ class TrafficGenerator(threading.Thread):
             ).all()
             for _ in range(MESSAGES_PER_TICK):
                 domain, owner = self.randomness.choice(senders)
-                kind = "transactional" if domain.sending_mode == "transactional" else self.randomness.choice(
-                    ["transactional", "transactional", "campaign", "broadcast"]
+                kind = (
+                    "transactional"
+                    if domain.sending_mode == "transactional"
+                    else self.randomness.choice(
+                        ["transactional", "transactional", "campaign", "broadcast"]
+                    )
                 )
                 # About one message in a hundred goes to an address the sink refuses.
-                local = "bounce" if self.randomness.random() < 0.01 else f"reader{self.randomness.randint(1, 999)}"
+                local = (
+                    "bounce"
+                    if self.randomness.random() < 0.01
+                    else f"reader{self.randomness.randint(1, 999)}"
+                )
                 outbox.enqueue(
                     session,
                     get_user(session, owner.name),
                     from_addr=f"hello@{domain.name}",
                     to_addr=f"{local}@inbox.example",
                     kind=kind,
-                    subject="Your order has shipped" if kind == "transactional" else "This week's news",
+                    subject="Your order has shipped"
+                    if kind == "transactional"
+                    else "This week's news",
                 )
                 self.queued += 1
 

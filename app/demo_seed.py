@@ -68,7 +68,11 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     with _clock_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
         carla = get_user(session, "carla")
         request = pool_requests.request_dedicated(
-            session, carla, ["corvid.example", "mail.corvid.example"], weekly_volume=150_000, ip_count=2
+            session,
+            carla,
+            ["corvid.example", "mail.corvid.example"],
+            weekly_volume=150_000,
+            ip_count=2,
         )
     with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
         pool_requests.approve(session, get_user(session, "sam"), request.id)
@@ -97,7 +101,11 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
         )
     with _clock_at(now - timedelta(hours=20)), session_scope(engine) as session:
         pool_requests.request_dedicated(
-            session, get_user(session, "alice"), ["news.acme.example"], weekly_volume="80k", ip_count=1
+            session,
+            get_user(session, "alice"),
+            ["news.acme.example"],
+            weekly_volume="80k",
+            ip_count=1,
         )
     with _clock_at(now - timedelta(hours=2)), session_scope(engine) as session:
         pool_requests.request_transactional(
@@ -119,7 +127,9 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
     bad_day = warmup.started_on + timedelta(days=6)
     for name, (daily, bounce, complaint) in DOMAIN_TRAFFIC.items():
         domain = get_domain(session, name)
-        shared_ips = list(session.exec(select(IpAddress).where(IpAddress.pool_id == domain.shared_pool_id)))
+        shared_ips = list(
+            session.exec(select(IpAddress).where(IpAddress.pool_id == domain.shared_pool_id))
+        )
         for back in range(HISTORY_DAYS, 0, -1):
             day = today - timedelta(days=back)
             weekday_factor = 0.6 if day.weekday() >= 5 else 1.0
@@ -127,7 +137,9 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
             bounced = int(volume * bounce * randomness.uniform(0.8, 1.2))
             complaints = int(volume * complaint * randomness.uniform(0.7, 1.3))
             sent = volume - bounced
-            campaign = int(sent * 0.55) if name.startswith(("news.", "offers.")) else int(sent * 0.05)
+            campaign = (
+                int(sent * 0.55) if name.startswith(("news.", "offers.")) else int(sent * 0.05)
+            )
             session.add(
                 DomainDailyStat(
                     domain_id=domain.id,
@@ -143,9 +155,16 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
             share = 0.0
             if domain.dedicated_pool_id == warmup.pool_id and day >= warmup.started_on:
                 share = dedicated_share((day - warmup.started_on).days + 1, warmup.planned_days)
-                dedicated_complaints = int(sent * share * 0.006) if day == bad_day else int(complaints * share)
+                dedicated_complaints = (
+                    int(sent * share * 0.006) if day == bad_day else int(complaints * share)
+                )
                 _spread_over_ips(
-                    session, dedicated_ips, day, int(sent * share), int(bounced * share), dedicated_complaints
+                    session,
+                    dedicated_ips,
+                    day,
+                    int(sent * share),
+                    int(bounced * share),
+                    dedicated_complaints,
                 )
             _spread_over_ips(
                 session,

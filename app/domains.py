@@ -120,7 +120,9 @@ def _summaries(session: Session, domains: list[Domain]) -> list[DomainSummary]:
     accounts = {a.id: a for a in session.exec(select(Account))}
     pools = {p.id: p for p in session.exec(select(Pool))}
     rates = stats.domain_rates(session, [d.id for d in domains], clock.today(), days=7)
-    warmups = _warmups_by_pool(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
+    warmups = _warmups_by_pool(
+        session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id}
+    )
     summaries = []
     for domain in domains:
         pool = pools.get(sending_pool_id(domain))
@@ -147,7 +149,9 @@ def _summaries(session: Session, domains: list[Domain]) -> list[DomainSummary]:
     return summaries
 
 
-def list_domains(session: Session, actor: User, *, account: str | None = None) -> list[DomainSummary]:
+def list_domains(
+    session: Session, actor: User, *, account: str | None = None
+) -> list[DomainSummary]:
     """Owners see their own account's domains; agents and admins all, or one account's."""
     query = select(Domain).order_by(Domain.name)
     if account is not None:
@@ -166,7 +170,10 @@ def _ips_of(session: Session, pool_id: int | None) -> list[IpView]:
         return []
     pool = session.get(Pool, pool_id)
     query = select(IpAddress).where(IpAddress.pool_id == pool_id).order_by(IpAddress.id)
-    return [IpView(ip.address, ip.hostname, ip.state, ip.weight, pool.name) for ip in session.exec(query)]
+    return [
+        IpView(ip.address, ip.hostname, ip.state, ip.weight, pool.name)
+        for ip in session.exec(query)
+    ]
 
 
 def domain_detail(session: Session, actor: User, name: str) -> DomainDetail:

@@ -69,20 +69,24 @@ def _set_window(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
-async def run_console_session(process: asyncssh.SSHServerProcess, console_command: list[str]) -> None:
+async def run_console_session(
+    process: asyncssh.SSHServerProcess, console_command: list[str]
+) -> None:
     """Run the console for the authenticated user in a pseudo-terminal and relay it."""
     user = process.get_extra_info("username")
     term = process.get_terminal_type()
     if not term:
-        process.stderr.write(
-            b"mailpools: the console needs a terminal; connect with `ssh -t`.\r\n"
-        )
+        process.stderr.write(b"mailpools: the console needs a terminal; connect with `ssh -t`.\r\n")
         process.exit(2)
         return
     width, height, *_ = process.get_terminal_size()
     primary, secondary = pty.openpty()
     _set_window(primary, width, height)
-    env = {key: value for key, value in os.environ.items() if key not in ("COLORTERM", "MAILPOOLS_USER")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("COLORTERM", "MAILPOOLS_USER")
+    }
     env.update(TERM=term, MAILPOOLS_THEME=os.environ.get("MAILPOOLS_THEME", SSH_THEME))
     child = subprocess.Popen(
         [*console_command, "--as", user],
@@ -141,7 +145,11 @@ async def run_console_session(process: asyncssh.SSHServerProcess, console_comman
 
 
 async def serve(
-    engine: Engine, host: str, port: int, host_key_path: Path, console_command: list[str] | None = None
+    engine: Engine,
+    host: str,
+    port: int,
+    host_key_path: Path,
+    console_command: list[str] | None = None,
 ) -> asyncssh.SSHAcceptor:
     command = console_command or [sys.executable, "-m", "app.cli", "console"]
     return await asyncssh.create_server(

@@ -14,10 +14,14 @@ from pathlib import Path
 
 def main(names: list[str]) -> int:
     package = Path(__file__).parent
-    modules = sorted(m.name for m in pkgutil.iter_modules([str(package)]) if not m.name.startswith("_"))
+    modules = sorted(
+        m.name for m in pkgutil.iter_modules([str(package)]) if not m.name.startswith("_")
+    )
     selected = [m for m in modules if not names or m in names]
     if not selected:
-        print(f"no benchmark named {', '.join(names)}; known: {', '.join(modules)}", file=sys.stderr)
+        print(
+            f"no benchmark named {', '.join(names)}; known: {', '.join(modules)}", file=sys.stderr
+        )
         return 2
     for name in selected:
         print(f"== {name}", flush=True)

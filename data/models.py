@@ -310,4 +310,3 @@ class AuditEvent(SQLModel, table=True):
     domain_id: int | None = Field(default=None, foreign_key="domains.id", index=True)
     before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-

@@ -21,7 +21,11 @@ def register(subparsers) -> None:
     audit.add_argument("--account", metavar="A")
     audit.add_argument("--domain", metavar="DOMAIN")
     audit.add_argument("--user", metavar="USER", help="events by this actor")
-    audit.add_argument("--kind", metavar="ACTION", help="events whose action starts with this, e.g. request or domain.remove")
+    audit.add_argument(
+        "--kind",
+        metavar="ACTION",
+        help="events whose action starts with this, e.g. request or domain.remove",
+    )
     audit.add_argument("--limit", type=int, default=200)
     add_as_option(audit, required=False)
     add_json_option(audit)
@@ -31,7 +35,13 @@ def _audit(args) -> int:
     with transaction() as session:
         actor = local_reader(session, args)
         events = list_events(
-            session, actor, account=args.account, domain=args.domain, user=args.user, kind=args.kind, limit=args.limit
+            session,
+            actor,
+            account=args.account,
+            domain=args.domain,
+            user=args.user,
+            kind=args.kind,
+            limit=args.limit,
         )
     if args.json:
         print_json([event.as_json() for event in events])
@@ -39,7 +49,14 @@ def _audit(args) -> int:
     print_table(
         ["WHEN (UTC)", "WHO", "WHAT", "ON", "BEFORE", "AFTER"],
         [
-            [f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, f"{e.entity} {e.entity_id}", _short(e.before), _short(e.after)]
+            [
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.actor,
+                e.action,
+                f"{e.entity} {e.entity_id}",
+                _short(e.before),
+                _short(e.after),
+            ]
             for e in events
         ],
     )

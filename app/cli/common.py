@@ -69,7 +69,9 @@ def print_json(data: Any) -> None:
 
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:
     """A plain aligned table for people; scripts use --json."""
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[str(c) for c in headers]] + [
+        ["" if c is None else str(c) for c in row] for row in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for index, row in enumerate(cells):
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

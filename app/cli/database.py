@@ -16,4 +16,3 @@ def _upgrade(args) -> int:
     upgrade(url)
     print(f"database is up to date: {redact_url(url)}")
     return 0
-

@@ -18,11 +18,15 @@ from app.formatting import percent, short_count
 
 def register(subparsers) -> None:
     actions = group(subparsers, "domains", "sending domains")
-    listing = command(actions, "list", _list, "list sending domains with their way of sending and rates")
+    listing = command(
+        actions, "list", _list, "list sending domains with their way of sending and rates"
+    )
     listing.add_argument("--account", metavar="A", help="only this account's domains")
     add_as_option(listing, required=False)
     add_json_option(listing)
-    show = command(actions, "show", _show, "show one domain: way of sending, pool, IPs, status, rates, warm-up")
+    show = command(
+        actions, "show", _show, "show one domain: way of sending, pool, IPs, status, rates, warm-up"
+    )
     show.add_argument("domain", metavar="DOMAIN")
     add_as_option(show, required=False)
     add_json_option(show)
@@ -48,7 +52,17 @@ def _list(args) -> int:
         print_json([d.as_json() for d in domains])
         return 0
     print_table(
-        ["DOMAIN", "ACCOUNT", "SENDS FROM", "POOL", "STATUS", "7-DAY", "BOUNCE", "COMPLAINT", "WARM-UP"],
+        [
+            "DOMAIN",
+            "ACCOUNT",
+            "SENDS FROM",
+            "POOL",
+            "STATUS",
+            "7-DAY",
+            "BOUNCE",
+            "COMPLAINT",
+            "WARM-UP",
+        ],
         [
             [
                 d.name,
@@ -80,10 +94,21 @@ def _show(args) -> int:
         ("account", f"{s.account} ({s.plan})"),
         ("transactional service", "yes" if s.transactional_service else "no"),
         ("sends from", f"{s.sending_mode} — pool {s.pool or '-'}"),
-        ("status", s.status if not s.removed_reason else f"{s.status}: {s.removed_reason} ({detail.removed_at:%Y-%m-%d %H:%M} UTC)"),
+        (
+            "status",
+            s.status
+            if not s.removed_reason
+            else f"{s.status}: {s.removed_reason} ({detail.removed_at:%Y-%m-%d %H:%M} UTC)",
+        ),
         ("7-day volume", f"{s.volume_7d:,}"),
-        ("bounce rate", f"{_rate(s.bounce_rate, s.max_bounce_rate)} (limit {percent(s.max_bounce_rate or 0)})"),
-        ("complaint rate", f"{_rate(s.complaint_rate, s.max_complaint_rate)} (limit {percent(s.max_complaint_rate or 0)})"),
+        (
+            "bounce rate",
+            f"{_rate(s.bounce_rate, s.max_bounce_rate)} (limit {percent(s.max_bounce_rate or 0)})",
+        ),
+        (
+            "complaint rate",
+            f"{_rate(s.complaint_rate, s.max_complaint_rate)} (limit {percent(s.max_complaint_rate or 0)})",
+        ),
     ]
     if s.warmup:
         lines.append(("warm-up", f"{_warmup(s)}, {s.warmup.held_days} held days, {s.warmup.state}"))

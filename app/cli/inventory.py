@@ -13,7 +13,10 @@ def register(subparsers) -> None:
     apply = command(actions, "apply", _apply, "create or update everything a TOML file describes")
     apply.add_argument("file", metavar="FILE")
     apply.add_argument(
-        "--as", dest="as_user", metavar="USER", help="the acting agent or admin (default: the local operator)"
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        help="the acting agent or admin (default: the local operator)",
     )
     add_json_option(apply)
 

@@ -29,19 +29,37 @@ from app.pool_requests import (
 def register(subparsers) -> None:
     filing = group(subparsers, "request", "file a transactional-pool or dedicated-IP request")
     transactional = command(
-        filing, "transactional", _request_transactional, "ask for a domain to join the transactional pool"
+        filing,
+        "transactional",
+        _request_transactional,
+        "ask for a domain to join the transactional pool",
     )
     transactional.add_argument("domain", metavar="DOMAIN")
-    transactional.add_argument("--reason", required=True, metavar="TEXT", help="what the domain will send, and to whom")
-    transactional.add_argument("--confirm", required=True, metavar="DOMAIN", help="type the domain name again to confirm")
+    transactional.add_argument(
+        "--reason", required=True, metavar="TEXT", help="what the domain will send, and to whom"
+    )
+    transactional.add_argument(
+        "--confirm", required=True, metavar="DOMAIN", help="type the domain name again to confirm"
+    )
     add_as_option(transactional)
     add_json_option(transactional)
 
-    dedicated = command(filing, "dedicated", _request_dedicated, "ask for dedicated IPs for one or more domains")
+    dedicated = command(
+        filing, "dedicated", _request_dedicated, "ask for dedicated IPs for one or more domains"
+    )
     dedicated.add_argument("domains", nargs="+", metavar="DOMAIN")
-    dedicated.add_argument("--volume", required=True, metavar="N", help="expected emails per week across the domains (80000, 80,000 or 80k)")
-    dedicated.add_argument("--ips", type=int, default=1, metavar="K", help="how many dedicated IPs (default 1)")
-    dedicated.add_argument("--join", metavar="POOL", help="put the domains on this existing dedicated IP group instead")
+    dedicated.add_argument(
+        "--volume",
+        required=True,
+        metavar="N",
+        help="expected emails per week across the domains (80000, 80,000 or 80k)",
+    )
+    dedicated.add_argument(
+        "--ips", type=int, default=1, metavar="K", help="how many dedicated IPs (default 1)"
+    )
+    dedicated.add_argument(
+        "--join", metavar="POOL", help="put the domains on this existing dedicated IP group instead"
+    )
     add_as_option(dedicated)
     add_json_option(dedicated)
 
@@ -55,7 +73,13 @@ def register(subparsers) -> None:
     add_json_option(listing)
     approving = command(review, "approve", _approve, "approve a request (agents and admins)")
     approving.add_argument("id", type=int, metavar="ID")
-    approving.add_argument("--ip", action="append", dest="ips", metavar="ADDRESS", help="allocate this free IP (repeat); default: suggested from the free inventory")
+    approving.add_argument(
+        "--ip",
+        action="append",
+        dest="ips",
+        metavar="ADDRESS",
+        help="allocate this free IP (repeat); default: suggested from the free inventory",
+    )
     add_as_option(approving)
     add_json_option(approving)
     denying = command(review, "deny", _deny, "deny a request with a reason the requester will read")
@@ -81,7 +105,9 @@ def _request_transactional(args) -> int:
             session, actor, args.domain, justification=args.reason, confirmation=args.confirm
         )
         return _report(
-            session, request, args,
+            session,
+            request,
+            args,
             "filed request #{id}: {domains} to the transactional pool (pending review). "
             "Once approved, campaigns and broadcasts from it are refused.",
         )
@@ -91,11 +117,18 @@ def _request_dedicated(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
         request = request_dedicated(
-            session, actor, args.domains, weekly_volume=args.volume, ip_count=args.ips, join_pool=args.join
+            session,
+            actor,
+            args.domains,
+            weekly_volume=args.volume,
+            ip_count=args.ips,
+            join_pool=args.join,
         )
         cost = f"${(request.monthly_cost_cents or 0) / 100:,.0f}/month"
         return _report(
-            session, request, args,
+            session,
+            request,
+            args,
             f"filed request #{{id}}: {request.ip_count} dedicated IP(s) for {{domains}}, "
             f"{request.expected_weekly_volume:,} emails a week, {cost} (pending review).",
         )
@@ -105,7 +138,12 @@ def _list(args) -> int:
     with transaction() as session:
         actor = local_reader(session, args)
         views = list_requests(
-            session, actor, status=args.status, kind=args.kind, account_name=args.account, domain_name=args.domain
+            session,
+            actor,
+            status=args.status,
+            kind=args.kind,
+            account_name=args.account,
+            domain_name=args.domain,
         )
     if args.json:
         print_json([view.as_json() for view in views])
@@ -118,10 +156,18 @@ def _list(args) -> int:
             detail = detail if len(detail) <= 50 else detail[:49] + "…"
         else:
             detail = f"{view.expected_weekly_volume:,}/week, {view.ip_count} IP(s), ${(view.monthly_cost_cents or 0) / 100:,.0f}/month"
-        rows.append([
-            f"#{view.id}", view.kind, view.status, view.account, ", ".join(view.domains),
-            humanize.naturaltime(now - view.created_at), view.reviewer or "", detail,
-        ])
+        rows.append(
+            [
+                f"#{view.id}",
+                view.kind,
+                view.status,
+                view.account,
+                ", ".join(view.domains),
+                humanize.naturaltime(now - view.created_at),
+                view.reviewer or "",
+                detail,
+            ]
+        )
     print_table(["ID", "KIND", "STATUS", "ACCOUNT", "DOMAINS", "FILED", "REVIEWER", "DETAIL"], rows)
     return 0
 
@@ -142,4 +188,6 @@ def _deny(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
         request = deny(session, actor, args.id, reason=args.reason)
-        return _report(session, request, args, "denied request #{id} for {domains}; the owner is told why.")
+        return _report(
+            session, request, args, "denied request #{id} for {domains}; the owner is told why."
+        )

@@ -13,9 +13,15 @@ from app.cli.common import command, engine
 
 
 def register(subparsers) -> None:
-    server = command(subparsers, "ssh-server", _serve, "serve the console over SSH (public-key login)")
-    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    server.add_argument("--port", type=int, default=2222, help="port (default 2222; 0 picks a free one)")
+    server = command(
+        subparsers, "ssh-server", _serve, "serve the console over SSH (public-key login)"
+    )
+    server.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    server.add_argument(
+        "--port", type=int, default=2222, help="port (default 2222; 0 picks a free one)"
+    )
     server.add_argument(
         "--host-key",
         type=Path,

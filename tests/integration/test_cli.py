@@ -95,12 +95,18 @@ def test_inventory_error_names_file_entry_and_field(cli, tmp_path, engine):
 
 def test_domains_list_and_show(cli):
     rows = cli.json("domains", "list", "--account", "acme")
-    assert sorted(r["name"] for r in rows) == ["acme.example", "billing.acme.example", "news.acme.example"]
+    assert sorted(r["name"] for r in rows) == [
+        "acme.example",
+        "billing.acme.example",
+        "news.acme.example",
+    ]
     assert {r["sending_mode"] for r in rows} == {"shared"}
     shown = cli.json("domains", "show", "acme.example")
     assert shown["summary"]["pool"] in {"shared-a", "shared-b"}
     assert shown["ips"] and all(ip["address"].startswith("127.0.0.") for ip in shown["ips"])
-    assert "no sending domain named 'nope.example'" in cli.refused("domains", "show", "nope.example")
+    assert "no sending domain named 'nope.example'" in cli.refused(
+        "domains", "show", "nope.example"
+    )
     people = cli.run("domains", "list").stdout
     assert "acme.example" in people and "SENDS FROM" in people
 
@@ -108,17 +114,37 @@ def test_domains_list_and_show(cli):
 def test_transactional_request_flow(cli, engine):
     reason = "Password resets and order receipts for customers of our web shop."
     filed = cli.json(
-        "request", "transactional", "acme.example", "--reason", reason, "--confirm", "ACME.EXAMPLE", "--as", "alice"
+        "request",
+        "transactional",
+        "acme.example",
+        "--reason",
+        reason,
+        "--confirm",
+        "ACME.EXAMPLE",
+        "--as",
+        "alice",
     )
     assert filed["status"] == "pending" and filed["domains"] == ["acme.example"]
     again = cli.refused(
-        "request", "transactional", "acme.example", "--reason", reason, "--confirm", "acme.example", "--as", "alice"
+        "request",
+        "transactional",
+        "acme.example",
+        "--reason",
+        reason,
+        "--confirm",
+        "acme.example",
+        "--as",
+        "alice",
     )
     assert "already has an open" in again
-    assert "own request" not in cli.refused("requests", "approve", str(filed["id"]), "--as", "alice")
+    assert "own request" not in cli.refused(
+        "requests", "approve", str(filed["id"]), "--as", "alice"
+    )
     approved = cli.json("requests", "approve", str(filed["id"]), "--as", "sam")
     assert approved["status"] == "approved" and approved["reviewer"] == "sam"
-    assert "already approved by sam" in cli.refused("requests", "deny", str(filed["id"]), "--reason", "no", "--as", "tess")
+    assert "already approved by sam" in cli.refused(
+        "requests", "deny", str(filed["id"]), "--reason", "no", "--as", "tess"
+    )
     assert cli.json("domains", "show", "acme.example")["summary"]["sending_mode"] == "transactional"
     pending = cli.json("requests", "list", "--status", "pending")
     assert pending == []
@@ -127,16 +153,102 @@ def test_transactional_request_flow(cli, engine):
 def test_refusals_change_nothing(cli, engine):
     before = (_count(engine, PoolRequest), _count(engine, AuditEvent))
     cases = [
-        (("request", "transactional", "news.acme.example", "--reason", "x " * 10, "--confirm", "news.acme.example", "--as", "alice"), "not used with the transactional service"),
-        (("request", "transactional", "acme.example", "--reason", "   ", "--confirm", "acme.example", "--as", "alice"), "justification is empty"),
-        (("request", "transactional", "acme.example", "--reason", "Receipts and password resets for the people who buy in our shop.", "--confirm", "acme.exampel", "--as", "alice"), "Type the domain name"),
-        (("request", "transactional", "bolt.example", "--reason", "Receipts and password resets for the people who buy in our shop.", "--confirm", "bolt.example", "--as", "alice"), "own account"),
-        (("request", "dedicated", "news.acme.example", "--volume", "49,999", "--as", "alice"), "at least 50,000"),
-        (("request", "dedicated", "news.acme.example", "--volume", "lots", "--as", "alice"), "is not a number"),
-        (("request", "dedicated", "news.acme.example", "--volume", "80k", "--ips", "11", "--as", "alice"), "between 1 and 10"),
-        (("request", "dedicated", "news.acme.example", "bolt.example", "--volume", "80k", "--as", "alice"), "own account"),
+        (
+            (
+                "request",
+                "transactional",
+                "news.acme.example",
+                "--reason",
+                "x " * 10,
+                "--confirm",
+                "news.acme.example",
+                "--as",
+                "alice",
+            ),
+            "not used with the transactional service",
+        ),
+        (
+            (
+                "request",
+                "transactional",
+                "acme.example",
+                "--reason",
+                "   ",
+                "--confirm",
+                "acme.example",
+                "--as",
+                "alice",
+            ),
+            "justification is empty",
+        ),
+        (
+            (
+                "request",
+                "transactional",
+                "acme.example",
+                "--reason",
+                "Receipts and password resets for the people who buy in our shop.",
+                "--confirm",
+                "acme.exampel",
+                "--as",
+                "alice",
+            ),
+            "Type the domain name",
+        ),
+        (
+            (
+                "request",
+                "transactional",
+                "bolt.example",
+                "--reason",
+                "Receipts and password resets for the people who buy in our shop.",
+                "--confirm",
+                "bolt.example",
+                "--as",
+                "alice",
+            ),
+            "own account",
+        ),
+        (
+            ("request", "dedicated", "news.acme.example", "--volume", "49,999", "--as", "alice"),
+            "at least 50,000",
+        ),
+        (
+            ("request", "dedicated", "news.acme.example", "--volume", "lots", "--as", "alice"),
+            "is not a number",
+        ),
+        (
+            (
+                "request",
+                "dedicated",
+                "news.acme.example",
+                "--volume",
+                "80k",
+                "--ips",
+                "11",
+                "--as",
+                "alice",
+            ),
+            "between 1 and 10",
+        ),
+        (
+            (
+                "request",
+                "dedicated",
+                "news.acme.example",
+                "bolt.example",
+                "--volume",
+                "80k",
+                "--as",
+                "alice",
+            ),
+            "own account",
+        ),
         (("requests", "approve", "99", "--as", "sam"), "no request #99"),
-        (("request", "dedicated", "news.acme.example", "--volume", "80k", "--as", "nobody"), "no user named 'nobody'"),
+        (
+            ("request", "dedicated", "news.acme.example", "--volume", "80k", "--as", "nobody"),
+            "no user named 'nobody'",
+        ),
     ]
     for args, expected in cases:
         message = cli.refused(*args)
@@ -145,14 +257,46 @@ def test_refusals_change_nothing(cli, engine):
 
 
 def test_dedicated_request_quote_approval_and_warmup(cli, engine):
-    first = cli.json("request", "dedicated", "news.acme.example", "--volume", "80,000", "--ips", "2", "--as", "alice")
+    first = cli.json(
+        "request",
+        "dedicated",
+        "news.acme.example",
+        "--volume",
+        "80,000",
+        "--ips",
+        "2",
+        "--as",
+        "alice",
+    )
     assert first["monthly_cost_cents"] == 0
-    second = cli.json("request", "dedicated", "billing.acme.example", "--volume", "60k", "--ips", "2", "--as", "alice")
+    second = cli.json(
+        "request",
+        "dedicated",
+        "billing.acme.example",
+        "--volume",
+        "60k",
+        "--ips",
+        "2",
+        "--as",
+        "alice",
+    )
     # Premium: three free IPs in total, so the fourth costs $50.
     assert second["monthly_cost_cents"] == 5000
-    standard = cli.json("request", "dedicated", "offers.bolt.example", "--volume", "50000", "--as", "bruno")
+    standard = cli.json(
+        "request", "dedicated", "offers.bolt.example", "--volume", "50000", "--as", "bruno"
+    )
     assert standard["monthly_cost_cents"] == 5000
-    cli.json("requests", "approve", str(first["id"]), "--as", "sam", "--ip", "127.0.0.23", "--ip", "127.0.0.24")
+    cli.json(
+        "requests",
+        "approve",
+        str(first["id"]),
+        "--as",
+        "sam",
+        "--ip",
+        "127.0.0.23",
+        "--ip",
+        "127.0.0.24",
+    )
     shown = cli.json("domains", "show", "news.acme.example")
     assert shown["summary"]["sending_mode"] == "dedicated"
     assert sorted(ip["address"] for ip in shown["ips"]) == ["127.0.0.23", "127.0.0.24"]
@@ -162,7 +306,15 @@ def test_dedicated_request_quote_approval_and_warmup(cli, engine):
         assert 30 <= warmup.planned_days <= 45
         owned = session.exec(select(IpAddress).where(IpAddress.account_id.is_not(None))).all()
         assert {ip.address for ip in owned} == {"127.0.0.23", "127.0.0.24"}
-    denied = cli.json("requests", "deny", str(standard["id"]), "--reason", "Volume history is too short.", "--as", "tess")
+    denied = cli.json(
+        "requests",
+        "deny",
+        str(standard["id"]),
+        "--reason",
+        "Volume history is too short.",
+        "--as",
+        "tess",
+    )
     assert denied["decision_reason"] == "Volume history is too short."
     with Session(engine) as session:
         domain = session.exec(select(Domain).where(Domain.name == "offers.bolt.example")).one()
@@ -170,7 +322,9 @@ def test_dedicated_request_quote_approval_and_warmup(cli, engine):
 
 
 def test_not_enough_free_ips_is_refused_and_changes_nothing(cli, engine):
-    filed = cli.json("request", "dedicated", "corvid.example", "--volume", "1m", "--ips", "7", "--as", "carla")
+    filed = cli.json(
+        "request", "dedicated", "corvid.example", "--volume", "1m", "--ips", "7", "--as", "carla"
+    )
     message = cli.refused("requests", "approve", str(filed["id"]), "--as", "sam")
     assert "Only 6 free dedicated IPs" in message
     assert cli.json("requests", "list", "--status", "pending")[0]["id"] == filed["id"]
@@ -187,9 +341,15 @@ def test_audit_lists_who_did_what(cli):
 
 def test_an_unusable_database_is_explained_in_one_sentence(tmp_path):
     cases = [
-        (f"sqlite:///{tmp_path / 'empty.db'}", "no mailpools schema yet: run `mailpools db upgrade`"),
+        (
+            f"sqlite:///{tmp_path / 'empty.db'}",
+            "no mailpools schema yet: run `mailpools db upgrade`",
+        ),
         ("mysql://someone@127.0.0.1/mail", "is not a database mailpools can use"),
-        ("postgresql://someone:secret@127.0.0.1:1/mail", "Cannot use the database at postgresql://someone:***@"),
+        (
+            "postgresql://someone:secret@127.0.0.1:1/mail",
+            "Cannot use the database at postgresql://someone:***@",
+        ),
     ]
     for url, expected in cases:
         message = Cli(url).refused("domains", "list")

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 def _keypair(directory: Path, name: str) -> tuple[Path, str]:
     path = directory / name
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)], check=True
+    )
     return path, path.with_suffix(".pub").read_text().strip()
 
 
@@ -46,9 +48,24 @@ def ssh_world(sqlite_url, tmp_path):
         f'[[users]]\nname = "bruno"\nrole = "owner"\naccount = "bolt"\nkeys = ["{bruno_public}"]\n'
     )
     env = {**os.environ, "MAILPOOLS_DATABASE_URL": sqlite_url}
-    subprocess.run([sys.executable, "-m", "app.cli", "inventory", "apply", str(keys_file)], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "inventory", "apply", str(keys_file)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "ssh-server", "--port", "0", "--host-key", str(tmp_path / "host_key")],
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "ssh-server",
+            "--port",
+            "0",
+            "--host-key",
+            str(tmp_path / "host_key"),
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -65,10 +82,23 @@ def ssh_world(sqlite_url, tmp_path):
 
 def _ssh_args(port: int, key: Path, login: str, *extra: str) -> list[str]:
     return [
-        "ssh", "-p", str(port), "-i", str(key),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-        *extra, f"{login}@127.0.0.1",
+        "ssh",
+        "-p",
+        str(port),
+        "-i",
+        str(key),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        *extra,
+        f"{login}@127.0.0.1",
     ]
 
 
@@ -78,7 +108,9 @@ class Terminal:
     def __init__(self, args: list[str]):
         self.primary, secondary = pty.openpty()
         fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        self.process = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, start_new_session=True)
+        self.process = subprocess.Popen(
+            args, stdin=secondary, stdout=secondary, stderr=secondary, start_new_session=True
+        )
         os.close(secondary)
         self.screen = b""
 
@@ -86,7 +118,9 @@ class Terminal:
         deadline = time.monotonic() + seconds
         while text.encode() not in self.screen:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the terminal showed {self.screen[-2000:]!r}")
+                raise AssertionError(
+                    f"{text!r} never appeared; the terminal showed {self.screen[-2000:]!r}"
+                )
             ready, _, _ = select.select([self.primary], [], [], 0.5)
             if ready:
                 try:
@@ -118,7 +152,11 @@ def test_the_key_decides_who_you_are(ssh_world):
     """bruno's key cannot open alice's console, and an unknown key opens nothing."""
     for key in ("bruno", "stranger"):
         result = subprocess.run(
-            _ssh_args(ssh_world["port"], ssh_world[key], "alice", "-T"), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+            _ssh_args(ssh_world["port"], ssh_world[key], "alice", "-T"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
         )
         assert result.returncode == 255
         assert "Permission denied" in result.stderr
@@ -126,7 +164,11 @@ def test_the_key_decides_who_you_are(ssh_world):
 
 def test_without_a_terminal_the_server_says_how_to_connect(ssh_world):
     result = subprocess.run(
-        _ssh_args(ssh_world["port"], ssh_world["bruno"], "bruno", "-T"), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        _ssh_args(ssh_world["port"], ssh_world["bruno"], "bruno", "-T"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr
