@@ -162,6 +162,7 @@ class Sender:
         self.outcomes: list[store.Outcome] = []
         self.pending = 0
         self.closing = False
+        self.writer_stopping = False
         self.work = asyncio.Event()
         self.room = asyncio.Event()
         self.drained = asyncio.Event()
@@ -184,12 +185,12 @@ class Sender:
             self.work.set()
             await asyncio.gather(*lanes, return_exceptions=True)
             await self._release_unsent()
-            # Cancel the writer only between writes: cancelled inside one, its
-            # thread would go on committing after this run has returned.
-            async with self.write_lock:
-                writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            # Ask the writer to finish rather than cancelling it: cancelled inside a
+            # write, its thread would go on committing after this run returned, and
+            # a cancellation that meets a set flush_now inside wait_for can be lost.
+            self.writer_stopping = True
+            self.flush_now.set()
+            await writer
             await self._flush_all()
             await self._close_idle(everything=True)
             if reporter:
@@ -538,7 +539,7 @@ class Sender:
             self.stop_event.set()
 
     async def _writer(self) -> None:
-        while True:
+        while not self.writer_stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.flush_now.wait(), self.options.flush_seconds)
             self.flush_now.clear()
