@@ -13,10 +13,11 @@ from textual.widgets.option_list import Option
 
 from app.demo_seed import CastMember
 
+# Short enough for one line of an 80-column terminal.
 ROLE_STORY = {
-    "owner": "owner of {account} ({plan}): domains, Mail Servers tab, requests, warm-up",
-    "agent": "support agent: triage queue, pools and IPs, warm-ups, flags, audit",
-    "admin": "admin: everything an agent sees",
+    "owner": "owner of {account} ({plan} plan): domains and their Mail Servers",
+    "agent": "support agent: triage, pools and IPs, warm-ups, flags, audit",
+    "admin": "admin: everything a support agent sees",
 }
 
 

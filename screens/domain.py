@@ -240,7 +240,14 @@ class DomainScreen(Screen):
     @on(ChoiceStrip.Chosen, "#domain-tabs")
     async def tab_chosen(self, event: ChoiceStrip.Chosen) -> None:
         tab = event.choice
-        self.query_one("#domain-panes", ContentSwitcher).current = tab
+        switcher = self.query_one("#domain-panes", ContentSwitcher)
+        switcher.current = tab
+        focused = self.app.focused
+        if focused is not None and switcher in focused.ancestors:
+            if switcher.get_child_by_id(tab) not in focused.ancestors_with_self:
+                # Focus was in the pane just hidden: keep the keyboard on the tabs,
+                # from where Tab leads into the new pane.
+                event.strip.focus()
         if tab == "activity" and "activity" in self.filled:
             self.load_activity()
         else:

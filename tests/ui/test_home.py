@@ -104,3 +104,21 @@ async def test_start_up_data_read_beforehand_paints_the_home_screen_on_mount(wor
         assert isinstance(app.screen, HomeScreen)
         assert app.screen.page is startup.home
         assert app.screen.query_one("#home-table").row_count == 3
+
+
+async def test_switching_tabs_by_number_keeps_the_keyboard_on_the_tabs(world):
+    """Focus inside a pane that a number key hides moves to the tab strip, not nowhere."""
+    app = make_console(world, "alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("4", "tab")
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id != "domain-tabs"
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "domain-tabs"
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.screen.query_one("#domain-tabs").selected == "dns"
