@@ -644,6 +644,8 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
     events = session.exec(
         select(AuditEvent)
         .where(AuditEvent.domain_id == domain.id)
+        # Queued mail is listed above, message by message; here only changes to the domain.
+        .where(AuditEvent.action.not_like("message.%"))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(RECENT_EVENT_LIMIT)
     ).all()

@@ -39,3 +39,13 @@ def demo_engine(demo_template, tmp_path):
     engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def steady_cursors(monkeypatch):
+    """A blinking cursor is drawn or not depending on when the picture is taken:
+    keep every cursor shown, so a snapshot never depends on timing."""
+    from textual.widgets import Input, TextArea
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
