@@ -14,10 +14,9 @@ from app.console_data import ActivityView, DomainView, removed_advice
 from app.errors import MailpoolsError
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
-from widgets.dedicated_form import DedicatedForm
 from widgets.mail_servers import MailServersPanel, age, pending_text
 from widgets.rate_gauge import RateGauge
-from widgets.transactional_form import TransactionalForm
+from widgets.request_form import RequestForm
 
 TAB_LABELS = {
     "overview": "Overview",
@@ -253,9 +252,8 @@ class DomainScreen(Screen):
         else:
             await self.fill(tab)
 
-    @on(TransactionalForm.Filed)
-    @on(DedicatedForm.Filed)
-    def request_filed(self, event: TransactionalForm.Filed | DedicatedForm.Filed) -> None:
+    @on(RequestForm.Filed)
+    def request_filed(self, event: RequestForm.Filed) -> None:
         self.app.notify(
             f"Request #{event.request.id} filed: an agent will review it.", title="Request filed"
         )

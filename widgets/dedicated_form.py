@@ -8,30 +8,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from app.console_data import DomainView, RequestSummary, dedicated_estimate
+from app.console_data import dedicated_estimate
 from app.errors import MailpoolsError
 from app.formatting import short_count
+from widgets.request_form import RequestForm
 
 NEW_IPS = "new"
-FIELDS = ("volume", "ips", "domains", "pool")
 
 
-class DedicatedForm(Vertical):
+class DedicatedForm(RequestForm):
+    """Files a dedicated-IP request, with eligibility and the monthly cost updated as typed."""
+
+    KIND = "dedicated"
+    FIELDS = ("volume", "ips", "domains", "pool")
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-dedicated")
     ]
-
-    class Filed(Message):
-        def __init__(self, request: RequestSummary) -> None:
-            super().__init__()
-            self.request = request
-
-    def __init__(self, view: DomainView, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.view = view
 
     def compose(self) -> ComposeResult:
         view = self.view
@@ -80,13 +74,6 @@ class DedicatedForm(Vertical):
     def on_mount(self) -> None:
         self.update_estimate()
 
-    def note(self, field: str, message: str, *, good: bool = False) -> None:
-        target = self.query_one(f"#{field}-error", Static)
-        target.update(message)
-        target.display = bool(message)
-        target.set_class(bool(message) and not good, "refusal")
-        target.set_class(bool(message) and good, "accepted")
-
     def join_pool(self) -> str | None:
         selects = self.query("#pool")
         if not selects:
@@ -119,16 +106,11 @@ class DedicatedForm(Vertical):
         eligibility.set_class(estimate.eligible, "accepted")
         self.query_one("#cost", Static).update(f"Monthly cost: {estimate.cost}")
 
-    @on(Button.Pressed, "#submit-dedicated")
-    def submit_pressed(self) -> None:
-        self.action_submit()
-
     def action_submit(self) -> None:
-        for field in (*FIELDS, "dedicated-form"):
+        for field in self.FIELDS:
             if self.query(f"#{field}-error"):
                 self.note(field, "")
-        self.note("dedicated-form", "Filing the request…", good=True)
-        self.query_one("#submit-dedicated", Button).disabled = True
+        self.filing()
         self.file_request(
             self.query_one("#volume", Input).value,
             self.query_one("#ips", Input).value,
@@ -151,14 +133,4 @@ class DedicatedForm(Vertical):
         except MailpoolsError as error:
             self.app.call_from_thread(self.refused, error)
             return
-        self.app.call_from_thread(self.post_message, self.Filed(request))
-
-    def refused(self, error: MailpoolsError) -> None:
-        self.query_one("#submit-dedicated", Button).disabled = False
-        self.note("dedicated-form", "")
-        field = (
-            error.field if error.field in FIELDS and self.query(f"#{error.field}-error") else None
-        )
-        self.note(field or "dedicated-form", error.message)
-        if field and self.query(f"#{field}"):
-            self.query_one(f"#{field}").focus()
+        self.app.call_from_thread(self.filed, request)

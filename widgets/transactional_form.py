@@ -6,32 +6,21 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from app import policy
-from app.console_data import DomainView, RequestSummary
 from app.errors import MailpoolsError
+from widgets.request_form import RequestForm
 
-FIELDS = ("justification", "confirmation", "acknowledge")
 
-
-class TransactionalForm(Vertical):
+class TransactionalForm(RequestForm):
     """Files a transactional-pool request for one domain, checking each field as it is typed."""
 
+    KIND = "transactional"
+    FIELDS = ("justification", "confirmation", "acknowledge")
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", tooltip="File the request", id="submit-transactional")
     ]
-
-    class Filed(Message):
-        def __init__(self, request: RequestSummary) -> None:
-            super().__init__()
-            self.request = request
-
-    def __init__(self, view: DomainView, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.view = view
 
     def compose(self) -> ComposeResult:
         view = self.view
@@ -67,13 +56,6 @@ class TransactionalForm(Vertical):
         yield Button("Request the transactional pool", id="submit-transactional", variant="primary")
         yield Static("", id="transactional-form-error", classes="field-note")
 
-    def note(self, field: str, message: str, *, good: bool = False) -> None:
-        target = self.query_one(f"#{field}-error", Static)
-        target.update(message)
-        target.display = bool(message)
-        target.set_class(bool(message) and not good, "refusal")
-        target.set_class(bool(message) and good, "accepted")
-
     @on(TextArea.Changed, "#justification")
     def check_justification(self, event: TextArea.Changed) -> None:
         text = event.text_area.text
@@ -101,13 +83,8 @@ class TransactionalForm(Vertical):
         if event.value:
             self.note("acknowledge", "")
 
-    @on(Button.Pressed, "#submit-transactional")
-    def submit_pressed(self) -> None:
-        self.action_submit()
-
     def action_submit(self) -> None:
-        self.note("transactional-form", "Filing the request…", good=True)
-        self.query_one("#submit-transactional", Button).disabled = True
+        self.filing()
         self.file_request(
             self.query_one("#justification", TextArea).text,
             self.query_one("#confirmation", Input).value,
@@ -126,12 +103,4 @@ class TransactionalForm(Vertical):
         except MailpoolsError as error:
             self.app.call_from_thread(self.refused, error)
             return
-        self.app.call_from_thread(self.post_message, self.Filed(request))
-
-    def refused(self, error: MailpoolsError) -> None:
-        self.query_one("#submit-transactional", Button).disabled = False
-        self.note("transactional-form", "")
-        field = error.field if error.field in FIELDS else "transactional-form"
-        self.note(field, error.message)
-        if field in FIELDS:
-            self.query_one(f"#{field}").focus()
+        self.app.call_from_thread(self.filed, request)

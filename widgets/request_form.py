@@ -1,0 +1,71 @@
+"""What the two request forms share: a note beside each field, filing in a worker,
+and a refusal shown next to the field it concerns."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Button, Static
+
+from app.console_data import DomainView, RequestSummary
+from app.errors import MailpoolsError
+
+
+class RequestForm(Vertical):
+    # "transactional" or "dedicated": names the submit button (#submit-KIND) and
+    # the note under it (#KIND-form-error).
+    KIND: ClassVar[str]
+    # Fields that have a note of their own (#FIELD-error), matched to MailpoolsError.field.
+    FIELDS: ClassVar[tuple[str, ...]]
+
+    class Filed(Message):
+        def __init__(self, request: RequestSummary) -> None:
+            super().__init__()
+            self.request = request
+
+    def __init__(self, view: DomainView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+
+    @property
+    def form_note(self) -> str:
+        return f"{self.KIND}-form"
+
+    @property
+    def submit_button(self) -> Button:
+        return self.query_one(f"#submit-{self.KIND}", Button)
+
+    def note(self, field: str, message: str, *, good: bool = False) -> None:
+        target = self.query_one(f"#{field}-error", Static)
+        target.update(message)
+        target.display = bool(message)
+        target.set_class(bool(message) and not good, "refusal")
+        target.set_class(bool(message) and good, "accepted")
+
+    @on(Button.Pressed)
+    def submit_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == f"submit-{self.KIND}":
+            event.stop()
+            self.action_submit()
+
+    def action_submit(self) -> None:
+        raise NotImplementedError
+
+    def filing(self) -> None:
+        """Say the request is on its way, and keep it from being sent twice."""
+        self.note(self.form_note, "Filing the request…", good=True)
+        self.submit_button.disabled = True
+
+    def filed(self, request: RequestSummary) -> None:
+        self.post_message(self.Filed(request))
+
+    def refused(self, error: MailpoolsError) -> None:
+        self.submit_button.disabled = False
+        self.note(self.form_note, "")
+        shown = error.field in self.FIELDS and self.query(f"#{error.field}-error")
+        self.note(error.field if shown else self.form_note, error.message)
+        if shown and self.query(f"#{error.field}"):
+            self.query_one(f"#{error.field}").focus()
