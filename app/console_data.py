@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ from app.errors import MailpoolsError
 from app.formatting import percent
 from app.lookups import get_domain
 from app.notifications import list_notifications, mark_read
-from app.warmup_plan import dedicated_share, schedule
+from app.warmup import WarmupStatus, describe_warmup
 from data.db import session_scope
 from data.models import (
     Account,
@@ -42,7 +42,6 @@ from data.models import (
     SendingMode,
     User,
     Warmup,
-    WarmupHold,
     WarmupState,
 )
 
@@ -155,30 +154,6 @@ class RequestSummary:
 
 
 @dataclass(frozen=True)
-class HeldDay:
-    day: date
-    reason: str
-
-
-@dataclass(frozen=True)
-class WarmupView:
-    pool: str
-    state: str
-    started_on: date
-    current_day: int
-    planned_days: int
-    today_share: float
-    plan: list[float]
-    holds: list[HeldDay]
-    expected_completion: date | None
-    completed_at: datetime | None
-
-    @property
-    def days_left(self) -> int:
-        return max(0, self.planned_days - self.current_day)
-
-
-@dataclass(frozen=True)
 class DedicatedGroup:
     pool: str
     ips: list[IpView]
@@ -215,7 +190,7 @@ class DomainView:
     measured_weekly: int
     pending: RequestSummary | None
     last_decision: RequestSummary | None
-    warmup: WarmupView | None
+    warmup: WarmupStatus | None
     dedicated_groups: list[DedicatedGroup]
     share_candidates: list[ShareCandidate]
     candidates_truncated: bool
@@ -453,26 +428,6 @@ def _summary(request: PoolRequest | None, pool_names: dict[int, str]) -> Request
     )
 
 
-def warmup_view(session: Session, pool: Pool, warmup: Warmup) -> WarmupView:
-    holds = session.exec(
-        select(WarmupHold).where(WarmupHold.warmup_id == warmup.id).order_by(WarmupHold.day)
-    ).all()
-    complete = warmup.state == WarmupState.COMPLETE
-    remaining = max(0, warmup.planned_days - warmup.current_day)
-    return WarmupView(
-        pool=pool.name,
-        state=warmup.state,
-        started_on=warmup.started_on,
-        current_day=warmup.current_day,
-        planned_days=warmup.planned_days,
-        today_share=1.0 if complete else dedicated_share(warmup.current_day, warmup.planned_days),
-        plan=schedule(warmup.planned_days),
-        holds=[HeldDay(hold.day, hold.reason) for hold in holds],
-        expected_completion=None if complete else clock.today() + timedelta(days=remaining),
-        completed_at=warmup.completed_at,
-    )
-
-
 def _campaign_volume(session: Session, domain_id: int) -> tuple[int, int]:
     today = clock.today()
     row = session.exec(
@@ -583,7 +538,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
     if dedicated_pool is not None:
         row = _latest_warmups(session, {dedicated_pool.id}).get(dedicated_pool.id)
         if row is not None:
-            warmup = warmup_view(session, dedicated_pool, row)
+            warmup = describe_warmup(session, row, domain.name)
     candidates, truncated = _share_candidates(session, domain)
     return DomainView(
         name=domain.name,

@@ -274,6 +274,13 @@ class WarmupStatus:
     expected_completion: date | None
     completed_at: datetime | None
 
+    @property
+    def days_left(self) -> int:
+        """Days until all mail moves to the dedicated IPs (0 once complete)."""
+        if self.expected_completion is None:
+            return 0
+        return (self.expected_completion - clock.today()).days
+
     def as_json(self) -> dict:
         return {
             "domain": self.domain,
@@ -307,6 +314,11 @@ def warmup_status(session: Session, actor: User, domain_name: str) -> WarmupStat
         ).first()
     if warmup is None:
         raise MailpoolsError(f"{domain.name} has no dedicated IPs, so there is no warm-up to show.")
+    return describe_warmup(session, warmup, domain.name)
+
+
+def describe_warmup(session: Session, warmup: Warmup, domain_name: str) -> WarmupStatus:
+    """What a warm-up looks like to people, the same on the command line and in the console."""
     pool = session.get(Pool, warmup.pool_id)
     holds = session.exec(
         select(WarmupHold).where(WarmupHold.warmup_id == warmup.id).order_by(WarmupHold.day)
@@ -318,7 +330,7 @@ def warmup_status(session: Session, actor: User, domain_name: str) -> WarmupStat
         # The last plan day is judged the day after it: from then on all mail is dedicated.
         expected = clock.today() + timedelta(days=warmup.planned_days - warmup.current_day + 1)
     return WarmupStatus(
-        domain=domain.name,
+        domain=domain_name,
         pool=pool.name,
         state=warmup.state,
         started_on=warmup.started_on,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from app.console_data import WarmupView
+from app.warmup import WarmupStatus
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 CHART_ROWS = 6
@@ -16,13 +16,13 @@ class WarmupChart(Widget):
     WarmupChart { height: 9; width: 1fr; }
     """
 
-    def __init__(self, warmup: WarmupView, **kwargs) -> None:
+    def __init__(self, warmup: WarmupStatus, **kwargs) -> None:
         super().__init__(**kwargs)
         self.warmup = warmup
 
     def _days_shown(self, width: int) -> list[int]:
         """Plan days to draw, one per column; long plans are sampled to fit."""
-        total = len(self.warmup.plan)
+        total = len(self.warmup.shares)
         columns = max(1, min(total, width - 6))
         if columns >= total:
             return list(range(1, total + 1))
@@ -38,7 +38,7 @@ class WarmupChart(Widget):
             label = {CHART_ROWS: "100%", 1: "  0%"}.get(row, "    ")
             text.append(f"{label} ", style="dim")
             for index, day in enumerate(days):
-                share = warmup.plan[day - 1]
+                share = warmup.shares[day - 1]
                 eighths = round(share * CHART_ROWS * 8) - (row - 1) * 8
                 block = BLOCKS[max(0, min(8, eighths))]
                 if index == today_column:

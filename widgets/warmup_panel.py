@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from app.console_data import WarmupView
+from app.warmup import WarmupStatus
 from widgets.warmup_chart import WarmupChart
 
 
@@ -24,7 +24,7 @@ class WarmupPanel(Vertical):
     WarmupPanel > Static { height: auto; }
     """
 
-    def __init__(self, warmup: WarmupView, shared_pool: str | None, **kwargs) -> None:
+    def __init__(self, warmup: WarmupStatus, shared_pool: str | None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.warmup = warmup
         self.shared_pool = shared_pool or "its shared pool"
@@ -55,11 +55,9 @@ class WarmupPanel(Vertical):
                 id="warmup-status",
             )
         yield WarmupChart(warmup, id="warmup-chart")
-        if warmup.holds:
-            lines = [
-                f"Held {len(warmup.holds)} day(s) — the warm-up does not advance on a bad day:"
-            ]
-            for hold in warmup.holds[-8:]:
+        if warmup.held:
+            lines = [f"Held {len(warmup.held)} day(s) — the warm-up does not advance on a bad day:"]
+            for hold in warmup.held[-8:]:
                 lines.append(f"  {hold.day:%-d %b}: {hold.reason}")
             yield Static("\n".join(lines), id="warmup-holds")
         else:

@@ -258,7 +258,7 @@ async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_u
         status = content(app, "#warmup-status")
         assert "day 1 of about 42" in status
         assert "Today 2% of messages go out from the dedicated IPs" in status
-        assert "in 41 days" in status
+        assert "in 42 days" in status
         assert app.screen.query_one("#ways").selected == "dedicated"
         chart = str(app.screen.query_one("#warmup-chart").render())
         assert "today: day 1" in chart and "day 42" in chart
@@ -291,7 +291,7 @@ async def test_warm_up_view_shows_progress_held_days_and_completion(world, monke
         await settle(pilot)
         status = content(app, "#warmup-status")
         assert "day 12 of about 45" in status
-        assert "in 33 days (29 Dec 2026)" in status
+        assert "in 34 days (30 Dec 2026)" in status
         assert "Bounce rate 6.2% over the 5.0% limit." in content(app, "#warmup-holds")
 
     with session_scope(world) as session:
