@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from app import clock, policy, pool_requests, stats
 from app.auth import get_user, is_staff, require_account_access
+from app.domains import latest_warmups, sending_pool_id
 from app.errors import MailpoolsError
 from app.formatting import percent
 from app.lookups import get_domain
@@ -296,14 +297,6 @@ def _pool_view(session: Session, pool: Pool | None) -> PoolView | None:
     )
 
 
-def _sending_pool_id(domain: Domain) -> int | None:
-    if domain.sending_mode == SendingMode.TRANSACTIONAL:
-        return domain.transactional_pool_id
-    if domain.sending_mode == SendingMode.DEDICATED:
-        return domain.dedicated_pool_id
-    return domain.shared_pool_id
-
-
 def _readings(rates: stats.Rates, pool: Pool | PoolView | None) -> tuple[RateReading, RateReading]:
     if pool is None:
         return RateReading(0.0, 1.0, 0, 0), RateReading(0.0, 1.0, 0, 0)
@@ -322,17 +315,6 @@ def _warmup_progress(warmup: Warmup | None) -> str | None:
         return "complete"
     label = f"day {warmup.current_day} of {warmup.planned_days}"
     return label + (" (paused)" if warmup.state == WarmupState.PAUSED else "")
-
-
-def _latest_warmups(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
-    if not pool_ids:
-        return {}
-    latest: dict[int, Warmup] = {}
-    for warmup in session.exec(
-        select(Warmup).where(Warmup.pool_id.in_(pool_ids)).order_by(Warmup.id)
-    ):
-        latest[warmup.pool_id] = warmup
-    return latest
 
 
 def _pending_by_domain(session: Session, domain_ids: list[int]) -> dict[int, PoolRequest]:
@@ -369,13 +351,11 @@ def home_page(
     ids = [domain.id for domain in domains]
     rates = stats.domain_rates(session, ids, clock.today(), days=7)
     pools = {pool.id: pool for pool in session.exec(select(Pool))}
-    warmups = _latest_warmups(
-        session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id}
-    )
+    warmups = latest_warmups(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
     pending = _pending_by_domain(session, ids)
     rows = []
     for domain in domains:
-        pool = pools.get(_sending_pool_id(domain))
+        pool = pools.get(sending_pool_id(domain))
         domain_rates = rates.get(domain.id, stats.Rates())
         bounce, complaint = _readings(domain_rates, pool)
         warmup = warmups.get(domain.dedicated_pool_id) if domain.dedicated_pool_id else None
@@ -536,7 +516,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
     decided = next((r for r in requests if r.status != RequestStatus.PENDING), None)
     warmup = None
     if dedicated_pool is not None:
-        row = _latest_warmups(session, {dedicated_pool.id}).get(dedicated_pool.id)
+        row = latest_warmups(session, {dedicated_pool.id}).get(dedicated_pool.id)
         if row is not None:
             warmup = describe_warmup(session, row, domain.name)
     candidates, truncated = _share_candidates(session, domain)

@@ -97,7 +97,8 @@ def sending_pool_id(domain: Domain) -> int | None:
     return domain.shared_pool_id
 
 
-def _warmups_by_pool(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
+def latest_warmups(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
+    """Each pool's most recent warm-up."""
     if not pool_ids:
         return {}
     query = select(Warmup).where(Warmup.pool_id.in_(pool_ids)).order_by(Warmup.id)
@@ -120,9 +121,7 @@ def _summaries(session: Session, domains: list[Domain]) -> list[DomainSummary]:
     accounts = {a.id: a for a in session.exec(select(Account))}
     pools = {p.id: p for p in session.exec(select(Pool))}
     rates = stats.domain_rates(session, [d.id for d in domains], clock.today(), days=7)
-    warmups = _warmups_by_pool(
-        session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id}
-    )
+    warmups = latest_warmups(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
     summaries = []
     for domain in domains:
         pool = pools.get(sending_pool_id(domain))
