@@ -42,8 +42,8 @@ def run_minimal() -> None:
 
 
 def run_console(url: str, user: str) -> None:
-    from app.console import MailpoolsConsole
-    from app.console_data import ConsoleBackend
+    from app.console.app import MailpoolsConsole
+    from app.console.owner_backend import ConsoleBackend
     from data.db import make_engine
     from screens.home import HomeScreen
 

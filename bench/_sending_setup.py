@@ -8,9 +8,9 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.auth import get_user
-from app.inventory import apply_inventory, load_file
-from app.outbox import enqueue
+from app.services.auth import get_user
+from app.services.inventory import apply_inventory, load_file
+from app.services.outbox import enqueue
 from data.db import make_engine, session_scope, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ SENDER_OWNER = "bruno"
 def sink_process():
     """A loopback SMTP sink in its own process, so it does not share the sender's interpreter."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.sink"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "app.demo.sink"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         port = int(process.stdout.readline())

@@ -32,7 +32,7 @@ def run() -> list[str]:
     os.environ["MAILPOOLS_NOW"] = NOW
     from textual.screen import Screen
 
-    from app.console import MailpoolsConsole
+    from app.console.app import MailpoolsConsole
     from data.db import make_engine
     from screens.domain import DomainScreen
     from screens.home import HomeScreen

@@ -19,7 +19,7 @@ from collections import defaultdict
 import aiosmtplib
 from sqlalchemy import select
 
-from app.routing import choose_ip
+from app.rules.routing import choose_ip
 from app.sender import SenderOptions, run_sender
 from app.sender.delivery import render
 from app.sender.store import ClaimedMessage, load_routing_state

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from app.auth import get_user
-from app.inventory import apply_inventory, parse
-from app.pool_requests import deny, list_requests, request_transactional
-from app.triage import triage_queue
+from app.services.auth import get_user
+from app.services.inventory import apply_inventory, parse
+from app.services.pool_requests import deny, list_requests, request_transactional
+from app.services.triage import triage_queue
 from data.db import make_engine, session_scope, upgrade
 from data.models import Domain, DomainDailyStat
 

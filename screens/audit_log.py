@@ -12,10 +12,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
-from app.agent_console import AuditFilters
-from app.audit import AuditView
-from app.audit_log import DEFAULT_LIMIT
+from app.console.agent_backend import AuditFilters
 from app.errors import MailpoolsError
+from app.services.audit import AuditView
+from app.services.audit_log import DEFAULT_LIMIT
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
 

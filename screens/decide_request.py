@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static
 
-from app.agent_console import AgentBackend
+from app.console.agent_backend import AgentBackend
 from app.errors import AlreadyDecided, MailpoolsError
-from app.triage import DecisionContext
+from app.services.triage import DecisionContext
 from widgets.request_details import RequestDetails
 
 

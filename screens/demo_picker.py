@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from app.demo_seed import CastMember
+from app.demo.seed import CastMember
 
 # Short enough for one line of an 80-column terminal.
 ROLE_STORY = {

@@ -10,7 +10,7 @@ from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 
-from app.console_data import ActivityView, DomainView, removed_advice
+from app.console.owner_backend import ActivityView, DomainView, removed_advice
 from app.errors import MailpoolsError
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip

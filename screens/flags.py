@@ -7,10 +7,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
-from app.agent_console import FlagsView
+from app.console.agent_backend import FlagsView
 from app.errors import MailpoolsError
-from app.formatting import short_count
-from app.policy import DEDICATED_WEEKLY_MINIMUM
+from app.rules.formatting import short_count
+from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from screens.staff_screen import StaffScreen
 from widgets.request_details import percent
 from widgets.staff_nav import StaffNav

@@ -14,9 +14,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from app.console_data import DomainRow, HomePage, RateReading
+from app.console.owner_backend import DomainRow, HomePage, RateReading
 from app.errors import MailpoolsError
-from app.formatting import short_count
+from app.rules.formatting import short_count
 from screens.messages import NotificationsArrived
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from app.console_data import NotificationView
+from app.console.owner_backend import NotificationView
 
 
 class NotificationsArrived(Message):

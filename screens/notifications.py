@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from app.console_data import NotificationView
+from app.console.owner_backend import NotificationView
 from app.errors import MailpoolsError
 from screens.messages import NotificationsArrived
 from widgets.mail_servers import age

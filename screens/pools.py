@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.formatting import short_count
-from app.pool_operations import PoolView
+from app.rules.formatting import short_count
+from app.services.pool_operations import PoolView
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.request_details import percent, rate_style

@@ -14,7 +14,7 @@ from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
 
-from app.agent_console import AgentBackend
+from app.console.agent_backend import AgentBackend
 from app.errors import MailpoolsError
 from widgets.staff_nav import STAFF_SECTIONS
 

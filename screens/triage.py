@@ -11,8 +11,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from app.errors import MailpoolsError
-from app.formatting import short_count
-from app.triage import TriageItem
+from app.rules.formatting import short_count
+from app.services.triage import TriageItem
 from screens.staff_screen import StaffScreen
 from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from app.auth import get_user
-from app.inventory import apply_inventory, load_file
-from app.lookups import get_domain
+from app.services.auth import get_user
+from app.services.inventory import apply_inventory, load_file
+from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import DomainDailyStat, User
 

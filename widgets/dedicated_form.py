@@ -10,9 +10,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from app.console_data import dedicated_estimate
+from app.console.owner_backend import dedicated_estimate
 from app.errors import MailpoolsError
-from app.formatting import short_count
+from app.rules.formatting import short_count
 from widgets.request_form import RequestForm
 
 NEW_IPS = "new"

@@ -15,9 +15,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
 from app import clock
-from app.console_data import DomainView, PoolView, RequestSummary, removed_advice
-from app.formatting import short_count
-from app.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
+from app.console.owner_backend import DomainView, PoolView, RequestSummary, removed_advice
+from app.rules.formatting import short_count
+from app.rules.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
 from widgets.rate_gauge import RateGauge

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.console_data import RateReading
-from app.formatting import percent
+from app.console.owner_backend import RateReading
+from app.rules.formatting import percent
 
 BAR_WIDTH = 20
 LEVEL_STYLES = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.pool_operations import RateReading
-from app.triage import TriageItem
+from app.services.pool_operations import RateReading
+from app.services.triage import TriageItem
 
 
 def percent(rate: float) -> str:

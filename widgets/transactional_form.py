@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
-from app import policy
 from app.errors import MailpoolsError
+from app.rules import policy
 from widgets.request_form import RequestForm
 
 

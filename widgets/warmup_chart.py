@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from app.warmup import WarmupStatus
+from app.services.warmups import WarmupStatus
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 CHART_ROWS = 6

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from app.warmup import WarmupStatus
+from app.services.warmups import WarmupStatus
 from widgets.warmup_chart import WarmupChart
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from app.audit import list_events
 from app.cli.common import (
     add_as_option,
     add_json_option,
@@ -14,6 +13,7 @@ from app.cli.common import (
     print_table,
     transaction,
 )
+from app.services.audit import list_events
 
 
 def register(subparsers) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.auth import get_user
 from app.errors import MailpoolsError
-from app.formatting import percent, short_count  # noqa: F401 (shared by the subcommands)
+from app.rules.formatting import percent, short_count  # noqa: F401 (shared by the subcommands)
+from app.services.auth import get_user
 from data.db import make_engine, session_scope
 from data.models import Role, User
 

@@ -39,8 +39,8 @@ def default_user_name() -> str:
 
 
 def run_console(user_name: str, theme: str | None = None) -> int:
-    from app.console import MailpoolsConsole
-    from app.console_data import ConsoleBackend
+    from app.console.app import MailpoolsConsole
+    from app.console.owner_backend import ConsoleBackend
 
     # Read what the first screen shows before the terminal is taken over: an unknown
     # user is refused on the command line, and the console paints complete at once.

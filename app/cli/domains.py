@@ -12,8 +12,8 @@ from app.cli.common import (
     print_table,
     transaction,
 )
-from app.domains import DomainSummary, domain_detail, list_domains
-from app.formatting import percent, short_count
+from app.rules.formatting import percent, short_count
+from app.services.domains import DomainSummary, domain_detail, list_domains
 
 
 def register(subparsers) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from app.cli.common import acting_user, add_json_option, command, group, print_json, transaction
-from app.inventory import apply_inventory, load_file
+from app.services.inventory import apply_inventory, load_file
 
 
 def register(subparsers) -> None:

@@ -11,7 +11,6 @@ mailpools warmup pause|resume DOMAIN --as USER
 
 from __future__ import annotations
 
-from app import flags, pool_admin, pool_operations, warmup
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -24,6 +23,7 @@ from app.cli.common import (
     print_table,
     transaction,
 )
+from app.services import flags, pool_admin, pool_operations, warmups
 
 
 def register(subparsers) -> None:
@@ -211,14 +211,14 @@ def _domain_reinstate(args) -> int:
 
 def _warmup_pause(args) -> int:
     with transaction() as session:
-        warmup.pause_warmup(session, acting_user(session, args), args.domain)
+        warmups.pause_warmup(session, acting_user(session, args), args.domain)
     print(f"The warm-up of {args.domain} is paused: it holds at its current day until resumed.")
     return 0
 
 
 def _warmup_resume(args) -> int:
     with transaction() as session:
-        warmup.resume_warmup(session, acting_user(session, args), args.domain)
+        warmups.resume_warmup(session, acting_user(session, args), args.domain)
     print(f"The warm-up of {args.domain} is running again.")
     return 0
 

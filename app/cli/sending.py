@@ -15,7 +15,6 @@ import sys
 import time
 from datetime import date
 
-from app import complaints, outbox, warmup
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -31,6 +30,7 @@ from app.cli.common import (
 )
 from app.errors import MailpoolsError
 from app.sender import SenderOptions, SenderStats, run_sender
+from app.services import complaints, outbox, warmups
 
 
 def register(subparsers) -> None:
@@ -257,7 +257,7 @@ def _day(value: str | None) -> date | None:
 
 def _warmup_show(args) -> int:
     with transaction() as session:
-        status = warmup.warmup_status(session, local_reader(session, args), args.domain)
+        status = warmups.warmup_status(session, local_reader(session, args), args.domain)
     if args.json:
         print_json(status.as_json())
         return 0

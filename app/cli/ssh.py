@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 
 def _serve(args) -> int:
-    from app.ssh_server import serve
+    from app.ssh.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 

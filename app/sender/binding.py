@@ -9,7 +9,8 @@ import socket
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from app import audit, clock
+from app import clock
+from app.services import audit
 from data.db import session_scope
 from data.models import IpAddress
 

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-from app.routing import IpView
+from app.rules.routing import IpView
 from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
 

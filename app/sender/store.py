@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from app.routing import DomainView, IpView, MessageView, PoolView, WarmupView
+from app.rules.routing import DomainView, IpView, MessageView, PoolView, WarmupView
 from data.db import is_sqlite, session_scope
 from data.models import (
     Domain,

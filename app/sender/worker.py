@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from app import clock
-from app.routing import Action, IpView, Route, route_message
+from app.rules.routing import Action, IpView, Route, route_message
 from app.sender import store
 from app.sender.binding import check_bindings
 from app.sender.delivery import (
@@ -591,8 +591,8 @@ class Sender:
 
     async def _maintenance(self) -> None:
         """Judge finished warm-up days and domain health from the daily stats."""
-        from app.health import check_domain_health
-        from app.warmup import evaluate_warmups
+        from app.services.health import check_domain_health
+        from app.services.warmups import evaluate_warmups
 
         await asyncio.to_thread(evaluate_warmups, self.engine)
         await asyncio.to_thread(check_domain_health, self.engine)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from app.pool_requests import approve, request_dedicated
+from app.services.pool_requests import approve, request_dedicated
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, Warmup
 from tests.factories import build_world, record_domain_day, user

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlmodel import Session, select
 
-from app import pool_admin, pool_requests
 from app.errors import AlreadyDecided, MailpoolsError
-from app.inventory import apply_inventory, load_file, parse
-from app.lookups import get_account, get_domain
+from app.services import pool_admin, pool_requests
+from app.services.inventory import apply_inventory, load_file, parse
+from app.services.lookups import get_account, get_domain
 from data.db import make_engine, session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, PoolRequest, RequestDomain
 from tests.factories import DEMO_INVENTORY, build_world, user

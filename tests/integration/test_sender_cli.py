@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from app.sink import LoopbackSink
+from app.demo.sink import LoopbackSink
 from data.db import session_scope
 from data.models import AuditEvent, DomainDailyStat, IpDailyStat, Message, MessageStatus
 from tests.integration.test_cli import Cli

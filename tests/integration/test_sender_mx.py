@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.demo.sink import LoopbackSink
 from app.sender import SenderOptions, run_sender
 from app.sender.destinations import Destination, MxDestinations, Unreachable
-from app.sink import LoopbackSink
 from data.models import MessageStatus
 from tests.integration.dns_server import LoopbackDns
 from tests.sending_world import enqueue, messages, world

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from app.demo.sink import LoopbackSink
 from app.sender import run_sender
-from app.sink import LoopbackSink
 from data.models import MessageStatus
 from tests.sending_world import enqueue, messages, relay_options, statuses, world
 

@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from app import clock, pool_admin
+from app import clock
+from app.demo.sink import LoopbackSink
 from app.errors import MailpoolsError
-from app.routing import choose_ip, goes_to_dedicated, usable_ips
+from app.rules.routing import choose_ip, goes_to_dedicated, usable_ips
+from app.rules.warmup_plan import dedicated_share
 from app.sender import run_sender
 from app.sender.store import load_routing_state
-from app.sink import LoopbackSink
-from app.warmup_plan import dedicated_share
+from app.services import pool_admin
 from data.db import session_scope
 from data.models import (
     AuditEvent,

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from app.demo_seed import seed_demo
+from app.demo.seed import seed_demo
 from data.db import make_engine
 
 DEMO_NOW = "2026-11-26T09:00:00"

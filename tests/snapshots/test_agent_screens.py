@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.console import MailpoolsConsole
+from app.console.app import MailpoolsConsole
 from tests.agent_world import agent_world, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]

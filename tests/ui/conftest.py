@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from app import clock
-from app.console import MailpoolsConsole
+from app.console.app import MailpoolsConsole
 from data.db import session_scope
 from data.models import Domain, DomainDailyStat
 from tests.factories import build_world

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, Static
 
-from app.console import MailpoolsConsole
+from app.console.app import MailpoolsConsole
 from data.models import AuditEvent, Domain, IpAddress, Warmup
 from screens.audit_log import AuditLogScreen
 from screens.flags import FlagsScreen

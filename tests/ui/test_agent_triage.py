@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
-from app.console import MailpoolsConsole
-from app.pool_requests import request_transactional, to_view
+from app.console.app import MailpoolsConsole
+from app.services.pool_requests import request_transactional, to_view
 from data.db import session_scope
 from data.models import IpAddress, Notification, PoolRequest
 from screens.decide_request import DecideRequestScreen

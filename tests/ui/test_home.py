@@ -95,7 +95,7 @@ async def test_enter_on_a_row_opens_that_domain(world):
 
 
 async def test_start_up_data_read_beforehand_paints_the_home_screen_on_mount(world):
-    from app.console_data import ConsoleBackend
+    from app.console.owner_backend import ConsoleBackend
 
     startup = ConsoleBackend(world, "alice").startup()
     app = make_console(world, "alice", startup=startup)

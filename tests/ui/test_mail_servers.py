@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from app import clock, pool_admin, pool_requests
+from app import clock
+from app.services import pool_admin, pool_requests
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
 from tests.factories import user

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from app.console import start_screen_for
-from app.console_data import Viewer
-from app.notifications import notify
+from app.console.app import start_screen_for
+from app.console.owner_backend import Viewer
+from app.services.notifications import notify
 from data.db import session_scope
 from data.models import Account, Domain, Notification
 from screens.domain import DomainScreen
@@ -162,7 +162,7 @@ async def test_enter_on_a_notification_opens_its_domain(world):
 
 
 async def test_the_default_theme_follows_the_terminal_palette_and_toggles(world, monkeypatch):
-    from app.console import MailpoolsConsole
+    from app.console.app import MailpoolsConsole
 
     monkeypatch.delenv("MAILPOOLS_THEME", raising=False)
     app = MailpoolsConsole(world, "alice")

@@ -7,7 +7,8 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from app import audit, clock
+from app import clock
+from app.services import audit
 from data.db import session_scope
 from data.models import AuditEvent
 

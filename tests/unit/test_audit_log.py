@@ -1,10 +1,10 @@
 import pytest
 from sqlmodel import Session
 
-from app.audit_log import browse_events, event_actors, event_kinds
 from app.errors import MailpoolsError, PermissionDenied
-from app.pool_admin import reinstate_domain, remove_domain
-from app.pool_operations import pause_ip
+from app.services.audit_log import browse_events, event_actors, event_kinds
+from app.services.pool_admin import reinstate_domain, remove_domain
+from app.services.pool_operations import pause_ip
 from data.db import session_scope
 from tests.factories import build_world, user
 

@@ -9,13 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from app import clock, pool_admin, pool_requests
-from app.console_data import ConsoleBackend, RateReading, dedicated_estimate
+from app import clock
+from app.console.owner_backend import ConsoleBackend, RateReading, dedicated_estimate
 from app.errors import MailpoolsError, PermissionDenied
-from app.formatting import short_count
-from app.lookups import get_domain
-from app.notifications import notify
-from app.warmup_plan import planned_days
+from app.rules.formatting import short_count
+from app.rules.warmup_plan import planned_days
+from app.services import pool_admin, pool_requests
+from app.services.lookups import get_domain
+from app.services.notifications import notify
 from data.db import session_scope
 from data.models import DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user

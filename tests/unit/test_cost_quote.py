@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import MailpoolsError
-from app.policy import (
+from app.rules.policy import (
     DEDICATED_IP_MONTHLY_CENTS,
     PREMIUM_FREE_DEDICATED_IPS,
     quote_monthly_cost,

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app import clock, pool_requests
+from app import clock
 from app.errors import MailpoolsError, PermissionDenied
-from app.lookups import get_account, get_domain, get_ip
-from app.warmup_plan import planned_days
+from app.rules.warmup_plan import planned_days
+from app.services import pool_requests
+from app.services.lookups import get_account, get_domain, get_ip
 from data.db import session_scope
 from data.models import (
     AuditEvent,

@@ -4,9 +4,9 @@ import pytest
 from sqlmodel import Session
 
 from app.errors import PermissionDenied
-from app.flags import domains_near_thresholds, low_volume_dedicated_ips
-from app.pool_admin import remove_domain
-from app.pool_requests import approve, request_dedicated
+from app.services.flags import domains_near_thresholds, low_volume_dedicated_ips
+from app.services.pool_admin import remove_domain
+from app.services.pool_requests import approve, request_dedicated
 from data.db import session_scope
 from tests.factories import build_world, record_domain_day, user
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from app import pool_requests
-from app.inventory import InventoryError, apply_inventory, load_file
-from app.lookups import get_account, get_domain, get_ip, get_pool
+from app.services import pool_requests
+from app.services.inventory import InventoryError, apply_inventory, load_file
+from app.services.lookups import get_account, get_domain, get_ip, get_pool
 from data.db import session_scope
 from data.models import AuditEvent, Domain, Pool
 from tests.database_state import database_state

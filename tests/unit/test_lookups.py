@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from app import pool_admin
 from app.errors import NotFound
-from app.lookups import (
+from app.services import pool_admin
+from app.services.lookups import (
     get_account,
     get_domain,
     get_ip,

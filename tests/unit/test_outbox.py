@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.outbox import enqueue, parse_address
+from app.services.outbox import enqueue, parse_address
 from data.db import session_scope
 from data.models import AuditEvent, Message, MessageStatus
 from tests.factories import user

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import policy
 from app.errors import MailpoolsError
+from app.rules import policy
 
 REAL_JUSTIFICATIONS = [
     "Password resets and order receipts for customers who bought from our shop.",

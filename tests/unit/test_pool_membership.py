@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app import audit, clock, pool_admin
+from app import clock
 from app.errors import MailpoolsError, NotFound
-from app.lookups import get_domain
+from app.services import audit, pool_admin
+from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import AuditEvent, Message, MessageKind, MessageStatus, Notification
 from tests.database_state import database_state

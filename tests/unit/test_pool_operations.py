@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.pool_operations import (
+from app.services.pool_operations import (
     list_ips,
     list_pools,
     list_warmups,
@@ -12,8 +12,8 @@ from app.pool_operations import (
     resume_ip,
     set_ip_weight,
 )
-from app.pool_requests import approve, request_dedicated
-from app.warmup import pause_warmup, resume_warmup
+from app.services.pool_requests import approve, request_dedicated
+from app.services.warmups import pause_warmup, resume_warmup
 from data.db import session_scope
 from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup
 from tests.factories import build_world, record_domain_day, user

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from app import pool_requests
 from app.errors import MailpoolsError
-from app.policy import DEDICATED_IP_MONTHLY_CENTS, PREMIUM_FREE_DEDICATED_IPS
+from app.rules.policy import DEDICATED_IP_MONTHLY_CENTS, PREMIUM_FREE_DEDICATED_IPS
+from app.services import pool_requests
 from data.db import make_engine, session_scope
 from data.models import (
     Account,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.routing import (
+from app.rules.routing import (
     SPLIT_KEY,
     Action,
     DomainView,
@@ -22,7 +22,7 @@ from app.routing import (
     route_message,
     unit_hash,
 )
-from app.warmup_plan import dedicated_share
+from app.rules.warmup_plan import dedicated_share
 from data.models import DomainStatus, IpState, MessageKind, SendingMode, WarmupState
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

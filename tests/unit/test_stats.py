@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from app import stats
-from app.lookups import get_domain
+from app.services import stats
+from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import DomainDailyStat
 from tests.factories import build_world

@@ -8,10 +8,11 @@ import uuid
 import pytest
 from sqlmodel import Session, select
 
-from app import clock, pool_requests
+from app import clock
 from app.errors import MailpoolsError, PermissionDenied
-from app.inventory import apply_inventory, parse
-from app.lookups import get_domain
+from app.services import pool_requests
+from app.services.inventory import apply_inventory, parse
+from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import (
     AuditEvent,

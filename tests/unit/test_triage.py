@@ -5,8 +5,8 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError, PermissionDenied
-from app.pool_requests import approve, deny, request_dedicated, request_transactional
-from app.triage import (
+from app.services.pool_requests import approve, deny, request_dedicated, request_transactional
+from app.services.triage import (
     account_names,
     check_decision,
     decision_context,

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app import policy
-from app.warmup_plan import dedicated_share
+from app.rules import policy
+from app.rules.warmup_plan import dedicated_share
 from data.models import DomainStatus, IpState, SendingMode, WarmupState
 
 # How long a message waits before a new try when its route has no IP to use.

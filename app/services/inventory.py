@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from app import audit, clock
-from app.auth import require_staff
+from app import clock
 from app.errors import MailpoolsError
-from app.lookups import pick_shared_pool
-from app.policy import normalise_domain
+from app.rules.policy import normalise_domain
+from app.services import audit
+from app.services.auth import require_staff
+from app.services.lookups import pick_shared_pool
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
 SECTIONS = ("pools", "ips", "accounts", "domains", "users")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from app import clock
-from app.auth import require_account_access
+from app.services.auth import require_account_access
 from data.models import Notification, User
 
 

@@ -17,14 +17,16 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app import clock, policy, pool_requests, stats
-from app.auth import get_user, is_staff, require_account_access
-from app.domains import latest_warmups, sending_pool_id
+from app import clock
 from app.errors import MailpoolsError
-from app.formatting import percent
-from app.lookups import get_domain
-from app.notifications import list_notifications, mark_read
-from app.warmup import WarmupStatus, describe_warmup
+from app.rules import policy
+from app.rules.formatting import percent
+from app.services import pool_requests, stats
+from app.services.auth import get_user, is_staff, require_account_access
+from app.services.domains import latest_warmups, sending_pool_id
+from app.services.lookups import get_domain
+from app.services.notifications import list_notifications, mark_read
+from app.services.warmups import WarmupStatus, describe_warmup
 from data.db import session_scope
 from data.models import (
     Account,

@@ -25,7 +25,7 @@ import asyncssh
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.auth import user_for_key
+from app.services.auth import user_for_key
 
 log = logging.getLogger("mailpools.ssh")
 

@@ -76,8 +76,8 @@ def list_events(
     limit: int = 200,
 ) -> list[AuditView]:
     """Newest first. Owners see only their own account's events."""
-    from app.auth import is_staff
-    from app.lookups import get_account, get_domain
+    from app.services.auth import is_staff
+    from app.services.lookups import get_account, get_domain
 
     query = select(AuditEvent)
     if account:

@@ -21,16 +21,17 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app import clock, pool_admin, pool_requests
-from app.auth import get_user
-from app.inventory import apply_inventory, load_file
-from app.lookups import get_domain
-from app.warmup import evaluate_warmups
-from app.warmup_plan import dedicated_share
+from app import clock
+from app.rules.warmup_plan import dedicated_share
+from app.services import pool_admin, pool_requests
+from app.services.auth import get_user
+from app.services.inventory import apply_inventory, load_file
+from app.services.lookups import get_domain
+from app.services.warmups import evaluate_warmups
 from data.db import session_scope
 from data.models import Account, DomainDailyStat, IpAddress, IpDailyStat, User, Warmup
 
-DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "demo.toml"
+DEMO_INVENTORY = Path(__file__).resolve().parent.parent.parent / "data" / "seed" / "demo.toml"
 HISTORY_DAYS = 30
 
 # Typical daily volumes, bounce and complaint rates of the demo domains.

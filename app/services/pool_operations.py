@@ -13,11 +13,12 @@ from datetime import date
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app import audit, clock, stats
-from app.auth import require_staff
+from app import clock
 from app.errors import MailpoolsError
-from app.lookups import get_ip, get_pool
-from app.warmup_plan import dedicated_share
+from app.rules.warmup_plan import dedicated_share
+from app.services import audit, stats
+from app.services.auth import require_staff
+from app.services.lookups import get_ip, get_pool
 from data.models import (
     Account,
     Domain,

@@ -8,7 +8,7 @@ Recipients steer the replies, so failure paths can be exercised with real SMTP:
 a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
 no reply for `stall_seconds`.
 
-`python -m app.sink [--port N]` runs one in the foreground and prints its port.
+`python -m app.demo.sink [--port N]` runs one in the foreground and prints its port.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from app import audit, clock, policy
+from app import clock
 from app.errors import MailpoolsError, PermissionDenied
-from app.lookups import get_domain
+from app.rules import policy
+from app.services import audit
+from app.services.lookups import get_domain
 from data.models import Domain, Message, MessageKind, MessageStatus, User
 
 MAX_COUNT = 1_000_000

@@ -14,9 +14,17 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app import audit_log, flags, pool_admin, pool_operations, pool_requests, triage, warmup
-from app.audit import AuditView
-from app.auth import get_user
+from app.services import (
+    audit_log,
+    flags,
+    pool_admin,
+    pool_operations,
+    pool_requests,
+    triage,
+    warmups,
+)
+from app.services.audit import AuditView
+from app.services.auth import get_user
 from data.db import session_scope
 from data.models import User
 
@@ -121,11 +129,11 @@ class AgentBackend:
         return self._run(pool_operations.list_warmups)
 
     def pause_warmup(self, domain: str) -> str:
-        self._run(lambda s, u: warmup.pause_warmup(s, u, domain))
+        self._run(lambda s, u: warmups.pause_warmup(s, u, domain))
         return f"The warm-up of {domain} is paused."
 
     def resume_warmup(self, domain: str) -> str:
-        self._run(lambda s, u: warmup.resume_warmup(s, u, domain))
+        self._run(lambda s, u: warmups.resume_warmup(s, u, domain))
         return f"The warm-up of {domain} is running again."
 
     # Flags and the audit log.

@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app import audit, clock
-from app.auth import require_staff
+from app import clock
 from app.errors import MailpoolsError
-from app.lookups import get_domain
-from app.notifications import notify
+from app.services import audit
+from app.services.auth import require_staff
+from app.services.lookups import get_domain
+from app.services.notifications import notify
 from data.models import Domain, DomainStatus, Message, MessageStatus, User
 
 

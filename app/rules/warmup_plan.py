@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from app.policy import DEDICATED_WEEKLY_MINIMUM
+from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 
 LONGEST_PLAN_DAYS = 45
 SHORTEST_PLAN_DAYS = 30

@@ -13,12 +13,14 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app import audit, clock, policy, stats
-from app.auth import require_account_access, require_staff
+from app import clock
 from app.errors import AlreadyDecided, MailpoolsError, NotFound
-from app.lookups import get_domain, pick_transactional_pool
-from app.notifications import notify
-from app.warmup_plan import planned_days
+from app.rules import policy
+from app.rules.warmup_plan import planned_days
+from app.services import audit, stats
+from app.services.auth import require_account_access, require_staff
+from app.services.lookups import get_domain, pick_transactional_pool
+from app.services.notifications import notify
 from data.models import (
     Account,
     Domain,

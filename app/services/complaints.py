@@ -13,11 +13,12 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from app import audit, clock
-from app.auth import require_staff
+from app import clock
 from app.errors import MailpoolsError, NotFound
-from app.lookups import get_domain, get_ip
 from app.sender.store import add_daily_counts
+from app.services import audit
+from app.services.auth import require_staff
+from app.services.lookups import get_domain, get_ip
 from data.models import DomainDailyStat, IpDailyStat, Message, MessageStatus, User
 
 

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from app.console_data import (
+from app.console.owner_backend import (
     ConsoleBackend,
     DomainView,
     HomePage,
@@ -107,7 +107,7 @@ class MailpoolsConsole(App):
     """The console, for the user named USER_NAME."""
 
     TITLE = "mailpools"
-    CSS_PATH = ["console.tcss", "../widgets/forms.tcss", "../widgets/mail_servers.tcss"]
+    CSS_PATH = ["console.tcss", "../../widgets/forms.tcss", "../../widgets/mail_servers.tcss"]
     COMMANDS = App.COMMANDS | {DomainCommands}
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", tooltip="List the keys", id="help"),

@@ -6,7 +6,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, NotFound
-from app.policy import normalise_domain
+from app.rules.policy import normalise_domain
 from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind
 
 

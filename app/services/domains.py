@@ -7,11 +7,12 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from app import clock, stats
-from app.auth import is_staff, require_account_access
+from app import clock
 from app.errors import MailpoolsError
-from app.lookups import get_account, get_domain
-from app.warmup_plan import dedicated_share
+from app.rules.warmup_plan import dedicated_share
+from app.services import stats
+from app.services.auth import is_staff, require_account_access
+from app.services.lookups import get_account, get_domain
 from data.models import (
     Account,
     Domain,

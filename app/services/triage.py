@@ -16,13 +16,14 @@ from datetime import datetime
 import humanize
 from sqlmodel import Session, select
 
-from app import clock, stats
-from app.auth import require_staff
+from app import clock
 from app.errors import AlreadyDecided, MailpoolsError
-from app.lookups import get_account
-from app.policy import CostQuote, quote_monthly_cost
-from app.pool_operations import RateReading, Thresholds, domain_pool_id
-from app.pool_requests import (
+from app.rules.policy import CostQuote, quote_monthly_cost
+from app.services import stats
+from app.services.auth import require_staff
+from app.services.lookups import get_account
+from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
+from app.services.pool_requests import (
     RequestView,
     dedicated_ips_in_use,
     free_dedicated_ips,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from app.audit import AuditView, list_events
-from app.auth import require_staff
+from app.services.audit import AuditView, list_events
+from app.services.auth import require_staff
 from data.models import AuditEvent, User
 
 DEFAULT_LIMIT = 500

@@ -20,13 +20,14 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app import audit, clock
-from app.auth import require_account_access, require_staff
+from app import clock
 from app.errors import MailpoolsError
-from app.lookups import get_domain
-from app.notifications import notify
-from app.stats import Rates
-from app.warmup_plan import dedicated_share, schedule
+from app.rules.warmup_plan import dedicated_share, schedule
+from app.services import audit
+from app.services.auth import require_account_access, require_staff
+from app.services.lookups import get_domain
+from app.services.notifications import notify
+from app.services.stats import Rates
 from data.db import session_scope
 from data.models import (
     Domain,

@@ -21,11 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from textual.app import App
 
-from app import outbox
-from app.auth import get_user
-from app.demo_seed import demo_cast, seed_demo
+from app.demo.seed import demo_cast, seed_demo
+from app.demo.sink import LoopbackSink
 from app.errors import MailpoolsError
-from app.sink import LoopbackSink
+from app.services import outbox
+from app.services.auth import get_user
 from data.db import make_engine, session_scope, upgrade
 from data.models import Account, Domain, DomainStatus, Role, User
 
@@ -164,7 +164,7 @@ def main() -> int:
             print_overview(url, engine)
             print("\n(not a terminal: the console needs one; run `make demo` in a terminal)")
             return 0
-        from app.console import MailpoolsConsole
+        from app.console.app import MailpoolsConsole
 
         while True:
             chosen = DemoLauncher(demo_cast(engine), traffic_summary).run()
