@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from app.errors import NotFound, PermissionDenied
+from app.services.ssh_keys import identity_or_none, stored_identities
 from data.models import Role, User
 
 
@@ -35,22 +36,20 @@ def require_account_access(user: User, account_id: int | None) -> None:
         raise PermissionDenied(f"{user.name} may only act on their own account.")
 
 
-def _key_identity(openssh_line: str) -> tuple[str, str] | None:
-    """(algorithm, base64 body) of an OpenSSH public key line; the comment does not count."""
-    parts = openssh_line.split()
-    if len(parts) < 2:
-        return None
-    return parts[0], parts[1]
-
-
 def user_for_key(session: Session, login: str, presented_key: str) -> User | None:
     """The user LOGIN if PRESENTED_KEY (OpenSSH format) is one of their keys, else None.
 
-    Over SSH the identity comes from the key: the login name must be the key's owner.
+    Over SSH the identity comes from the key: the login name must be the key's owner,
+    and a key that more than one user holds proves nobody's identity, so it logs no one in.
     """
-    wanted = _key_identity(presented_key)
-    user = session.exec(select(User).where(User.name == login)).first()
-    if wanted is None or user is None:
+    wanted = identity_or_none(presented_key)
+    if wanted is None:
         return None
-    keys = {_key_identity(line) for line in user.ssh_keys.splitlines() if line.strip()}
-    return user if wanted in keys else None
+    holders = [
+        user
+        for user in session.exec(select(User).where(User.ssh_keys != ""))
+        if wanted in stored_identities(user.ssh_keys)
+    ]
+    if len(holders) != 1 or holders[0].name != login:
+        return None
+    return holders[0]

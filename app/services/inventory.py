@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ from app import clock
 from app.errors import MailpoolsError
 from app.rules.policy import normalise_domain
 from app.services import audit
+from app.services.audit import SYSTEM_ACTOR
 from app.services.auth import require_staff
 from app.services.lookups import pick_shared_pool
+from app.services.pool_operations import MAX_IP_WEIGHT
+from app.services.ssh_keys import KeyRefused, key_identity, stored_identities
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
 SECTIONS = ("pools", "ips", "accounts", "domains", "users")
@@ -33,8 +37,13 @@ INVENTORY_LOCK_KEY = 0x6D61696C_706F6F6C  # "mailpool"
 # The lengths of the columns the names are stored in.
 NAME_MAX_LENGTH = 200
 HOSTNAME_MAX_LENGTH = 255
-# ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, and security keys (sk-ssh-ed25519@openssh.com).
-OPENSSH_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
+# A pool judges at most a year of stats, from at most a billion messages.
+MAX_WINDOW_DAYS = 365
+MAX_MIN_SAMPLE = 1_000_000_000
+# The audit log's own actors: a user with one of these names could pass for them.
+RESERVED_USER_NAMES = {"operator", SYSTEM_ACTOR}
+# Characters that change how text reads without showing: direction marks and overrides.
+BIDIRECTIONAL_CONTROLS = {"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
 
 
 class InventoryError(MailpoolsError):
@@ -99,6 +108,9 @@ class _Entry:
             raise self.error(name, "must be a non-empty string")
         if len(value.strip()) > max_length:
             raise self.error(name, f"is longer than {max_length} characters")
+        hidden = _hidden_character(value)
+        if hidden:
+            raise self.error(name, f"contains {hidden}, which is not allowed in names")
         return value.strip()
 
     def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
@@ -115,10 +127,10 @@ class _Entry:
             raise self.error(name, f"must be between 0 and 1 (a fraction, e.g. 0.05), not {value}")
         return float(value)
 
-    def whole(self, name: str, default: int, minimum: int) -> int:
+    def whole(self, name: str, default: int, minimum: int, maximum: int) -> int:
         value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(name, f"must be a whole number of at least {minimum}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.error(name, f"must be a whole number from {minimum} to {maximum:,}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -229,8 +241,8 @@ def apply_inventory(
             "kind": entry.choice("kind", [k.value for k in PoolKind]),
             "max_bounce_rate": entry.rate("max_bounce_rate"),
             "max_complaint_rate": entry.rate("max_complaint_rate"),
-            "min_sample": entry.whole("min_sample", 500, 1),
-            "window_days": entry.whole("window_days", 7, 1),
+            "min_sample": entry.whole("min_sample", 500, 1, MAX_MIN_SAMPLE),
+            "window_days": entry.whole("window_days", 7, 1, MAX_WINDOW_DAYS),
         }
         pool = pools.get(name)
         created = pool is None
@@ -283,8 +295,8 @@ def apply_inventory(
                 "requests (leave pool out to add the IP to the free dedicated inventory)",
             )
         values = {
-            "hostname": entry.text("hostname", max_length=HOSTNAME_MAX_LENGTH).rstrip(".").lower(),
-            "weight": entry.whole("weight", 1, 0),
+            "hostname": _hostname(entry),
+            "weight": entry.whole("weight", 1, 0, MAX_IP_WEIGHT),
         }
         if ip is None or ip.account_id is None:
             # Allocated dedicated IPs belong to their account's group; the file does not move them.
@@ -362,25 +374,22 @@ def apply_inventory(
 
     _unique(sections["users"], "name")
     users = {u.name: u for u in session.exec(select(User))}
+    key_holders = _key_holders_outside_file(users, sections["users"])
     for entry in sections["users"]:
         entry.check_fields({"name", "role", "account", "keys"})
         name = entry.text("name")
+        if name.lower() in RESERVED_USER_NAMES:
+            raise entry.error("name", f"{name!r} is reserved for the audit log's own entries")
         role = entry.choice("role", [r.value for r in Role])
         account_name = entry.text("account", required=role == Role.OWNER)
         account = accounts.get(account_name) if account_name else None
         if account_name and account is None:
             raise entry.error("account", f"there is no account named {account_name!r}")
-        keys = entry.data.get("keys", [])
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise entry.error("keys", "must be a list of OpenSSH public keys")
-        for key in keys:
-            parts = key.split()
-            if len(parts) < 2 or not parts[0].startswith(OPENSSH_KEY_TYPE_PREFIXES):
-                raise entry.error("keys", f"{key[:40]!r} is not an OpenSSH public key")
+        keys = _user_keys(entry, name, key_holders)
         values = {
             "role": role,
             "account_id": account.id if account and role == Role.OWNER else None,
-            "ssh_keys": "\n".join(k.strip() for k in keys),
+            "ssh_keys": "\n".join(keys),
         }
         user = users.get(name)
         created = user is None
@@ -405,6 +414,81 @@ def apply_inventory(
     report.missing += [f"domain {n}" for n in domains if n not in named["domains"]]
     report.missing += [f"user {n}" for n in users if n not in named["users"]]
     return report
+
+
+def _key_holders_outside_file(users: dict[str, User], entries: list[_Entry]) -> dict[bytes, str]:
+    """Who holds each key among the users the file leaves as they are."""
+    in_file = {
+        entry.data.get("name", "").strip()
+        for entry in entries
+        if isinstance(entry.data.get("name"), str)
+    }
+    return {
+        identity: user.name
+        for user in users.values()
+        if user.name not in in_file
+        for identity in stored_identities(user.ssh_keys)
+    }
+
+
+def _user_keys(entry: _Entry, name: str, key_holders: dict[bytes, str]) -> list[str]:
+    """The user's keys, each parsed for real; a key may belong to one user only.
+
+    A key held by two users would log its holder in as either of them, so it is
+    refused, naming both. KEY_HOLDERS grows with each user the file assigns.
+    """
+    keys = entry.data.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise entry.error("keys", "must be a list of OpenSSH public keys")
+    seen: set[bytes] = set()
+    for key in keys:
+        shown = _shorten(key)
+        try:
+            identity = key_identity(key)
+        except KeyRefused as refusal:
+            raise entry.error("keys", f"{shown} {refusal}") from None
+        if identity in seen:
+            raise entry.error("keys", f"{shown} is listed twice")
+        holder = key_holders.get(identity)
+        if holder is not None and holder != name:
+            raise entry.error(
+                "keys",
+                f"{shown} is already {holder}'s key; one key may belong to one user only, "
+                f"or whoever holds it could log in as {holder} or {name}",
+            )
+        seen.add(identity)
+    key_holders.update(dict.fromkeys(seen, name))
+    return [key.strip() for key in keys]
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """TEXT quoted for a message, cut short so a long value cannot flood it."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _hidden_character(value: str) -> str | None:
+    """A description of the first control or direction character in VALUE, if any."""
+    for character in value:
+        if unicodedata.category(character) == "Cc":
+            return f"the control character U+{ord(character):04X}"
+        if (
+            unicodedata.bidirectional(character) in BIDIRECTIONAL_CONTROLS
+            or character in "\u200e\u200f\u061c"
+        ):
+            return f"the direction mark U+{ord(character):04X}"
+    return None
+
+
+def _hostname(entry: _Entry) -> str:
+    """An IP's PTR name, used as its EHLO name: it must be a DNS name, or every message defers."""
+    hostname = entry.text("hostname", max_length=HOSTNAME_MAX_LENGTH).rstrip(".").lower()
+    if not _is_domain_name(hostname):
+        raise entry.error(
+            "hostname",
+            f"{_shorten(hostname)} is not a DNS name (labels of letters, digits and hyphens, "
+            "separated by dots)",
+        )
+    return hostname
 
 
 def _apply_one_at_a_time(session: Session) -> None:

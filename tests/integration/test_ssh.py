@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from data.db import make_engine
+from app.services.auth import get_user
+from data.db import make_engine, session_scope
 from tests.factories import build_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,14 @@ def ssh_world(sqlite_url, tmp_path):
     line = server.stdout.readline()
     assert "listening on" in line, line
     port = int(line.rsplit(":", 1)[1])
-    yield {"port": port, "alice": alice_key, "bruno": bruno_key, "stranger": stranger_key}
+    yield {
+        "port": port,
+        "url": sqlite_url,
+        "alice": alice_key,
+        "alice_public": alice_public,
+        "bruno": bruno_key,
+        "stranger": stranger_key,
+    }
     server.terminate()
     server.wait(10)
 
@@ -172,3 +180,26 @@ def test_without_a_terminal_the_server_says_how_to_connect(ssh_world):
     )
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr
+
+
+def _login_refused(port: int, key: Path, login: str) -> bool:
+    result = subprocess.run(
+        _ssh_args(port, key, login, "-T"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    return result.returncode == 255 and "Permission denied" in result.stderr
+
+
+def test_a_key_held_by_two_users_logs_in_as_neither(ssh_world):
+    """A database written before such keys were refused: the shared key proves nobody."""
+    engine = make_engine(ssh_world["url"])
+    with session_scope(engine) as session:
+        sam = get_user(session, "sam")
+        sam.ssh_keys = ssh_world["alice_public"].replace(" alice", " sam@desk")
+    for login in ("alice", "sam"):
+        assert _login_refused(ssh_world["port"], ssh_world["alice"], login), login
+    # bruno's own key still opens bruno's door (no terminal: the server says how to connect).
+    assert not _login_refused(ssh_world["port"], ssh_world["bruno"], "bruno")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from collections import Counter
 from pathlib import Path
 
+import asyncssh
 import pytest
 from sqlmodel import Session, select
 
@@ -246,7 +249,7 @@ VALID_POOL = 'name = "p"\nkind = "shared"\nmax_bounce_rate = 0.05\nmax_complaint
         ),
         (
             f"[[pools]]\n{VALID_POOL}min_sample = 0\n",
-            "pools[0], field 'min_sample': must be a whole number of at least 1",
+            "pools[0], field 'min_sample': must be a whole number from 1 to 1,000,000,000",
         ),
         (
             f'[[pools]]\n{VALID_POOL}colour = "blue"\n',
@@ -280,7 +283,39 @@ VALID_POOL = 'name = "p"\nkind = "shared"\nmax_bounce_rate = 0.05\nmax_complaint
         ),
         (
             '[[ips]]\naddress = "127.0.0.9"\nhostname = "a.test"\nweight = -1\n',
-            "ips[0], field 'weight': must be a whole number of at least 0",
+            "ips[0], field 'weight': must be a whole number from 0 to 100",
+        ),
+        (
+            '[[ips]]\naddress = "127.0.0.9"\nhostname = "a.test"\nweight = 1000\n',
+            "ips[0], field 'weight': must be a whole number from 0 to 100",
+        ),
+        (
+            f"[[pools]]\n{VALID_POOL}window_days = 9223372036854775807\n",
+            "pools[0], field 'window_days': must be a whole number from 1 to 365",
+        ),
+        (
+            '[[ips]]\naddress = "127.0.0.9"\nhostname = "mta 9.example.test"\n',
+            "ips[0], field 'hostname': 'mta 9.example.test' is not a DNS name",
+        ),
+        (
+            '[[ips]]\naddress = "127.0.0.9"\nhostname = "mta9.example.test\\r\\nX: y"\n',
+            "ips[0], field 'hostname': contains the control character U+000D",
+        ),
+        (
+            '[[accounts]]\nname = "a\\u0000b"\nplan = "premium"\n',
+            "accounts[0], field 'name': contains the control character U+0000",
+        ),
+        (
+            '[[accounts]]\nname = "evil\\u202egnp.exe"\nplan = "premium"\n',
+            "accounts[0], field 'name': contains the direction mark U+202E",
+        ),
+        (
+            '[[users]]\nname = "operator"\nrole = "admin"\n',
+            "users[0], field 'name': 'operator' is reserved for the audit log's own entries",
+        ),
+        (
+            '[[users]]\nname = "System"\nrole = "agent"\n',
+            "users[0], field 'name': 'System' is reserved for the audit log's own entries",
         ),
         (
             '[[accounts]]\nname = "a"\nplan = "gold"\n',
@@ -320,7 +355,7 @@ VALID_POOL = 'name = "p"\nkind = "shared"\nmax_bounce_rate = 0.05\nmax_complaint
         ),
         (
             '[[users]]\nname = "u"\nrole = "agent"\nkeys = ["hunter2"]\n',
-            "users[0], field 'keys': 'hunter2' is not an OpenSSH public key",
+            "users[0], field 'keys': 'hunter2' is not a usable OpenSSH public key",
         ),
         (
             '[[users]]\nname = "u"\nrole = "agent"\nkeys = "ssh-ed25519 AAAA"\n',
@@ -426,20 +461,105 @@ def test_the_demo_inventory_is_valid():
     }
 
 
+def public_key(algorithm: str = "ssh-ed25519", comment: str = "") -> str:
+    key = asyncssh.generate_private_key(algorithm, comment=comment or None)
+    return key.export_public_key().decode().strip()
+
+
+def security_key_line() -> str:
+    """An sk-ssh-ed25519 public key line: no device is needed to write one."""
+
+    def field(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    blob = field(b"sk-ssh-ed25519@openssh.com") + field(bytes(range(32))) + field(b"ssh:")
+    return f"sk-ssh-ed25519@openssh.com {base64.b64encode(blob).decode()} yubikey"
+
+
+def users_file(*users: tuple[str, str, list[str]]) -> str:
+    """[[users]] entries for (name, role, keys); owners belong to the account "delta"."""
+    text = '[[accounts]]\nname = "delta"\nplan = "standard"\n'
+    for name, role, keys in users:
+        account = 'account = "delta"\n' if role == "owner" else ""
+        text += (
+            f'\n[[users]]\nname = "{name}"\nrole = "{role}"\n{account}keys = {json.dumps(keys)}\n'
+        )
+    return text
+
+
 def test_every_kind_of_openssh_key_is_accepted(engine, tmp_path):
     keys = [
-        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 rsa@host",
-        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAI ecdsa@host",
-        "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t yubikey",
+        public_key("ssh-rsa", "rsa@host"),
+        public_key("ecdsa-sha2-nistp256", "ecdsa@host"),
+        public_key("ssh-ed25519"),
+        security_key_line(),
     ]
-    text = (
-        '[[users]]\nname = "kim"\nrole = "admin"\nkeys = ['
-        + ", ".join(f'"{k}"' for k in keys)
-        + "]\n"
-    )
-    apply(engine, write(tmp_path, text))
+    apply(engine, write(tmp_path, users_file(("kim", "admin", keys))))
     with Session(engine) as session:
         assert user(session, "kim").ssh_keys.splitlines() == keys
+
+
+def test_the_same_key_on_two_users_in_one_file_is_refused_naming_both(engine, tmp_path):
+    shared = public_key()
+    path = write(
+        tmp_path,
+        users_file(
+            ("olga", "owner", [public_key(), shared]), ("ann", "agent", [shared + " ann@desk"])
+        ),
+    )
+    before = database_state(engine)
+    with pytest.raises(InventoryError) as refused:
+        apply(engine, path)
+    assert "users[1], field 'keys'" in refused.value.message
+    assert "is already olga's key" in refused.value.message
+    assert "log in as olga or ann" in refused.value.message
+    assert database_state(engine) == before
+
+
+def test_a_key_already_held_by_a_user_the_file_leaves_alone_is_refused(engine, tmp_path):
+    shared = public_key()
+    apply(engine, write(tmp_path, users_file(("olga", "owner", [shared])), "first.toml"))
+    before = database_state(engine)
+    with pytest.raises(InventoryError, match="is already olga's key"):
+        apply(engine, write(tmp_path, users_file(("ann", "agent", [shared])), "second.toml"))
+    assert database_state(engine) == before
+
+
+def test_a_key_may_move_from_one_user_to_another_in_one_file(engine, tmp_path):
+    key = public_key()
+    apply(engine, write(tmp_path, users_file(("olga", "owner", [key]), ("ann", "agent", []))))
+    apply(engine, write(tmp_path, users_file(("olga", "owner", []), ("ann", "agent", [key]))))
+    with Session(engine) as session:
+        assert user(session, "ann").ssh_keys == key
+        assert user(session, "olga").ssh_keys == ""
+
+
+@pytest.mark.parametrize(
+    ("make_key", "reason"),
+    [
+        (lambda: public_key() + "\n" + public_key(), "holds more than one line"),
+        (lambda: public_key()[:-12], "is not a usable OpenSSH public key"),
+        (lambda: "ssh-rsa " + public_key().split()[1], "algorithm mismatch"),
+        (lambda: "ssh-ed25519 " + "A" * 9000, "is longer than 8192 characters"),
+        (lambda: "", "is empty"),
+    ],
+    ids=["two-lines", "truncated", "wrong-type-label", "too-long", "empty"],
+)
+def test_keys_are_parsed_for_real(engine, tmp_path, make_key, reason):
+    path = write(tmp_path, users_file(("kim", "admin", [make_key()])))
+    before = database_state(engine)
+    with pytest.raises(InventoryError) as refused:
+        apply(engine, path)
+    assert "users[0], field 'keys'" in refused.value.message
+    assert reason in refused.value.message
+    assert "\n" not in refused.value.message
+    assert database_state(engine) == before
+
+
+def test_the_same_key_twice_on_one_user_is_refused(engine, tmp_path):
+    key = public_key()
+    with pytest.raises(InventoryError, match="is listed twice"):
+        apply(engine, write(tmp_path, users_file(("kim", "admin", [key, key + " again"]))))
 
 
 def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engine, tmp_path):
