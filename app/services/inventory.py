@@ -10,7 +10,9 @@ at all.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
@@ -37,6 +39,8 @@ INVENTORY_LOCK_KEY = 0x6D61696C_706F6F6C  # "mailpool"
 # The lengths of the columns the names are stored in.
 NAME_MAX_LENGTH = 200
 HOSTNAME_MAX_LENGTH = 255
+# Far more than a real inventory of thousands of IPs and domains; /dev/zero never ends.
+MAX_FILE_BYTES = 16 * 2**20
 # A pool judges at most a year of stats, from at most a billion messages.
 MAX_WINDOW_DAYS = 365
 MAX_MIN_SAMPLE = 1_000_000_000
@@ -148,13 +152,30 @@ class _Entry:
 
 
 def load_file(path: str | Path) -> dict[str, list[_Entry]]:
+    """Read an inventory file, refusing anything that is not a regular file of sane size."""
+    shown = _printable(str(path))
+    if not str(path).strip():
+        raise InventoryError("The inventory file's path is empty.")
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise InventoryError(f"{shown}: not a regular file")
+            content = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise InventoryError(f"{path}: no such file") from None
+        raise InventoryError(f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise InventoryError(f"{shown}: is a directory, not a file") from None
+    except OSError as error:
+        raise InventoryError(f"{shown}: cannot be read ({error.strerror or error})") from None
+    if len(content) > MAX_FILE_BYTES:
+        raise InventoryError(f"{shown}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        raw = tomllib.loads(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InventoryError(f"{shown}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
-        raise InventoryError(f"{path}: not valid TOML: {error}") from None
+        raise InventoryError(f"{shown}: not valid TOML: {error}") from None
     return parse(raw, str(path))
 
 
@@ -464,6 +485,12 @@ def _user_keys(entry: _Entry, name: str, key_holders: dict[bytes, str]) -> list[
 def _shorten(text: str, limit: int = 40) -> str:
     """TEXT quoted for a message, cut short so a long value cannot flood it."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """TEXT as one line for a message: shortened, and escaped if it holds unprintable characters."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _hidden_character(value: str) -> str | None:

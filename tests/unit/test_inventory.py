@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.services import pool_requests
-from app.services.inventory import InventoryError, apply_inventory, load_file
+from app.services.inventory import MAX_FILE_BYTES, InventoryError, apply_inventory, load_file
 from app.services.lookups import get_account, get_domain, get_ip, get_pool
 from data.db import session_scope
 from data.models import AuditEvent, Domain, Pool
@@ -413,6 +413,41 @@ def test_errors_name_the_file_the_entry_and_the_field(engine, tmp_path, text, me
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(InventoryError, match="nowhere.toml: no such file"):
         load_file(tmp_path / "nowhere.toml")
+
+
+@pytest.mark.parametrize(
+    ("make_path", "message"),
+    [
+        (lambda tmp: "", "The inventory file's path is empty."),
+        (lambda tmp: tmp, ": is a directory, not a file"),
+        (lambda tmp: "/dev/zero", "/dev/zero: not a regular file"),
+        (lambda tmp: "/proc/self/mem", "/proc/self/mem: cannot be read"),
+        (lambda tmp: tmp / ("x" * 10_000), "…: cannot be read"),
+        (lambda tmp: tmp / "two\nlines.toml", "two\\nlines.toml: no such file"),
+    ],
+    ids=["empty", "directory", "endless", "unreadable", "long-name", "newline"],
+)
+def test_only_a_readable_file_of_sane_size_is_read(tmp_path, make_path, message):
+    with pytest.raises(InventoryError) as refused:
+        load_file(make_path(tmp_path))
+    assert message in refused.value.message
+    assert "\n" not in refused.value.message
+    assert len(refused.value.message) < 200
+
+
+def test_a_file_larger_than_the_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(InventoryError, match="huge.toml: larger than 16 MiB"):
+        load_file(path)
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[[accounts]]\nname = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(InventoryError, match="latin1.toml: not UTF-8 text"):
+        load_file(path)
 
 
 def test_a_failing_file_changes_nothing_even_after_valid_entries(engine, tmp_path):
