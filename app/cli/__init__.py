@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
+from app.cli.common import close_engine
 from app.errors import MailpoolsError
 from data.db import explain_database_error
 
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) has gone; stop quietly like other Unix tools.
         sys.stderr.close()
         return 0
+    finally:
+        close_engine()
 
 
 def _is_database_driver(error: ModuleNotFoundError) -> bool:

@@ -30,6 +30,14 @@ def engine() -> Engine:
     return _engine
 
 
+def close_engine() -> None:
+    """Release the database connections once a command is done."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose()
+        _engine = None
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
     with session_scope(engine()) as session:

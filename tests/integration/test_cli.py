@@ -1,57 +1,23 @@
-"""The command line end to end, as a separate process, on SQLite and PostgreSQL."""
+"""The command line end to end, on SQLite and PostgreSQL.
+
+The commands run in this process through `main(argv)`; the first and the last
+tests also run the real entry point as a separate process.
+"""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from data.models import AuditEvent, Domain, IpAddress, PoolRequest, Warmup
+from tests.command_line import Cli
 from tests.factories import DEMO_INVENTORY
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Cli:
-    def __init__(self, database_url: str):
-        self.env = {**os.environ, "MAILPOOLS_DATABASE_URL": database_url}
-        self.env.pop("MAILPOOLS_USER", None)
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if ok and result.returncode != 0:
-            raise AssertionError(f"mailpools {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def json(self, *args: str):
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def refused(self, *args: str) -> str:
-        result = self.run(*args, ok=False)
-        assert result.returncode == 1, result
-        assert "Traceback" not in result.stderr
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1, result.stderr
-        assert result.stdout == ""
-        return lines[0]
 
 
 @pytest.fixture
-def cli(database_url, engine):
-    cli = Cli(database_url)
-    cli.run("inventory", "apply", str(DEMO_INVENTORY))
+def cli(database_url, engine, monkeypatch):
+    cli = Cli(database_url, monkeypatch)
+    cli.ok("inventory", "apply", str(DEMO_INVENTORY))
     return cli
 
 
@@ -60,9 +26,9 @@ def _count(engine, model) -> int:
         return len(session.exec(select(model)).all())
 
 
-def test_db_upgrade_on_an_empty_database_then_inventory(tmp_path):
-    cli = Cli(f"sqlite:///{tmp_path / 'new.db'}")
-    assert "up to date" in cli.run("db", "upgrade").stdout
+def test_db_upgrade_on_an_empty_database_then_inventory(tmp_path, monkeypatch):
+    cli = Cli(f"sqlite:///{tmp_path / 'new.db'}", monkeypatch, separate_process=True)
+    assert "up to date" in cli.ok("db", "upgrade")
     first = cli.json("inventory", "apply", str(DEMO_INVENTORY))
     assert "domain acme.example" in first["created"]
     second = cli.json("inventory", "apply", str(DEMO_INVENTORY))
@@ -107,7 +73,7 @@ def test_domains_list_and_show(cli):
     assert "no sending domain named 'nope.example'" in cli.refused(
         "domains", "show", "nope.example"
     )
-    people = cli.run("domains", "list").stdout
+    people = cli.ok("domains", "list")
     assert "acme.example" in people and "SENDS FROM" in people
 
 
@@ -339,7 +305,8 @@ def test_audit_lists_who_did_what(cli):
     assert cli.json("audit", "--kind", "inventory.domain")
 
 
-def test_an_unusable_database_is_explained_in_one_sentence(tmp_path):
+@pytest.mark.parametrize("separate_process", [False, True], ids=["in-process", "subprocess"])
+def test_an_unusable_database_is_explained_in_one_sentence(tmp_path, monkeypatch, separate_process):
     cases = [
         (
             f"sqlite:///{tmp_path / 'empty.db'}",
@@ -352,6 +319,8 @@ def test_an_unusable_database_is_explained_in_one_sentence(tmp_path):
         ),
     ]
     for url, expected in cases:
-        message = Cli(url).refused("domains", "list")
+        message = Cli(url, monkeypatch, separate_process=separate_process).refused(
+            "domains", "list"
+        )
         assert expected in message
         assert "secret" not in message

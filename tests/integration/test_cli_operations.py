@@ -1,13 +1,8 @@
-"""`mailpools pools|ips|domains|warmup` as a separate process, on SQLite and PostgreSQL."""
+"""`mailpools pools|ips|domains|warmup` through `main(argv)`, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -15,52 +10,22 @@ from sqlmodel import Session, select
 from app.services.pool_requests import approve, request_dedicated
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, Warmup
+from tests.command_line import Cli
 from tests.factories import build_world, record_domain_day, user
 
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 26)
 
 
-class Cli:
-    def __init__(self, database_url: str):
-        self.env = {**os.environ, "MAILPOOLS_DATABASE_URL": database_url}
-        self.env.pop("MAILPOOLS_USER", None)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 0, f"mailpools {' '.join(args)} failed: {result.stderr}"
-        return result.stdout
-
-    def refused(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 1, result.stdout
-        assert result.stdout == ""
-        return result.stderr.strip()
-
-    def json(self, *args: str):
-        return json.loads(self.ok(*args, "--json"))
-
-
 @pytest.fixture
-def cli(database_url, engine):
+def cli(database_url, engine, monkeypatch):
     build_world(engine)
-    return Cli(database_url)
+    return Cli(database_url, monkeypatch)
 
 
 @pytest.fixture
-def sqlite_cli(sqlite_url, sqlite_engine):
+def sqlite_cli(sqlite_url, sqlite_engine, monkeypatch):
     build_world(sqlite_engine)
-    return Cli(sqlite_url)
+    return Cli(sqlite_url, monkeypatch)
 
 
 def _ip(engine, address: str) -> IpAddress:

@@ -1,11 +1,6 @@
-"""Sending from the command line, as separate processes: enqueue, sender, complaints, warmup show."""
+"""Sending from the command line through `main(argv)`: enqueue, sender, complaints, warmup show."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -13,16 +8,14 @@ from sqlmodel import select
 from app.demo.sink import LoopbackSink
 from data.db import session_scope
 from data.models import AuditEvent, DomainDailyStat, IpDailyStat, Message, MessageStatus
-from tests.integration.test_cli import Cli
+from tests.command_line import Cli
 from tests.sending_world import make_dedicated, make_transactional, messages, world
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def cli(engine, database_url):
+def cli(engine, database_url, monkeypatch):
     world(engine)
-    return Cli(database_url)
+    return Cli(database_url, monkeypatch)
 
 
 def test_enqueue_then_send_until_empty(cli, engine):
@@ -43,9 +36,9 @@ def test_enqueue_then_send_until_empty(cli, engine):
     )
     assert queued["count"] == 25 and len(set(queued["message_ids"])) == 25
     with LoopbackSink() as sink:
-        result = cli.run("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
+        printed = cli.ok("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
         assert sink.handler.received() == 25
-    assert "sent 25" in result.stdout
+    assert "sent 25" in printed
     assert {m.status for m in messages(engine)} == {MessageStatus.SENT}
     with session_scope(engine) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "message.enqueue")).one()
@@ -121,7 +114,7 @@ def test_sender_options_are_checked(cli):
 
 
 def test_complaints_feed_the_domain_and_ip_stats(cli, engine):
-    cli.run(
+    cli.ok(
         "enqueue",
         "--from",
         "deals@offers.bolt.example",
@@ -136,6 +129,7 @@ def test_complaints_feed_the_domain_and_ip_stats(cli, engine):
     )
     with LoopbackSink() as sink:
         run = cli.run("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}")
+        assert run.returncode == 0, run.stderr
     # Not on a terminal, progress comes as plain lines on stderr.
     assert "sent 3 (" in run.stderr and "deferred 0" in run.stderr
     sent = messages(engine)
@@ -150,7 +144,7 @@ def test_complaints_feed_the_domain_and_ip_stats(cli, engine):
         "sam",
     )
     assert recorded == {"complaints": 2, "domains": ["offers.bolt.example"]}
-    cli.run(
+    cli.ok(
         "complaints", "record", "--domain", "offers.bolt.example", "--count", "5", "--as", "tess"
     )
     with session_scope(engine) as session:
@@ -172,7 +166,7 @@ def test_warmup_show_prints_the_plan(cli, engine):
     assert shown["planned_days"] == 45 and shown["current_day"] == 1
     assert len(shown["plan"]) == 45 and shown["plan"][-1]["dedicated_share"] == 1.0
     assert shown["expected_completion"] == "2027-01-10"
-    text = cli.run("warmup", "show", "news.acme.example").stdout
+    text = cli.ok("warmup", "show", "news.acme.example")
     assert (
         "day 1 of 45" in text and "<- today" in text and "Expected completion: 2027-01-10" in text
     )
@@ -180,32 +174,20 @@ def test_warmup_show_prints_the_plan(cli, engine):
 
 
 def test_a_large_enqueue_gives_every_message_its_own_message_id(cli, engine):
-    env = {**os.environ, "MAILPOOLS_DATABASE_URL": cli.env["MAILPOOLS_DATABASE_URL"]}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "enqueue",
-            "--from",
-            "deals@offers.bolt.example",
-            "--to",
-            "x@dest.test",
-            "--kind",
-            "broadcast",
-            "--count",
-            "12000",
-            "--as",
-            "bruno",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    printed = cli.ok(
+        "enqueue",
+        "--from",
+        "deals@offers.bolt.example",
+        "--to",
+        "x@dest.test",
+        "--kind",
+        "broadcast",
+        "--count",
+        "12000",
+        "--as",
+        "bruno",
     )
-    assert result.returncode == 0, result.stderr
-    assert "Queued 12,000 broadcast messages" in result.stdout
+    assert "Queued 12,000 broadcast messages" in printed
     with session_scope(engine) as session:
         ids = session.exec(select(Message.message_id)).all()
     assert len(ids) == len(set(ids)) == 12_000

@@ -18,6 +18,7 @@ import pytest
 
 from app.services.auth import get_user
 from data.db import make_engine, session_scope
+from tests.command_line import Cli
 from tests.factories import build_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def _keypair(directory: Path, name: str) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def ssh_world(sqlite_url, tmp_path):
+def ssh_world(sqlite_url, tmp_path, monkeypatch):
     """The demo world, alice holding one key and bruno another, and a running server."""
     build_world(make_engine(sqlite_url))
     alice_key, alice_public = _keypair(tmp_path, "alice")
@@ -48,14 +49,8 @@ def ssh_world(sqlite_url, tmp_path):
         f'[[users]]\nname = "alice"\nrole = "owner"\naccount = "acme"\nkeys = ["{alice_public}"]\n'
         f'[[users]]\nname = "bruno"\nrole = "owner"\naccount = "bolt"\nkeys = ["{bruno_public}"]\n'
     )
+    Cli(sqlite_url, monkeypatch).ok("inventory", "apply", str(keys_file))
     env = {**os.environ, "MAILPOOLS_DATABASE_URL": sqlite_url}
-    subprocess.run(
-        [sys.executable, "-m", "app.cli", "inventory", "apply", str(keys_file)],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
     server = subprocess.Popen(
         [
             sys.executable,
