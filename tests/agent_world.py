@@ -1,4 +1,4 @@
-"""The world the agents' console tests stand in, and how to let the console settle.
+"""The world the agents' console tests stand in.
 
 On top of the demo inventory: two pending requests (bolt's dedicated IPs,
 filed three days ago; acme's transactional move, filed yesterday, after an
@@ -79,13 +79,3 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
         record_domain_day(engine, "offers.bolt.example", day, sent=6_000, bounced=90, complaints=2)
         record_domain_day(engine, "corvid.example", day, sent=3_000, bounced=20, complaints=1)
     return {"bolt": bolt, "acme": acme, "corvid": corvid}
-
-
-async def settle(app, pilot, rounds: int = 4) -> None:
-    """Let workers finish and their results paint."""
-    for _ in range(rounds):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    # Tables size their columns after the refresh that follows new rows; give it that refresh.
-    await pilot.pause(0.05)
-    await pilot.pause(0.05)

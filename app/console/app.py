@@ -189,6 +189,10 @@ class MailpoolsConsole(App):
         """Toast each new notification and tell the open screen to refresh."""
         from screens.messages import NotificationsArrived
 
+        # A check still running when the next one starts reports the same rows again.
+        arrived = [n for n in arrived if n.id > self.last_notification_id]
+        if not arrived:
+            return
         for notification in arrived:
             self.last_notification_id = max(self.last_notification_id, notification.id)
             severity = (

@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from app.console.app import MailpoolsConsole
-from tests.agent_world import agent_world, settle
+from tests.agent_world import agent_world
+from tests.pilot import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
 
 def _keys_then_settle(*keys: str):
     async def run_before(pilot) -> None:
-        await settle(pilot.app, pilot)
+        await settle(pilot)
         for key in keys:
             await pilot.press(key)
-            await settle(pilot.app, pilot)
+            await settle(pilot)
 
     return run_before
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 
 import pytest
@@ -56,26 +55,3 @@ def add_daily_stats(
 def make_console(engine, user: str, **kwargs) -> MailpoolsConsole:
     kwargs.setdefault("theme", "textual-dark")
     return MailpoolsConsole(engine, user, **kwargs)
-
-
-async def settle(pilot, rounds: int = 40) -> None:
-    """Let workers finish and their results paint, including workers they start."""
-    app = pilot.app
-    for _ in range(rounds):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(worker.is_running for worker in app.workers):
-            await pilot.pause()
-            if not any(worker.is_running for worker in app.workers):
-                return
-    raise AssertionError("the console's workers did not settle")
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    """Wait until CONDITION() is true (polling and workers run meanwhile)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("the console never reached the expected state")
-        await pilot.pause(0.05)

@@ -12,7 +12,8 @@ from screens.flags import FlagsScreen
 from screens.pools import PoolsScreen
 from screens.prompt_dialog import PromptDialog
 from screens.warmups import WarmupsScreen
-from tests.agent_world import agent_world, settle
+from tests.agent_world import agent_world
+from tests.pilot import Toasts, settle
 
 
 def _keys(screen, selector: str) -> list[str]:
@@ -36,14 +37,10 @@ def _domain(engine, name: str) -> Domain:
         return session.exec(select(Domain).where(Domain.name == name)).one()
 
 
-def _toasts(app) -> list[str]:
-    return [str(notification.message) for notification in app._notifications]
-
-
 async def _open(app, pilot, key: str, screen_type):
-    await settle(app, pilot)
+    await settle(pilot)
     await pilot.press(key)
-    await settle(app, pilot)
+    await settle(pilot)
     assert isinstance(app.screen, screen_type)
     return app.screen
 
@@ -51,7 +48,8 @@ async def _open(app, pilot, key: str, screen_type):
 async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, monkeypatch):
     agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
-    async with app.run_test(size=(120, 40)) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
         screen = await _open(app, pilot, "2", PoolsScreen)
         assert _keys(screen, "#pools-table") == [
             "shared-a",
@@ -64,47 +62,48 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
             screen, "#pool-summary"
         )
         await pilot.press("p")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "paused"
-        assert "127.0.0.2 is paused." in _toasts(app)
+        assert "127.0.0.2 is paused." in toasts.messages
         # The other IP is now the pool's last one taking traffic: refused, nothing changes.
         screen.query_one("#pool-ips", DataTable).move_cursor(row=1)
         await pilot.press("p")
-        await settle(app, pilot)
-        assert any("no IP to send from" in toast for toast in _toasts(app))
+        await settle(pilot)
+        assert any("no IP to send from" in toast for toast in toasts.messages)
         assert _ip(sqlite_engine, "127.0.0.3").state == "active"
         screen.query_one("#pool-ips", DataTable).move_cursor(row=0)
         await pilot.press("u")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "active"
         await pilot.press("u")
-        await settle(app, pilot)
-        assert any("127.0.0.2 is active, not paused" in toast for toast in _toasts(app))
+        await settle(pilot)
+        assert any("127.0.0.2 is active, not paused" in toast for toast in toasts.messages)
         await pilot.press("down")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _keys(screen, "#pool-ips") == ["127.0.0.4", "127.0.0.5"]
 
 
 async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engine, monkeypatch):
     agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "tess")
-    async with app.run_test(size=(120, 40)) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
         await _open(app, pilot, "2", PoolsScreen)
         await pilot.press("w")
-        await settle(app, pilot)
+        await settle(pilot)
         dialog = app.screen
         assert isinstance(dialog, PromptDialog)
         assert dialog.query_one(Input).value == "1"
         dialog.query_one(Input).value = "heavy"
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert app.screen is dialog
         assert "whole number from 0 to 100, not 'heavy'" in _text(dialog, "#prompt-error")
         dialog.query_one(Input).value = "5"
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
-        assert "127.0.0.2 now has weight 5." in _toasts(app)
+        assert "127.0.0.2 now has weight 5." in toasts.messages
     assert _ip(sqlite_engine, "127.0.0.2").weight == 5
 
 
@@ -113,27 +112,28 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
 ):
     agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
-    async with app.run_test(size=(120, 40)) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
         screen = await _open(app, pilot, "2", PoolsScreen)
         name = _keys(screen, "#pool-domains")[0]
         await pilot.press("d")
-        await settle(app, pilot)
+        await settle(pilot)
         dialog = app.screen
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Say why the domain is removed" in _text(dialog, "#prompt-error")
         assert _domain(sqlite_engine, name).status == "active"
         await pilot.press(*"Complaints over the limit all week")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
         assert _domain(sqlite_engine, name).removed_reason == "Complaints over the limit all week"
         await pilot.press("r")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _domain(sqlite_engine, name).status == "active"
         await pilot.press("r")
-        await settle(app, pilot)
-        assert any(f"{name} is not removed from its pool" in toast for toast in _toasts(app))
+        await settle(pilot)
+        assert any(f"{name} is not removed from its pool" in toast for toast in toasts.messages)
     with Session(sqlite_engine) as session:
         actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor == "sam")).all()
     assert actions[-2:] == ["domain.remove", "domain.reinstate"]
@@ -142,7 +142,8 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
 async def test_warmups_pause_and_resume(sqlite_engine, monkeypatch):
     agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
-    async with app.run_test(size=(120, 40)) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
         screen = await _open(app, pilot, "3", WarmupsScreen)
         table = screen.query_one(DataTable)
         assert table.row_count == 1
@@ -150,15 +151,15 @@ async def test_warmups_pause_and_resume(sqlite_engine, monkeypatch):
             screen, "#warmup-detail"
         )
         await pilot.press("p")
-        await settle(app, pilot)
+        await settle(pilot)
         with Session(sqlite_engine) as session:
             assert session.exec(select(Warmup)).one().state == "paused"
         assert "paused" in str(table.get_row_at(0)[2])
         await pilot.press("p")
-        await settle(app, pilot)
-        assert any("already paused" in toast for toast in _toasts(app))
+        await settle(pilot)
+        assert any("already paused" in toast for toast in toasts.messages)
         await pilot.press("u")
-        await settle(app, pilot)
+        await settle(pilot)
         with Session(sqlite_engine) as session:
             assert session.exec(select(Warmup)).one().state == "running"
 
@@ -183,7 +184,7 @@ async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, 
         everything = table.row_count
         assert everything > 20
         screen.query_one("#audit-user", Select).value = "tess"
-        await settle(app, pilot)
+        await settle(pilot)
         assert [str(table.get_row_at(r)[2]) for r in range(table.row_count)] == [
             "request.transactional.deny"
         ]
@@ -192,22 +193,22 @@ async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, 
         screen.query_one("#audit-user", Select).clear()
         screen.query_one("#audit-kind", Select).value = "request"
         screen.query_one("#audit-account", Select).value = "acme"
-        await settle(app, pilot)
+        await settle(pilot)
         assert {str(table.get_row_at(r)[4]) for r in range(table.row_count)} == {"acme"}
         assert {str(table.get_row_at(r)[2]).split(".")[0] for r in range(table.row_count)} == {
             "request"
         }
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         assert table.row_count == everything
         await pilot.press("slash")
         await pilot.press(*"nowhere.example", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert table.row_count == 0
         assert "no sending domain named 'nowhere.example'" in _text(screen, "#audit-status")
         screen.query_one("#audit-domain", Input).value = "offers.bolt.example"
         await pilot.press("slash", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert table.row_count >= 2
         assert {str(table.get_row_at(r)[3]) for r in range(table.row_count)} == {
             "offers.bolt.example"
@@ -219,9 +220,9 @@ async def test_help_lists_the_agents_keys_for_agents_only(sqlite_engine, monkeyp
     for name, shown in (("sam", True), ("alice", False)):
         app = MailpoolsConsole(sqlite_engine, name)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(app, pilot)
+            await settle(pilot)
             await pilot.press("question_mark")
-            await settle(app, pilot)
+            await settle(pilot)
             keys = app.screen.query_one("#help-keys", Static).content
             rows = [str(cell) for column in keys.columns for cell in column.cells]
             assert ("Triage, Pools, Warm-ups, Flags, Audit" in rows) is shown

@@ -11,8 +11,9 @@ from data.db import session_scope
 from data.models import IpAddress, Notification, PoolRequest
 from screens.decide_request import DecideRequestScreen
 from screens.triage import TriageScreen
-from tests.agent_world import JUSTIFICATION, agent_world, settle
+from tests.agent_world import JUSTIFICATION, agent_world
 from tests.factories import user
+from tests.pilot import settle, wait_for
 
 
 def _rows(screen) -> list[str]:
@@ -35,7 +36,7 @@ async def test_agents_open_on_the_queue_oldest_first_with_details(sqlite_engine,
     ids = agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, TriageScreen)
         assert _rows(screen) == [str(ids["bolt"]), str(ids["acme"])]
@@ -53,27 +54,27 @@ async def test_filter_by_kind_and_account_and_search_by_domain(sqlite_engine, mo
     ids = agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "tess")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         screen = app.screen
         screen.query_one("#triage-kind", Select).value = "transactional"
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(screen) == [str(ids["acme"])]
         screen.query_one("#triage-kind", Select).clear()
         screen.query_one("#triage-account", Select).value = "bolt"
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(screen) == [str(ids["bolt"])]
         await pilot.press("escape")
-        await settle(app, pilot)
+        await settle(pilot)
         assert len(_rows(screen)) == 2
         await pilot.press("slash")
         await pilot.press(*"offers")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(screen) == [str(ids["bolt"])]
         await pilot.press("slash")
         await pilot.press(*"zzz")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(screen) == []
         assert "No pending request matches" in _text(screen, "#triage-status")
 
@@ -84,9 +85,9 @@ async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation
     ids = agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, DecideRequestScreen)
         choices = screen.query_one(SelectionList)
@@ -95,17 +96,17 @@ async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation
         # Swap one suggested IP for another, and one too many first.
         choices.select("127.0.0.25")
         await pilot.click("#approve")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "Choose exactly 2 IPs" in _text(screen, "#decide-ips-error")
         assert not screen.query_one("#decide-confirm").display
         choices.deselect("127.0.0.22")
         await pilot.click("#approve")
-        await settle(app, pilot)
+        await settle(pilot)
         assert screen.query_one("#decide-confirm").display
         assert "bolt gets 127.0.0.21, 127.0.0.25" in _text(screen, "#confirm-text")
         assert _status(sqlite_engine, ids["bolt"]).status == "pending"
         await pilot.click("#confirm")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, TriageScreen)
         assert _rows(app.screen) == [str(ids["acme"])]
     assert _status(sqlite_engine, ids["bolt"]).status == "approved"
@@ -120,26 +121,26 @@ async def test_denying_needs_a_reason_and_tells_the_owner(sqlite_engine, monkeyp
     ids = agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.press("down", "enter")
-        await settle(app, pilot)
+        await settle(pilot)
         screen = app.screen
         assert not screen.query_one("#decide-ips-box").display
         await pilot.click("#deny")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "A denial needs a reason" in _text(screen, "#decide-reason-error")
         assert screen.query_one("#decide-reason", Input).has_focus
         await pilot.press(*"Still sends newsletters")
         await pilot.press("enter")
-        await settle(app, pilot)
+        await settle(pilot)
         assert "acme is told: “Still sends newsletters”" in _text(screen, "#confirm-text")
         await pilot.click("#cancel")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _status(sqlite_engine, ids["acme"]).status == "pending"
         await pilot.click("#deny")
-        await settle(app, pilot)
+        await settle(pilot)
         await pilot.click("#confirm")
-        await settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.screen, TriageScreen)
     request = _status(sqlite_engine, ids["acme"])
     assert (request.status, request.decision_reason) == ("denied", "Still sends newsletters")
@@ -154,11 +155,11 @@ async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_en
     tess_app = MailpoolsConsole(sqlite_engine, "tess")
     async with sam_app.run_test(size=(120, 40)) as sam, tess_app.run_test(size=(120, 40)) as tess:
         for app, pilot in ((sam_app, sam), (tess_app, tess)):
-            await settle(app, pilot)
+            await settle(pilot)
             await pilot.press("down", "enter")
-            await settle(app, pilot)
+            await settle(pilot)
             await pilot.click("#approve")
-            await settle(app, pilot)
+            await settle(pilot)
             assert app.screen.query_one("#decide-confirm").display
         await sam.click("#confirm")
         await settle(sam_app, sam)
@@ -180,16 +181,16 @@ async def test_owners_never_reach_the_agents_screens(sqlite_engine, monkeypatch)
     agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "alice")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         assert not isinstance(app.screen, TriageScreen)
         start = type(app.screen)
         for key in "12345":
             await pilot.press(key)
-            await settle(app, pilot)
+            await settle(pilot)
             assert type(app.screen) is start
         # Even a triage screen opened by hand shows the services' refusal, not the queue.
         app.push_screen(TriageScreen())
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(app.screen) == []
         assert "Only support agents and admins may triage requests" in _text(
             app.screen, "#triage-status"
@@ -212,13 +213,10 @@ async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypa
     monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.2)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         filed = _file_for_bolt(sqlite_engine)
-        for _ in range(50):
-            await pilot.pause(0.1)
-            await app.workers.wait_for_complete()
-            if str(filed) in _rows(app.screen):
-                break
+        # No key is pressed: only the screen's own refresh can bring the new request in.
+        await wait_for(pilot, lambda: str(filed) in _rows(app.screen))
         assert _rows(app.screen) == [str(ids["bolt"]), str(ids["acme"]), str(filed)]
 
 
@@ -226,10 +224,10 @@ async def test_ctrl_r_reloads_the_queue(sqlite_engine, monkeypatch):
     ids = agent_world(sqlite_engine, monkeypatch)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
+        await settle(pilot)
         filed = _file_for_bolt(sqlite_engine)
-        await settle(app, pilot)
+        await settle(pilot)
         assert str(filed) not in _rows(app.screen)
         await pilot.press("ctrl+r")
-        await settle(app, pilot)
+        await settle(pilot)
         assert _rows(app.screen) == [str(ids["bolt"]), str(ids["acme"]), str(filed)]

@@ -9,7 +9,8 @@ from data.db import session_scope
 from data.models import Account, Domain
 from screens.domain import DomainScreen
 from screens.home import HomeScreen
-from tests.ui.conftest import TERMINAL, add_daily_stats, make_console, settle
+from tests.pilot import settle
+from tests.ui.conftest import TERMINAL, add_daily_stats, make_console
 
 
 def text_of(cell) -> str:

@@ -3,19 +3,16 @@ the pending state with its age, approval from the command line and the warm-up v
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from sqlmodel import select
 
 from app import clock
 from app.services import pool_admin, pool_requests
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
+from tests.command_line import Cli
 from tests.factories import user
-from tests.ui.conftest import TERMINAL, add_daily_stats, make_console, settle, wait_for
+from tests.pilot import Toasts, settle, wait_for
+from tests.ui.conftest import TERMINAL, add_daily_stats, make_console
 
 GOOD_JUSTIFICATION = (
     "Invoices, payment receipts and password resets for Acme customers, "
@@ -226,21 +223,12 @@ async def test_dedicated_form_refuses_low_volume_next_to_the_field_and_files_not
         assert requests_in(world) == []
 
 
-def run_cli(engine, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MAILPOOLS_DATABASE_URL=str(engine.url))
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=60,
-    )
-
-
-async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_up(world):
+async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_up(
+    world, monkeypatch
+):
     app = make_console(world, "alice", poll_seconds=0.1)
-    async with app.run_test(size=TERMINAL) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=TERMINAL, message_hook=toasts) as pilot:
         await settle(pilot)
         await open_mail_servers(pilot, "news.acme.example", "dedicated")
         app.screen.query_one("#volume").value = "80k"
@@ -250,10 +238,9 @@ async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_u
         [request] = requests_in(world)
         assert "pending review" in content(app, "#pending-dedicated")
 
-        approved = run_cli(world, "requests", "approve", str(request.id), "--as", "sam")
-        assert approved.returncode == 0, approved.stderr
+        Cli(str(world.url), monkeypatch).ok("requests", "approve", str(request.id), "--as", "sam")
 
-        await wait_for(pilot, lambda: any("approved" in n.title for n in app._notifications))
+        await wait_for(pilot, lambda: any("approved" in title for title in toasts.titles))
         await wait_for(pilot, lambda: app.screen.query("#warmup-status"))
         await settle(pilot)
         status = content(app, "#warmup-status")
@@ -350,7 +337,7 @@ async def test_ctrl_s_files_the_form_being_typed_in(world):
         assert "pending review" in content(app, "#pending-dedicated")
 
 
-async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world):
+async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world, monkeypatch):
     with session_scope(world) as session:
         request = pool_requests.request_transactional(
             session,
@@ -359,8 +346,7 @@ async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world):
             justification=GOOD_JUSTIFICATION,
             confirmation="acme.example",
         )
-    denied = run_cli(
-        world,
+    Cli(str(world.url), monkeypatch).ok(
         "requests",
         "deny",
         str(request.id),
@@ -369,7 +355,6 @@ async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world):
         "--as",
         "tess",
     )
-    assert denied.returncode == 0, denied.stderr
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot)

@@ -13,7 +13,8 @@ from screens.domain import DomainScreen
 from screens.help import HelpScreen
 from screens.home import HomeScreen
 from screens.notifications import NotificationsScreen
-from tests.ui.conftest import TERMINAL, make_console, settle, wait_for
+from tests.pilot import Toasts, settle, wait_for
+from tests.ui.conftest import TERMINAL, make_console
 
 
 def send_notification(engine, account: str, title: str, body: str = "") -> None:
@@ -25,14 +26,14 @@ def send_notification(engine, account: str, title: str, body: str = "") -> None:
 async def test_a_notification_arriving_while_open_shows_as_a_toast(world):
     send_notification(world, "acme", "An old notification")
     app = make_console(world, "alice", poll_seconds=0.1)
-    async with app.run_test(size=TERMINAL) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=TERMINAL, message_hook=toasts) as pilot:
         await settle(pilot)
         assert "1 unread" in app.sub_title
         send_notification(world, "acme", "Your dedicated IP is ready", "All sending uses it now.")
         send_notification(world, "bolt", "Not for alice")
-        await wait_for(pilot, lambda: len(app._notifications) > 0)
-        titles = [toast.title for toast in app._notifications]
-        assert titles == ["Your dedicated IP is ready"]
+        await wait_for(pilot, lambda: toasts.shown)
+        assert toasts.titles == ["Your dedicated IP is ready"]
         assert "2 unread" in app.sub_title
 
 
@@ -80,7 +81,7 @@ async def test_command_palette_goes_to_a_domain(world):
         await pilot.press("ctrl+p")
         await settle(pilot)
         await pilot.press(*"go to billing")
-        await pilot.pause(0.5)
+        await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, DomainScreen)
@@ -114,14 +115,13 @@ async def test_domain_keys_switch_tabs_and_activity_lists_audit_events(world):
 
 async def test_an_owner_cannot_open_another_accounts_domain(world):
     app = make_console(world, "alice")
-    async with app.run_test(size=TERMINAL) as pilot:
+    toasts = Toasts()
+    async with app.run_test(size=TERMINAL, message_hook=toasts) as pilot:
         await settle(pilot)
         app.open_domain("bolt.example")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
-        assert ["alice may only act on their own account."] == [
-            toast.message for toast in app._notifications
-        ]
+        assert toasts.messages == ["alice may only act on their own account."]
 
 
 def test_staff_start_on_the_triage_screen_and_owners_on_their_domains():
@@ -134,7 +134,7 @@ def test_staff_start_on_the_triage_screen_and_owners_on_their_domains():
 async def test_an_unknown_user_is_refused_with_a_message(world):
     app = make_console(world, "nobody")
     async with app.run_test(size=TERMINAL) as pilot:
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 1
 
 

@@ -1,0 +1,61 @@
+"""Driving the console with Pilot: waiting for it, and catching the toasts it shows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.message import Message
+from textual.notifications import Notification, Notify
+from textual.pilot import Pilot
+
+
+async def settle(pilot: Pilot, rounds: int = 40) -> None:
+    """Let workers finish and their results paint, including workers they start."""
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(worker.is_running for worker in app.workers):
+            # Painting a result can start another worker (a table's details, say).
+            await pilot.pause()
+            if not any(worker.is_running for worker in app.workers):
+                return
+    raise AssertionError("the console's workers did not settle")
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Wait until CONDITION() is true while the console runs (its timers and workers too).
+
+    The timeout is wide on purpose: it only bounds a failing test, and a busy
+    machine can be slow to get there.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("the console never reached the expected state")
+        await pilot.pause(0.05)
+
+
+class Toasts:
+    """Every toast the console shows, caught as its Notify message.
+
+    Pass it as `run_test(message_hook=...)`; unlike the toasts on screen, these
+    do not time out.
+    """
+
+    def __init__(self) -> None:
+        self.shown: list[Notification] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.shown.append(message.notification)
+
+    @property
+    def titles(self) -> list[str]:
+        return [notification.title for notification in self.shown]
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(notification.message) for notification in self.shown]
