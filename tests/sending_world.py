@@ -87,7 +87,8 @@ def relay_options(sink, **changes) -> SenderOptions:
     options = SenderOptions(
         relay=("127.0.0.1", sink.port),
         until_empty=True,
-        smtp_timeout=5,
+        # Only the tests about slow servers should ever reach a timeout.
+        smtp_timeout=30,
         poll_seconds=0.1,
         flush_seconds=0.05,
     )

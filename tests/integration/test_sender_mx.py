@@ -74,7 +74,7 @@ async def test_direct_mode_delivers_through_mx_hosts_from_the_routed_ip(sqlite_e
             dns_port=dns_server.port,
             smtp_port=sink.port,
             until_empty=True,
-            smtp_timeout=2,
+            smtp_timeout=30,
             poll_seconds=0.1,
         )
         stats = await run_sender(engine, options)

@@ -106,14 +106,22 @@ async def test_sigterm_finishes_or_releases_in_flight_messages(engine, database_
 async def test_a_slow_delivery_renews_its_lease_so_no_other_worker_takes_it(engine, live_clock):
     world(engine)
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="stall@dest.test")
-    with LoopbackSink(stall_seconds=4) as slow:
-        patient = relay_options(slow, worker_id="patient", lease_seconds=1.5, smtp_timeout=10)
+    lease = 2.4
+    # Wide margins, so a loaded machine cannot make this pass or fail by luck: the
+    # lease is renewed every 0.8 s, the other worker comes one and a half leases after
+    # the delivery began, and the delivery still has seconds to go when it does.
+    with LoopbackSink(stall_seconds=10) as slow:
+        patient = relay_options(slow, worker_id="patient", lease_seconds=lease, smtp_timeout=30)
 
-        async def another_worker_later():
-            await asyncio.sleep(2.5)  # well past the first lease's 1.5 s
+        async def another_worker_once_the_first_lease_is_over():
+            while slow.handler.connections == 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(lease * 1.5)
             return await run_sender(engine, relay_options(slow, worker_id="other"))
 
-        first, other = await asyncio.gather(run_sender(engine, patient), another_worker_later())
+        first, other = await asyncio.gather(
+            run_sender(engine, patient), another_worker_once_the_first_lease_is_over()
+        )
         assert slow.handler.received() == 1
     assert first.sent == 1
     assert other.claimed == 0 and other.reclaimed == 0
