@@ -73,7 +73,7 @@ def postgres_template() -> tuple[str, str]:
     admin.dispose()
 
 
-def _fresh_postgres_database(admin_url: str, template: str) -> tuple[str, callable]:
+def fresh_postgres_database(admin_url: str, template: str) -> tuple[str, callable]:
     name = f"mailpools_test_{uuid.uuid4().hex[:12]}"
     admin = sa_create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -97,7 +97,7 @@ def database_url(request, tmp_path) -> str:
         yield f"sqlite:///{path}"
         return
     admin_url, template = request.getfixturevalue("postgres_template")
-    url, drop = _fresh_postgres_database(admin_url, template)
+    url, drop = fresh_postgres_database(admin_url, template)
     yield url
     drop()
 

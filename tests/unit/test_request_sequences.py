@@ -31,7 +31,7 @@ from data.models import (
     RequestDomain,
     Warmup,
 )
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import fresh_postgres_database
 from tests.database_state import database_state
 from tests.factories import build_world, user
 
@@ -204,7 +204,7 @@ def fresh_sqlite(template: Path):
 
 @contextmanager
 def fresh_postgres(admin_url: str, template: str):
-    url, drop = _fresh_postgres_database(admin_url, template)
+    url, drop = fresh_postgres_database(admin_url, template)
     engine = make_engine(url)
     try:
         yield engine
