@@ -19,6 +19,7 @@ from sqlalchemy import text
 from data.db import make_engine, normalise_url, upgrade
 
 POSTGRES_URL_VARIABLE = "MAILPOOLS_TEST_POSTGRES_URL"
+FIXED_NOW = "2026-11-26T09:00:00"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -127,5 +128,5 @@ def sqlite_engine(sqlite_url):
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     """Every test stands on the same moment unless it moves the clock itself."""
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T09:00:00")
+    monkeypatch.setenv("MAILPOOLS_NOW", FIXED_NOW)
     monkeypatch.delenv("MAILPOOLS_DATABASE_URL", raising=False)

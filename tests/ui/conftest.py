@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from app import clock
 from app.console.app import MailpoolsConsole
-from data.db import session_scope
+from data.db import make_engine, session_scope
 from data.models import Domain, DomainDailyStat
+from tests.conftest import FIXED_NOW
 from tests.factories import build_world
 
 TERMINAL = (100, 30)
 
 
+@pytest.fixture(scope="session")
+def world_template(sqlite_template, tmp_path_factory) -> Path:
+    """The demo inventory applied once per test worker; each test gets a copy."""
+    path = tmp_path_factory.mktemp("world") / "world.db"
+    shutil.copyfile(sqlite_template, path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAILPOOLS_NOW", FIXED_NOW)
+        engine = make_engine(f"sqlite:///{path}")
+        build_world(engine)
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
-def world(sqlite_engine):
-    build_world(sqlite_engine)
-    return sqlite_engine
+def world(world_template, tmp_path):
+    path = tmp_path / "mailpools.db"
+    shutil.copyfile(world_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
 
 
 def add_daily_stats(
