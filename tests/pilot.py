@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled, WorkerState
 
 
 async def settle(pilot: Pilot, rounds: int = 40) -> None:
     """Let workers finish and their results paint, including workers they start."""
     app = pilot.app
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        await _workers_done(app)
         await pilot.pause()
         if not any(worker.is_running for worker in app.workers):
             # Painting a result can start another worker (a table's details, say).
@@ -22,6 +24,16 @@ async def settle(pilot: Pilot, rounds: int = 40) -> None:
             if not any(worker.is_running for worker in app.workers):
                 return
     raise AssertionError("the console's workers did not settle")
+
+
+async def _workers_done(app) -> None:
+    for worker in list(app.workers):
+        if worker.state is WorkerState.PENDING:
+            continue  # it starts on the next pause, and the next round waits for it
+        # A refresh that a newer one replaced (exclusive workers) is not a failure;
+        # `workers.wait_for_complete()` would raise for it.
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30.0) -> None:

@@ -162,9 +162,9 @@ async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_en
             await settle(pilot)
             assert app.screen.query_one("#decide-confirm").display
         await sam.click("#confirm")
-        await settle(sam_app, sam)
+        await settle(sam)
         await tess.click("#confirm")
-        await settle(tess_app, tess)
+        await settle(tess)
         screen = tess_app.screen
         assert isinstance(screen, DecideRequestScreen)
         assert f"Request #{ids['acme']} was already approved by sam." in _text(
