@@ -210,14 +210,18 @@ def _file_for_bolt(engine) -> int:
 
 async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):
     ids = agent_world(sqlite_engine, monkeypatch)
-    monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.2)
+    monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.5)
     app = MailpoolsConsole(sqlite_engine, "sam")
+    before = [str(ids["bolt"]), str(ids["acme"])]
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
+        # The refresh keeps starting workers, so wait for the queue rather than for quiet.
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, TriageScreen) and _rows(app.screen) == before
+        )
         filed = _file_for_bolt(sqlite_engine)
         # No key is pressed: only the screen's own refresh can bring the new request in.
         await wait_for(pilot, lambda: str(filed) in _rows(app.screen))
-        assert _rows(app.screen) == [str(ids["bolt"]), str(ids["acme"]), str(filed)]
+        assert _rows(app.screen) == [*before, str(filed)]
 
 
 async def test_ctrl_r_reloads_the_queue(sqlite_engine, monkeypatch):
