@@ -25,6 +25,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check app screens widgets data tests bench
 	$(BIN)/ruff format --check app screens widgets data tests bench
+	$(BIN)/mypy
 
 clean-venv:
 	rm -rf $(VENV)
