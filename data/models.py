@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, text
+from sqlalchemy import Column, Index, Table, Text, inspect, text
 from sqlmodel import Field, SQLModel
 
 
@@ -310,3 +310,13 @@ class AuditEvent(SQLModel, table=True):
     domain_id: int | None = Field(default=None, foreign_key="domains.id", index=True)
     before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for statements that touch many rows at once.
+
+    Every `table=True` class has it as `__table__`, but SQLModel's types do not say so.
+    """
+    table = inspect(model).local_table
+    assert isinstance(table, Table), f"{model.__name__} is not a table model"
+    return table

@@ -7,7 +7,7 @@ import logging
 import socket
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app import clock
 from app.services import audit
@@ -35,9 +35,9 @@ def check_bindings(engine: Engine) -> frozenset[str]:
     address appeared or disappeared on the sending host.
     """
     now = clock.now()
-    unbound = set()
+    unbound: set[str] = set()
     with session_scope(engine) as session:
-        for ip in session.exec(select(IpAddress).where(IpAddress.pool_id.is_not(None))):
+        for ip in session.exec(select(IpAddress).where(col(IpAddress.pool_id).is_not(None))):
             bound = is_bound_locally(ip.address)
             if not bound:
                 unbound.add(ip.address)

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
 
 from app.rules.routing import DomainView, IpView, MessageView, PoolView, WarmupView
 from data.db import is_sqlite, session_scope
@@ -29,13 +30,14 @@ from data.models import (
     MessageStatus,
     Pool,
     Warmup,
+    table_of,
 )
 
-MESSAGES = Message.__table__
-DOMAINS = Domain.__table__
-POOLS = Pool.__table__
-IPS = IpAddress.__table__
-WARMUPS = Warmup.__table__
+MESSAGES = table_of(Message)
+DOMAINS = table_of(Domain)
+POOLS = table_of(Pool)
+IPS = table_of(IpAddress)
+WARMUPS = table_of(Warmup)
 
 DOMAIN_COUNTERS = ("sent", "deferred", "bounced", "rejected", "campaign_sent", "broadcast_sent")
 IP_COUNTERS = ("sent", "deferred", "bounced")
@@ -103,7 +105,9 @@ def claim_batch(
     the transaction begins IMMEDIATE, so claims simply queue.
     """
     with session_scope(engine) as session:
-        reclaimed = session.execute(
+        # Core statements go through the connection, whose types know an UPDATE's rowcount.
+        connection = session.connection()
+        reclaimed = connection.execute(
             update(MESSAGES)
             .where(MESSAGES.c.status == MessageStatus.SENDING.value)
             .where(MESSAGES.c.lease_expires_at < now)
@@ -118,7 +122,7 @@ def claim_batch(
         )
         if not is_sqlite(engine):
             due = due.with_for_update(skip_locked=True)
-        rows = session.execute(
+        rows = connection.execute(
             update(MESSAGES)
             .where(MESSAGES.c.id.in_(due.scalar_subquery()))
             .values(
@@ -144,7 +148,7 @@ def claim_batch(
 
 
 def load_routing_state(
-    session, domain_ids: Iterable[int], unbound_addresses: frozenset[str]
+    session: Session, domain_ids: Iterable[int], unbound_addresses: frozenset[str]
 ) -> RoutingState:
     ids = list(domain_ids)
     domains = {}
@@ -244,11 +248,13 @@ def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, d
     with session_scope(engine) as session:
         connection = session.connection()
         connection.execute(_WRITE_BACK, parameters)
-        add_daily_counts(connection, DomainDailyStat.__table__, "domain_id", day, domain_counts)
-        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, ip_counts)
+        add_daily_counts(connection, table_of(DomainDailyStat), "domain_id", day, domain_counts)
+        add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts)
 
 
-def add_daily_counts(connection, table, key: str, day: date, counts: dict[int, Counter]) -> None:
+def add_daily_counts(
+    connection: Connection, table: Table, key: str, day: date, counts: dict[int, Counter]
+) -> None:
     """INSERT ... ON CONFLICT DO UPDATE adding COUNTS to the day's rows, on either backend."""
     if not counts:
         return
@@ -272,9 +278,10 @@ def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:
         return 0
     released = 0
     with session_scope(engine) as session:
+        connection = session.connection()
         for start in range(0, len(message_ids), 500):
             chunk = message_ids[start : start + 500]
-            released += session.execute(
+            released += connection.execute(
                 update(MESSAGES)
                 .where(MESSAGES.c.id.in_(chunk))
                 .where(MESSAGES.c.lease_owner == worker_id)
@@ -285,10 +292,11 @@ def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:
 
 
 def renew_leases(engine: Engine, *, worker_id: str, until: datetime) -> int:
+    statement = (
+        update(MESSAGES)
+        .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+        .where(MESSAGES.c.lease_owner == worker_id)
+        .values(lease_expires_at=until)
+    )
     with session_scope(engine) as session:
-        return session.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-            .where(MESSAGES.c.lease_owner == worker_id)
-            .values(lease_expires_at=until)
-        ).rowcount
+        return session.connection().execute(statement).rowcount

@@ -147,6 +147,7 @@ class Sender:
         self.stop_event = stop_event
         self.progress = progress
         self.stats = SenderStats()
+        self.destinations: RelayDestinations | MxDestinations
         if options.relay:
             self.destinations = RelayDestinations(*options.relay)
         else:
@@ -177,7 +178,7 @@ class Sender:
         await self._maintenance()
         lanes = [asyncio.create_task(self._lane()) for _ in range(self.options.total_concurrency)]
         writer = asyncio.create_task(self._writer())
-        reporter = asyncio.create_task(self._report()) if self.progress else None
+        reporter = asyncio.create_task(self._report(self.progress)) if self.progress else None
         try:
             await self._claim_loop()
         finally:
@@ -302,6 +303,7 @@ class Sender:
                 if isinstance(destination, Unreachable):
                     self._finish(message, route, Reply(destination.code, destination.text))
                     continue
+                assert route.ip is not None, "a route that sends always names its IP"
                 key = (route.ip, destination)
                 queue = self.queues.get(key)
                 if queue is None:
@@ -418,7 +420,7 @@ class Sender:
 
     async def _close_idle(self, everything: bool = False) -> None:
         limit = time.monotonic() - self.options.idle_connection_seconds
-        closing = []
+        closing: list[aiosmtplib.SMTP] = []
         for key, connections in list(self.idle.items()):
             keep = [
                 (c, t) for c, t in connections if not everything and t >= limit and c.is_connected
@@ -499,7 +501,7 @@ class Sender:
         self,
         message: store.ClaimedMessage,
         route: Route,
-        status: str,
+        status: MessageStatus,
         reply: str | None,
         counter: str | None,
         *,
@@ -597,11 +599,11 @@ class Sender:
         await asyncio.to_thread(evaluate_warmups, self.engine)
         await asyncio.to_thread(check_domain_health, self.engine)
 
-    async def _report(self) -> None:
+    async def _report(self, progress: Callable[[SenderStats], None]) -> None:
         while True:
             await asyncio.sleep(1)
             self.stats.in_flight = self.pending
-            self.progress(replace(self.stats))
+            progress(replace(self.stats))
 
 
 async def run_sender(
