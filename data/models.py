@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import Column, Index, Table, Text, inspect, text
 from sqlmodel import Field, SQLModel
@@ -310,6 +311,22 @@ class AuditEvent(SQLModel, table=True):
     domain_id: int | None = Field(default=None, foreign_key="domains.id", index=True)
     before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def saved_id(row: _Row) -> int:
+    """The id of a row that is in the database.
+
+    SQLModel types every id as optional, because a new object has none until its
+    insert is flushed; past that point this says so once instead of at every use.
+    """
+    if row.id is None:
+        raise ValueError(f"This {type(row).__name__} has no id: it was never flushed.")
+    return row.id
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from textual.app import App
 
 from app.demo.seed import demo_cast, seed_demo
@@ -72,8 +72,8 @@ class TrafficGenerator(threading.Thread):
         with session_scope(self.engine) as session:
             senders = session.exec(
                 select(Domain, User)
-                .join(Account, Account.id == Domain.account_id)
-                .join(User, User.account_id == Account.id)
+                .join(Account, col(Account.id) == Domain.account_id)
+                .join(User, col(User.account_id) == Account.id)
                 .where(User.role == Role.OWNER)
                 .where(Domain.status == DomainStatus.ACTIVE)
             ).all()

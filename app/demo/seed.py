@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.warmup_plan import dedicated_share
@@ -29,7 +29,15 @@ from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
 from app.services.warmups import evaluate_warmups
 from data.db import session_scope
-from data.models import Account, DomainDailyStat, IpAddress, IpDailyStat, User, Warmup
+from data.models import (
+    Account,
+    DomainDailyStat,
+    IpAddress,
+    IpDailyStat,
+    User,
+    Warmup,
+    saved_id,
+)
 
 DEMO_INVENTORY = Path(__file__).resolve().parent.parent.parent / "data" / "seed" / "demo.toml"
 HISTORY_DAYS = 30
@@ -76,7 +84,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             ip_count=2,
         )
     with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
-        pool_requests.approve(session, get_user(session, "sam"), request.id)
+        pool_requests.approve(session, get_user(session, "sam"), saved_id(request))
 
     with session_scope(engine) as session:
         _write_history(session, today, randomness)
@@ -143,7 +151,7 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
             )
             session.add(
                 DomainDailyStat(
-                    domain_id=domain.id,
+                    domain_id=saved_id(domain),
                     day=day,
                     sent=sent,
                     deferred=int(volume * 0.01),
@@ -178,9 +186,12 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
     session.flush()
 
 
-def _spread_over_ips(session, ips, day, sent, bounced, complaints) -> None:
+def _spread_over_ips(
+    session: Session, ips: list[IpAddress], day: date, sent: int, bounced: int, complaints: int
+) -> None:
     for ip in ips:
-        row = session.get(IpDailyStat, (ip.id, day)) or IpDailyStat(ip_id=ip.id, day=day)
+        ip_id = saved_id(ip)
+        row = session.get(IpDailyStat, (ip_id, day)) or IpDailyStat(ip_id=ip_id, day=day)
         row.sent += sent // len(ips)
         row.bounced += bounced // len(ips)
         row.complaints += complaints // len(ips)
@@ -202,7 +213,7 @@ def demo_cast(engine: Engine) -> list[CastMember]:
     """Every user, owners first, for the demo's "open the console as" list."""
     with session_scope(engine) as session:
         accounts = {a.id: a for a in session.exec(select(Account))}
-        users = session.exec(select(User).order_by(User.role.desc(), User.name)).all()
+        users = session.exec(select(User).order_by(col(User.role).desc(), User.name)).all()
         cast = []
         for user in users:
             account = accounts.get(user.account_id)

@@ -59,11 +59,14 @@ class SinkHandler:
     async def handle_DATA(self, server, session: Session, envelope: Envelope):
         if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
             await asyncio.sleep(self.stall_seconds)
-        peer_ip = session.peer[0]
+        # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).
+        peer_ip: str = session.peer[0]  # type: ignore[index]
         with self._lock:
             self.by_peer[peer_ip] += 1
             if self.record:
-                found = _MESSAGE_ID.search(envelope.original_content or envelope.content or b"")
+                # aiosmtpd answers DATA only after MAIL FROM, and keeps the raw bytes as well.
+                assert envelope.mail_from is not None and envelope.original_content is not None
+                found = _MESSAGE_ID.search(envelope.original_content)
                 self.deliveries.append(
                     Delivery(
                         peer_ip=peer_ip,
