@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from textual.app import App
 
-from app.demo.seed import demo_cast, seed_demo
+from app.demo.seed import CastMember, demo_cast, seed_demo
 from app.demo.sink import LoopbackSink
 from app.errors import MailpoolsError
 from app.services import outbox
@@ -122,7 +123,7 @@ class DemoLauncher(App[str]):
 
     TITLE = "mailpools demo"
 
-    def __init__(self, cast, traffic) -> None:
+    def __init__(self, cast: list[CastMember], traffic: Callable[[], str]) -> None:
         super().__init__()
         self.cast = cast
         self.traffic = traffic

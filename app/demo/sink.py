@@ -20,6 +20,7 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -47,7 +48,9 @@ class SinkHandler:
         self.connections = 0
         self._lock = threading.Lock()
 
-    async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         local = address.split("@", 1)[0].lower()
         if local.startswith("defer"):
             return "451 4.3.0 Mailbox busy, try again later"
@@ -56,7 +59,7 @@ class SinkHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session: Session, envelope: Envelope):
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
             await asyncio.sleep(self.stall_seconds)
         # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).
@@ -89,11 +92,11 @@ class SinkHandler:
 
 
 class _CountingSMTP(SMTP):
-    def __init__(self, handler: SinkHandler, **kwargs) -> None:
+    def __init__(self, handler: SinkHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._sink_handler = handler
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sink_handler.connections += 1
         super().connection_made(transport)
 
@@ -162,7 +165,7 @@ class LoopbackSink:
     def __enter__(self) -> LoopbackSink:
         return self.start()
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
