@@ -7,7 +7,6 @@ a toast, then the screen reloads.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from textual import work
@@ -17,20 +16,6 @@ from textual.screen import Screen
 from app.console.agent_backend import AgentBackend
 from app.errors import MailpoolsError
 from widgets.staff_nav import STAFF_SECTIONS
-
-# Section name -> (module, screen class).
-SECTION_SCREENS = {
-    "triage": ("screens.triage", "TriageScreen"),
-    "pools": ("screens.pools", "PoolsScreen"),
-    "warmups": ("screens.warmups", "WarmupsScreen"),
-    "flags": ("screens.flags", "FlagsScreen"),
-    "audit": ("screens.audit_log", "AuditLogScreen"),
-}
-
-
-def section_screen(name: str) -> Screen:
-    module, cls = SECTION_SCREENS[name]
-    return getattr(importlib.import_module(module), cls)()
 
 
 class StaffScreen(Screen):
@@ -51,8 +36,10 @@ class StaffScreen(Screen):
         return self._agent
 
     def action_section(self, name: str) -> None:
+        """Each section is a mode of the App (`staff_modes`): its screen, filters
+        included, waits while the agent looks at another section."""
         if name != self.SECTION:
-            self.app.switch_screen(section_screen(name))
+            self.app.switch_mode(name)
 
     def action_reload(self) -> None:
         self.reload()

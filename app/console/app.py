@@ -1,15 +1,14 @@
 """The Textual console: one App for account owners and for support staff.
 
-`MailpoolsConsole(engine, user_name)` opens on the screen that fits the user
-(`start_screen_for`): owners on their domains, agents and admins on the triage
-screen. Every database call runs in a thread worker through `ConsoleBackend`;
+`MailpoolsConsole(engine, user_name)` opens on the screen that fits the user:
+owners on their domains, agents and admins on the triage screen, each of the
+staff sections being a Textual mode of its own (`staff_modes`). Every database call runs in a thread worker through `ConsoleBackend`;
 the interface never waits on the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from functools import partial
 
@@ -23,7 +22,6 @@ from textual.screen import Screen
 from app.console.owner_backend import (
     ConsoleBackend,
     DomainView,
-    HomePage,
     NotificationView,
     Startup,
     Viewer,
@@ -35,32 +33,29 @@ from app.errors import MailpoolsError
 TERMINAL_THEMES = ("ansi-dark", "ansi-light")
 DEFAULT_THEME = "ansi-dark"
 NOTIFICATION_POLL_SECONDS = 5.0
-TRIAGE_MODULE = "screens.triage"
 # Words of the command's own title, which say nothing about the domain wanted.
 PALETTE_WORDS = frozenset({"go", "to", "domain", "open"})
 PALETTE_CANDIDATES = 200
 
 
-def start_screen_for(viewer: Viewer, home: HomePage | None = None) -> Screen:
-    """The first screen for this user: the triage screen for staff, the domains for owners.
+def staff_modes() -> dict[str, type[Screen]]:
+    """The support staff's sections, by the mode names the section keys switch to.
 
-    The triage screen (issue of the support agents) is `screens.triage.TriageScreen()`,
-    built without arguments; it reaches the database through `app.backend`,
-    `app.engine` and `app.user_name`. Until that module exists staff see a placeholder.
+    Imported when a staff member signs in, so owners' start-up does not pay for them.
     """
-    if viewer.is_staff:
-        try:
-            module = importlib.import_module(TRIAGE_MODULE)
-        except ModuleNotFoundError as error:
-            if error.name != TRIAGE_MODULE:
-                raise
-            from screens.staff_placeholder import StaffPlaceholderScreen
+    from screens.audit_log import AuditLogScreen
+    from screens.flags import FlagsScreen
+    from screens.pools import PoolsScreen
+    from screens.triage import TriageScreen
+    from screens.warmups import WarmupsScreen
 
-            return StaffPlaceholderScreen(viewer)
-        return module.TriageScreen()
-    from screens.home import HomeScreen
-
-    return HomeScreen(first_page=home)
+    return {
+        "triage": TriageScreen,
+        "pools": PoolsScreen,
+        "warmups": WarmupsScreen,
+        "flags": FlagsScreen,
+        "audit": AuditLogScreen,
+    }
 
 
 class DomainCommands(Provider):
@@ -161,9 +156,15 @@ class MailpoolsConsole(App):
         self.viewer = startup.viewer
         self.last_notification_id = startup.latest_notification_id
         self.show_unread(startup.unread)
-        self.push_screen(start_screen_for(startup.viewer, startup.home))
-        if not startup.viewer.is_staff:
-            self.set_interval(self.poll_seconds, self.poll_notifications)
+        if startup.viewer.is_staff:
+            for name, screen in staff_modes().items():
+                self.add_mode(name, screen)
+            self.switch_mode("triage")
+            return
+        from screens.home import HomeScreen
+
+        self.push_screen(HomeScreen(first_page=startup.home))
+        self.set_interval(self.poll_seconds, self.poll_notifications)
 
     def show_unread(self, unread: int) -> None:
         viewer = self.viewer

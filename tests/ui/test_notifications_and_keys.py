@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from app.console.app import start_screen_for
-from app.console.owner_backend import Viewer
 from app.services.notifications import notify
 from data.db import session_scope
 from data.models import Account, Domain, Notification
@@ -13,6 +11,7 @@ from screens.domain import DomainScreen
 from screens.help import HelpScreen
 from screens.home import HomeScreen
 from screens.notifications import NotificationsScreen
+from screens.triage import TriageScreen
 from tests.pilot import Toasts, settle, wait_for
 from tests.ui.conftest import TERMINAL, make_console
 
@@ -124,11 +123,16 @@ async def test_an_owner_cannot_open_another_accounts_domain(world):
         assert toasts.messages == ["alice may only act on their own account."]
 
 
-def test_staff_start_on_the_triage_screen_and_owners_on_their_domains():
-    staff = start_screen_for(Viewer("sam", "agent", None, None, True))
-    assert type(staff).__name__ in ("TriageScreen", "StaffPlaceholderScreen")
-    owner = start_screen_for(Viewer("alice", "owner", "acme", "premium", False))
-    assert isinstance(owner, HomeScreen)
+async def test_staff_start_on_the_triage_screen_and_owners_on_their_domains(world):
+    staff = make_console(world, "sam")
+    async with staff.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        assert isinstance(staff.screen, TriageScreen)
+        assert staff.current_mode == "triage"
+    owner = make_console(world, "alice")
+    async with owner.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        assert isinstance(owner.screen, HomeScreen)
 
 
 async def test_an_unknown_user_is_refused_with_a_message(world):
