@@ -35,7 +35,7 @@ class AuditLogScreen(StaffScreen):
     AuditLogScreen #audit-filters Select { width: 1fr; }
     AuditLogScreen #audit-domain { width: 1fr; }
     AuditLogScreen #audit-table { height: 1fr; min-height: 4; }
-    AuditLogScreen #audit-status { height: 1; padding: 0 1; }
+    AuditLogScreen #audit-status { height: auto; padding: 0 1; }
     AuditLogScreen #audit-detail-box { height: auto; max-height: 35%; border-top: solid $primary; }
     AuditLogScreen #audit-detail { padding: 0 1; }
     """
@@ -91,7 +91,13 @@ class AuditLogScreen(StaffScreen):
             self.selected_filter("#audit-kind"),
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="audit")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="audit",
+        name="reading the audit log",
+    )
     def fetch_events(
         self, account: str | None, domain: str, user: str | None, kind: str | None
     ) -> None:

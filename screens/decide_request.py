@@ -13,16 +13,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static
+from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import AlreadyDecided, MailpoolsError
 from app.services.triage import DecisionContext
+from screens.failures import FailureAwareScreen
 from widgets.request_details import RequestDetails
 
 
-class DecideRequestScreen(Screen):
+class DecideRequestScreen(FailureAwareScreen):
     DEFAULT_CSS = """
     DecideRequestScreen #decide-body { height: 1fr; }
     DecideRequestScreen #decide-ips-box { height: auto; padding: 0 1; }
@@ -82,7 +83,13 @@ class DecideRequestScreen(Screen):
         self.query_one(RequestDetails).show(None, empty=f"Loading request #{self.request_id}…")
         self.load()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="decide-load")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="decide-load",
+        name="reading the request",
+    )
     def load(self) -> None:
         try:
             context = self.agent.decision(self.request_id)
@@ -162,7 +169,13 @@ class DecideRequestScreen(Screen):
         reason = self.query_one("#decide-reason", Input).value
         self.check(approve, chosen, reason)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="decide-check")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="decide-check",
+        name="checking the decision",
+    )
     def check(self, approve: bool, chosen: list[str], reason: str) -> None:
         try:
             question = self.agent.check_decision(
@@ -209,7 +222,13 @@ class DecideRequestScreen(Screen):
         approve, chosen, reason = self.pending
         self.decide(approve, chosen, reason)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="decide")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="decide",
+        name="recording the decision",
+    )
     def decide(self, approve: bool, chosen: list[str], reason: str) -> None:
         try:
             if approve:
@@ -231,6 +250,17 @@ class DecideRequestScreen(Screen):
         self.query_one("#decide-confirm").display = False
         self.query_one("#confirm", Button).disabled = False
         self.show_field_error(error)
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        """Nothing was decided: give back the buttons, and say what broke."""
+        self.pending = None
+        self.query_one("#decide-confirm").display = False
+        self.query_one("#confirm", Button).disabled = False
+        if self.context is None:
+            self.query_one(RequestDetails).show(
+                None, empty=f"Request #{self.request_id} could not be read."
+            )
+        self.query_one("#decide-error", Static).update(message)
 
     def decided(self, message: str) -> None:
         self.app.notify(message, title="Decided")

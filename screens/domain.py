@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+from textual.worker import Worker
 
-from app.console.owner_backend import ActivityView, DomainView, removed_advice
+from app.console.owner_backend import ActivityView, DomainView, RequestSummary, removed_advice
 from app.errors import MailpoolsError
+from screens.failures import FailureAwareScreen
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
+from widgets.dedicated_form import DedicatedForm
 from widgets.mail_servers import MailServersPanel, age, pending_text
 from widgets.rate_gauge import RateGauge
 from widgets.request_form import RequestForm
+from widgets.transactional_form import TransactionalForm
 
 TAB_LABELS = {
     "overview": "Overview",
@@ -35,7 +40,7 @@ MODE_WORDS = {
 }
 
 
-class DomainScreen(Screen):
+class DomainScreen(FailureAwareScreen):
     DEFAULT_CSS = """
     DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
     DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }
@@ -64,6 +69,8 @@ class DomainScreen(Screen):
         self.view = view
         self.activity: ActivityView | None = None
         self.filled: set[str] = set()
+        # The form whose request is being filed, told if filing breaks.
+        self.filing_form: RequestForm | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,7 +94,9 @@ class DomainScreen(Screen):
         elif self.initial_tab == "activity":
             await self.fill("activity")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="domain")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="domain", name="reading the domain"
+    )
     def load_domain(self) -> None:
         try:
             view = self.app.backend.domain(self.domain)
@@ -96,7 +105,13 @@ class DomainScreen(Screen):
             return
         self.app.call_from_thread(self.show_domain, view)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="activity")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="activity",
+        name="reading the domain's activity",
+    )
     def load_activity(self) -> None:
         try:
             activity = self.app.backend.activity(self.domain)
@@ -107,6 +122,16 @@ class DomainScreen(Screen):
 
     def show_error(self, message: str) -> None:
         self.query_one("#domain-title", Static).update(Text(message, style="bold red"))
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        if worker.group == "file-request" and self.filing_form is not None:
+            self.filing_form.failed(message)
+            return
+        loading = self.query(".loading-note")
+        if not loading:
+            super().show_failure(worker, message)
+        for note in loading.results(Static):
+            note.update(Text(message, style="bold red"))
 
     async def show_domain(self, view: DomainView) -> None:
         self.view = view
@@ -252,10 +277,54 @@ class DomainScreen(Screen):
         else:
             await self.fill(tab)
 
-    @on(RequestForm.Filed)
-    def request_filed(self, event: RequestForm.Filed) -> None:
+    @on(TransactionalForm.Submitted)
+    def transactional_submitted(self, event: TransactionalForm.Submitted) -> None:
+        backend = self.app.backend
+        self.filing_form = event.form
+        self.file_request(
+            event.form,
+            lambda: backend.file_transactional(
+                self.domain,
+                justification=event.justification,
+                confirmation=event.confirmation,
+                acknowledged=event.acknowledged,
+            ),
+        )
+
+    @on(DedicatedForm.Submitted)
+    def dedicated_submitted(self, event: DedicatedForm.Submitted) -> None:
+        backend = self.app.backend
+        self.filing_form = event.form
+        self.file_request(
+            event.form,
+            lambda: backend.file_dedicated(
+                self.domain,
+                weekly_volume=event.weekly_volume,
+                ip_count=event.ip_count,
+                sharing=event.sharing,
+                join_pool=event.join_pool,
+            ),
+        )
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="file-request",
+        name="filing the request",
+    )
+    def file_request(self, form: RequestForm, file: Callable[[], RequestSummary]) -> None:
+        try:
+            request = file()
+        except MailpoolsError as error:
+            self.app.call_from_thread(form.refused, error)
+            return
+        self.app.call_from_thread(self.request_filed, form, request)
+
+    def request_filed(self, form: RequestForm, request: RequestSummary) -> None:
+        form.filed(request)
         self.app.notify(
-            f"Request #{event.request.id} filed: an agent will review it.", title="Request filed"
+            f"Request #{request.id} filed: an agent will review it.", title="Request filed"
         )
         self.load_domain()
 

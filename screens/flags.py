@@ -59,12 +59,12 @@ class FlagsScreen(StaffScreen):
     def reload(self) -> None:
         self.fetch_flags()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="flags")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="flags", name="reading the flags")
     def fetch_flags(self) -> None:
         try:
             flags = self.agent.flags()
         except MailpoolsError as error:
-            self.app.call_from_thread(self.notify, error.message, title="Refused", severity="error")
+            self.app.call_from_thread(self.show_error, error.message)
             return
         self.app.call_from_thread(self.show_flags, flags)
 

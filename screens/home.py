@@ -10,13 +10,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker
 
 from app.console.owner_backend import DomainRow, HomePage, RateReading
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
+from screens.failures import FailureAwareScreen
 from screens.messages import NotificationsArrived
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
@@ -34,13 +35,13 @@ def rate_cell(reading: RateReading) -> Text:
     return Text(reading.text, style=RATE_STYLES[reading.level], justify="right")
 
 
-class HomeScreen(Screen):
+class HomeScreen(FailureAwareScreen):
     """The owner's domains: way of sending, pool, status, volume, rates, warm-up."""
 
     DEFAULT_CSS = """
     HomeScreen #home-filter { margin: 0 1; }
     HomeScreen #home-table { height: 1fr; }
-    HomeScreen #home-pager { padding: 0 1; height: 1; }
+    HomeScreen #home-pager { padding: 0 1; height: auto; }
     HomeScreen #home-legend { padding: 0 1; height: auto; }
     """
     BINDINGS = [
@@ -99,7 +100,9 @@ class HomeScreen(Screen):
     def load_page(self) -> None:
         self.fetch_page(self.page_offset, self.query_one(Input).value)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="home")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="home", name="reading your domains"
+    )
     def fetch_page(self, offset: int, filter_text: str) -> None:
         try:
             page = self.app.backend.home_page(offset=offset, filter_text=filter_text)
@@ -110,6 +113,9 @@ class HomeScreen(Screen):
 
     def show_error(self, message: str) -> None:
         self.query_one("#home-pager", Static).update(Text(message, style="bold red"))
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        self.show_error(message)
 
     def show_page(self, page: HomePage) -> None:
         table = self.query_one(DataTable)

@@ -6,16 +6,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from app.console.owner_backend import NotificationView
 from app.errors import MailpoolsError
+from screens.failures import FailureAwareScreen
 from screens.messages import NotificationsArrived
 from widgets.mail_servers import age
 
 
-class NotificationsScreen(Screen):
+class NotificationsScreen(FailureAwareScreen):
     DEFAULT_CSS = """
     NotificationsScreen #inbox-title { padding: 0 1; text-style: bold; }
     NotificationsScreen #inbox { height: 1fr; }
@@ -53,7 +54,13 @@ class NotificationsScreen(Screen):
         self.query_one(DataTable).focus()
         self.load_inbox()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="inbox")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="inbox",
+        name="reading your notifications",
+    )
     def load_inbox(self) -> None:
         try:
             notifications = self.app.backend.inbox()
@@ -61,6 +68,9 @@ class NotificationsScreen(Screen):
             self.app.call_from_thread(self.query_one("#inbox-detail", Static).update, error.message)
             return
         self.app.call_from_thread(self.show_inbox, notifications)
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        self.query_one("#inbox-detail", Static).update(Text(message, style="bold red"))
 
     def show_inbox(self, notifications: list[NotificationView]) -> None:
         self.notifications = notifications
@@ -104,7 +114,13 @@ class NotificationsScreen(Screen):
     def action_mark_all_read(self) -> None:
         self.mark_read()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="inbox")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="inbox",
+        name="marking your notifications read",
+    )
     def mark_read(self) -> None:
         try:
             self.app.backend.mark_all_read()

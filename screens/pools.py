@@ -119,7 +119,7 @@ class PoolsScreen(StaffScreen):
     def reload(self) -> None:
         self.fetch_pools()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="pools")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pools", name="reading the pools")
     def fetch_pools(self) -> None:
         try:
             pools = self.agent.pools()

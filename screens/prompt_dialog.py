@@ -15,11 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+from textual.worker import Worker
 
 from app.errors import MailpoolsError
+from screens.failures import FailureAwareScreen
 
 
-class PromptDialog(ModalScreen[str | None]):
+class PromptDialog(FailureAwareScreen, ModalScreen[str | None]):
     DEFAULT_CSS = """
     PromptDialog { align: center middle; }
     PromptDialog > Vertical {
@@ -73,7 +75,9 @@ class PromptDialog(ModalScreen[str | None]):
         self.query_one("#prompt-submit", Button).disabled = True
         self.run(self.query_one(Input).value)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="prompt")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="prompt", name="making the change"
+    )
     def run(self, value: str) -> None:
         try:
             message = self.action(value)
@@ -81,6 +85,9 @@ class PromptDialog(ModalScreen[str | None]):
             self.app.call_from_thread(self.refused, error.message)
             return
         self.app.call_from_thread(self.dismiss, message)
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        self.refused(message)
 
     def refused(self, message: str) -> None:
         self.query_one("#prompt-error", Static).update(message)

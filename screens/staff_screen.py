@@ -11,14 +11,15 @@ from collections.abc import Callable
 
 from textual import work
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import MailpoolsError
+from screens.failures import FailureAwareScreen
 from widgets.staff_nav import STAFF_SECTIONS
 
 
-class StaffScreen(Screen):
+class StaffScreen(FailureAwareScreen):
     """Base of the agents' section screens; SECTION names the one this screen is."""
 
     SECTION = ""
@@ -28,6 +29,7 @@ class StaffScreen(Screen):
     ] + [Binding("ctrl+r", "reload", "Reload", show=False, id="reload")]
 
     _agent: AgentBackend | None = None
+    _reload_scheduled = False
 
     @property
     def agent(self) -> AgentBackend:
@@ -47,10 +49,27 @@ class StaffScreen(Screen):
     def reload(self) -> None:
         """Fetch the screen's data again (each screen starts its own worker)."""
 
+    def show_error(self, message: str) -> None:
+        """Say why the screen's data could not be read; screens with a status line put it there."""
+        self.notify(message, title="Refused", severity="error")
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        if worker.group == "staff-action":
+            super().show_failure(worker, message)
+        else:
+            self.show_error(message)
+
     def on_screen_resume(self) -> None:
+        # Textual resumes a mode's screen twice as it first shows it: read once.
+        if not self._reload_scheduled:
+            self._reload_scheduled = True
+            self.call_later(self.reload_after_resume)
+
+    def reload_after_resume(self) -> None:
+        self._reload_scheduled = False
         self.reload()
 
-    @work(thread=True, exit_on_error=False, group="staff-action")
+    @work(thread=True, exit_on_error=False, group="staff-action", name="making the change")
     def run_action(self, call: Callable[[], str]) -> None:
         """Run one state change; toast what happened or why it was refused, then reload."""
         try:

@@ -32,7 +32,7 @@ class TriageScreen(StaffScreen):
     TriageScreen #triage-account { width: 22; }
     TriageScreen #triage-search { width: 1fr; }
     TriageScreen #triage-table { height: 1fr; min-height: 4; }
-    TriageScreen #triage-status { height: 1; padding: 0 1; }
+    TriageScreen #triage-status { height: auto; padding: 0 1; }
     TriageScreen #triage-detail-box { height: auto; max-height: 45%; border-top: solid $primary; }
     """
     BINDINGS = [
@@ -81,7 +81,9 @@ class TriageScreen(StaffScreen):
             self.query_one("#triage-search", Input).value,
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="triage")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="triage", name="reading the queue"
+    )
     def fetch_queue(self, kind: str | None, account: str | None, search: str) -> None:
         try:
             accounts = None if self._accounts_loaded else self.agent.account_names()

@@ -62,7 +62,13 @@ class WarmupsScreen(StaffScreen):
     def reload(self) -> None:
         self.fetch_warmups()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="warmups")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="warmups",
+        name="reading the warm-ups",
+    )
     def fetch_warmups(self) -> None:
         try:
             warmups = self.agent.warmups()

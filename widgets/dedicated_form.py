@@ -4,14 +4,13 @@ cost update as the owner types, by the same rules the service applies."""
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from app.console.owner_backend import dedicated_estimate
-from app.errors import MailpoolsError
 from app.rules.formatting import short_count
 from widgets.request_form import RequestForm
 
@@ -20,6 +19,22 @@ NEW_IPS = "new"
 
 class DedicatedForm(RequestForm):
     """Files a dedicated-IP request, with eligibility and the monthly cost updated as typed."""
+
+    class Submitted(RequestForm.Submitted):
+        def __init__(
+            self,
+            form: DedicatedForm,
+            *,
+            weekly_volume: str,
+            ip_count: str,
+            sharing: list[str],
+            join_pool: str | None,
+        ) -> None:
+            super().__init__(form)
+            self.weekly_volume = weekly_volume
+            self.ip_count = ip_count
+            self.sharing = sharing
+            self.join_pool = join_pool
 
     KIND = "dedicated"
     FIELDS = ("volume", "ips", "domains", "pool")
@@ -110,27 +125,12 @@ class DedicatedForm(RequestForm):
         for field in self.FIELDS:
             if self.query(f"#{field}-error"):
                 self.note(field, "")
-        self.filing()
-        self.file_request(
-            self.query_one("#volume", Input).value,
-            self.query_one("#ips", Input).value,
-            self.sharing(),
-            self.join_pool(),
-        )
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="file-dedicated")
-    def file_request(
-        self, volume: str, ips: str, sharing: list[str], join_pool: str | None
-    ) -> None:
-        try:
-            request = self.app.backend.file_dedicated(
-                self.view.name,
-                weekly_volume=volume,
-                ip_count=ips,
-                sharing=sharing,
-                join_pool=join_pool,
+        self.submit(
+            self.Submitted(
+                self,
+                weekly_volume=self.query_one("#volume", Input).value,
+                ip_count=self.query_one("#ips", Input).value,
+                sharing=self.sharing(),
+                join_pool=self.join_pool(),
             )
-        except MailpoolsError as error:
-            self.app.call_from_thread(self.refused, error)
-            return
-        self.app.call_from_thread(self.filed, request)
+        )

@@ -1,5 +1,9 @@
-"""What the two request forms share: a note beside each field, filing in a worker,
-and a refusal shown next to the field it concerns."""
+"""What the two request forms share: a note beside each field, and a refusal shown
+next to the field it concerns.
+
+A form files nothing itself: it posts its `Submitted` message with what was typed,
+and the screen hosting it files the request in a worker, then answers with
+`filed`, `refused` (placed by field) or `failed`."""
 
 from __future__ import annotations
 
@@ -21,10 +25,16 @@ class RequestForm(Vertical):
     # Fields that have a note of their own (#FIELD-error), matched to MailpoolsError.field.
     FIELDS: ClassVar[tuple[str, ...]]
 
-    class Filed(Message):
-        def __init__(self, request: RequestSummary) -> None:
+    class Submitted(Message):
+        """The owner asked to file the request of FORM; each form's own subclass carries the fields."""
+
+        def __init__(self, form: RequestForm) -> None:
             super().__init__()
-            self.request = request
+            self.form = form
+
+        @property
+        def control(self) -> RequestForm:
+            return self.form
 
     def __init__(self, view: DomainView, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -54,13 +64,19 @@ class RequestForm(Vertical):
     def action_submit(self) -> None:
         raise NotImplementedError
 
-    def filing(self) -> None:
-        """Say the request is on its way, and keep it from being sent twice."""
+    def submit(self, message: Submitted) -> None:
+        """Say the request is on its way, keep it from being sent twice, and hand it over."""
         self.note(self.form_note, "Filing the request…", good=True)
         self.submit_button.disabled = True
+        self.post_message(message)
 
     def filed(self, request: RequestSummary) -> None:
-        self.post_message(self.Filed(request))
+        self.note(self.form_note, f"Request #{request.id} filed.", good=True)
+
+    def failed(self, message: str) -> None:
+        """Filing broke for a reason that is not the owner's: say so, and let them try again."""
+        self.submit_button.disabled = False
+        self.note(self.form_note, message)
 
     def refused(self, error: MailpoolsError) -> None:
         self.submit_button.disabled = False

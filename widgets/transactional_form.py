@@ -3,7 +3,7 @@ and the acknowledgement that campaigns and broadcasts stop."""
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
@@ -15,6 +15,20 @@ from widgets.request_form import RequestForm
 
 class TransactionalForm(RequestForm):
     """Files a transactional-pool request for one domain, checking each field as it is typed."""
+
+    class Submitted(RequestForm.Submitted):
+        def __init__(
+            self,
+            form: TransactionalForm,
+            *,
+            justification: str,
+            confirmation: str,
+            acknowledged: bool,
+        ) -> None:
+            super().__init__(form)
+            self.justification = justification
+            self.confirmation = confirmation
+            self.acknowledged = acknowledged
 
     KIND = "transactional"
     FIELDS = ("justification", "confirmation", "acknowledge")
@@ -84,23 +98,11 @@ class TransactionalForm(RequestForm):
             self.note("acknowledge", "")
 
     def action_submit(self) -> None:
-        self.filing()
-        self.file_request(
-            self.query_one("#justification", TextArea).text,
-            self.query_one("#confirmation", Input).value,
-            self.query_one("#acknowledge", Checkbox).value,
-        )
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="file-transactional")
-    def file_request(self, justification: str, confirmation: str, acknowledged: bool) -> None:
-        try:
-            request = self.app.backend.file_transactional(
-                self.view.name,
-                justification=justification,
-                confirmation=confirmation,
-                acknowledged=acknowledged,
+        self.submit(
+            self.Submitted(
+                self,
+                justification=self.query_one("#justification", TextArea).text,
+                confirmation=self.query_one("#confirmation", Input).value,
+                acknowledged=self.query_one("#acknowledge", Checkbox).value,
             )
-        except MailpoolsError as error:
-            self.app.call_from_thread(self.refused, error)
-            return
-        self.app.call_from_thread(self.filed, request)
+        )

@@ -2,22 +2,34 @@
 
 `MailpoolsConsole(engine, user_name)` opens on the screen that fits the user:
 owners on their domains, agents and admins on the triage screen, each of the
-staff sections being a Textual mode of its own (`staff_modes`). Every database call runs in a thread worker through `ConsoleBackend`;
-the interface never waits on the database.
+staff sections being a Textual mode of its own (`staff_modes`). Every database
+call runs in a thread worker through `ConsoleBackend`; the interface never waits
+on the database.
+
+A worker that fails with anything but a `MailpoolsError` reaches one handler
+(`worker_failed`): its traceback goes to the log file (`console_log_path`), and
+the screen that started it says what failed, where the details are and what to
+try, and gives its controls back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from functools import partial
+from pathlib import Path
 
+from platformdirs import user_log_dir
 from sqlalchemy.engine import Engine
-from textual import work
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from app.console.owner_backend import (
     ConsoleBackend,
@@ -27,6 +39,7 @@ from app.console.owner_backend import (
     Viewer,
 )
 from app.errors import MailpoolsError
+from screens.failures import FailureAwareScreen, WorkFailed
 
 # Themes that draw with the terminal's own palette: over ssh COLORTERM is not
 # forwarded, and these look right whatever the client's colours are.
@@ -36,6 +49,41 @@ NOTIFICATION_POLL_SECONDS = 5.0
 # Words of the command's own title, which say nothing about the domain wanted.
 PALETTE_WORDS = frozenset({"go", "to", "domain", "open"})
 PALETTE_CANDIDATES = 200
+
+log = logging.getLogger("mailpools.console")
+# Tracebacks go to the log file only: never to the terminal the console draws on.
+log.propagate = False
+
+
+def console_log_path() -> Path:
+    """Where the console writes what went wrong, for whoever looks into it later."""
+    return Path(user_log_dir("mailpools")) / "console.log"
+
+
+def write_to_log(path: Path, what: str, error: BaseException) -> None:
+    """Append WHAT failed and ERROR's traceback to the log file at PATH."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        log.error("%s failed", what, exc_info=error)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def failure_message(what: str, error: BaseException, log_path: Path) -> str:
+    """One paragraph for a person: what failed, that it is logged, and what to try."""
+    if isinstance(error, MailpoolsError):
+        return error.message
+    if isinstance(error, (DBAPIError, PoolTimeout)):
+        cause = "the database did not answer (it may be locked, stopped or out of reach)"
+        advice = "Try again in a moment; if it keeps failing, check that the database is running."
+    else:
+        cause = f"something unexpected went wrong ({type(error).__name__})"
+        advice = "Try again; if it keeps failing, send the log file to whoever runs mailpools."
+    return f"{what[:1].upper()}{what[1:]} failed: {cause}. The details are in {log_path}. {advice}"
 
 
 def staff_modes() -> dict[str, type[Screen]]:
@@ -120,9 +168,11 @@ class MailpoolsConsole(App):
         theme: str | None = None,
         poll_seconds: float = NOTIFICATION_POLL_SECONDS,
         startup: Startup | None = None,
+        log_path: Path | None = None,
     ) -> None:
         """STARTUP, when the caller has already read it (the command line does, before the
-        terminal is taken over), lets the first screen paint without waiting on a worker."""
+        terminal is taken over), lets the first screen paint without waiting on a worker.
+        LOG_PATH is where failures are written; by default the user's log directory."""
         super().__init__()
         self.engine = engine
         self.user_name = user_name
@@ -132,6 +182,9 @@ class MailpoolsConsole(App):
         self.last_notification_id = 0
         self.theme = theme or os.environ.get("MAILPOOLS_THEME") or DEFAULT_THEME
         self.startup = startup
+        self.log_path = log_path or console_log_path()
+        # While polling fails, one report is enough: not one every few seconds.
+        self.polling_failed = False
 
     def on_mount(self) -> None:
         self.sub_title = self.user_name
@@ -140,7 +193,9 @@ class MailpoolsConsole(App):
         else:
             self.load_viewer()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="viewer")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="viewer", name="reading who you are"
+    )
     def load_viewer(self) -> None:
         try:
             startup = self.backend.startup()
@@ -176,13 +231,20 @@ class MailpoolsConsole(App):
     def poll_notifications(self) -> None:
         self.check_notifications()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="notifications")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="notifications",
+        name="checking for new notifications",
+    )
     def check_notifications(self) -> None:
         try:
             arrived = self.backend.notifications_after(self.last_notification_id)
             unread = self.backend.unread_count() if arrived else None
         except MailpoolsError:
             return
+        self.polling_failed = False
         if arrived:
             self.call_from_thread(self.announce, arrived, unread)
 
@@ -212,7 +274,13 @@ class MailpoolsConsole(App):
         """Read the domain, then show it: the screen appears complete, in one paint."""
         self.fetch_domain(name, tab)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="open-domain")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="open-domain",
+        name="opening the domain",
+    )
     def fetch_domain(self, name: str, tab: str) -> None:
         try:
             view = self.backend.domain(name)
@@ -225,6 +293,34 @@ class MailpoolsConsole(App):
         from screens.domain import DomainScreen
 
         self.push_screen(DomainScreen(view.name, tab=tab, view=view))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker, None)
+
+    @on(WorkFailed)
+    def screen_work_failed(self, event: WorkFailed) -> None:
+        self.worker_failed(event.worker, event.screen)
+
+    def worker_failed(self, worker: Worker, screen: FailureAwareScreen | None) -> None:
+        """The one place unexpected failures surface: logged, then told on SCREEN
+        (or, for the App's own workers, wherever fits)."""
+        error = worker.error
+        if error is None:
+            return
+        if worker.group == "notifications":
+            if self.polling_failed:
+                return
+            self.polling_failed = True
+        if not isinstance(error, MailpoolsError):
+            write_to_log(self.log_path, worker.name, error)
+        message = failure_message(worker.name, error, self.log_path)
+        if screen is not None:
+            screen.show_failure(worker, message)
+        elif worker.group == "viewer":
+            self.exit(return_code=1, message=message)
+        else:
+            self.notify(message, title="Something went wrong", severity="error", timeout=30)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Staff have no inbox and no domains home: hide those keys from their footer.
