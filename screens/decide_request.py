@@ -13,17 +13,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static
 from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import AlreadyDecided, MailpoolsError
 from app.services.triage import DecisionContext
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 from widgets.request_details import RequestDetails
 
 
-class DecideRequestScreen(FailureAwareScreen):
+class DecideRequestScreen(FailureAware, Screen):
     DEFAULT_CSS = """
     DecideRequestScreen #decide-body { height: 1fr; }
     DecideRequestScreen #decide-ips-box { height: auto; padding: 0 1; }

@@ -9,12 +9,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from app.console.owner_backend import ActivityView, DomainView, RequestSummary, removed_advice
 from app.errors import MailpoolsError
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
@@ -40,7 +41,7 @@ MODE_WORDS = {
 }
 
 
-class DomainScreen(FailureAwareScreen):
+class DomainScreen(FailureAware, Screen):
     DEFAULT_CSS = """
     DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
     DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }

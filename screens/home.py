@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
@@ -17,7 +18,7 @@ from textual.worker import Worker
 from app.console.owner_backend import DomainRow, HomePage, RateReading
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
@@ -35,7 +36,7 @@ def rate_cell(reading: RateReading) -> Text:
     return Text(reading.text, style=RATE_STYLES[reading.level], justify="right")
 
 
-class HomeScreen(FailureAwareScreen):
+class HomeScreen(FailureAware, Screen):
     """The owner's domains: way of sending, pool, status, volume, rates, warm-up."""
 
     DEFAULT_CSS = """

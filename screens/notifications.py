@@ -6,17 +6,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from app.console.owner_backend import NotificationView
 from app.errors import MailpoolsError
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.mail_servers import age
 
 
-class NotificationsScreen(FailureAwareScreen):
+class NotificationsScreen(FailureAware, Screen):
     DEFAULT_CSS = """
     NotificationsScreen #inbox-title { padding: 0 1; text-style: bold; }
     NotificationsScreen #inbox { height: 1fr; }

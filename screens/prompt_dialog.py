@@ -18,10 +18,10 @@ from textual.widgets import Button, Input, Static
 from textual.worker import Worker
 
 from app.errors import MailpoolsError
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 
 
-class PromptDialog(FailureAwareScreen, ModalScreen[str | None]):
+class PromptDialog(FailureAware, ModalScreen[str | None]):
     DEFAULT_CSS = """
     PromptDialog { align: center middle; }
     PromptDialog > Vertical {

@@ -11,15 +11,16 @@ from collections.abc import Callable
 
 from textual import work
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import MailpoolsError
-from screens.failures import FailureAwareScreen
+from screens.failures import FailureAware
 from widgets.staff_nav import STAFF_SECTIONS
 
 
-class StaffScreen(FailureAwareScreen):
+class StaffScreen(FailureAware, Screen):
     """Base of the agents' section screens; SECTION names the one this screen is."""
 
     SECTION = ""
@@ -29,7 +30,6 @@ class StaffScreen(FailureAwareScreen):
     ] + [Binding("ctrl+r", "reload", "Reload", show=False, id="reload")]
 
     _agent: AgentBackend | None = None
-    _reload_scheduled = False
 
     @property
     def agent(self) -> AgentBackend:
@@ -60,14 +60,16 @@ class StaffScreen(FailureAwareScreen):
             self.show_error(message)
 
     def on_screen_resume(self) -> None:
-        # Textual resumes a mode's screen twice as it first shows it: read once.
-        if not self._reload_scheduled:
-            self._reload_scheduled = True
-            self.call_later(self.reload_after_resume)
+        # Textual resumes a mode's screen twice as it first shows it: one read is enough.
+        if not self.reading():
+            self.reload()
 
-    def reload_after_resume(self) -> None:
-        self._reload_scheduled = False
-        self.reload()
+    def reading(self) -> bool:
+        """Whether one of this screen's reads is under way."""
+        return any(
+            worker.node is self and worker.is_running and worker.group != "staff-action"
+            for worker in self.workers
+        )
 
     @work(thread=True, exit_on_error=False, group="staff-action", name="making the change")
     def run_action(self, call: Callable[[], str]) -> None:

@@ -39,7 +39,7 @@ from app.console.owner_backend import (
     Viewer,
 )
 from app.errors import MailpoolsError
-from screens.failures import FailureAwareScreen, WorkFailed
+from screens.failures import FailureAware, WorkFailed
 
 # Themes that draw with the terminal's own palette: over ssh COLORTERM is not
 # forwarded, and these look right whatever the client's colours are.
@@ -302,7 +302,7 @@ class MailpoolsConsole(App):
     def screen_work_failed(self, event: WorkFailed) -> None:
         self.worker_failed(event.worker, event.screen)
 
-    def worker_failed(self, worker: Worker, screen: FailureAwareScreen | None) -> None:
+    def worker_failed(self, worker: Worker, screen: FailureAware | None) -> None:
         """The one place unexpected failures surface: logged, then told on SCREEN
         (or, for the App's own workers, wherever fits)."""
         error = worker.error
