@@ -22,7 +22,8 @@ from screens.prompt_dialog import PromptDialog
 from screens.triage import TriageScreen
 from tests.conftest import postgres_admin_url
 from tests.factories import build_world
-from tests.ui.conftest import TERMINAL, make_console, settle, wait_for
+from tests.pilot import settle, wait_for
+from tests.ui.conftest import TERMINAL, make_console
 from widgets.transactional_form import TransactionalForm
 
 GOOD_JUSTIFICATION = (
