@@ -7,9 +7,19 @@ console's log file and answers with `show_failure` and a sentence for a person.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
-from textual.screen import Screen
 from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    # Type checkers see the Screen this is mixed into; at run time it is a plain
+    # mixin, so Textual does not take it for a base with CSS of its own.
+    MixinBase = Screen
+else:
+    MixinBase = object
 
 
 class WorkFailed(Message):
@@ -21,16 +31,16 @@ class WorkFailed(Message):
         self.worker = worker
 
 
-class FailureAware:
+class FailureAware(MixinBase):
     """Mixed into a screen (before its Screen base, which keeps that base's CSS):
     its workers' failures reach the App, and it leaves any loading state when told
     of one."""
 
-    def on_worker_state_changed(self: Screen, event: Worker.StateChanged) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             self.post_message(WorkFailed(self, event.worker))
 
-    def show_failure(self: Screen, worker: Worker, message: str) -> None:
+    def show_failure(self, worker: Worker, message: str) -> None:
         """Say that WORKER failed, and give back the controls it held.
 
         Screens that show a loading state override this to put MESSAGE there instead.
