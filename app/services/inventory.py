@@ -153,7 +153,7 @@ class _Entry:
 
 def load_file(path: str | Path) -> dict[str, list[_Entry]]:
     """Read an inventory file, refusing anything that is not a regular file of sane size."""
-    shown = _printable(str(path))
+    shown = _printable(str(path), limit=300)
     if not str(path).strip():
         raise InventoryError("The inventory file's path is empty.")
     path = Path(path)
