@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
-from app.services.pool_operations import PoolView
+from app.services.pools import PoolView
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.request_details import percent, rate_style

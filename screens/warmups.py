@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.services.pool_operations import WarmupView
+from app.services.pools import WarmupView
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
 

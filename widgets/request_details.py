@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.services.pool_operations import RateReading
+from app.services.pools import RateReading
 from app.services.triage import TriageItem
 
 

@@ -17,7 +17,7 @@ from app import clock
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from app.services import stats
 from app.services.auth import require_staff
-from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
+from app.services.pools import RateReading, Thresholds, domain_pool_id
 from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind, User
 
 # A rate at this fraction of its threshold or more counts as close.

@@ -3,7 +3,7 @@
 A domain's bounce and complaint rates are summed from the daily stats over its
 pool's window (window_days ending today). Once it has sent at least the pool's
 minimum sample, a rate above the pool's threshold removes it from the pool
-(app.services.pool_admin, acted by the system): its mail is held, the removal is
+(app.services.pools, acted by the system): its mail is held, the removal is
 audited, and the owner is notified. The transactional pool's thresholds are
 stricter than the shared pools', so the same rates can keep a domain in a
 shared pool and remove it from the transactional one.
@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.services import audit
-from app.services.pool_admin import remove_domain_from_pool
+from app.services.pools import remove_domain_from_pool
 from app.services.stats import Rates, domain_rates
 from data.db import session_scope
 from data.models import Domain, DomainStatus, Pool, SendingMode

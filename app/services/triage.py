@@ -22,7 +22,6 @@ from app.rules.policy import CostQuote, quote_monthly_cost
 from app.services import stats
 from app.services.auth import require_staff
 from app.services.lookups import get_account
-from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
 from app.services.pool_requests import (
     RequestView,
     dedicated_ips_in_use,
@@ -30,6 +29,7 @@ from app.services.pool_requests import (
     get_request,
     suggest_ips,
 )
+from app.services.pools import RateReading, Thresholds, domain_pool_id
 from data.models import (
     Account,
     AuditEvent,

@@ -14,7 +14,7 @@ from app.console.owner_backend import ConsoleBackend, RateReading, dedicated_est
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.formatting import short_count
 from app.rules.warmup_plan import planned_days
-from app.services import pool_admin, pool_requests
+from app.services import pool_requests, pools
 from app.services.lookups import get_domain
 from app.services.notifications import notify
 from data.db import session_scope
@@ -132,9 +132,7 @@ def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidate
 
 def test_removed_domain_carries_its_reason(world):
     with session_scope(world) as session:
-        pool_admin.remove_domain(
-            session, user(session, "sam"), "acme.example", reason="Bounces at 8%."
-        )
+        pools.remove_domain(session, user(session, "sam"), "acme.example", reason="Bounces at 8%.")
     view = ConsoleBackend(world, "alice").domain("acme.example")
     assert view.status == "removed" and view.removed_reason == "Bounces at 8%."
     assert view.removed_at == clock.now()

@@ -4,7 +4,8 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.services.pool_operations import (
+from app.services.pool_requests import approve, request_dedicated
+from app.services.pools import (
     list_ips,
     list_pools,
     list_warmups,
@@ -12,7 +13,6 @@ from app.services.pool_operations import (
     resume_ip,
     set_ip_weight,
 )
-from app.services.pool_requests import approve, request_dedicated
 from app.services.warmups import pause_warmup, resume_warmup
 from data.db import session_scope
 from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup
