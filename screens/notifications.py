@@ -9,10 +9,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from app.console.owner_backend import NotificationView
+from app.console.views import NotificationView
 from app.errors import MailpoolsError
+from app.rules.formatting import age
 from screens.messages import NotificationsArrived
-from widgets.mail_servers import age
 
 
 class NotificationsScreen(Screen):

@@ -7,7 +7,7 @@ from textual.containers import Center
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from app.console.owner_backend import Viewer
+from app.console.views import Viewer
 
 
 class StaffPlaceholderScreen(Screen):

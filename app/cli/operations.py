@@ -18,11 +18,11 @@ from app.cli.common import (
     command,
     group,
     local_reader,
-    percent,
     print_json,
     print_table,
     transaction,
 )
+from app.rules.formatting import percent, whole_percent
 from app.services import flags, pools, warmups
 
 
@@ -223,9 +223,9 @@ def _warmup_resume(args) -> int:
 
 def _warmup_list(args) -> int:
     with transaction() as session:
-        warmups = pools.list_warmups(session, local_reader(session, args))
+        listed = warmups.list_warmups(session, local_reader(session, args))
     if args.json:
-        print_json([view.as_json() for view in warmups])
+        print_json([view.as_json() for view in listed])
         return 0
     print_table(
         ["GROUP", "ACCOUNT", "DOMAINS", "STATE", "DAY", "SHARE", "HELD", "IPS"],
@@ -236,11 +236,11 @@ def _warmup_list(args) -> int:
                 ", ".join(view.domains),
                 view.state,
                 f"{view.day}/{view.planned_days}",
-                f"{view.today_share:.0%}",
+                whole_percent(view.today_share),
                 view.held_days,
                 ", ".join(view.ips),
             ]
-            for view in warmups
+            for view in listed
         ],
     )
     return 0
@@ -275,7 +275,7 @@ def _flags(args) -> int:
                 percent(f.rates.bounce_rate),
                 percent(f.rates.complaint_rate),
                 f.rates.sent,
-                f"{f.rates.closeness:.0%}",
+                whole_percent(f.rates.closeness),
             ]
             for f in near
         ],

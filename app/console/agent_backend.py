@@ -99,7 +99,7 @@ class AgentBackend:
 
     # Pools, IPs and member domains.
 
-    def pools(self) -> list[pools.PoolView]:
+    def pools(self) -> list[pools.PoolReport]:
         return self._run(pools.list_pools)
 
     def pause_ip(self, address: str) -> str:
@@ -124,8 +124,8 @@ class AgentBackend:
 
     # Warm-ups.
 
-    def warmups(self) -> list[pools.WarmupView]:
-        return self._run(pools.list_warmups)
+    def warmups(self) -> list[warmups.WarmupView]:
+        return self._run(warmups.list_warmups)
 
     def pause_warmup(self, domain: str) -> str:
         self._run(lambda s, u: warmups.pause_warmup(s, u, domain))

@@ -20,14 +20,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from app.console.owner_backend import (
-    ConsoleBackend,
-    DomainView,
-    HomePage,
-    NotificationView,
-    Startup,
-    Viewer,
-)
+from app.console.owner_backend import ConsoleBackend
+from app.console.views import DomainView, HomePage, NotificationView, Startup, Viewer
 from app.errors import MailpoolsError
 
 # Themes that draw with the terminal's own palette: over ssh COLORTERM is not

@@ -96,6 +96,18 @@ class RoutingWarmup:
         return dedicated_share(self.current_day, self.planned_days)
 
 
+def sending_pool_id(domain) -> int | None:
+    """The pool whose IPs and thresholds apply to the domain's chosen way of sending.
+
+    DOMAIN is anything with the domain's fields: a Domain row or a RoutingDomain.
+    """
+    if domain.sending_mode == SendingMode.TRANSACTIONAL:
+        return domain.transactional_pool_id
+    if domain.sending_mode == SendingMode.DEDICATED:
+        return domain.dedicated_pool_id
+    return domain.shared_pool_id
+
+
 class Action(StrEnum):
     SEND = "send"
     DEFER = "defer"

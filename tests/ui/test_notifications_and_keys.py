@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app.console.app import start_screen_for
-from app.console.owner_backend import Viewer
+from app.console.views import Viewer
 from app.services.notifications import notify
 from data.db import session_scope
 from data.models import Account, Domain, Notification
