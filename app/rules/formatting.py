@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import humanize
-
 from app import clock
 
 
@@ -35,4 +33,7 @@ def dollars(cents: int) -> str:
 
 def age(moment: datetime, now: datetime | None = None) -> str:
     """How long before NOW (the program's clock by default) the MOMENT was: '3 days ago'."""
+    # Imported here, not at the top: the console's first screen shows no ages and starts faster.
+    import humanize
+
     return humanize.naturaltime(moment, when=now or clock.now())
