@@ -110,9 +110,9 @@ class Pool(SQLModel, table=True):
     kind: str = Field(max_length=20)
     max_bounce_rate: float
     max_complaint_rate: float
-    # Rates are judged only once a domain has sent at least this many messages in the window.
-    min_sample: int = 500
-    window_days: int = 7
+    # Rates are judged only once the window holds this many messages (sent plus bounced).
+    min_sample: int
+    window_days: int
     # Dedicated pools belong to one account; shared and transactional pools to nobody.
     account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
     created_at: datetime

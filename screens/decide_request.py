@@ -129,7 +129,8 @@ class DecideRequestScreen(FailureAware, Screen):
                 self.query_one("#decide-ips-error", Static).update(
                     "No free dedicated IPs are left: add IPs to the inventory, or deny."
                 )
-        self.query_one("#approve", Button).focus()
+        # Focus once the new content is laid out, so scrolling to the button uses its real place.
+        self.call_after_refresh(self.query_one("#approve", Button).focus)
 
     def show_refusal(self, message: str) -> None:
         self.query_one("#decide-error", Static).update(message)

@@ -13,13 +13,14 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker
 
-from app.console.owner_backend import ActivityView, DomainView, RequestSummary, removed_advice
+from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
 from app.errors import MailpoolsError
+from app.rules.formatting import age, whole_percent
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
-from widgets.mail_servers import MailServersPanel, age, pending_text
+from widgets.mail_servers import MailServersPanel, pending_text
 from widgets.rate_gauge import RateGauge
 from widgets.request_form import RequestForm
 from widgets.transactional_form import TransactionalForm
@@ -214,13 +215,13 @@ class DomainScreen(FailureAware, Screen):
         rates = view.rates_7d
         widgets.append(
             Static(
-                f"Last 7 days: {rates.delivered_or_bounced:,} sent · {rates.bounced:,} bounced · "
+                f"Last 7 days: {rates.sent:,} sent · {rates.bounced:,} bounced · "
                 f"{rates.complaints:,} complaints · {rates.deferred:,} deferred",
                 classes="section-title",
             )
         )
-        widgets.append(RateGauge("Bounces", view.bounce))
-        widgets.append(RateGauge("Complaints", view.complaint))
+        widgets.append(RateGauge("Bounces", view.rates_7d.bounce))
+        widgets.append(RateGauge("Complaints", view.rates_7d.complaint))
         if view.pending:
             widgets.append(Static(pending_text(view.pending), classes="pending-note"))
         if view.warmup:
@@ -230,7 +231,7 @@ class DomainScreen(FailureAware, Screen):
             else:
                 text = (
                     f"Warm-up of {warmup.pool}: day {warmup.current_day} of about "
-                    f"{warmup.planned_days}, {round(warmup.today_share * 100)}% dedicated today."
+                    f"{warmup.planned_days}, {whole_percent(warmup.today_share)} dedicated today."
                 )
             widgets.append(Static(text, classes="section-title"))
         widgets.append(

@@ -9,10 +9,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from app.console.agent_backend import FlagsView
 from app.errors import MailpoolsError
-from app.rules.formatting import short_count
+from app.rules.formatting import percent, short_count, whole_percent
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from screens.staff_screen import StaffScreen
-from widgets.request_details import percent
 from widgets.staff_nav import StaffNav
 
 
@@ -93,7 +92,7 @@ class FlagsScreen(StaffScreen):
             style = "bold red" if rates.closeness > 1 else "yellow"
             near.add_row(
                 flag.name,
-                Text(f"{rates.closeness:.0%}", style=style, justify="right"),
+                Text(whole_percent(rates.closeness), style=style, justify="right"),
                 Text(
                     f"{percent(rates.bounce_rate)}/{percent(limits.max_bounce_rate)}",
                     style=style if flag.worst == "bounce" else "",

@@ -15,25 +15,21 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
-from app.console.owner_backend import DomainRow, HomePage, RateReading
+from app.console.views import HomePage, warmup_label
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
+from app.rules.rates import RateAgainstLimit
+from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
+from widgets.rate_gauge import LEVEL_STYLES
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
-RATE_STYLES = {
-    "ok": "green",
-    "near": "yellow",
-    "over": "bold red",
-    "unjudged": "dim",
-    "idle": "dim",
-}
 FILTER_DELAY_SECONDS = 0.25
 
 
-def rate_cell(reading: RateReading) -> Text:
-    return Text(reading.text, style=RATE_STYLES[reading.level], justify="right")
+def rate_cell(reading: RateAgainstLimit) -> Text:
+    return Text(reading.text, style=LEVEL_STYLES[reading.level], justify="right")
 
 
 class HomeScreen(FailureAware, Screen):
@@ -139,18 +135,19 @@ class HomeScreen(FailureAware, Screen):
         self.query_one("#home-pager", Static).update(message)
 
     @staticmethod
-    def cells(row: DomainRow) -> list:
+    def cells(row: DomainSummary) -> list:
         status = Text(row.status, style="bold red" if row.status == "removed" else "")
-        progress = row.warmup or row.pending or ""
+        pending = f"pending: {row.pending_request}" if row.pending_request else None
+        progress = warmup_label(row.warmup) or pending or ""
         return [
             row.name,
-            MODE_LABELS.get(row.mode, row.mode),
+            MODE_LABELS.get(row.sending_mode, row.sending_mode),
             status,
             Text(short_count(row.volume_7d), justify="right"),
-            rate_cell(row.bounce),
-            rate_cell(row.complaint),
+            rate_cell(row.rates_7d.bounce),
+            rate_cell(row.rates_7d.complaint),
             progress,
-            row.pool,
+            row.pool or "—",
         ]
 
     @on(DataTable.RowSelected, "#home-table")

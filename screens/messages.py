@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from app.console.owner_backend import NotificationView
+from app.console.views import NotificationView
 
 
 class NotificationsArrived(Message):

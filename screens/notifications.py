@@ -10,11 +10,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
-from app.console.owner_backend import NotificationView
+from app.console.views import NotificationView
 from app.errors import MailpoolsError
+from app.rules.formatting import age
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
-from widgets.mail_servers import age
 
 
 class NotificationsScreen(FailureAware, Screen):

@@ -13,11 +13,11 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.rules.formatting import short_count
-from app.services.pool_operations import PoolView
+from app.rules.formatting import percent, short_count
+from app.services.pools import PoolReport
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
-from widgets.request_details import percent, rate_style
+from widgets.request_details import rate_style
 from widgets.staff_nav import StaffNav
 
 STATE_STYLES = {
@@ -79,7 +79,7 @@ class PoolsScreen(StaffScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pools: list[PoolView] = []
+        self.pools: list[PoolReport] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,7 +131,7 @@ class PoolsScreen(StaffScreen):
     def show_error(self, message: str) -> None:
         self.query_one("#pool-summary", Static).update(Text(message, style="bold red"))
 
-    def show_pools(self, pools: list[PoolView]) -> None:
+    def show_pools(self, pools: list[PoolReport]) -> None:
         table = self.query_one("#pools-table", DataTable)
         selected = self.selected_pool()
         table.clear()
@@ -144,8 +144,8 @@ class PoolsScreen(StaffScreen):
                 Text(str(len(pool.ips)), justify="right"),
                 Text(str(len(pool.domains)), justify="right"),
                 Text(short_count(today.sent), justify="right"),
-                Text(percent(today.bounce_rate) if today.sent else "—", justify="right"),
-                Text(percent(today.complaint_rate) if today.sent else "—", justify="right"),
+                Text(today.bounce.text, justify="right"),
+                Text(today.complaint.text, justify="right"),
                 key=pool.name,
             )
         names = [pool.name for pool in pools]
@@ -153,7 +153,7 @@ class PoolsScreen(StaffScreen):
             table.move_cursor(row=names.index(selected.name))
         self.show_members()
 
-    def selected_pool(self) -> PoolView | None:
+    def selected_pool(self) -> PoolReport | None:
         table = self.query_one("#pools-table", DataTable)
         if not self.pools or table.row_count == 0:
             return None
@@ -180,7 +180,7 @@ class PoolsScreen(StaffScreen):
                 (pool.name, "bold"),
                 f" · limits: bounce {percent(limits.max_bounce_rate)}, complaints "
                 f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
-                f"(min {limits.min_sample:,} sent)",
+                f"(min {limits.min_sample:,} messages)",
             )
         )
         for ip in pool.ips:
@@ -202,14 +202,8 @@ class PoolsScreen(StaffScreen):
                 domain.account,
                 Text(domain.status, style="bold red" if domain.status == "removed" else ""),
                 Text(short_count(rates.sent), justify="right"),
-                Text(
-                    percent(rates.bounce_rate) if rates.sent else "—", style=style, justify="right"
-                ),
-                Text(
-                    percent(rates.complaint_rate) if rates.sent else "—",
-                    style=style,
-                    justify="right",
-                ),
+                Text(rates.bounce.text, style=style, justify="right"),
+                Text(rates.complaint.text, style=style, justify="right"),
                 key=domain.name,
             )
         if ip_table.row_count:

@@ -9,7 +9,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.services.pool_operations import WarmupView
+from app.rules.formatting import whole_percent
+from app.services.warmups import WarmupView
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
 
@@ -94,7 +95,7 @@ class WarmupsScreen(StaffScreen):
                 domains if warmup.domains else "—",
                 Text(warmup.state, style="bold yellow" if warmup.state == "paused" else "green"),
                 Text(f"{warmup.day}/{warmup.planned_days}", justify="right"),
-                Text(f"{warmup.today_share:.0%}", justify="right"),
+                Text(whole_percent(warmup.today_share), justify="right"),
                 Text(
                     str(warmup.held_days),
                     justify="right",

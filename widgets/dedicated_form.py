@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from app.console.owner_backend import dedicated_estimate
+from app.console.estimate import dedicated_estimate
 from app.rules.formatting import short_count
 from widgets.request_form import RequestForm
 

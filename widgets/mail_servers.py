@@ -6,18 +6,19 @@ form, or say why the domain cannot take them.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import humanize
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
-from app import clock
-from app.console.owner_backend import DomainView, PoolView, RequestSummary, removed_advice
-from app.rules.formatting import short_count
-from app.rules.policy import DEDICATED_WEEKLY_MINIMUM, PREMIUM_FREE_DEDICATED_IPS
+from app.console.views import DomainView, RequestSummary, removed_advice
+from app.rules.formatting import age, dollars, percent, short_count
+from app.rules.policy import (
+    DEDICATED_IP_PRICE,
+    DEDICATED_WEEKLY_MINIMUM,
+    PREMIUM_FREE_DEDICATED_IPS,
+)
+from app.services.pools import PoolView
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
 from widgets.rate_gauge import RateGauge
@@ -40,20 +41,17 @@ EXPLANATIONS = {
     "dedicated": f"IPs used by your account only, so it owns its reputation. They need at "
     f"least {DEDICATED_WEEKLY_MINIMUM:,} emails a week across the domains that use them. "
     f"Premium accounts get {PREMIUM_FREE_DEDICATED_IPS} at no extra cost, every other IP is "
-    "$50/month. An agent reviews each request; after approval the IPs warm up over 30–45+ "
+    f"{DEDICATED_IP_PRICE}/month. An agent reviews each request; after approval the IPs warm up over 30–45+ "
     "days, higher volume warming faster.",
 }
 
 
-def age(moment: datetime) -> str:
-    return humanize.naturaltime(clock.now() - moment)
-
-
 def pool_lines(pool: PoolView) -> str:
+    limits = pool.thresholds
     lines = [
-        f"[b]{pool.name}[/b] — limits: bounces {pool.max_bounce_rate * 100:.2f}%, complaints "
-        f"{pool.max_complaint_rate * 100:.2f}% over {pool.window_days} days "
-        f"(judged from {pool.min_sample:,} messages)"
+        f"[b]{pool.name}[/b] — limits: bounces {percent(limits.max_bounce_rate)}, complaints "
+        f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
+        f"(judged from {limits.min_sample:,} messages)"
     ]
     for ip in pool.ips:
         state = "" if ip.state == "active" else f"  ({ip.state})"
@@ -72,7 +70,7 @@ def pending_text(request: RequestSummary) -> str:
         details = f" — {request.expected_weekly_volume:,}/week"
         if request.ip_count:
             details += f", {request.ip_count} IP{'s' if request.ip_count > 1 else ''}"
-        details += f", ${(request.monthly_cost_cents or 0) / 100:,.0f}/month"
+        details += f", {dollars(request.monthly_cost_cents or 0)}/month"
     return (
         f"[b]Request #{request.id} for {what} is pending review[/b]{details}: "
         f"filed {age(request.created_at)}. You will get a notification when an agent decides."
@@ -152,12 +150,12 @@ class MailServersPanel(Vertical):
         view = self.view
         return [
             Static(
-                f"Last 7 days: {view.rates_7d.delivered_or_bounced:,} sent, "
+                f"Last 7 days: {view.rates_7d.sent:,} sent, "
                 f"{view.rates_7d.bounced:,} bounced, {view.rates_7d.complaints:,} complaints",
                 classes="section-title",
             ),
-            RateGauge("Bounces", view.bounce, id="gauge-bounce"),
-            RateGauge("Complaints", view.complaint, id="gauge-complaint"),
+            RateGauge("Bounces", view.rates_7d.bounce, id="gauge-bounce"),
+            RateGauge("Complaints", view.rates_7d.complaint, id="gauge-complaint"),
         ]
 
     def shared(self) -> ComposeResult:

@@ -5,23 +5,24 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.console.owner_backend import RateReading
 from app.rules.formatting import percent
+from app.rules.rates import Level, RateAgainstLimit
 
 BAR_WIDTH = 20
+# How a rate's level reads wherever a rate is shown: gauges, the home table, the agents' lists.
 LEVEL_STYLES = {
-    "ok": "green",
-    "near": "yellow",
-    "over": "bold red",
-    "unjudged": "dim",
-    "idle": "dim",
+    Level.OK: "green",
+    Level.NEAR: "yellow",
+    Level.OVER: "bold red",
+    Level.UNJUDGED: "dim",
+    Level.IDLE: "dim",
 }
 LEVEL_NOTES = {
-    "ok": "well under the limit",
-    "near": "near the limit",
-    "over": "OVER the limit",
-    "unjudged": "too few sent to judge",
-    "idle": "nothing sent",
+    Level.OK: "well under the limit",
+    Level.NEAR: "near the limit",
+    Level.OVER: "OVER the limit",
+    Level.UNJUDGED: "too few sent to judge",
+    Level.IDLE: "nothing sent",
 }
 
 
@@ -30,7 +31,7 @@ class RateGauge(Static):
     RateGauge { height: 1; }
     """
 
-    def __init__(self, label: str, reading: RateReading, **kwargs) -> None:
+    def __init__(self, label: str, reading: RateAgainstLimit, **kwargs) -> None:
         super().__init__(**kwargs)
         self.label = label
         self.reading = reading
@@ -39,13 +40,14 @@ class RateGauge(Static):
         reading = self.reading
         style = LEVEL_STYLES[reading.level]
         filled = 0
-        if reading.limit > 0 and reading.sample:
+        if reading.limit and reading.volume:
             filled = min(BAR_WIDTH, round(BAR_WIDTH * reading.value / reading.limit))
         text = Text()
         text.append(f"{self.label:<11}")
         text.append(f"{reading.text:>7} ", style=style)
         text.append("█" * filled, style=style)
         text.append("░" * (BAR_WIDTH - filled), style="dim")
-        text.append(f" limit {percent(reading.limit)}  ")
+        limit = percent(reading.limit) if reading.limit is not None else "none"
+        text.append(f" limit {limit}  ")
         text.append(LEVEL_NOTES[reading.level], style=style)
         return text

@@ -5,35 +5,32 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.services.pool_operations import RateReading
+from app.rules.formatting import percent
+from app.rules.rates import Level, RateReading
 from app.services.triage import TriageItem
-
-
-def percent(rate: float) -> str:
-    return f"{rate * 100:.2f}%"
+from widgets.rate_gauge import LEVEL_STYLES
 
 
 def rate_style(reading: RateReading) -> str:
-    if reading.sent == 0 or not reading.judged:
-        return "dim"
-    if reading.over:
-        return "bold red"
-    return "yellow" if reading.closeness >= 0.8 else "green"
+    return LEVEL_STYLES[reading.level]
+
+
+HEALTH_WORDS = {
+    Level.OK: "ok",
+    Level.NEAR: "near",
+    Level.OVER: "over",
+    Level.UNJUDGED: "too few",
+    Level.IDLE: "no mail",
+}
 
 
 def health_word(item: TriageItem) -> Text:
     """The worst of the request's domains, in one word for the queue."""
-    readings = [d.rates for d in item.domains if d.rates.sent]
+    readings = [d.rates for d in item.domains if d.rates.volume]
     if not readings:
         return Text("no mail", style="dim")
     worst = max(readings, key=lambda r: (r.judged, r.closeness))
-    if not worst.judged:
-        return Text("too few", style="dim")
-    if worst.over:
-        return Text("over", style="bold red")
-    if worst.closeness >= 0.8:
-        return Text("near", style="yellow")
-    return Text("ok", style="green")
+    return Text(HEALTH_WORDS[worst.level], style=LEVEL_STYLES[worst.level])
 
 
 class RequestDetails(Static):
@@ -74,7 +71,7 @@ class RequestDetails(Static):
             text.append(f" {domain.sending_mode} · {domain.pool or 'no pool'}")
             if domain.status != "active":
                 text.append(f" · {domain.status}", style="bold red")
-            if rates.thresholds is None or rates.sent == 0:
+            if rates.thresholds is None or rates.volume == 0:
                 text.append(" · nothing sent lately\n", style="dim")
                 continue
             limits = rates.thresholds

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Button, Static
 
-from app.console.owner_backend import DomainView, RequestSummary
+from app.console.views import DomainView, RequestSummary
 from app.errors import MailpoolsError
 
 

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from app.rules.formatting import whole_percent
 from app.services.warmups import WarmupStatus
 from widgets.warmup_chart import WarmupChart
 
@@ -41,13 +42,12 @@ class WarmupPanel(Vertical):
                 id="warmup-status",
             )
         else:
-            share = round(warmup.today_share * 100)
             paused = " The warm-up is paused by support." if warmup.state == "paused" else ""
             finish = warmup.expected_completion
             yield Static(
                 f"[b]Warming up {warmup.pool}: day {warmup.current_day} of about "
                 f"{warmup.planned_days}.[/b]{paused}\n"
-                f"Today {share}% of messages go out from the dedicated IPs, the rest from "
+                f"Today {whole_percent(warmup.today_share)} of messages go out from the dedicated IPs, the rest from "
                 f"{self.shared_pool}; the share rises a little each good day.\n"
                 f"Expected completion: {when(warmup.days_left)}"
                 f"{f' ({finish:%-d %b %Y})' if finish else ''}, if no day is held. "

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.errors import MailpoolsError
-from app.rules.formatting import percent, short_count  # noqa: F401 (shared by the subcommands)
 from app.services.auth import get_user
 from data.db import make_engine, session_scope
 from data.models import Role, User

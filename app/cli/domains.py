@@ -12,8 +12,10 @@ from app.cli.common import (
     print_table,
     transaction,
 )
-from app.rules.formatting import percent, short_count
+from app.rules.formatting import percent, short_count, whole_percent
+from app.rules.rates import Level, RateAgainstLimit
 from app.services.domains import DomainSummary, domain_detail, list_domains
+from data.models import WarmupState
 
 
 def register(subparsers) -> None:
@@ -32,16 +34,18 @@ def register(subparsers) -> None:
     add_json_option(show)
 
 
-def _rate(value: float, limit: float | None) -> str:
-    mark = " !" if limit is not None and value > limit else ""
-    return f"{percent(value)}{mark}"
+def _rate(rate: RateAgainstLimit) -> str:
+    mark = " !" if rate.level == Level.OVER else ""
+    return f"{percent(rate.value)}{mark}"
 
 
 def _warmup(summary: DomainSummary) -> str:
     if summary.warmup is None:
         return ""
     progress = summary.warmup
-    return f"day {progress.day}/{progress.planned_days} ({progress.dedicated_share:.0%})"
+    if progress.state == WarmupState.COMPLETE:
+        return "complete"
+    return f"day {progress.day}/{progress.planned_days} ({whole_percent(progress.dedicated_share)})"
 
 
 def _list(args) -> int:
@@ -71,8 +75,8 @@ def _list(args) -> int:
                 d.pool or "-",
                 d.status,
                 short_count(d.volume_7d),
-                _rate(d.bounce_rate, d.max_bounce_rate),
-                _rate(d.complaint_rate, d.max_complaint_rate),
+                _rate(d.rates_7d.bounce),
+                _rate(d.rates_7d.complaint),
                 _warmup(d),
             ]
             for d in domains
@@ -103,14 +107,16 @@ def _show(args) -> int:
         ("7-day volume", f"{s.volume_7d:,}"),
         (
             "bounce rate",
-            f"{_rate(s.bounce_rate, s.max_bounce_rate)} (limit {percent(s.max_bounce_rate or 0)})",
+            f"{_rate(s.rates_7d.bounce)} (limit {percent(s.rates_7d.bounce.limit or 0)})",
         ),
         (
             "complaint rate",
-            f"{_rate(s.complaint_rate, s.max_complaint_rate)} (limit {percent(s.max_complaint_rate or 0)})",
+            f"{_rate(s.rates_7d.complaint)} (limit {percent(s.rates_7d.complaint.limit or 0)})",
         ),
     ]
-    if s.warmup:
+    if s.warmup and s.warmup.state == WarmupState.COMPLETE:
+        lines.append(("warm-up", _warmup(s)))
+    elif s.warmup:
         lines.append(("warm-up", f"{_warmup(s)}, {s.warmup.held_days} held days, {s.warmup.state}"))
     if detail.open_request_id:
         lines.append(("open request", f"#{detail.open_request_id}"))

@@ -18,12 +18,12 @@ from app.cli.common import (
     command,
     group,
     local_reader,
-    percent,
     print_json,
     print_table,
     transaction,
 )
-from app.services import flags, pool_admin, pool_operations, warmups
+from app.rules.formatting import percent, whole_percent
+from app.services import flags, pools, warmups
 
 
 def register(subparsers) -> None:
@@ -98,9 +98,9 @@ def _yes_no(value: bool | None) -> str:
 
 def _pools_list(args) -> int:
     with transaction() as session:
-        pools = pool_operations.list_pools(session, local_reader(session, args))
+        listed = pools.list_pools(session, local_reader(session, args))
     if args.json:
-        print_json([pool.as_json() for pool in pools])
+        print_json([pool.as_json() for pool in listed])
         return 0
     print_table(
         [
@@ -128,7 +128,7 @@ def _pools_list(args) -> int:
                 percent(pool.today.bounce_rate),
                 percent(pool.today.complaint_rate),
             ]
-            for pool in pools
+            for pool in listed
         ],
     )
     return 0
@@ -136,7 +136,7 @@ def _pools_list(args) -> int:
 
 def _ips_list(args) -> int:
     with transaction() as session:
-        ips = pool_operations.list_ips(session, local_reader(session, args), pool_name=args.pool)
+        ips = pools.list_ips(session, local_reader(session, args), pool_name=args.pool)
     if args.json:
         print_json([ip.as_json() for ip in ips])
         return 0
@@ -172,30 +172,28 @@ def _ips_list(args) -> int:
 
 def _ip_pause(args) -> int:
     with transaction() as session:
-        ip = pool_operations.pause_ip(session, acting_user(session, args), args.address)
+        ip = pools.pause_ip(session, acting_user(session, args), args.address)
     print(f"{ip.address} is paused: it sends nothing until it is resumed.")
     return 0
 
 
 def _ip_resume(args) -> int:
     with transaction() as session:
-        ip = pool_operations.resume_ip(session, acting_user(session, args), args.address)
+        ip = pools.resume_ip(session, acting_user(session, args), args.address)
     print(f"{ip.address} is {ip.state} again.")
     return 0
 
 
 def _ip_weight(args) -> int:
     with transaction() as session:
-        ip = pool_operations.set_ip_weight(
-            session, acting_user(session, args), args.address, args.weight
-        )
+        ip = pools.set_ip_weight(session, acting_user(session, args), args.address, args.weight)
     print(f"{ip.address} now has weight {ip.weight}.")
     return 0
 
 
 def _domain_remove(args) -> int:
     with transaction() as session:
-        domain = pool_admin.remove_domain(
+        domain = pools.remove_domain(
             session, acting_user(session, args), args.domain, reason=args.reason
         )
     print(f"{domain.name} is removed from its pool; its mail is held until it is reinstated.")
@@ -204,7 +202,7 @@ def _domain_remove(args) -> int:
 
 def _domain_reinstate(args) -> int:
     with transaction() as session:
-        domain = pool_admin.reinstate_domain(session, acting_user(session, args), args.domain)
+        domain = pools.reinstate_domain(session, acting_user(session, args), args.domain)
     print(f"{domain.name} is reinstated; its held mail is queued again.")
     return 0
 
@@ -225,9 +223,9 @@ def _warmup_resume(args) -> int:
 
 def _warmup_list(args) -> int:
     with transaction() as session:
-        warmups = pool_operations.list_warmups(session, local_reader(session, args))
+        listed = warmups.list_warmups(session, local_reader(session, args))
     if args.json:
-        print_json([view.as_json() for view in warmups])
+        print_json([view.as_json() for view in listed])
         return 0
     print_table(
         ["GROUP", "ACCOUNT", "DOMAINS", "STATE", "DAY", "SHARE", "HELD", "IPS"],
@@ -238,11 +236,11 @@ def _warmup_list(args) -> int:
                 ", ".join(view.domains),
                 view.state,
                 f"{view.day}/{view.planned_days}",
-                f"{view.today_share:.0%}",
+                whole_percent(view.today_share),
                 view.held_days,
                 ", ".join(view.ips),
             ]
-            for view in warmups
+            for view in listed
         ],
     )
     return 0
@@ -277,7 +275,7 @@ def _flags(args) -> int:
                 percent(f.rates.bounce_rate),
                 percent(f.rates.complaint_rate),
                 f.rates.sent,
-                f"{f.rates.closeness:.0%}",
+                whole_percent(f.rates.closeness),
             ]
             for f in near
         ],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import humanize
-
 from app import clock
 from app.cli.common import (
     acting_user,
@@ -16,6 +14,7 @@ from app.cli.common import (
     print_table,
     transaction,
 )
+from app.rules.formatting import age
 from app.services.pool_requests import (
     approve,
     deny,
@@ -163,7 +162,7 @@ def _list(args) -> int:
                 view.status,
                 view.account,
                 ", ".join(view.domains),
-                humanize.naturaltime(now - view.created_at),
+                age(view.created_at, now),
                 view.reviewer or "",
                 detail,
             ]

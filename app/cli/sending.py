@@ -23,12 +23,12 @@ from app.cli.common import (
     engine,
     group,
     local_reader,
-    percent,
     print_json,
     print_table,
     transaction,
 )
 from app.errors import MailpoolsError
+from app.rules.formatting import percent
 from app.sender import SenderOptions, SenderStats, run_sender
 from app.services import complaints, outbox, warmups
 

@@ -17,9 +17,8 @@ from sqlmodel import Session
 from app.services import (
     audit_log,
     flags,
-    pool_admin,
-    pool_operations,
     pool_requests,
+    pools,
     triage,
     warmups,
 )
@@ -100,33 +99,33 @@ class AgentBackend:
 
     # Pools, IPs and member domains.
 
-    def pools(self) -> list[pool_operations.PoolView]:
-        return self._run(pool_operations.list_pools)
+    def pools(self) -> list[pools.PoolReport]:
+        return self._run(pools.list_pools)
 
     def pause_ip(self, address: str) -> str:
-        ip = self._run(lambda s, u: pool_operations.pause_ip(s, u, address))
+        ip = self._run(lambda s, u: pools.pause_ip(s, u, address))
         return f"{ip.address} is paused."
 
     def resume_ip(self, address: str) -> str:
-        ip = self._run(lambda s, u: pool_operations.resume_ip(s, u, address))
+        ip = self._run(lambda s, u: pools.resume_ip(s, u, address))
         return f"{ip.address} is {ip.state} again."
 
     def set_ip_weight(self, address: str, weight: str) -> str:
-        ip = self._run(lambda s, u: pool_operations.set_ip_weight(s, u, address, weight))
+        ip = self._run(lambda s, u: pools.set_ip_weight(s, u, address, weight))
         return f"{ip.address} now has weight {ip.weight}."
 
     def remove_domain(self, name: str, reason: str) -> str:
-        domain = self._run(lambda s, u: pool_admin.remove_domain(s, u, name, reason=reason))
+        domain = self._run(lambda s, u: pools.remove_domain(s, u, name, reason=reason))
         return f"{domain.name} is removed from its pool; its mail is held."
 
     def reinstate_domain(self, name: str) -> str:
-        domain = self._run(lambda s, u: pool_admin.reinstate_domain(s, u, name))
+        domain = self._run(lambda s, u: pools.reinstate_domain(s, u, name))
         return f"{domain.name} is reinstated; its held mail is queued again."
 
     # Warm-ups.
 
-    def warmups(self) -> list[pool_operations.WarmupView]:
-        return self._run(pool_operations.list_warmups)
+    def warmups(self) -> list[warmups.WarmupView]:
+        return self._run(warmups.list_warmups)
 
     def pause_warmup(self, domain: str) -> str:
         self._run(lambda s, u: warmups.pause_warmup(s, u, domain))

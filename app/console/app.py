@@ -31,13 +31,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from app.console.owner_backend import (
-    ConsoleBackend,
-    DomainView,
-    NotificationView,
-    Startup,
-    Viewer,
-)
+from app.console.owner_backend import ConsoleBackend
+from app.console.views import DomainView, NotificationView, Startup, Viewer
 from app.errors import MailpoolsError
 from screens.failures import FailureAware, WorkFailed
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.warmup_plan import dedicated_share
-from app.services import pool_admin, pool_requests
+from app.services import pool_requests, pools
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
@@ -92,7 +92,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     evaluate_warmups(engine, today)
 
     with _clock_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
-        pool_admin.remove_domain(
+        pools.remove_domain(
             session,
             get_user(session, "tess"),
             "offers.bolt.example",

@@ -1,4 +1,10 @@
-"""How numbers read in tables, the same in the console and on the command line."""
+"""How numbers, money and ages read, the same in the console and on the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app import clock
 
 
 def short_count(number: int) -> str:
@@ -11,4 +17,23 @@ def short_count(number: int) -> str:
 
 
 def percent(rate: float) -> str:
+    """A rate to two decimals: 0.0123 reads 1.23%."""
     return f"{rate * 100:.2f}%"
+
+
+def whole_percent(share: float) -> str:
+    """A share rounded to a whole percent: 0.375 reads 38%."""
+    return f"{round(share * 100)}%"
+
+
+def dollars(cents: int) -> str:
+    """Whole dollars: 5000 cents reads $50, 125000 reads $1,250."""
+    return f"${cents / 100:,.0f}"
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """How long before NOW (the program's clock by default) the MOMENT was: '3 days ago'."""
+    # Imported here, not at the top: the console's first screen shows no ages and starts faster.
+    import humanize
+
+    return humanize.naturaltime(moment, when=now or clock.now())

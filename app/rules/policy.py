@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from app.errors import MailpoolsError
+from app.rules.formatting import dollars
 
 DEDICATED_WEEKLY_MINIMUM = 50_000
 PREMIUM_FREE_DEDICATED_IPS = 3
 DEDICATED_IP_MONTHLY_CENTS = 50_00
+# The same price as people read it: "$50".
+DEDICATED_IP_PRICE = dollars(DEDICATED_IP_MONTHLY_CENTS)
 DEFAULT_MAX_IPS_PER_REQUEST = 10
 # Far above any real sender, and safely inside a 32-bit integer column.
 MAX_WEEKLY_VOLUME = 1_000_000_000
@@ -217,19 +220,19 @@ class CostQuote:
 
     @property
     def monthly_dollars(self) -> str:
-        return f"${self.monthly_cents / 100:,.0f}"
+        return dollars(self.monthly_cents)
 
     def describe(self) -> str:
         if self.plan == "premium":
             allowance = f"{self.free_left_before} of your {PREMIUM_FREE_DEDICATED_IPS} free Premium IPs left"
         else:
-            allowance = "Standard plan: every dedicated IP is $50/month"
+            allowance = f"Standard plan: every dedicated IP is {DEDICATED_IP_PRICE}/month"
         return f"{allowance} — this request: {self.monthly_dollars}/month"
 
 
 def quote_monthly_cost(plan: str, existing_ips: int, requested_ips: int) -> CostQuote:
-    """Premium: the account's first three dedicated IPs are free, then $50/month each.
-    Standard: $50/month each."""
+    """Premium: the account's first three dedicated IPs are free, then each at the monthly
+    price. Standard: each at the monthly price."""
     if existing_ips < 0 or requested_ips < 0:
         raise MailpoolsError("IP counts cannot be negative.")
     if plan == "premium":

@@ -44,7 +44,7 @@ _HASH_SPACE = float(1 << 64)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageView:
+class RoutingMessage:
     id: int
     message_id: str
     domain_id: int
@@ -52,7 +52,7 @@ class MessageView:
 
 
 @dataclass(frozen=True, slots=True)
-class DomainView:
+class RoutingDomain:
     id: int
     name: str
     status: str
@@ -64,7 +64,7 @@ class DomainView:
 
 
 @dataclass(frozen=True, slots=True)
-class IpView:
+class RoutingIp:
     id: int
     address: str
     hostname: str
@@ -75,15 +75,15 @@ class IpView:
 
 
 @dataclass(frozen=True, slots=True)
-class PoolView:
+class RoutingPool:
     id: int
     name: str
     kind: str
-    ips: tuple[IpView, ...]
+    ips: tuple[RoutingIp, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class WarmupView:
+class RoutingWarmup:
     pool_id: int
     state: str
     current_day: int
@@ -94,6 +94,18 @@ class WarmupView:
         if self.state == WarmupState.COMPLETE:
             return 1.0
         return dedicated_share(self.current_day, self.planned_days)
+
+
+def sending_pool_id(domain) -> int | None:
+    """The pool whose IPs and thresholds apply to the domain's chosen way of sending.
+
+    DOMAIN is anything with the domain's fields: a Domain row or a RoutingDomain.
+    """
+    if domain.sending_mode == SendingMode.TRANSACTIONAL:
+        return domain.transactional_pool_id
+    if domain.sending_mode == SendingMode.DEDICATED:
+        return domain.dedicated_pool_id
+    return domain.shared_pool_id
 
 
 class Action(StrEnum):
@@ -107,7 +119,7 @@ class Action(StrEnum):
 class Route:
     action: Action
     pool_id: int | None = None
-    ip: IpView | None = None
+    ip: RoutingIp | None = None
     reason: str | None = None
     # For a deferral: the earliest moment worth trying again.
     retry_at: datetime | None = None
@@ -123,11 +135,11 @@ def goes_to_dedicated(message_id: str, share: float) -> bool:
     return unit_hash(message_id, SPLIT_KEY) < share
 
 
-def usable_ips(pool: PoolView) -> list[IpView]:
+def usable_ips(pool: RoutingPool) -> list[RoutingIp]:
     return [ip for ip in pool.ips if ip.state in USABLE_IP_STATES and ip.weight > 0]
 
 
-def choose_ip(pool: PoolView, message_id: str) -> IpView | None:
+def choose_ip(pool: RoutingPool, message_id: str) -> RoutingIp | None:
     """The pool's IP for this message, in proportion to the weights; None if none is usable."""
     candidates = usable_ips(pool)
     if not candidates:
@@ -142,7 +154,7 @@ def choose_ip(pool: PoolView, message_id: str) -> IpView | None:
 
 
 def _through_pool(
-    pool: PoolView | None, message: MessageView, now: datetime, missing: str
+    pool: RoutingPool | None, message: RoutingMessage, now: datetime, missing: str
 ) -> Route:
     if pool is None:
         return Route(Action.DEFER, reason=missing, retry_at=now + NO_IP_RETRY)
@@ -166,10 +178,10 @@ def _through_pool(
 
 
 def route_message(
-    message: MessageView,
-    domain: DomainView,
-    pools: Mapping[int, PoolView],
-    warmups: Mapping[int, WarmupView],
+    message: RoutingMessage,
+    domain: RoutingDomain,
+    pools: Mapping[int, RoutingPool],
+    warmups: Mapping[int, RoutingWarmup],
     now: datetime,
 ) -> Route:
     """Where MESSAGE goes now. WARMUPS is keyed by the dedicated pool's id."""

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
-from app.rules.routing import IpView
+from app.rules.routing import RoutingIp
 from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
 
@@ -62,7 +62,9 @@ def _same_family(source: str, host: str) -> bool:
     return (":" in source) == (":" in host)
 
 
-async def open_connection(ip: IpView, destination: Destination, timeout: float) -> aiosmtplib.SMTP:
+async def open_connection(
+    ip: RoutingIp, destination: Destination, timeout: float
+) -> aiosmtplib.SMTP:
     """Connect from IP to the first destination host that answers; raise the last error otherwise."""
     last_error: Exception | None = None
     for host, port in destination.hosts:

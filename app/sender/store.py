@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from app.rules.routing import DomainView, IpView, MessageView, PoolView, WarmupView
+from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
 from data.db import is_sqlite, session_scope
 from data.models import (
     Domain,
@@ -55,15 +55,15 @@ class ClaimedMessage:
     attempts: int
     created_at: datetime
 
-    def view(self) -> MessageView:
-        return MessageView(self.id, self.message_id, self.domain_id, self.kind)
+    def view(self) -> RoutingMessage:
+        return RoutingMessage(self.id, self.message_id, self.domain_id, self.kind)
 
 
 @dataclass(frozen=True)
 class RoutingState:
-    domains: dict[int, DomainView]
-    pools: dict[int, PoolView]
-    warmups: dict[int, WarmupView]
+    domains: dict[int, RoutingDomain]
+    pools: dict[int, RoutingPool]
+    warmups: dict[int, RoutingWarmup]
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def load_routing_state(
     domains = {}
     if ids:
         for row in session.execute(select(DOMAINS).where(DOMAINS.c.id.in_(ids))).mappings():
-            domains[row["id"]] = DomainView(
+            domains[row["id"]] = RoutingDomain(
                 id=row["id"],
                 name=row["name"],
                 status=row["status"],
@@ -164,13 +164,13 @@ def load_routing_state(
                 dedicated_pool_id=row["dedicated_pool_id"],
                 removed_reason=row["removed_reason"],
             )
-    ips_by_pool: dict[int, list[IpView]] = {}
+    ips_by_pool: dict[int, list[RoutingIp]] = {}
     ip_rows = session.execute(
         select(IPS).where(IPS.c.pool_id.is_not(None)).order_by(IPS.c.id)
     ).mappings()
     for row in ip_rows:
         ips_by_pool.setdefault(row["pool_id"], []).append(
-            IpView(
+            RoutingIp(
                 id=row["id"],
                 address=row["address"],
                 hostname=row["hostname"],
@@ -180,14 +180,14 @@ def load_routing_state(
             )
         )
     pools = {
-        row["id"]: PoolView(
+        row["id"]: RoutingPool(
             row["id"], row["name"], row["kind"], tuple(ips_by_pool.get(row["id"], ()))
         )
         for row in session.execute(select(POOLS)).mappings()
     }
     warmups = {}
     for row in session.execute(select(WARMUPS).order_by(WARMUPS.c.id)).mappings():
-        warmups[row["pool_id"]] = WarmupView(
+        warmups[row["pool_id"]] = RoutingWarmup(
             pool_id=row["pool_id"],
             state=row["state"],
             current_day=row["current_day"],

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from app import clock
-from app.rules.routing import Action, IpView, Route, route_message
+from app.rules.routing import Action, Route, RoutingIp, route_message
 from app.sender import store
 from app.sender.binding import check_bindings
 from app.sender.delivery import (
@@ -130,7 +130,7 @@ class _Job:
     route: Route
 
 
-Key = tuple[IpView, Destination]
+Key = tuple[RoutingIp, Destination]
 
 
 class Sender:

@@ -9,19 +9,20 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules.rates import RateReading, Rates, Thresholds
+from app.rules.routing import sending_pool_id
 from app.rules.warmup_plan import dedicated_share
 from app.services import stats
 from app.services.auth import is_staff, require_account_access
 from app.services.lookups import get_account, get_domain
+from app.services.pools import IpView, pool_ip_views
 from data.models import (
     Account,
     Domain,
-    IpAddress,
     Pool,
     PoolRequest,
     RequestDomain,
     RequestStatus,
-    SendingMode,
     User,
     Warmup,
     WarmupState,
@@ -39,6 +40,8 @@ class WarmupProgress:
 
 @dataclass(frozen=True)
 class DomainSummary:
+    """A domain in a list: the command line's `domains list` and the owner's home page."""
+
     name: str
     account: str
     plan: str
@@ -47,32 +50,30 @@ class DomainSummary:
     pool: str | None
     status: str
     removed_reason: str | None
-    volume_7d: int
-    bounce_rate: float
-    complaint_rate: float
-    max_bounce_rate: float | None
-    max_complaint_rate: float | None
+    # The last seven days against the thresholds of the pool the domain sends from.
+    rates_7d: RateReading
+    # Running, paused or complete; None if the domain never warmed up dedicated IPs.
     warmup: WarmupProgress | None
+    # The kind of the domain's open request, if it has one.
+    pending_request: str | None
 
     @property
-    def bounce_over(self) -> bool:
-        return self.max_bounce_rate is not None and self.bounce_rate > self.max_bounce_rate
-
-    @property
-    def complaint_over(self) -> bool:
-        return self.max_complaint_rate is not None and self.complaint_rate > self.max_complaint_rate
+    def volume_7d(self) -> int:
+        return self.rates_7d.volume
 
     def as_json(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class IpView:
-    address: str
-    hostname: str
-    state: str
-    weight: int
-    pool: str | None
+        fields = asdict(self)
+        del fields["rates_7d"]
+        limits = self.rates_7d.thresholds
+        return {
+            **fields,
+            "sent_7d": self.rates_7d.sent,
+            "volume_7d": self.volume_7d,
+            "bounce_rate": self.rates_7d.bounce_rate,
+            "complaint_rate": self.rates_7d.complaint_rate,
+            "max_bounce_rate": limits.max_bounce_rate if limits else None,
+            "max_complaint_rate": limits.max_complaint_rate if limits else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,10 @@ class DomainDetail:
     open_request_id: int | None = None
 
     def as_json(self) -> dict:
-        return asdict(self)
-
-
-def sending_pool_id(domain: Domain) -> int | None:
-    """The pool whose IPs and thresholds apply to the domain's chosen way of sending."""
-    if domain.sending_mode == SendingMode.TRANSACTIONAL:
-        return domain.transactional_pool_id
-    if domain.sending_mode == SendingMode.DEDICATED:
-        return domain.dedicated_pool_id
-    return domain.shared_pool_id
+        return {
+            **asdict(self),
+            "summary": self.summary.as_json(),
+        }
 
 
 def latest_warmups(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
@@ -107,7 +102,7 @@ def latest_warmups(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
 
 
 def _progress(warmup: Warmup | None) -> WarmupProgress | None:
-    if warmup is None or warmup.state == WarmupState.COMPLETE:
+    if warmup is None:
         return None
     return WarmupProgress(
         day=warmup.current_day,
@@ -118,15 +113,32 @@ def _progress(warmup: Warmup | None) -> WarmupProgress | None:
     )
 
 
-def _summaries(session: Session, domains: list[Domain]) -> list[DomainSummary]:
-    accounts = {a.id: a for a in session.exec(select(Account))}
-    pools = {p.id: p for p in session.exec(select(Pool))}
+def _pending_by_domain(session: Session, domain_ids: list[int]) -> dict[int, PoolRequest]:
+    if not domain_ids:
+        return {}
+    rows = session.exec(
+        select(RequestDomain.domain_id, PoolRequest)
+        .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
+        .where(RequestDomain.domain_id.in_(domain_ids))
+        .where(PoolRequest.status == RequestStatus.PENDING)
+    ).all()
+    return {domain_id: request for domain_id, request in rows}
+
+
+def summarize(session: Session, domains: list[Domain]) -> list[DomainSummary]:
+    """DOMAINS as listed, in their order; callers check that the reader may see them."""
+    # Only the accounts and pools these domains use: a page of fifty reads a few rows.
+    account_ids = {d.account_id for d in domains}
+    pool_ids = {sending_pool_id(d) for d in domains} - {None}
+    accounts = {a.id: a for a in session.exec(select(Account).where(Account.id.in_(account_ids)))}
+    pools = {p.id: p for p in session.exec(select(Pool).where(Pool.id.in_(pool_ids)))}
     rates = stats.domain_rates(session, [d.id for d in domains], clock.today(), days=7)
     warmups = latest_warmups(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
+    pending = _pending_by_domain(session, [d.id for d in domains])
     summaries = []
     for domain in domains:
         pool = pools.get(sending_pool_id(domain))
-        domain_rates = rates.get(domain.id, stats.Rates())
+        request = pending.get(domain.id)
         account = accounts[domain.account_id]
         summaries.append(
             DomainSummary(
@@ -138,12 +150,11 @@ def _summaries(session: Session, domains: list[Domain]) -> list[DomainSummary]:
                 pool=pool.name if pool else None,
                 status=domain.status,
                 removed_reason=domain.removed_reason,
-                volume_7d=domain_rates.delivered_or_bounced,
-                bounce_rate=domain_rates.bounce_rate,
-                complaint_rate=domain_rates.complaint_rate,
-                max_bounce_rate=pool.max_bounce_rate if pool else None,
-                max_complaint_rate=pool.max_complaint_rate if pool else None,
+                rates_7d=RateReading(
+                    rates.get(domain.id, Rates()), Thresholds.of(pool) if pool else None
+                ),
                 warmup=_progress(warmups.get(domain.dedicated_pool_id)),
+                pending_request=request.kind if request else None,
             )
         )
     return summaries
@@ -162,25 +173,14 @@ def list_domains(
         if actor.account_id is None:
             raise MailpoolsError(f"{actor.name} belongs to no account.")
         query = query.where(Domain.account_id == actor.account_id)
-    return _summaries(session, list(session.exec(query)))
-
-
-def _ips_of(session: Session, pool_id: int | None) -> list[IpView]:
-    if pool_id is None:
-        return []
-    pool = session.get(Pool, pool_id)
-    query = select(IpAddress).where(IpAddress.pool_id == pool_id).order_by(IpAddress.id)
-    return [
-        IpView(ip.address, ip.hostname, ip.state, ip.weight, pool.name)
-        for ip in session.exec(query)
-    ]
+    return summarize(session, list(session.exec(query)))
 
 
 def domain_detail(session: Session, actor: User, name: str) -> DomainDetail:
     domain = get_domain(session, name)
     require_account_access(actor, domain.account_id)
-    summary = _summaries(session, [domain])[0]
-    warming = summary.warmup is not None
+    summary = summarize(session, [domain])[0]
+    warming = summary.warmup is not None and summary.warmup.state != WarmupState.COMPLETE
     shared_pool = session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None
     open_request = session.exec(
         select(PoolRequest.id)
@@ -192,7 +192,7 @@ def domain_detail(session: Session, actor: User, name: str) -> DomainDetail:
         summary=summary,
         shared_pool=shared_pool.name if shared_pool else None,
         removed_at=domain.removed_at,
-        ips=_ips_of(session, sending_pool_id(domain)),
-        shared_ips=_ips_of(session, domain.shared_pool_id) if warming else [],
+        ips=pool_ip_views(session, sending_pool_id(domain)),
+        shared_ips=pool_ip_views(session, domain.shared_pool_id) if warming else [],
         open_request_id=open_request,
     )

@@ -15,13 +15,11 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
+from app.rules.rates import NEAR_LIMIT_FRACTION, RateReading, Thresholds
+from app.rules.routing import sending_pool_id
 from app.services import stats
 from app.services.auth import require_staff
-from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
 from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind, User
-
-# A rate at this fraction of its threshold or more counts as close.
-NEAR_THRESHOLD_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,7 @@ class NearThresholdDomain:
     @property
     def worst(self) -> str:
         """Which rate is closest to its limit."""
-        thresholds = self.rates.thresholds
-        bounce = self.rates.bounce_rate / thresholds.max_bounce_rate
-        complaint = self.rates.complaint_rate / thresholds.max_complaint_rate
-        return "bounce" if bounce >= complaint else "complaint"
+        return self.rates.worst
 
     def as_json(self) -> dict:
         return {
@@ -59,6 +54,7 @@ class NearThresholdDomain:
             "account": self.account,
             "pool": self.pool,
             "sent": self.rates.sent,
+            "volume": self.rates.volume,
             "bounce_rate": self.rates.bounce_rate,
             "complaint_rate": self.rates.complaint_rate,
             "max_bounce_rate": self.rates.thresholds.max_bounce_rate,
@@ -110,7 +106,7 @@ def low_volume_dedicated_ips(session: Session, actor: User) -> list[LowVolumeIp]
 
 
 def domains_near_thresholds(
-    session: Session, actor: User, *, fraction: float = NEAR_THRESHOLD_FRACTION
+    session: Session, actor: User, *, fraction: float = NEAR_LIMIT_FRACTION
 ) -> list[NearThresholdDomain]:
     """Active domains with a rate at FRACTION of their pool's threshold or more, closest first."""
     require_staff(actor, "see flags")
@@ -120,7 +116,7 @@ def domains_near_thresholds(
     today = clock.today()
     by_window: dict[int, list[Domain]] = {}
     for domain in domains:
-        pool = pools.get(domain_pool_id(domain))
+        pool = pools.get(sending_pool_id(domain))
         if pool is not None:
             by_window.setdefault(pool.window_days, []).append(domain)
     flagged: list[NearThresholdDomain] = []
@@ -128,10 +124,10 @@ def domains_near_thresholds(
         window = stats.domain_rates(session, [d.id for d in members], today, days)
         for domain in members:
             rates = window.get(domain.id)
-            if rates is None or rates.delivered_or_bounced == 0:
+            if rates is None or rates.volume == 0:
                 continue
-            pool = pools[domain_pool_id(domain)]
-            reading = RateReading.of(rates, Thresholds.of(pool))
+            pool = pools[sending_pool_id(domain)]
+            reading = RateReading(rates, Thresholds.of(pool))
             if reading.closeness >= fraction:
                 flagged.append(
                     NearThresholdDomain(

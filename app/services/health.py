@@ -3,7 +3,7 @@
 A domain's bounce and complaint rates are summed from the daily stats over its
 pool's window (window_days ending today). Once it has sent at least the pool's
 minimum sample, a rate above the pool's threshold removes it from the pool
-(app.services.pool_admin, acted by the system): its mail is held, the removal is
+(app.services.pools, acted by the system): its mail is held, the removal is
 audited, and the owner is notified. The transactional pool's thresholds are
 stricter than the shared pools', so the same rates can keep a domain in a
 shared pool and remove it from the transactional one.
@@ -18,9 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app import clock
+from app.rules.formatting import percent
+from app.rules.rates import RateReading, Rates, Thresholds
+from app.rules.routing import sending_pool_id
 from app.services import audit
-from app.services.pool_admin import remove_domain_from_pool
-from app.services.stats import Rates, domain_rates
+from app.services.pools import remove_domain_from_pool
+from app.services.stats import domain_rates
 from data.db import session_scope
 from data.models import Domain, DomainStatus, Pool, SendingMode
 
@@ -34,35 +37,26 @@ class Verdict:
     reason: str
 
 
-def pool_of(domain: Domain) -> int | None:
-    """The pool whose thresholds judge DOMAIN; dedicated domains own their reputation."""
-    if domain.sending_mode == SendingMode.TRANSACTIONAL:
-        return domain.transactional_pool_id
-    if domain.sending_mode == SendingMode.SHARED:
-        return domain.shared_pool_id
-    return None
-
-
 def breach(rates: Rates, pool: Pool) -> str | None:
     """Why RATES break POOL's thresholds, or None (also None below the minimum sample)."""
-    if rates.delivered_or_bounced < pool.min_sample:
+    if not RateReading(rates, Thresholds.of(pool)).judged:
         return None
     problems = []
     if rates.bounce_rate > pool.max_bounce_rate:
         problems.append(
-            f"bounce rate {rates.bounce_rate:.2%} is above the pool's {pool.max_bounce_rate:.2%}"
+            f"bounce rate {percent(rates.bounce_rate)} is above the pool's {percent(pool.max_bounce_rate)}"
         )
     if rates.complaint_rate > pool.max_complaint_rate:
         problems.append(
-            f"complaint rate {rates.complaint_rate:.2%} is above the pool's "
-            f"{pool.max_complaint_rate:.2%}"
+            f"complaint rate {percent(rates.complaint_rate)} is above the pool's "
+            f"{percent(pool.max_complaint_rate)}"
         )
     if not problems:
         return None
     return (
         f"Over the last {pool.window_days} days in {pool.name}, the "
         + " and the ".join(problems)
-        + f" ({rates.delivered_or_bounced:,} messages)."
+        + f" ({rates.volume:,} messages)."
     )
 
 
@@ -74,7 +68,7 @@ def find_breaches(session: Session, today: date) -> list[Verdict]:
     ).all()
     by_pool: dict[int, list[Domain]] = {}
     for domain in domains:
-        pool_id = pool_of(domain)
+        pool_id = sending_pool_id(domain)
         if pool_id is not None:
             by_pool.setdefault(pool_id, []).append(domain)
     verdicts = []

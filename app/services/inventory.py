@@ -25,11 +25,12 @@ from sqlmodel import Session, select
 from app import clock
 from app.errors import MailpoolsError
 from app.rules.policy import normalise_domain
+from app.rules.rates import DEFAULT_THRESHOLDS
 from app.services import audit
 from app.services.audit import SYSTEM_ACTOR
 from app.services.auth import require_staff
 from app.services.lookups import pick_shared_pool
-from app.services.pool_operations import MAX_IP_WEIGHT
+from app.services.pools import MAX_IP_WEIGHT
 from app.services.ssh_keys import KeyRefused, key_identity, stored_identities
 from data.models import Account, Domain, IpAddress, Plan, Pool, PoolKind, Role, User
 
@@ -128,7 +129,10 @@ class _Entry:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(name, "is required and must be a number between 0 and 1")
         if not 0 < value < 1:
-            raise self.error(name, f"must be between 0 and 1 (a fraction, e.g. 0.05), not {value}")
+            raise self.error(
+                name,
+                f"must be between 0 and 1 (a fraction, e.g. {DEFAULT_THRESHOLDS.max_bounce_rate}), not {value}",
+            )
         return float(value)
 
     def whole(self, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -262,8 +266,12 @@ def apply_inventory(
             "kind": entry.choice("kind", [k.value for k in PoolKind]),
             "max_bounce_rate": entry.rate("max_bounce_rate"),
             "max_complaint_rate": entry.rate("max_complaint_rate"),
-            "min_sample": entry.whole("min_sample", 500, 1, MAX_MIN_SAMPLE),
-            "window_days": entry.whole("window_days", 7, 1, MAX_WINDOW_DAYS),
+            "min_sample": entry.whole(
+                "min_sample", DEFAULT_THRESHOLDS.min_sample, 1, MAX_MIN_SAMPLE
+            ),
+            "window_days": entry.whole(
+                "window_days", DEFAULT_THRESHOLDS.window_days, 1, MAX_WINDOW_DAYS
+            ),
         }
         pool = pools.get(name)
         created = pool is None

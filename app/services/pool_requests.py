@@ -7,7 +7,7 @@ event in that same transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import update
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from app import clock
 from app.errors import AlreadyDecided, MailpoolsError, NotFound
 from app.rules import policy
+from app.rules.rates import DEFAULT_THRESHOLDS, Thresholds
 from app.rules.warmup_plan import planned_days
 from app.services import audit, stats
 from app.services.auth import require_account_access, require_staff
@@ -469,10 +470,7 @@ def _allocate_dedicated(
     pool = Pool(
         name=_new_group_name(session, account),
         kind=PoolKind.DEDICATED,
-        max_bounce_rate=template.max_bounce_rate if template else 0.05,
-        max_complaint_rate=template.max_complaint_rate if template else 0.001,
-        min_sample=template.min_sample if template else 500,
-        window_days=template.window_days if template else 7,
+        **asdict(Thresholds.of(template) if template else DEFAULT_THRESHOLDS),
         account_id=account.id,
         created_at=clock.now(),
     )

@@ -7,7 +7,6 @@ so they stay fast however much history there is.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func
@@ -15,30 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
+from app.rules.rates import Rates
 from data.models import DomainDailyStat
-
-
-@dataclass(frozen=True)
-class Rates:
-    sent: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    complaints: int = 0
-    campaign_sent: int = 0
-    broadcast_sent: int = 0
-
-    @property
-    def delivered_or_bounced(self) -> int:
-        return self.sent + self.bounced
-
-    @property
-    def bounce_rate(self) -> float:
-        total = self.delivered_or_bounced
-        return self.bounced / total if total else 0.0
-
-    @property
-    def complaint_rate(self) -> float:
-        return self.complaints / self.sent if self.sent else 0.0
 
 
 def window_start(today: date, days: int) -> date:
@@ -74,25 +51,12 @@ def domain_rates(
 def combined_rates(
     session: Session, domain_ids: Iterable[int], today: date, days: int = 7
 ) -> Rates:
-    totals = [0] * 6
-    for rates in domain_rates(session, domain_ids, today, days).values():
-        for index, value in enumerate(
-            (
-                rates.sent,
-                rates.deferred,
-                rates.bounced,
-                rates.complaints,
-                rates.campaign_sent,
-                rates.broadcast_sent,
-            )
-        ):
-            totals[index] += value
-    return Rates(*totals)
+    return sum(domain_rates(session, domain_ids, today, days).values(), Rates())
 
 
 def weekly_volume(session: Session, domain_ids: Iterable[int], today: date) -> int:
-    """Messages sent (delivered or bounced) over the last seven days, across the domains."""
-    return combined_rates(session, domain_ids, today, days=7).delivered_or_bounced
+    """The volume (sent plus bounced) of the last seven days, across the domains."""
+    return combined_rates(session, domain_ids, today, days=7).volume
 
 
 def add_domain_counts(session: Session, domain_id: int, day: date, **counts: int) -> None:

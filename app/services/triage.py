@@ -13,16 +13,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-import humanize
 from sqlmodel import Session, select
 
 from app import clock
 from app.errors import AlreadyDecided, MailpoolsError
-from app.rules.policy import CostQuote, quote_monthly_cost
+from app.rules.formatting import age
+from app.rules.policy import DEDICATED_IP_PRICE, CostQuote, quote_monthly_cost
+from app.rules.rates import RateReading, Rates, Thresholds
+from app.rules.routing import sending_pool_id
 from app.services import stats
 from app.services.auth import require_staff
 from app.services.lookups import get_account
-from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
 from app.services.pool_requests import (
     RequestView,
     dedicated_ips_in_use,
@@ -104,7 +105,7 @@ class DecisionContext:
 
 def filed_age(created_at: datetime, now: datetime | None = None) -> str:
     """'filed 3 days ago', measured on the program's clock."""
-    return "filed " + humanize.naturaltime(created_at, when=now or clock.now())
+    return "filed " + age(created_at, now)
 
 
 class _Batch:
@@ -133,9 +134,9 @@ class _Batch:
         # Each domain's rates over its own pool's window.
         by_window: dict[int, list[int]] = defaultdict(list)
         for _, domain in links:
-            pool = self.pools.get(domain_pool_id(domain))
+            pool = self.pools.get(sending_pool_id(domain))
             by_window[pool.window_days if pool else 7].append(domain.id)
-        self.window: dict[int, stats.Rates] = {}
+        self.window: dict[int, Rates] = {}
         for days, members in by_window.items():
             self.window.update(stats.domain_rates(session, members, today, days))
         self.related = session.exec(
@@ -177,14 +178,14 @@ class _Batch:
         )
 
     def health(self, domain: Domain) -> DomainHealth:
-        pool = self.pools.get(domain_pool_id(domain))
-        rates = self.window.get(domain.id, stats.Rates())
+        pool = self.pools.get(sending_pool_id(domain))
+        rates = self.window.get(domain.id, Rates())
         return DomainHealth(
             name=domain.name,
             sending_mode=domain.sending_mode,
             pool=pool.name if pool else None,
             status=domain.status,
-            rates=RateReading.of(rates, Thresholds.of(pool) if pool else None),
+            rates=RateReading(rates, Thresholds.of(pool) if pool else None),
         )
 
     def history(self, request: PoolRequest) -> list[HistoryEntry]:
@@ -216,7 +217,7 @@ class _Batch:
             request=self.view(request),
             age=filed_age(request.created_at),
             measured_weekly_volume=sum(
-                self.weekly.get(domain.id, stats.Rates()).delivered_or_bounced for domain in domains
+                self.weekly.get(domain.id, Rates()).volume for domain in domains
             ),
             domains=[self.health(domain) for domain in domains],
             history=self.history(request),
@@ -295,8 +296,8 @@ def _describe_quote(quote: CostQuote) -> str:
     if quote.plan == "premium" and quote.paid_ips == 0:
         return "free on Premium: $0/month"
     if quote.plan == "premium":
-        return f"{quote.free_ips} free on Premium, {quote.paid_ips} × $50: {quote.monthly_dollars}/month"
-    return f"Standard plan, {quote.paid_ips} × $50: {quote.monthly_dollars}/month"
+        return f"{quote.free_ips} free on Premium, {quote.paid_ips} × {DEDICATED_IP_PRICE}: {quote.monthly_dollars}/month"
+    return f"Standard plan, {quote.paid_ips} × {DEDICATED_IP_PRICE}: {quote.monthly_dollars}/month"
 
 
 def check_decision(

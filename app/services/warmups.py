@@ -13,7 +13,7 @@ held days until an agent resumes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
@@ -22,14 +22,16 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules.formatting import percent
+from app.rules.rates import Rates
 from app.rules.warmup_plan import dedicated_share, schedule
 from app.services import audit
 from app.services.auth import require_account_access, require_staff
 from app.services.lookups import get_domain
 from app.services.notifications import notify
-from app.services.stats import Rates
 from data.db import session_scope
 from data.models import (
+    Account,
     Domain,
     IpAddress,
     IpDailyStat,
@@ -138,14 +140,14 @@ def dedicated_day_rates(session: Session, pool_id: int, day: date) -> Rates:
 def hold_reason(rates: Rates, pool: Pool) -> str | None:
     """Why a day's rates hold the warm-up, or None when they are within the thresholds."""
     problems = []
-    if rates.delivered_or_bounced and rates.bounce_rate > pool.max_bounce_rate:
+    if rates.volume and rates.bounce_rate > pool.max_bounce_rate:
         problems.append(
-            f"bounce rate {rates.bounce_rate:.2%} is above {pool.max_bounce_rate:.2%} "
-            f"({rates.bounced} of {rates.delivered_or_bounced})"
+            f"bounce rate {percent(rates.bounce_rate)} is above {percent(pool.max_bounce_rate)} "
+            f"({rates.bounced} of {rates.volume})"
         )
     if rates.sent and rates.complaint_rate > pool.max_complaint_rate:
         problems.append(
-            f"complaint rate {rates.complaint_rate:.2%} is above {pool.max_complaint_rate:.2%} "
+            f"complaint rate {percent(rates.complaint_rate)} is above {percent(pool.max_complaint_rate)} "
             f"({rates.complaints} of {rates.sent})"
         )
     return "; ".join(problems) or None
@@ -344,3 +346,75 @@ def describe_warmup(session: Session, warmup: Warmup, domain_name: str) -> Warmu
         expected_completion=expected,
         completed_at=warmup.completed_at,
     )
+
+
+# Listing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarmupView:
+    id: int
+    account: str
+    pool: str
+    domains: list[str]
+    ips: list[str]
+    state: str
+    day: int
+    planned_days: int
+    today_share: float
+    held_days: int
+    expected_weekly_volume: int
+    started_on: date
+    last_hold_reason: str | None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def list_warmups(session: Session, actor: User) -> list[WarmupView]:
+    """Warm-ups not yet complete (running or paused), oldest first."""
+    require_staff(actor, "see warm-ups")
+    warmups = session.exec(
+        select(Warmup)
+        .where(Warmup.state.in_([WarmupState.RUNNING, WarmupState.PAUSED]))
+        .order_by(Warmup.started_on, Warmup.id)
+    )
+    views = []
+    for warmup in warmups:
+        pool = session.get(Pool, warmup.pool_id)
+        account = session.get(Account, warmup.account_id)
+        last_hold = session.exec(
+            select(WarmupHold)
+            .where(WarmupHold.warmup_id == warmup.id)
+            .order_by(WarmupHold.day.desc())
+        ).first()
+        views.append(
+            WarmupView(
+                id=warmup.id,
+                account=account.name,
+                pool=pool.name,
+                domains=list(
+                    session.exec(
+                        select(Domain.name)
+                        .where(Domain.dedicated_pool_id == pool.id)
+                        .order_by(Domain.name)
+                    )
+                ),
+                ips=list(
+                    session.exec(
+                        select(IpAddress.address)
+                        .where(IpAddress.pool_id == pool.id)
+                        .order_by(IpAddress.id)
+                    )
+                ),
+                state=warmup.state,
+                day=warmup.current_day,
+                planned_days=warmup.planned_days,
+                today_share=dedicated_share(warmup.current_day, warmup.planned_days),
+                held_days=warmup.held_days,
+                expected_weekly_volume=warmup.expected_weekly_volume,
+                started_on=warmup.started_on,
+                last_hold_reason=last_hold.reason if last_hold else None,
+            )
+        )
+    return views

@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError
-from app.services import pool_admin, pool_requests
+from app.services import pool_requests, pools
 from app.services.inventory import apply_inventory, load_file, parse
 from app.services.lookups import get_account, get_domain
 from data.db import make_engine, session_scope
@@ -247,13 +247,13 @@ def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world,
 def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_url):
     def removing(session, actor):
         get_domain(session, "offers.bolt.example")
-        return pool_admin.remove_domain(
+        return pools.remove_domain(
             session, actor, "offers.bolt.example", reason="Bounce rate too high."
         ).status
 
     def reinstating(session, actor):
         get_domain(session, "offers.bolt.example")
-        return pool_admin.reinstate_domain(session, actor, "offers.bolt.example").status
+        return pools.reinstate_domain(session, actor, "offers.bolt.example").status
 
     for _ in range(ROUNDS):
         results = run_together(database_url, [("sam", removing), ("tess", removing)])

@@ -17,7 +17,7 @@ from app.rules.routing import choose_ip, goes_to_dedicated, usable_ips
 from app.rules.warmup_plan import dedicated_share
 from app.sender import run_sender
 from app.sender.store import load_routing_state
-from app.services import pool_admin
+from app.services import pools
 from data.db import session_scope
 from data.models import (
     AuditEvent,
@@ -153,7 +153,7 @@ async def test_a_warming_domain_splits_between_dedicated_and_shared_as_planned(s
 async def test_a_removed_domain_is_held_until_reinstated(sending_world, sink):
     engine = sending_world
     with session_scope(engine) as session:
-        pool_admin.remove_domain(
+        pools.remove_domain(
             session, user(session, "sam"), "offers.bolt.example", reason="Too many bounces."
         )
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=5)
@@ -161,7 +161,7 @@ async def test_a_removed_domain_is_held_until_reinstated(sending_world, sink):
     assert stats.held == 5 and sink.handler.received() == 0
     assert statuses(engine) == {MessageStatus.HELD: 5}
     with session_scope(engine) as session:
-        pool_admin.reinstate_domain(session, user(session, "sam"), "offers.bolt.example")
+        pools.reinstate_domain(session, user(session, "sam"), "offers.bolt.example")
     await run_sender(engine, relay_options(sink))
     assert statuses(engine) == {MessageStatus.SENT: 5}
     assert sink.handler.received() == 5

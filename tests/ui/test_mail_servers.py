@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app import clock
-from app.services import pool_admin, pool_requests
+from app.services import pool_requests, pools
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
 from tests.command_line import Cli
@@ -94,7 +94,7 @@ async def test_the_ways_are_chosen_with_arrow_keys_or_the_mouse(world):
 
 async def test_removed_domain_says_why_when_and_what_next(world):
     with session_scope(world) as session:
-        pool_admin.remove_domain(
+        pools.remove_domain(
             session, user(session, "sam"), "news.acme.example", reason="Bounces at 9% for a week."
         )
     app = make_console(world, "alice")

@@ -3,8 +3,7 @@ from sqlmodel import Session
 
 from app.errors import MailpoolsError, PermissionDenied
 from app.services.audit_log import browse_events, event_actors, event_kinds
-from app.services.pool_admin import reinstate_domain, remove_domain
-from app.services.pool_operations import pause_ip
+from app.services.pools import pause_ip, reinstate_domain, remove_domain
 from data.db import session_scope
 from tests.factories import build_world, user
 

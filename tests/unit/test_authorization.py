@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from app import clock
 from app.errors import MailpoolsError, NotFound, PermissionDenied
-from app.services import notifications, pool_admin, pool_requests
+from app.services import notifications, pool_requests, pools
 from app.services.auth import get_user, is_staff, require_account_access, require_staff
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_account
@@ -188,16 +188,16 @@ def test_owners_may_not_remove_or_reinstate_domains(world, owner):
         as_user(
             world,
             owner,
-            lambda s, a: pool_admin.remove_domain(s, a, "acme.example", reason="Bounces."),
+            lambda s, a: pools.remove_domain(s, a, "acme.example", reason="Bounces."),
         ),
         match=f"Only support agents and admins may remove domains from pools; {owner} is an owner",
     )
     as_user(
-        world, "sam", lambda s, a: pool_admin.remove_domain(s, a, "acme.example", reason="Bounces.")
+        world, "sam", lambda s, a: pools.remove_domain(s, a, "acme.example", reason="Bounces.")
     )()
     refused_without_change(
         world,
-        as_user(world, owner, lambda s, a: pool_admin.reinstate_domain(s, a, "acme.example")),
+        as_user(world, owner, lambda s, a: pools.reinstate_domain(s, a, "acme.example")),
         match=f"Only support agents and admins may reinstate domains; {owner} is an owner",
     )
 

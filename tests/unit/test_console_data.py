@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from app import clock
-from app.console.owner_backend import ConsoleBackend, RateReading, dedicated_estimate
+from app.console.estimate import dedicated_estimate
+from app.console.owner_backend import ConsoleBackend
+from app.console.views import warmup_label
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.formatting import short_count
+from app.rules.rates import NEAR_LIMIT_FRACTION, RateAgainstLimit
 from app.rules.warmup_plan import planned_days
-from app.services import pool_admin, pool_requests
+from app.services import pool_requests, pools
 from app.services.lookups import get_domain
 from app.services.notifications import notify
 from data.db import session_scope
@@ -56,15 +59,17 @@ def test_short_count_reads_at_a_glance():
 
 @given(st.floats(0, 1), st.floats(0.0001, 1), st.integers(0, 10_000), st.integers(1, 1_000))
 def test_rate_levels_follow_the_limit(value, limit, sample, min_sample):
-    level = RateReading(value, limit, sample, min_sample).level
+    level = RateAgainstLimit(value, limit, sample, min_sample).level
     if sample == 0:
         assert level == "idle"
     elif sample < min_sample:
         assert level == "unjudged"
     elif value > limit:
         assert level == "over"
+    elif value / limit >= NEAR_LIMIT_FRACTION:
+        assert level == "near"
     else:
-        assert level in ("ok", "near")
+        assert level == "ok"
 
 
 def test_home_page_sums_seven_days_per_domain_and_ignores_older_days(world):
@@ -74,8 +79,8 @@ def test_home_page_sums_seven_days_per_domain_and_ignores_older_days(world):
     assert page.total == 3
     row = next(r for r in page.rows if r.name == "acme.example")
     assert row.volume_7d == 7 * 1_010
-    assert row.bounce.value == pytest.approx(70 / 7_070)
-    assert row.bounce.limit == 0.05 and row.bounce.level == "ok"
+    assert row.rates_7d.bounce.value == pytest.approx(70 / 7_070)
+    assert row.rates_7d.bounce.limit == 0.05 and row.rates_7d.bounce.level == "ok"
     assert row.pool == "shared-a"
 
 
@@ -104,10 +109,10 @@ def test_home_page_marks_pending_requests_and_warm_ups(world):
     with session_scope(world) as session:
         pool_requests.approve(session, user(session, "sam"), request.id)
     rows = {row.name: row for row in ConsoleBackend(world, "alice").home_page().rows}
-    assert rows["news.acme.example"].mode == "dedicated"
-    assert rows["news.acme.example"].warmup == f"day 1 of {planned_days(60_000)}"
-    assert rows["billing.acme.example"].pending == "pending: transactional"
-    assert rows["acme.example"].warmup is None and rows["acme.example"].pending is None
+    assert rows["news.acme.example"].sending_mode == "dedicated"
+    assert warmup_label(rows["news.acme.example"].warmup) == f"day 1 of {planned_days(60_000)}"
+    assert rows["billing.acme.example"].pending_request == "transactional"
+    assert rows["acme.example"].warmup is None and rows["acme.example"].pending_request is None
 
 
 def test_domain_view_is_refused_for_another_account(world):
@@ -132,9 +137,7 @@ def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidate
 
 def test_removed_domain_carries_its_reason(world):
     with session_scope(world) as session:
-        pool_admin.remove_domain(
-            session, user(session, "sam"), "acme.example", reason="Bounces at 8%."
-        )
+        pools.remove_domain(session, user(session, "sam"), "acme.example", reason="Bounces at 8%.")
     view = ConsoleBackend(world, "alice").domain("acme.example")
     assert view.status == "removed" and view.removed_reason == "Bounces at 8%."
     assert view.removed_at == clock.now()

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import NotFound
-from app.services import pool_admin
+from app.services import pools
 from app.services.lookups import (
     get_account,
     get_domain,
@@ -58,7 +58,7 @@ def test_the_least_used_shared_pool_is_picked_and_removed_domains_do_not_count(w
     assert len(in_a) == 4
     for name in in_a[:2]:
         with session_scope(world) as session:
-            pool_admin.remove_domain(session, user(session, "sam"), name, reason="Bounces.")
+            pools.remove_domain(session, user(session, "sam"), name, reason="Bounces.")
     with Session(world) as session:
         assert pick_shared_pool(session).name == "shared-a"
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError, NotFound
-from app.services import audit, pool_admin
+from app.services import audit, pools
 from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import AuditEvent, Message, MessageKind, MessageStatus, Notification
@@ -29,12 +29,12 @@ def remove(
     engine, domain="offers.bolt.example", reason="Bounce rate 9% over the last week.", by="sam"
 ):
     with session_scope(engine) as session:
-        return pool_admin.remove_domain(session, user(session, by), domain, reason=reason)
+        return pools.remove_domain(session, user(session, by), domain, reason=reason)
 
 
 def reinstate(engine, domain="offers.bolt.example", by="tess"):
     with session_scope(engine) as session:
-        return pool_admin.reinstate_domain(session, user(session, by), domain)
+        return pools.reinstate_domain(session, user(session, by), domain)
 
 
 def add_message(engine, domain, status, kind=MessageKind.CAMPAIGN) -> int:
@@ -90,7 +90,7 @@ def test_an_agent_removes_a_domain_and_the_owner_is_told_why(world):
 def test_health_checks_remove_as_the_system(world):
     with session_scope(world) as session:
         domain = get_domain(session, "offers.bolt.example")
-        pool_admin.remove_domain_from_pool(
+        pools.remove_domain_from_pool(
             session,
             domain,
             reason="Complaint rate above the pool's limit.",

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from app.rules.routing import (
     SPLIT_KEY,
     Action,
-    DomainView,
-    IpView,
-    MessageView,
-    PoolView,
-    WarmupView,
+    RoutingDomain,
+    RoutingIp,
+    RoutingMessage,
+    RoutingPool,
+    RoutingWarmup,
     choose_ip,
     route_message,
     unit_hash,
@@ -31,18 +31,18 @@ SAMPLE = 10_000
 
 def ip(
     ip_id: int, weight: int = 1, state: str = IpState.ACTIVE, bound: bool | None = True
-) -> IpView:
-    return IpView(ip_id, f"127.0.0.{ip_id}", f"mta{ip_id}.test", state, weight, bound)
+) -> RoutingIp:
+    return RoutingIp(ip_id, f"127.0.0.{ip_id}", f"mta{ip_id}.test", state, weight, bound)
 
 
-SHARED = PoolView(1, "shared-a", "shared", (ip(2), ip(3, weight=2)))
-TRANSACTIONAL = PoolView(2, "transactional", "transactional", (ip(6), ip(7)))
-DEDICATED = PoolView(3, "acme-dedicated-1", "dedicated", (ip(20, state=IpState.WARMING),))
-OTHER_SHARED = PoolView(4, "shared-b", "shared", (ip(4), ip(5)))
+SHARED = RoutingPool(1, "shared-a", "shared", (ip(2), ip(3, weight=2)))
+TRANSACTIONAL = RoutingPool(2, "transactional", "transactional", (ip(6), ip(7)))
+DEDICATED = RoutingPool(3, "acme-dedicated-1", "dedicated", (ip(20, state=IpState.WARMING),))
+OTHER_SHARED = RoutingPool(4, "shared-b", "shared", (ip(4), ip(5)))
 POOLS = {pool.id: pool for pool in (SHARED, TRANSACTIONAL, DEDICATED, OTHER_SHARED)}
 
 
-def domain(**changes) -> DomainView:
+def domain(**changes) -> RoutingDomain:
     values = dict(
         id=1,
         name="acme.example",
@@ -53,16 +53,16 @@ def domain(**changes) -> DomainView:
         dedicated_pool_id=None,
     )
     values.update(changes)
-    return DomainView(**values)
+    return RoutingDomain(**values)
 
 
-def message(kind: str = MessageKind.TRANSACTIONAL, message_id: str | None = None) -> MessageView:
-    return MessageView(1, message_id or f"<{uuid.uuid4().hex}@acme.example>", 1, kind)
+def message(kind: str = MessageKind.TRANSACTIONAL, message_id: str | None = None) -> RoutingMessage:
+    return RoutingMessage(1, message_id or f"<{uuid.uuid4().hex}@acme.example>", 1, kind)
 
 
-def messages(count: int, kind: str = MessageKind.CAMPAIGN) -> list[MessageView]:
+def messages(count: int, kind: str = MessageKind.CAMPAIGN) -> list[RoutingMessage]:
     # Message-IDs as the outbox makes them, but reproducible.
-    return [MessageView(n, f"<{n:032x}@acme.example>", 1, kind) for n in range(count)]
+    return [RoutingMessage(n, f"<{n:032x}@acme.example>", 1, kind) for n in range(count)]
 
 
 def test_a_shared_domain_sends_from_its_shared_pool():
@@ -98,18 +98,18 @@ def test_a_transactional_domain_rejects_campaigns_and_broadcasts(kind):
     assert route.ip is None
 
 
-def dedicated_domain() -> DomainView:
+def dedicated_domain() -> RoutingDomain:
     return domain(sending_mode=SendingMode.DEDICATED, dedicated_pool_id=DEDICATED.id)
 
 
 def test_a_completed_warmup_sends_everything_from_the_dedicated_ips():
-    warmups = {DEDICATED.id: WarmupView(DEDICATED.id, WarmupState.COMPLETE, 12, 45)}
+    warmups = {DEDICATED.id: RoutingWarmup(DEDICATED.id, WarmupState.COMPLETE, 12, 45)}
     routes = [route_message(m, dedicated_domain(), POOLS, warmups, NOW) for m in messages(2_000)]
     assert {route.pool_id for route in routes} == {DEDICATED.id}
 
 
 def test_a_paused_warmup_keeps_its_current_share():
-    warmups = {DEDICATED.id: WarmupView(DEDICATED.id, WarmupState.PAUSED, 20, 45)}
+    warmups = {DEDICATED.id: RoutingWarmup(DEDICATED.id, WarmupState.PAUSED, 20, 45)}
     routes = [route_message(m, dedicated_domain(), POOLS, warmups, NOW) for m in messages(SAMPLE)]
     observed = sum(route.pool_id == DEDICATED.id for route in routes) / SAMPLE
     assert abs(observed - dedicated_share(20, 45)) <= 0.02
@@ -119,7 +119,7 @@ def test_a_paused_warmup_keeps_its_current_share():
 @given(planned=st.integers(30, 45), data=st.data())
 def test_the_warming_split_matches_the_plan_share_within_two_points(planned, data):
     day = data.draw(st.integers(1, planned))
-    warmups = {DEDICATED.id: WarmupView(DEDICATED.id, WarmupState.RUNNING, day, planned)}
+    warmups = {DEDICATED.id: RoutingWarmup(DEDICATED.id, WarmupState.RUNNING, day, planned)}
     routes = [route_message(m, dedicated_domain(), POOLS, warmups, NOW) for m in messages(SAMPLE)]
     pools = Counter(route.pool_id for route in routes)
     # Only the domain's own two pools, never another.
@@ -138,7 +138,7 @@ def test_every_plan_day_of_every_plan_length_matches_within_two_points():
 
 
 def test_the_split_is_deterministic_per_message():
-    warmups = {DEDICATED.id: WarmupView(DEDICATED.id, WarmupState.RUNNING, 10, 45)}
+    warmups = {DEDICATED.id: RoutingWarmup(DEDICATED.id, WarmupState.RUNNING, 10, 45)}
     for m in messages(200):
         first = route_message(m, dedicated_domain(), POOLS, warmups, NOW)
         again = route_message(m, dedicated_domain(), POOLS, warmups, NOW)
@@ -146,7 +146,7 @@ def test_the_split_is_deterministic_per_message():
 
 
 def test_weights_one_two_three_get_a_sixth_two_sixths_and_three_sixths():
-    pool = PoolView(9, "weighted", "shared", (ip(2, 1), ip(3, 2), ip(4, 3)))
+    pool = RoutingPool(9, "weighted", "shared", (ip(2, 1), ip(3, 2), ip(4, 3)))
     chosen = Counter(choose_ip(pool, m.message_id).id for m in messages(SAMPLE))
     for ip_id, weight in ((2, 1), (3, 2), (4, 3)):
         assert abs(chosen[ip_id] / SAMPLE - weight / 6) <= 0.02
@@ -159,7 +159,7 @@ def test_weights_one_two_three_get_a_sixth_two_sixths_and_three_sixths():
 )
 def test_the_weighted_choice_is_proportional_among_usable_ips_only(weights, states):
     ips = tuple(ip(10 + n, weight, states[n]) for n, weight in enumerate(weights))
-    pool = PoolView(9, "weighted", "shared", ips)
+    pool = RoutingPool(9, "weighted", "shared", ips)
     usable = {
         i.id: i.weight for i in ips if i.state in (IpState.ACTIVE, IpState.WARMING) and i.weight > 0
     }
@@ -180,7 +180,7 @@ def test_the_weighted_choice_is_proportional_among_usable_ips_only(weights, stat
 
 @pytest.mark.parametrize("state", [IpState.PAUSED, IpState.BLOCKLISTED])
 def test_a_pool_without_usable_ips_defers_and_never_borrows_another_pools_ips(state):
-    dead = PoolView(1, "shared-a", "shared", (ip(2, state=state), ip(3, state=state)))
+    dead = RoutingPool(1, "shared-a", "shared", (ip(2, state=state), ip(3, state=state)))
     pools = dict(POOLS) | {1: dead}
     route = route_message(message(), domain(), pools, {}, NOW)
     assert route.action == Action.DEFER
@@ -189,7 +189,7 @@ def test_a_pool_without_usable_ips_defers_and_never_borrows_another_pools_ips(st
 
 
 def test_an_unbound_ip_defers_its_messages_instead_of_using_another_address():
-    pool = PoolView(1, "shared-a", "shared", (ip(2, bound=False),))
+    pool = RoutingPool(1, "shared-a", "shared", (ip(2, bound=False),))
     route = route_message(message(), domain(), dict(POOLS) | {1: pool}, {}, NOW)
     assert route.action == Action.DEFER
     assert "not bound" in route.reason
@@ -215,17 +215,17 @@ ip_states = st.sampled_from(list(IpState))
 def test_routing_invariants(
     kind, mode, status, shared_state, dedicated_state, warmup_state, day, message_id
 ):
-    shared = PoolView(1, "shared-a", "shared", (ip(2, state=shared_state), ip(3)))
-    dedicated = PoolView(3, "d", "dedicated", (ip(20, state=dedicated_state),))
+    shared = RoutingPool(1, "shared-a", "shared", (ip(2, state=shared_state), ip(3)))
+    dedicated = RoutingPool(3, "d", "dedicated", (ip(20, state=dedicated_state),))
     pools = {1: shared, 2: TRANSACTIONAL, 3: dedicated, 4: OTHER_SHARED}
-    warmups = {3: WarmupView(3, warmup_state, day, 45)} if warmup_state else {}
+    warmups = {3: RoutingWarmup(3, warmup_state, day, 45)} if warmup_state else {}
     the_domain = domain(
         status=status,
         sending_mode=mode,
         transactional_pool_id=2 if mode == SendingMode.TRANSACTIONAL else None,
         dedicated_pool_id=3 if mode == SendingMode.DEDICATED else None,
     )
-    route = route_message(MessageView(1, message_id, 1, kind), the_domain, pools, warmups, NOW)
+    route = route_message(RoutingMessage(1, message_id, 1, kind), the_domain, pools, warmups, NOW)
 
     if status == DomainStatus.REMOVED:
         assert route.action == Action.HOLD

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
+from app.rules.rates import Rates
 from app.services import stats
 from app.services.lookups import get_domain
 from data.db import session_scope
@@ -50,7 +51,7 @@ def test_rates_sum_the_window_and_nothing_outside_it(world):
     with Session(world) as session:
         rates = stats.domain_rates(session, [acme, bolt, corvid], TODAY, days=7)
     assert set(rates) == {acme, bolt}  # no history, no entry
-    assert rates[acme] == stats.Rates(sent=700, bounced=14, complaints=7)
+    assert rates[acme] == Rates(sent=700, bounced=14, complaints=7)
     assert rates[acme].bounce_rate == pytest.approx(14 / 714)
     assert rates[acme].complaint_rate == pytest.approx(7 / 700)
     assert rates[bolt].bounce_rate == 0.5
@@ -71,8 +72,8 @@ def test_combined_and_weekly_volume(world):
 
 
 def test_no_traffic_means_zero_rates_not_an_error():
-    assert stats.Rates().bounce_rate == 0.0
-    assert stats.Rates().complaint_rate == 0.0
+    assert Rates().bounce_rate == 0.0
+    assert Rates().complaint_rate == 0.0
 
 
 @given(
@@ -81,7 +82,7 @@ def test_no_traffic_means_zero_rates_not_an_error():
     st.integers(min_value=0, max_value=10**9),
 )
 def test_rates_are_fractions(sent, bounced, complaints):
-    rates = stats.Rates(sent=sent, bounced=bounced, complaints=min(complaints, sent))
+    rates = Rates(sent=sent, bounced=bounced, complaints=min(complaints, sent))
     assert 0.0 <= rates.bounce_rate <= 1.0
     assert 0.0 <= rates.complaint_rate <= 1.0
 

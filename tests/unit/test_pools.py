@@ -4,16 +4,15 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.services.pool_operations import (
+from app.services.pool_requests import approve, request_dedicated
+from app.services.pools import (
     list_ips,
     list_pools,
-    list_warmups,
     pause_ip,
     resume_ip,
     set_ip_weight,
 )
-from app.services.pool_requests import approve, request_dedicated
-from app.services.warmups import pause_warmup, resume_warmup
+from app.services.warmups import list_warmups, pause_warmup, resume_warmup
 from data.db import session_scope
 from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup
 from tests.factories import build_world, record_domain_day, user
@@ -44,8 +43,8 @@ def test_pools_list_shows_ips_members_thresholds_and_todays_rates(engine):
     shared_a = by_name["shared-a"]
     assert [ip.address for ip in shared_a.ips] == ["127.0.0.2", "127.0.0.3"]
     assert [ip.weight for ip in shared_a.ips] == [1, 2]
-    # Only today's IP stats count: 380 delivered + 20 bounced.
-    assert shared_a.today.sent == 400
+    # Only today's IP stats count: 380 sent (accepted) + 20 bounced.
+    assert (shared_a.today.sent, shared_a.today.volume) == (380, 400)
     assert shared_a.today.bounce_rate == pytest.approx(20 / 400)
     assert shared_a.thresholds.max_bounce_rate == 0.05
     members = {d.name for p in pools for d in p.domains}
@@ -60,7 +59,7 @@ def test_member_rates_use_the_pools_window(engine):
     with Session(engine) as session:
         pools = list_pools(session, user(session, "tess"))
     member = next(d for p in pools for d in p.domains if d.name == "news.acme.example")
-    assert member.rates.sent == 1000
+    assert (member.rates.sent, member.rates.volume) == (900, 1000)
     assert member.rates.bounce_rate == pytest.approx(0.1)
     assert member.rates.over
 

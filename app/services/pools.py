@@ -1,24 +1,31 @@
-"""What agents see of pools and do to their IPs.
+"""Pools: what agents see of them, and what they do to their IPs and member domains.
 
 Listings give plain dataclasses (screens and `--json` read the same views);
-pausing, resuming and re-weighting an IP are agents' and admins' actions,
-each validated, audited and done in the caller's one transaction.
+pausing, resuming and re-weighting an IP, removing and reinstating a domain are
+agents' and admins' actions, each validated, audited and done in the caller's
+one transaction.
+
+Removal protects everyone else in a shared pool from a domain that performs
+poorly. It is visible to the owner (a notification, the domain's status),
+audited, and reversible by an agent.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
-from app.rules.warmup_plan import dedicated_share
+from app.rules.rates import RateReading, Rates, Thresholds
+from app.rules.routing import sending_pool_id
 from app.services import audit, stats
 from app.services.auth import require_staff
-from app.services.lookups import get_ip, get_pool
+from app.services.lookups import get_domain, get_ip, get_pool
+from app.services.notifications import notify
 from data.models import (
     Account,
     Domain,
@@ -26,81 +33,18 @@ from data.models import (
     IpAddress,
     IpDailyStat,
     IpState,
+    Message,
+    MessageStatus,
     Pool,
     PoolKind,
-    SendingMode,
     User,
     Warmup,
-    WarmupHold,
     WarmupState,
 )
 
 MAX_IP_WEIGHT = 100
 # States in which an IP takes traffic.
 SENDING_STATES = (IpState.ACTIVE, IpState.WARMING)
-
-
-def domain_pool_id(domain: Domain) -> int | None:
-    """The pool whose thresholds judge the domain: the one its sending mode selects."""
-    if domain.sending_mode == SendingMode.DEDICATED:
-        return domain.dedicated_pool_id
-    if domain.sending_mode == SendingMode.TRANSACTIONAL:
-        return domain.transactional_pool_id
-    return domain.shared_pool_id
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_bounce_rate: float
-    max_complaint_rate: float
-    min_sample: int
-    window_days: int
-
-    @classmethod
-    def of(cls, pool: Pool) -> Thresholds:
-        return cls(pool.max_bounce_rate, pool.max_complaint_rate, pool.min_sample, pool.window_days)
-
-
-@dataclass(frozen=True)
-class RateReading:
-    """Volumes and rates over a window, beside the thresholds that judge them."""
-
-    sent: int
-    bounced: int
-    complaints: int
-    bounce_rate: float
-    complaint_rate: float
-    thresholds: Thresholds | None
-
-    @classmethod
-    def of(cls, rates: stats.Rates, thresholds: Thresholds | None) -> RateReading:
-        return cls(
-            sent=rates.delivered_or_bounced,
-            bounced=rates.bounced,
-            complaints=rates.complaints,
-            bounce_rate=rates.bounce_rate,
-            complaint_rate=rates.complaint_rate,
-            thresholds=thresholds,
-        )
-
-    @property
-    def judged(self) -> bool:
-        """Rates count only once the window holds enough messages."""
-        return self.thresholds is not None and self.sent >= self.thresholds.min_sample
-
-    @property
-    def closeness(self) -> float:
-        """The larger of the two rates as a fraction of its threshold (1.0 = at the limit)."""
-        if self.thresholds is None:
-            return 0.0
-        return max(
-            self.bounce_rate / self.thresholds.max_bounce_rate,
-            self.complaint_rate / self.thresholds.max_complaint_rate,
-        )
-
-    @property
-    def over(self) -> bool:
-        return self.judged and self.closeness > 1.0
 
 
 @dataclass(frozen=True)
@@ -128,15 +72,26 @@ class MemberDomain:
     rates: RateReading
 
 
+def _rates_json(reading: RateReading) -> dict:
+    return {
+        "sent": reading.sent,
+        "bounced": reading.bounced,
+        "complaints": reading.complaints,
+        "volume": reading.volume,
+        "bounce_rate": reading.bounce_rate,
+        "complaint_rate": reading.complaint_rate,
+    }
+
+
 @dataclass(frozen=True)
 class PoolView:
+    """A pool as anyone who may see it reads it: its limits and its IPs."""
+
     name: str
     kind: str
     account: str | None
     thresholds: Thresholds
     ips: list[IpView]
-    domains: list[MemberDomain]
-    today: RateReading
 
     def as_json(self) -> dict:
         return {
@@ -145,29 +100,34 @@ class PoolView:
             "account": self.account,
             "thresholds": asdict(self.thresholds),
             "ips": [ip.as_json() for ip in self.ips],
+        }
+
+
+@dataclass(frozen=True)
+class PoolReport(PoolView):
+    """A pool as agents review it: also its member domains' rates and today's sending."""
+
+    domains: list[MemberDomain]
+    today: RateReading
+
+    def as_json(self) -> dict:
+        return {
+            **super().as_json(),
             "domains": [
                 {
                     "name": d.name,
                     "account": d.account,
                     "status": d.status,
                     "removed_reason": d.removed_reason,
-                    "sent": d.rates.sent,
-                    "bounce_rate": d.rates.bounce_rate,
-                    "complaint_rate": d.rates.complaint_rate,
+                    **_rates_json(d.rates),
                 }
                 for d in self.domains
             ],
-            "today": {
-                "sent": self.today.sent,
-                "bounced": self.today.bounced,
-                "complaints": self.today.complaints,
-                "bounce_rate": self.today.bounce_rate,
-                "complaint_rate": self.today.complaint_rate,
-            },
+            "today": _rates_json(self.today),
         }
 
 
-def _ip_sent_on(session: Session, ip_ids: list[int], day: date) -> dict[int, stats.Rates]:
+def _ip_sent_on(session: Session, ip_ids: list[int], day: date) -> dict[int, Rates]:
     if not ip_ids:
         return {}
     query = (
@@ -182,7 +142,7 @@ def _ip_sent_on(session: Session, ip_ids: list[int], day: date) -> dict[int, sta
         .where(IpDailyStat.day == day)
         .group_by(IpDailyStat.ip_id)
     )
-    return {row[0]: stats.Rates(*(int(v or 0) for v in row[1:])) for row in session.exec(query)}
+    return {row[0]: Rates(*(int(v or 0) for v in row[1:])) for row in session.exec(query)}
 
 
 @dataclass(frozen=True)
@@ -213,7 +173,7 @@ def _ip_views(session: Session, ips: list[IpAddress], names: _Names) -> list[IpV
             weight=ip.weight,
             bound=ip.bound,
             blocklisted=ip.state == IpState.BLOCKLISTED,
-            sent_today=today.get(ip.id, stats.Rates()).delivered_or_bounced,
+            sent_today=today.get(ip.id, Rates()).sent,
         )
         for ip in ips
     ]
@@ -225,54 +185,67 @@ def _pool_members(session: Session, pool: Pool) -> list[Domain]:
         PoolKind.TRANSACTIONAL: Domain.transactional_pool_id,
     }.get(pool.kind, Domain.shared_pool_id)
     candidates = session.exec(select(Domain).where(column == pool.id).order_by(Domain.name))
-    return [domain for domain in candidates if domain_pool_id(domain) == pool.id]
+    return [domain for domain in candidates if sending_pool_id(domain) == pool.id]
 
 
-def _pool_view(session: Session, pool: Pool, names: _Names) -> PoolView:
-    thresholds = Thresholds.of(pool)
-    ips = list(
+def _pool_ips(session: Session, pool: Pool) -> list[IpAddress]:
+    return list(
         session.exec(select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(IpAddress.id))
     )
-    members = _pool_members(session, pool)
-    window = stats.domain_rates(session, [d.id for d in members], clock.today(), pool.window_days)
-    accounts = names.accounts
-    today = stats.Rates()
-    for rates in _ip_sent_on(session, [ip.id for ip in ips], clock.today()).values():
-        today = stats.Rates(
-            sent=today.sent + rates.sent,
-            deferred=today.deferred + rates.deferred,
-            bounced=today.bounced + rates.bounced,
-            complaints=today.complaints + rates.complaints,
-        )
+
+
+def pool_view(session: Session, pool: Pool, names: _Names | None = None) -> PoolView:
+    """POOL's limits and IPs; callers check that the reader may see it."""
+    names = names or _Names.read(session)
     return PoolView(
         name=pool.name,
         kind=pool.kind,
-        account=accounts.get(pool.account_id),
-        thresholds=thresholds,
-        ips=_ip_views(session, ips, names),
+        account=names.accounts.get(pool.account_id),
+        thresholds=Thresholds.of(pool),
+        ips=_ip_views(session, _pool_ips(session, pool), names),
+    )
+
+
+def pool_ip_views(session: Session, pool_id: int | None) -> list[IpView]:
+    """The IPs of the pool POOL_ID (none for None); callers check that the reader may see them."""
+    pool = session.get(Pool, pool_id) if pool_id is not None else None
+    if pool is None:
+        return []
+    return _ip_views(session, _pool_ips(session, pool), _Names.read(session))
+
+
+def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
+    view = pool_view(session, pool, names)
+    members = _pool_members(session, pool)
+    window = stats.domain_rates(session, [d.id for d in members], clock.today(), pool.window_days)
+    accounts = names.accounts
+    ip_ids = [ip.id for ip in _pool_ips(session, pool)]
+    today = sum(_ip_sent_on(session, ip_ids, clock.today()).values(), Rates())
+    return PoolReport(
+        **{field.name: getattr(view, field.name) for field in fields(PoolView)},
         domains=[
             MemberDomain(
                 name=d.name,
                 account=accounts[d.account_id],
                 status=d.status,
                 removed_reason=d.removed_reason,
-                rates=RateReading.of(window.get(d.id, stats.Rates()), thresholds),
+                rates=RateReading(window.get(d.id, Rates()), view.thresholds),
             )
             for d in members
         ],
-        today=RateReading.of(today, thresholds),
+        today=RateReading(today, view.thresholds),
     )
 
 
 _KIND_ORDER = {PoolKind.SHARED: 0, PoolKind.TRANSACTIONAL: 1, PoolKind.DEDICATED: 2}
 
 
-def list_pools(session: Session, actor: User) -> list[PoolView]:
+def list_pools(session: Session, actor: User) -> list[PoolReport]:
     """Every pool: shared first, then transactional, then accounts' dedicated groups."""
     require_staff(actor, "see the pools")
     pools = sorted(session.exec(select(Pool)), key=lambda p: (_KIND_ORDER.get(p.kind, 3), p.name))
     names = _Names.read(session)
-    return [_pool_view(session, pool, names) for pool in pools]
+    return [_pool_report(session, pool, names) for pool in pools]
 
 
 def list_ips(session: Session, actor: User, *, pool_name: str | None = None) -> list[IpView]:
@@ -392,70 +365,96 @@ def set_ip_weight(session: Session, actor: User, address: str, weight: int | str
     return ip
 
 
-@dataclass(frozen=True)
-class WarmupView:
-    id: int
-    account: str
-    pool: str
-    domains: list[str]
-    ips: list[str]
-    state: str
-    day: int
-    planned_days: int
-    today_share: float
-    held_days: int
-    expected_weekly_volume: int
-    started_on: date
-    last_hold_reason: str | None
-
-    def as_json(self) -> dict:
-        return asdict(self)
+def _lock(session: Session, domain: Domain) -> Domain:
+    """Hold the domain's row and re-read it, so of two people acting at once the second
+    sees what the first did (PostgreSQL; SQLite transactions already run one at a time)."""
+    return session.exec(
+        select(Domain)
+        .where(Domain.id == domain.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
 
 
-def list_warmups(session: Session, actor: User) -> list[WarmupView]:
-    """Warm-ups not yet complete (running or paused), oldest first."""
-    require_staff(actor, "see warm-ups")
-    warmups = session.exec(
-        select(Warmup)
-        .where(Warmup.state.in_([WarmupState.RUNNING, WarmupState.PAUSED]))
-        .order_by(Warmup.started_on, Warmup.id)
-    )
-    views = []
-    for warmup in warmups:
-        pool = session.get(Pool, warmup.pool_id)
-        account = session.get(Account, warmup.account_id)
-        last_hold = session.exec(
-            select(WarmupHold)
-            .where(WarmupHold.warmup_id == warmup.id)
-            .order_by(WarmupHold.day.desc())
-        ).first()
-        views.append(
-            WarmupView(
-                id=warmup.id,
-                account=account.name,
-                pool=pool.name,
-                domains=list(
-                    session.exec(
-                        select(Domain.name)
-                        .where(Domain.dedicated_pool_id == pool.id)
-                        .order_by(Domain.name)
-                    )
-                ),
-                ips=list(
-                    session.exec(
-                        select(IpAddress.address)
-                        .where(IpAddress.pool_id == pool.id)
-                        .order_by(IpAddress.id)
-                    )
-                ),
-                state=warmup.state,
-                day=warmup.current_day,
-                planned_days=warmup.planned_days,
-                today_share=dedicated_share(warmup.current_day, warmup.planned_days),
-                held_days=warmup.held_days,
-                expected_weekly_volume=warmup.expected_weekly_volume,
-                started_on=warmup.started_on,
-                last_hold_reason=last_hold.reason if last_hold else None,
-            )
+def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, actor: str) -> Domain:
+    """Take DOMAIN out of its pool. ACTOR is a user's name, or audit.SYSTEM_ACTOR for health checks."""
+    cleaned = " ".join((reason or "").split())
+    if not cleaned:
+        raise MailpoolsError(
+            "Say why the domain is removed: the owner will read it.", field="reason"
         )
-    return views
+    domain = _lock(session, domain)
+    if domain.status == DomainStatus.REMOVED:
+        raise MailpoolsError(f"{domain.name} is already removed from its pool.")
+    before = {"status": domain.status}
+    domain.status = DomainStatus.REMOVED
+    domain.removed_reason = cleaned
+    domain.removed_at = clock.now()
+    session.add(domain)
+    audit.record(
+        session,
+        actor=actor,
+        action="domain.remove",
+        entity="domain",
+        entity_id=domain.name,
+        account_id=domain.account_id,
+        domain_id=domain.id,
+        before=before,
+        after={"status": domain.status, "reason": cleaned},
+    )
+    notify(
+        session,
+        account_id=domain.account_id,
+        domain_id=domain.id,
+        kind="domain_removed",
+        title=f"{domain.name} was removed from its pool",
+        body=f"{cleaned} Its messages are held, not sent, until support reinstates it: "
+        "fix the cause (list hygiene, consent), then ask support to review.",
+    )
+    return domain
+
+
+def remove_domain(session: Session, actor: User, domain_name: str, *, reason: str) -> Domain:
+    require_staff(actor, "remove domains from pools")
+    return remove_domain_from_pool(
+        session, get_domain(session, domain_name), reason=reason, actor=actor.name
+    )
+
+
+def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
+    require_staff(actor, "reinstate domains")
+    domain = _lock(session, get_domain(session, domain_name))
+    if domain.status != DomainStatus.REMOVED:
+        raise MailpoolsError(f"{domain.name} is not removed from its pool; nothing to reinstate.")
+    before = {"status": domain.status, "reason": domain.removed_reason}
+    domain.status = DomainStatus.ACTIVE
+    domain.removed_reason = None
+    domain.removed_at = None
+    session.add(domain)
+    released = session.execute(
+        update(Message)
+        .where(col(Message.domain_id) == domain.id)
+        .where(col(Message.status) == MessageStatus.HELD)
+        .values(status=MessageStatus.QUEUED, next_attempt_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(
+        session,
+        actor=actor.name,
+        action="domain.reinstate",
+        entity="domain",
+        entity_id=domain.name,
+        account_id=domain.account_id,
+        domain_id=domain.id,
+        before=before,
+        after={"status": domain.status, "released_messages": released},
+    )
+    notify(
+        session,
+        account_id=domain.account_id,
+        domain_id=domain.id,
+        kind="domain_reinstated",
+        title=f"{domain.name} was reinstated in its pool",
+        body="Its held messages are queued again.",
+    )
+    return domain

@@ -1,0 +1,121 @@
+"""A domain's recent activity, and the owner's notifications."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.console.views import ActivityView, EventLine, MessageLine, NotificationView
+from app.services.auth import require_account_access
+from app.services.lookups import get_domain
+from app.services.notifications import list_notifications
+from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User
+
+RECENT_MESSAGE_LIMIT = 50
+RECENT_EVENT_LIMIT = 50
+
+
+def _describe_event(event: AuditEvent) -> str:
+    parts = []
+    for label, encoded in (("before", event.before), ("after", event.after)):
+        if not encoded:
+            continue
+        try:
+            state = json.loads(encoded)
+        except ValueError:
+            state = encoded
+        if isinstance(state, dict):
+            state = ", ".join(f"{key}={value}" for key, value in state.items())
+        parts.append(f"{label}: {state}")
+    return "; ".join(parts)
+
+
+def activity(session: Session, actor: User, name: str) -> ActivityView:
+    domain = get_domain(session, name)
+    require_account_access(actor, domain.account_id)
+    rows = session.exec(
+        select(Message, IpAddress.address)
+        .outerjoin(IpAddress, IpAddress.id == Message.ip_id)
+        .where(Message.domain_id == domain.id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(RECENT_MESSAGE_LIMIT)
+    ).all()
+    events = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.domain_id == domain.id)
+        # Queued mail is listed above, message by message; here only changes to the domain.
+        .where(AuditEvent.action.not_like("message.%"))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(RECENT_EVENT_LIMIT)
+    ).all()
+    return ActivityView(
+        messages=[
+            MessageLine(m.created_at, m.to_addr, m.kind, m.status, address, m.last_reply)
+            for m, address in rows
+        ],
+        events=[EventLine(e.at, e.actor, e.action, _describe_event(e)) for e in events],
+    )
+
+
+def _notification_views(session: Session, rows: list[Notification]) -> list[NotificationView]:
+    ids = {n.domain_id for n in rows if n.domain_id}
+    names = (
+        dict(session.exec(select(Domain.id, Domain.name).where(Domain.id.in_(ids))).all())
+        if ids
+        else {}
+    )
+    return [
+        NotificationView(
+            id=n.id,
+            kind=n.kind,
+            title=n.title,
+            body=n.body,
+            created_at=n.created_at,
+            read=n.read_at is not None,
+            domain=names.get(n.domain_id),
+        )
+        for n in rows
+    ]
+
+
+def inbox(session: Session, actor: User) -> list[NotificationView]:
+    if actor.account_id is None:
+        return []
+    return _notification_views(session, list_notifications(session, actor))
+
+
+def notifications_after(session: Session, actor: User, last_seen_id: int) -> list[NotificationView]:
+    """Notifications newer than LAST_SEEN_ID, oldest first, for toasts."""
+    if actor.account_id is None:
+        return []
+    rows = session.exec(
+        select(Notification)
+        .where(Notification.account_id == actor.account_id)
+        .where(Notification.id > last_seen_id)
+        .order_by(Notification.id)
+        .limit(20)
+    ).all()
+    return _notification_views(session, list(rows))
+
+
+def latest_notification_id(session: Session, actor: User) -> int:
+    if actor.account_id is None:
+        return 0
+    return session.exec(
+        select(func.coalesce(func.max(Notification.id), 0)).where(
+            Notification.account_id == actor.account_id
+        )
+    ).one()
+
+
+def unread_count(session: Session, actor: User) -> int:
+    if actor.account_id is None:
+        return 0
+    return session.exec(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.account_id == actor.account_id)
+        .where(Notification.read_at.is_(None))
+    ).one()
