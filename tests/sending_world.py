@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from app.sender import SenderOptions
-from app.services import outbox, pool_requests
+from app.services import outbox
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import Domain, Message, Pool, Warmup
 from tests.factories import build_world, user

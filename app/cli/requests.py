@@ -16,7 +16,7 @@ from app.cli.common import (
     print_table,
     transaction,
 )
-from app.services.pool_requests import (
+from app.services.requests.filing import (
     approve,
     deny,
     list_requests,

@@ -21,11 +21,12 @@ from app import clock
 from app.errors import MailpoolsError
 from app.rules import policy
 from app.rules.formatting import percent
-from app.services import pool_requests, stats
+from app.services import stats
 from app.services.auth import get_user, is_staff, require_account_access
 from app.services.domains import latest_warmups, sending_pool_id
 from app.services.lookups import get_domain
 from app.services.notifications import list_notifications, mark_read
+from app.services.requests import filing as pool_requests
 from app.services.warmups import WarmupStatus, describe_warmup
 from data.db import session_scope
 from data.models import (

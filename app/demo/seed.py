@@ -23,10 +23,11 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.warmup_plan import dedicated_share
-from app.services import pool_admin, pool_requests
+from app.services import pool_admin
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
+from app.services.requests import filing as pool_requests
 from app.services.warmups import evaluate_warmups
 from data.db import session_scope
 from data.models import (

@@ -23,7 +23,7 @@ from app.services import stats
 from app.services.auth import require_staff
 from app.services.lookups import get_account
 from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
-from app.services.pool_requests import (
+from app.services.requests.filing import (
     RequestView,
     dedicated_ips_in_use,
     free_dedicated_ips,

@@ -18,9 +18,10 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError
-from app.services import pool_admin, pool_requests
+from app.services import pool_admin
 from app.services.inventory import apply_inventory, load_file, parse
 from app.services.lookups import get_account, get_domain
+from app.services.requests import filing as pool_requests
 from data.db import make_engine, session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, PoolRequest, RequestDomain
 from tests.factories import DEMO_INVENTORY, build_world, user

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app import clock
-from app.services import pool_admin, pool_requests
+from app.services import pool_admin
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
 from tests.command_line import Cli

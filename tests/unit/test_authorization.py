@@ -7,10 +7,11 @@ from sqlmodel import Session
 
 from app import clock
 from app.errors import MailpoolsError, NotFound, PermissionDenied
-from app.services import notifications, pool_admin, pool_requests
+from app.services import notifications, pool_admin
 from app.services.auth import get_user, is_staff, require_account_access, require_staff
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_account
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import User
 from tests.database_state import database_state

@@ -14,9 +14,10 @@ from app.console.owner_backend import ConsoleBackend, RateReading, dedicated_est
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.formatting import short_count
 from app.rules.warmup_plan import planned_days
-from app.services import pool_admin, pool_requests
+from app.services import pool_admin
 from app.services.lookups import get_domain
 from app.services.notifications import notify
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from app import clock
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.warmup_plan import planned_days
-from app.services import pool_requests
 from app.services.lookups import get_account, get_domain, get_ip
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import (
     AuditEvent,

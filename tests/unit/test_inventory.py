@@ -12,9 +12,9 @@ import asyncssh
 import pytest
 from sqlmodel import Session, select
 
-from app.services import pool_requests
 from app.services.inventory import MAX_FILE_BYTES, InventoryError, apply_inventory, load_file
 from app.services.lookups import get_account, get_domain, get_ip, get_pool
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import AuditEvent, Domain, Pool
 from tests.database_state import database_state

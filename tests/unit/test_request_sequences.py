@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from app.errors import MailpoolsError
 from app.rules.policy import DEDICATED_IP_MONTHLY_CENTS, PREMIUM_FREE_DEDICATED_IPS
-from app.services import pool_requests
+from app.services.requests import filing as pool_requests
 from data.db import make_engine, session_scope
 from data.models import (
     Account,

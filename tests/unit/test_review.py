@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from app.errors import AlreadyDecided, MailpoolsError, NotFound
-from app.services import pool_requests
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from tests.database_state import database_state
 from tests.factories import build_world, user

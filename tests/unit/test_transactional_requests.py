@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError, PermissionDenied
-from app.services import pool_requests
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_domain
+from app.services.requests import filing as pool_requests
 from data.db import session_scope
 from data.models import (
     AuditEvent,

@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError, PermissionDenied
-from app.services.pool_requests import approve, deny, request_dedicated, request_transactional
+from app.services.requests.filing import approve, deny, request_dedicated, request_transactional
 from app.services.triage import (
     account_names,
     check_decision,
