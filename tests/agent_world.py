@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from app.services.requests.filing import approve, deny, request_dedicated, request_transactional
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
 from data.db import session_scope
 from tests.factories import build_world, record_domain_day, user
 

@@ -16,14 +16,9 @@ from app.cli.common import (
     print_table,
     transaction,
 )
-from app.services.requests.filing import (
-    approve,
-    deny,
-    list_requests,
-    request_dedicated,
-    request_transactional,
-    to_view,
-)
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
+from app.services.requests.listing import list_requests, to_view
 
 
 def register(subparsers) -> None:

@@ -19,12 +19,12 @@ from app.services import (
     flags,
     pool_admin,
     pool_operations,
-    pool_requests,
     triage,
     warmups,
 )
 from app.services.audit import AuditView
 from app.services.auth import get_user
+from app.services.requests import decisions, listing
 from data.db import session_scope
 from data.models import User
 
@@ -84,17 +84,17 @@ class AgentBackend:
             )
         )
 
-    def approve(self, request_id: int, ip_addresses: list[str] | None) -> pool_requests.RequestView:
-        def approve(session: Session, actor: User) -> pool_requests.RequestView:
-            request = pool_requests.approve(session, actor, request_id, ip_addresses=ip_addresses)
-            return pool_requests.to_view(session, request)
+    def approve(self, request_id: int, ip_addresses: list[str] | None) -> listing.RequestView:
+        def approve(session: Session, actor: User) -> listing.RequestView:
+            request = decisions.approve(session, actor, request_id, ip_addresses=ip_addresses)
+            return listing.to_view(session, request)
 
         return self._run(approve)
 
-    def deny(self, request_id: int, reason: str) -> pool_requests.RequestView:
-        def deny(session: Session, actor: User) -> pool_requests.RequestView:
-            request = pool_requests.deny(session, actor, request_id, reason=reason)
-            return pool_requests.to_view(session, request)
+    def deny(self, request_id: int, reason: str) -> listing.RequestView:
+        def deny(session: Session, actor: User) -> listing.RequestView:
+            request = decisions.deny(session, actor, request_id, reason=reason)
+            return listing.to_view(session, request)
 
         return self._run(deny)
 

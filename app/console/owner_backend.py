@@ -26,7 +26,7 @@ from app.services.auth import get_user, is_staff, require_account_access
 from app.services.domains import latest_warmups, sending_pool_id
 from app.services.lookups import get_domain
 from app.services.notifications import list_notifications, mark_read
-from app.services.requests import filing as pool_requests
+from app.services.requests import filing
 from app.services.warmups import WarmupStatus, describe_warmup
 from data.db import session_scope
 from data.models import (
@@ -549,7 +549,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         dedicated_groups=_dedicated_groups(session, account.id),
         share_candidates=candidates,
         candidates_truncated=truncated,
-        dedicated_ips_in_use=pool_requests.dedicated_ips_in_use(session, account.id),
+        dedicated_ips_in_use=filing.dedicated_ips_in_use(session, account.id),
         max_ips_per_request=policy.max_ips_per_request(),
     )
 
@@ -814,7 +814,7 @@ class ConsoleBackend:
                     "working from this domain.",
                     field="acknowledge",
                 )
-            request = pool_requests.request_transactional(
+            request = filing.request_transactional(
                 session, actor, domain, justification=justification, confirmation=confirmation
             )
             return _summary(request, {})
@@ -839,7 +839,7 @@ class ConsoleBackend:
                     raise MailpoolsError(
                         f"{ip_count!r} is not a number of IPs.", field="ips"
                     ) from None
-            request = pool_requests.request_dedicated(
+            request = filing.request_dedicated(
                 session,
                 actor,
                 [domain, *[name for name in sharing if name != domain]],

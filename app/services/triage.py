@@ -23,13 +23,9 @@ from app.services import stats
 from app.services.auth import require_staff
 from app.services.lookups import get_account
 from app.services.pool_operations import RateReading, Thresholds, domain_pool_id
-from app.services.requests.filing import (
-    RequestView,
-    dedicated_ips_in_use,
-    free_dedicated_ips,
-    get_request,
-    suggest_ips,
-)
+from app.services.requests.allocation import free_dedicated_ips, suggest_ips
+from app.services.requests.filing import dedicated_ips_in_use
+from app.services.requests.listing import RequestView, get_request
 from data.models import (
     Account,
     AuditEvent,

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.services.requests.filing import approve, request_dedicated
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, Warmup
 from tests.command_line import Cli

@@ -17,7 +17,7 @@ from app.rules.warmup_plan import planned_days
 from app.services import pool_admin
 from app.services.lookups import get_domain
 from app.services.notifications import notify
-from app.services.requests import filing as pool_requests
+from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user
@@ -92,10 +92,10 @@ def test_home_page_filters_and_clamps_offsets(world):
 
 def test_home_page_marks_pending_requests_and_warm_ups(world):
     with session_scope(world) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
         )
-        pool_requests.request_transactional(
+        filing.request_transactional(
             session,
             user(session, "alice"),
             "billing.acme.example",
@@ -103,7 +103,7 @@ def test_home_page_marks_pending_requests_and_warm_ups(world):
             confirmation="billing.acme.example",
         )
     with session_scope(world) as session:
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        decisions.approve(session, user(session, "sam"), request.id)
     rows = {row.name: row for row in ConsoleBackend(world, "alice").home_page().rows}
     assert rows["news.acme.example"].mode == "dedicated"
     assert rows["news.acme.example"].warmup == f"day 1 of {planned_days(60_000)}"

@@ -6,7 +6,8 @@ from sqlmodel import Session
 from app.errors import PermissionDenied
 from app.services.flags import domains_near_thresholds, low_volume_dedicated_ips
 from app.services.pool_admin import remove_domain
-from app.services.requests.filing import approve, request_dedicated
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from data.db import session_scope
 from tests.factories import build_world, record_domain_day, user
 

@@ -12,7 +12,8 @@ from app.services.pool_operations import (
     resume_ip,
     set_ip_weight,
 )
-from app.services.requests.filing import approve, request_dedicated
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from app.services.warmups import pause_warmup, resume_warmup
 from data.db import session_scope
 from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup

@@ -5,7 +5,8 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError, PermissionDenied
-from app.services.requests.filing import approve, deny, request_dedicated, request_transactional
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
 from app.services.triage import (
     account_names,
     check_decision,
