@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from app import clock
 from app.errors import MailpoolsError
 from app.rules import policy
+from app.rules.eligibility import DomainStanding
 from app.rules.formatting import percent
 from app.services import stats
 from app.services.auth import get_user, is_staff, require_account_access
@@ -181,6 +182,7 @@ class DomainView:
     removed_reason: str | None
     removed_at: datetime | None
     transactional_service: bool
+    standing: DomainStanding
     created_at: datetime
     shared_pool: PoolView | None
     transactional_pool: PoolView | None
@@ -452,21 +454,7 @@ def _dedicated_groups(session: Session, account_id: int) -> list[DedicatedGroup]
 
 def _share_candidates(session: Session, domain: Domain) -> tuple[list[ShareCandidate], bool]:
     """Other domains of the account that could join a new dedicated request with this one."""
-    open_requests = (
-        select(RequestDomain.domain_id)
-        .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
-        .where(PoolRequest.status == RequestStatus.PENDING)
-    )
-    others = session.exec(
-        select(Domain)
-        .where(Domain.account_id == domain.account_id)
-        .where(Domain.id != domain.id)
-        .where(Domain.sending_mode == SendingMode.SHARED)
-        .where(Domain.dedicated_pool_id.is_(None))
-        .where(Domain.id.not_in(open_requests))
-        .order_by(Domain.name)
-        .limit(SHARE_CANDIDATE_LIMIT + 1)
-    ).all()
+    others = filing.dedicated_candidates(session, domain)
     truncated = len(others) > SHARE_CANDIDATE_LIMIT
     others = others[:SHARE_CANDIDATE_LIMIT]
     volumes = stats.domain_rates(session, [d.id for d in others], clock.today(), days=7)
@@ -532,6 +520,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         removed_reason=domain.removed_reason,
         removed_at=domain.removed_at,
         transactional_service=domain.transactional_service,
+        standing=filing.standing(session, domain),
         created_at=domain.created_at,
         shared_pool=shared,
         transactional_pool=transactional,

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
-from app.rules import policy
+from app.rules import eligibility, policy
+from app.rules.eligibility import DomainStanding, OpenRequest
 from app.services import audit, stats
 from app.services.auth import require_account_access
 from app.services.lookups import get_domain
@@ -25,19 +26,56 @@ from data.models import (
     RequestDomain,
     RequestKind,
     RequestStatus,
-    SendingMode,
     User,
 )
 
 
-def _open_request_for(session: Session, domain: Domain) -> PoolRequest | None:
-    query = (
-        select(PoolRequest)
-        .join(RequestDomain, RequestDomain.request_id == PoolRequest.id)
-        .where(RequestDomain.domain_id == domain.id)
-        .where(PoolRequest.status == RequestStatus.PENDING)
+def standings(session: Session, domains: list[Domain]) -> list[DomainStanding]:
+    """What eligibility needs to know of each domain, its open request included."""
+    ids = [domain.id for domain in domains]
+    open_requests: dict[int, OpenRequest] = {}
+    if ids:
+        rows = session.exec(
+            select(RequestDomain.domain_id, PoolRequest.id, PoolRequest.kind)
+            .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
+            .where(col(RequestDomain.domain_id).in_(ids))
+            .where(PoolRequest.status == RequestStatus.PENDING)
+            .order_by(PoolRequest.id)
+        ).all()
+        for domain_id, request_id, kind in rows:
+            open_requests.setdefault(domain_id, OpenRequest(request_id, kind))
+    return [
+        DomainStanding(
+            name=domain.name,
+            mode=domain.sending_mode,
+            status=domain.status,
+            transactional_service=domain.transactional_service,
+            on_dedicated_ips=domain.dedicated_pool_id is not None,
+            open_request=open_requests.get(domain.id),
+        )
+        for domain in domains
+    ]
+
+
+def standing(session: Session, domain: Domain) -> DomainStanding:
+    return standings(session, [domain])[0]
+
+
+def dedicated_candidates(session: Session, domain: Domain) -> list[Domain]:
+    """The account's other domains that may share a new dedicated-IP request with DOMAIN, by name."""
+    others = list(
+        session.exec(
+            select(Domain)
+            .where(Domain.account_id == domain.account_id)
+            .where(Domain.id != domain.id)
+            .order_by(Domain.name)
+        )
     )
-    return session.exec(query).first()
+    return [
+        other
+        for other, other_standing in zip(others, standings(session, others), strict=True)
+        if eligibility.dedicated_refusal(other_standing) is None
+    ]
 
 
 def _lock_domains(session: Session, domains: list[Domain]) -> None:
@@ -61,21 +99,8 @@ def _lock_domains(session: Session, domains: list[Domain]) -> None:
     ).all()
 
 
-def _refuse_if_open(session: Session, domain: Domain) -> None:
-    existing = _open_request_for(session, domain)
-    if existing is not None:
-        raise MailpoolsError(
-            f"{domain.name} already has an open {existing.kind} request (#{existing.id}); "
-            "wait for its review or ask support to withdraw it."
-        )
-
-
 def _file(
-    session: Session,
-    actor: User,
-    request: PoolRequest,
-    domains: list[Domain],
-    summary: dict,
+    session: Session, actor: User, request: PoolRequest, domains: list[Domain], summary: dict
 ) -> PoolRequest:
     session.add(request)
     session.flush()
@@ -89,42 +114,20 @@ def _file(
         entity_id=request.id,
         account_id=request.account_id,
         domain_id=domains[0].id if len(domains) == 1 else None,
-        after={
-            "status": request.status,
-            "domains": [d.name for d in domains],
-            **summary,
-        },
+        after={"status": request.status, "domains": [d.name for d in domains], **summary},
     )
     return request
 
 
 def request_transactional(
-    session: Session,
-    actor: User,
-    domain_name: str,
-    *,
-    justification: str,
-    confirmation: str,
+    session: Session, actor: User, domain_name: str, *, justification: str, confirmation: str
 ) -> PoolRequest:
     domain = get_domain(session, domain_name)
     require_account_access(actor, domain.account_id)
     _lock_domains(session, [domain])
-    if not domain.transactional_service:
-        raise MailpoolsError(
-            f"{domain.name} is not used with the transactional service, so it cannot join "
-            "the transactional pool."
-        )
-    if domain.sending_mode == SendingMode.TRANSACTIONAL:
-        raise MailpoolsError(f"{domain.name} is already in the transactional pool.")
-    if domain.dedicated_pool_id is not None:
-        # Exactly one way of sending per domain: leaving dedicated IPs is its own decision.
-        raise MailpoolsError(
-            f"{domain.name} sends from dedicated IPs; ask support to take it off them "
-            "before it can join the transactional pool."
-        )
+    eligibility.check_transactional(standing(session, domain))
     cleaned = policy.validate_justification(justification)
     policy.validate_confirmation(confirmation, domain.name)
-    _refuse_if_open(session, domain)
     request = PoolRequest(
         kind=RequestKind.TRANSACTIONAL,
         account_id=domain.account_id,
@@ -138,11 +141,7 @@ def request_transactional(
 
 def dedicated_ips_in_use(session: Session, account_id: int) -> int:
     """IPs the account owns plus those its pending requests ask for (they will be billed)."""
-    owned = len(
-        session.exec(
-            select(IpAddress.id).where(IpAddress.account_id == account_id)
-        ).all()
-    )
+    owned = len(session.exec(select(IpAddress.id).where(IpAddress.account_id == account_id)).all())
     pending = session.exec(
         select(PoolRequest.ip_count)
         .where(PoolRequest.account_id == account_id)
@@ -152,21 +151,15 @@ def dedicated_ips_in_use(session: Session, account_id: int) -> int:
     return owned + sum(count or 0 for count in pending)
 
 
-def quote_for_account(
-    session: Session, account: Account, requested_ips: int
-) -> policy.CostQuote:
+def quote_for_account(session: Session, account: Account, requested_ips: int) -> policy.CostQuote:
     return policy.quote_monthly_cost(
         account.plan, dedicated_ips_in_use(session, account.id), requested_ips
     )
 
 
-def _domains_of_one_account(
-    session: Session, actor: User, names: list[str]
-) -> list[Domain]:
+def _domains_of_one_account(session: Session, actor: User, names: list[str]) -> list[Domain]:
     if not names:
-        raise MailpoolsError(
-            "Name at least one domain for the dedicated IPs.", field="domains"
-        )
+        raise MailpoolsError("Name at least one domain for the dedicated IPs.", field="domains")
     domains: list[Domain] = []
     for name in names:
         domain = get_domain(session, name)
@@ -179,17 +172,8 @@ def _domains_of_one_account(
             field="domains",
         )
     _lock_domains(session, domains)
-    for domain in domains:
-        if domain.sending_mode == SendingMode.TRANSACTIONAL:
-            raise MailpoolsError(
-                f"{domain.name} sends from the transactional pool; it cannot also use dedicated IPs.",
-                field="domains",
-            )
-        if domain.dedicated_pool_id is not None:
-            raise MailpoolsError(
-                f"{domain.name} already uses dedicated IPs.", field="domains"
-            )
-        _refuse_if_open(session, domain)
+    for domain_standing in standings(session, domains):
+        eligibility.check_dedicated(domain_standing)
     return domains
 
 
@@ -209,14 +193,9 @@ def request_dedicated(
     pool: Pool | None = None
     if join_pool is not None:
         pool = session.exec(select(Pool).where(Pool.name == join_pool)).first()
-        if (
-            pool is None
-            or pool.kind != PoolKind.DEDICATED
-            or pool.account_id != account.id
-        ):
+        if pool is None or pool.kind != PoolKind.DEDICATED or pool.account_id != account.id:
             raise MailpoolsError(
-                f"{join_pool!r} is not one of {account.name}'s dedicated IP groups.",
-                field="pool",
+                f"{join_pool!r} is not one of {account.name}'s dedicated IP groups.", field="pool"
             )
         already_on = session.exec(
             select(Domain.id).where(Domain.dedicated_pool_id == pool.id)
