@@ -240,8 +240,9 @@ def test_an_agent_may_choose_which_free_ips(world):
 @pytest.mark.parametrize(
     ("chosen", "message"),
     [
-        (["127.0.0.20"], "is for 2 IPs; 1 were chosen"),
-        (["127.0.0.20", "127.0.0.20"], "is for 2 IPs; 1 were chosen"),
+        (["127.0.0.20"], r"Choose exactly 2 IPs for request #\d+; 1 is chosen"),
+        (["127.0.0.20", "127.0.0.20"], r"Choose exactly 2 IPs for request #\d+; 1 is chosen"),
+        ([], r"Choose exactly 2 IPs for request #\d+; 0 are chosen"),
         (["127.0.0.20", "127.0.0.2"], "Not in the free dedicated inventory: 127.0.0.2"),
         (["127.0.0.20", "10.9.9.9"], "Not in the free dedicated inventory: 10.9.9.9"),
     ],

@@ -55,16 +55,20 @@ def allocate_dedicated(
         select(Account).where(Account.id == request.account_id).with_for_update(key_share=True)
     ).one()
     free = free_dedicated_ips(session, lock=True)
-    if chosen:
+    # None lets the approval take the first free IPs; a list, even empty, is the reviewer's choice.
+    if chosen is not None:
         by_address = {ip.address: ip for ip in free}
         missing = [address for address in chosen if address not in by_address]
         if missing:
             raise MailpoolsError(
                 f"Not in the free dedicated inventory: {', '.join(missing)}.", field="ips"
             )
-        if len(set(chosen)) != request.ip_count:
+        wanted = request.ip_count or 0
+        count = len(set(chosen))
+        if count != wanted:
             raise MailpoolsError(
-                f"Request #{request.id} is for {request.ip_count} IPs; {len(set(chosen))} were chosen.",
+                f"Choose exactly {wanted} IP{'s' if wanted != 1 else ''} for request "
+                f"#{request.id}; {count} {'is' if count == 1 else 'are'} chosen.",
                 field="ips",
             )
         ips = [by_address[address] for address in dict.fromkeys(chosen)]
