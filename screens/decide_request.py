@@ -233,18 +233,16 @@ class DecideRequestScreen(FailureAware, Screen):
     def decide(self, approve: bool, chosen: list[str] | None, reason: str) -> None:
         try:
             if approve:
-                view = self.agent.approve(self.request_id, chosen)
+                summary = self.agent.approve(self.request_id, chosen)
             else:
-                view = self.agent.deny(self.request_id, reason)
+                summary = self.agent.deny(self.request_id, reason)
         except AlreadyDecided as error:
             self.app.call_from_thread(self.show_decided, error.message)
             return
         except MailpoolsError as error:
             self.app.call_from_thread(self.decision_refused, error)
             return
-        self.app.call_from_thread(
-            self.decided, f"Request #{view.id} {view.status}; {view.account} is notified."
-        )
+        self.app.call_from_thread(self.decided, summary)
 
     def decision_refused(self, error: MailpoolsError) -> None:
         self.pending = None

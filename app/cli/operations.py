@@ -172,54 +172,54 @@ def _ips_list(args) -> int:
 
 def _ip_pause(args) -> int:
     with transaction() as session:
-        ip = pool_operations.pause_ip(session, acting_user(session, args), args.address)
-    print(f"{ip.address} is paused: it sends nothing until it is resumed.")
+        outcome = pool_operations.pause_ip(session, acting_user(session, args), args.address)
+    print(outcome.summary)
     return 0
 
 
 def _ip_resume(args) -> int:
     with transaction() as session:
-        ip = pool_operations.resume_ip(session, acting_user(session, args), args.address)
-    print(f"{ip.address} is {ip.state} again.")
+        outcome = pool_operations.resume_ip(session, acting_user(session, args), args.address)
+    print(outcome.summary)
     return 0
 
 
 def _ip_weight(args) -> int:
     with transaction() as session:
-        ip = pool_operations.set_ip_weight(
+        outcome = pool_operations.set_ip_weight(
             session, acting_user(session, args), args.address, args.weight
         )
-    print(f"{ip.address} now has weight {ip.weight}.")
+    print(outcome.summary)
     return 0
 
 
 def _domain_remove(args) -> int:
     with transaction() as session:
-        domain = pool_admin.remove_domain(
+        outcome = pool_admin.remove_domain(
             session, acting_user(session, args), args.domain, reason=args.reason
         )
-    print(f"{domain.name} is removed from its pool; its mail is held until it is reinstated.")
+    print(outcome.summary)
     return 0
 
 
 def _domain_reinstate(args) -> int:
     with transaction() as session:
-        domain = pool_admin.reinstate_domain(session, acting_user(session, args), args.domain)
-    print(f"{domain.name} is reinstated; its held mail is queued again.")
+        outcome = pool_admin.reinstate_domain(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 
 def _warmup_pause(args) -> int:
     with transaction() as session:
-        warmups.pause_warmup(session, acting_user(session, args), args.domain)
-    print(f"The warm-up of {args.domain} is paused: it holds at its current day until resumed.")
+        outcome = warmups.pause_warmup(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 
 def _warmup_resume(args) -> int:
     with transaction() as session:
-        warmups.resume_warmup(session, acting_user(session, args), args.domain)
-    print(f"The warm-up of {args.domain} is running again.")
+        outcome = warmups.resume_warmup(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 

@@ -16,9 +16,11 @@ from app.cli.common import (
     print_table,
     transaction,
 )
+from app.services.outcomes import Outcome
 from app.services.requests.decisions import approve, deny
 from app.services.requests.filing import request_dedicated, request_transactional
 from app.services.requests.listing import list_requests, to_view
+from data.models import PoolRequest
 
 
 def register(subparsers) -> None:
@@ -90,6 +92,14 @@ def _report(session, request, args, sentence: str) -> int:
         print_json(view.as_json())
     else:
         print(sentence.format(id=view.id, domains=", ".join(view.domains)))
+    return 0
+
+
+def _print_outcome(session, outcome: Outcome[PoolRequest], args) -> int:
+    if args.json:
+        print_json(to_view(session, outcome.subject).as_json())
+    else:
+        print(outcome.summary)
     return 0
 
 
@@ -170,19 +180,12 @@ def _list(args) -> int:
 def _approve(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = approve(session, actor, args.id, ip_addresses=args.ips)
-        view = to_view(session, request)
-        if args.json:
-            print_json(view.as_json())
-        else:
-            print(f"approved request #{view.id} ({view.kind}) for {', '.join(view.domains)}")
-    return 0
+        outcome = approve(session, actor, args.id, ip_addresses=args.ips)
+        return _print_outcome(session, outcome, args)
 
 
 def _deny(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = deny(session, actor, args.id, reason=args.reason)
-        return _report(
-            session, request, args, "denied request #{id} for {domains}; the owner is told why."
-        )
+        outcome = deny(session, actor, args.id, reason=args.reason)
+        return _print_outcome(session, outcome, args)

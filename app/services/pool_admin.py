@@ -16,6 +16,7 @@ from app.services import audit
 from app.services.auth import require_staff
 from app.services.lookups import get_domain
 from app.services.notifications import notify
+from app.services.outcomes import Outcome
 from data.models import Domain, DomainStatus, Message, MessageStatus, User
 
 
@@ -68,14 +69,20 @@ def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, ac
     return domain
 
 
-def remove_domain(session: Session, actor: User, domain_name: str, *, reason: str) -> Domain:
+def remove_domain(
+    session: Session, actor: User, domain_name: str, *, reason: str
+) -> Outcome[Domain]:
     require_staff(actor, "remove domains from pools")
-    return remove_domain_from_pool(
+    domain = remove_domain_from_pool(
         session, get_domain(session, domain_name), reason=reason, actor=actor.name
+    )
+    return Outcome(
+        domain,
+        f"{domain.name} is removed from its pool; its mail is held until it is reinstated.",
     )
 
 
-def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
+def reinstate_domain(session: Session, actor: User, domain_name: str) -> Outcome[Domain]:
     require_staff(actor, "reinstate domains")
     domain = _lock(session, get_domain(session, domain_name))
     if domain.status != DomainStatus.REMOVED:
@@ -111,4 +118,4 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
         title=f"{domain.name} was reinstated in its pool",
         body="Its held messages are queued again.",
     )
-    return domain
+    return Outcome(domain, f"{domain.name} is reinstated; its held mail is queued again.")

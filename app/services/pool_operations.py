@@ -19,6 +19,7 @@ from app.rules.warmup_plan import dedicated_share
 from app.services import audit, stats
 from app.services.auth import require_staff
 from app.services.lookups import get_ip, get_pool
+from app.services.outcomes import Outcome
 from data.models import (
     Account,
     Domain,
@@ -329,7 +330,7 @@ def _refuse_emptying_pool(session: Session, ip: IpAddress, doing: str) -> None:
         )
 
 
-def pause_ip(session: Session, actor: User, address: str) -> IpAddress:
+def pause_ip(session: Session, actor: User, address: str) -> Outcome[IpAddress]:
     require_staff(actor, "pause IPs")
     ip = get_ip(session, address)
     if ip.state == IpState.PAUSED:
@@ -341,10 +342,10 @@ def pause_ip(session: Session, actor: User, address: str) -> IpAddress:
     ip.state = IpState.PAUSED
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.pause", before, {"state": ip.state})
-    return ip
+    return Outcome(ip, f"{ip.address} is paused: it sends nothing until it is resumed.")
 
 
-def resume_ip(session: Session, actor: User, address: str) -> IpAddress:
+def resume_ip(session: Session, actor: User, address: str) -> Outcome[IpAddress]:
     require_staff(actor, "resume IPs")
     ip = get_ip(session, address)
     if ip.state != IpState.PAUSED:
@@ -354,7 +355,7 @@ def resume_ip(session: Session, actor: User, address: str) -> IpAddress:
     ip.state = IpState.WARMING if _running_warmup(session, ip.pool_id) else IpState.ACTIVE
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.resume", before, {"state": ip.state})
-    return ip
+    return Outcome(ip, f"{ip.address} is {ip.state} again.")
 
 
 def parse_weight(value: int | str) -> int:
@@ -376,7 +377,9 @@ def parse_weight(value: int | str) -> int:
     return weight
 
 
-def set_ip_weight(session: Session, actor: User, address: str, weight: int | str) -> IpAddress:
+def set_ip_weight(
+    session: Session, actor: User, address: str, weight: int | str
+) -> Outcome[IpAddress]:
     """An IP's share of its pool's traffic is its weight over the pool's total; 0 takes none."""
     require_staff(actor, "change IP weights")
     new_weight = parse_weight(weight)
@@ -389,7 +392,7 @@ def set_ip_weight(session: Session, actor: User, address: str, weight: int | str
     ip.weight = new_weight
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.weight", before, {"weight": ip.weight})
-    return ip
+    return Outcome(ip, f"{ip.address} now has weight {ip.weight}.")
 
 
 @dataclass(frozen=True)

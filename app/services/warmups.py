@@ -27,6 +27,7 @@ from app.services import audit
 from app.services.auth import require_account_access, require_staff
 from app.services.lookups import get_domain
 from app.services.notifications import notify
+from app.services.outcomes import Outcome
 from app.services.stats import Rates
 from data.db import session_scope
 from data.models import (
@@ -73,7 +74,7 @@ def _record(
     )
 
 
-def pause_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
+def pause_warmup(session: Session, actor: User, domain_name: str) -> Outcome[Warmup]:
     require_staff(actor, "pause warm-ups")
     domain = get_domain(session, domain_name)
     warmup = _open_warmup(session, domain)
@@ -90,10 +91,13 @@ def pause_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
         title=f"The warm-up of {domain.name}'s dedicated IPs is paused",
         body=f"It stays on day {warmup.current_day} until support resumes it.",
     )
-    return warmup
+    return Outcome(
+        warmup,
+        f"The warm-up of {domain.name} is paused: it holds at its current day until resumed.",
+    )
 
 
-def resume_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
+def resume_warmup(session: Session, actor: User, domain_name: str) -> Outcome[Warmup]:
     require_staff(actor, "resume warm-ups")
     domain = get_domain(session, domain_name)
     warmup = _open_warmup(session, domain)
@@ -113,7 +117,7 @@ def resume_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
         title=f"The warm-up of {domain.name}'s dedicated IPs is running again",
         body=f"It continues from day {warmup.current_day}.",
     )
-    return warmup
+    return Outcome(warmup, f"The warm-up of {domain.name} is running again.")
 
 
 # The daily evaluation ---------------------------------------------------------------

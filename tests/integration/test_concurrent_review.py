@@ -86,7 +86,7 @@ def file_dedicated(engine, domains, by="alice", ips=1) -> int:
 def approving(request_id):
     def action(session, actor):
         listing.get_request(session, request_id)
-        return decisions.approve(session, actor, request_id).status
+        return decisions.approve(session, actor, request_id).subject.status
 
     return action
 
@@ -94,7 +94,9 @@ def approving(request_id):
 def denying(request_id):
     def action(session, actor):
         listing.get_request(session, request_id)
-        return decisions.deny(session, actor, request_id, reason="Volume history too short.").status
+        return decisions.deny(
+            session, actor, request_id, reason="Volume history too short."
+        ).subject.status
 
     return action
 
@@ -248,11 +250,11 @@ def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_u
         get_domain(session, "offers.bolt.example")
         return pool_admin.remove_domain(
             session, actor, "offers.bolt.example", reason="Bounce rate too high."
-        ).status
+        ).subject.status
 
     def reinstating(session, actor):
         get_domain(session, "offers.bolt.example")
-        return pool_admin.reinstate_domain(session, actor, "offers.bolt.example").status
+        return pool_admin.reinstate_domain(session, actor, "offers.bolt.example").subject.status
 
     for _ in range(ROUNDS):
         results = run_together(database_url, [("sam", removing), ("tess", removing)])

@@ -244,7 +244,7 @@ def test_pausing_and_resuming_a_warmup_is_audited_and_told_to_the_owner(engine):
         pause_warmup(session, user(session, "tess"), "corvid.example")
     with session_scope(engine) as session:
         resumed = resume_warmup(session, user(session, "sam"), "corvid.example")
-        assert resumed.evaluated_through == TODAY - timedelta(days=1)
+        assert resumed.subject.evaluated_through == TODAY - timedelta(days=1)
     with session_scope(engine) as session, pytest.raises(MailpoolsError, match="not paused"):
         resume_warmup(session, user(session, "sam"), "corvid.example")
     [paused] = _events(engine, "warmup.pause")

@@ -102,8 +102,8 @@ def run_step(engine, step, filed: list[int]) -> object:
             raise MailpoolsError("nothing filed yet")
         request_id = filed[step[2] % len(filed)]
         if kind == "approve":
-            return decisions.approve(session, actor, request_id).status
-        return decisions.deny(session, actor, request_id, reason="Not this time.").status
+            return decisions.approve(session, actor, request_id).subject.status
+        return decisions.deny(session, actor, request_id, reason="Not this time.").subject.status
 
 
 def check_invariants(engine, successes: Counter) -> None:

@@ -17,6 +17,7 @@ from app.services import audit, stats
 from app.services.auth import require_staff
 from app.services.lookups import pick_transactional_pool
 from app.services.notifications import notify
+from app.services.outcomes import Outcome
 from app.services.requests.allocation import allocate_dedicated, join_dedicated
 from app.services.requests.listing import get_request, request_domains
 from data.models import (
@@ -64,7 +65,7 @@ def _already_decided(session: Session, request: PoolRequest) -> AlreadyDecided:
     return AlreadyDecided(f"Request #{request.id} was already {request.status}{who}.")
 
 
-def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> PoolRequest:
+def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> Outcome[PoolRequest]:
     require_staff(reviewer, "review requests")
     cleaned = " ".join((reason or "").split())
     if not cleaned:
@@ -91,7 +92,7 @@ def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> P
         title=f"Your {_kind_label(request.kind)} request for {names} was denied",
         body=cleaned,
     )
-    return request
+    return Outcome(request, f"Request #{request.id} for {names} is denied; the owner is told why.")
 
 
 def _kind_label(kind: str) -> str:
@@ -100,7 +101,7 @@ def _kind_label(kind: str) -> str:
 
 def approve(
     session: Session, reviewer: User, request_id: int, *, ip_addresses: list[str] | None = None
-) -> PoolRequest:
+) -> Outcome[PoolRequest]:
     request = _claim_decision(session, reviewer, request_id, RequestStatus.APPROVED, None)
     domains = request_domains(session, request)
     if request.kind == RequestKind.TRANSACTIONAL:
@@ -129,7 +130,9 @@ def approve(
         title=f"Your {_kind_label(request.kind)} request for {names} was approved",
         body=after.get("summary", ""),
     )
-    return request
+    return Outcome(
+        request, f"Request #{request.id} for {names} is approved; the owner is notified."
+    )
 
 
 def _move_to_transactional(
