@@ -55,7 +55,7 @@ def _world(url: str) -> None:
                     f"d{i}.bench.example",
                     justification=JUSTIFICATION,
                     confirmation=f"d{i}.bench.example",
-                )
+                ).subject
                 for i in range(REQUESTS)
             ]
             session.flush()

@@ -26,7 +26,7 @@ def make_transactional(engine, domain: str = "acme.example", owner: str = "alice
     with session_scope(engine) as session:
         request = filing.request_transactional(
             session, user(session, owner), domain, justification=JUSTIFICATION, confirmation=domain
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id)
 
 
@@ -41,7 +41,7 @@ def make_dedicated(
     with session_scope(engine) as session:
         request = filing.request_dedicated(
             session, user(session, owner), domains, weekly_volume=volume, ip_count=len(ips or [1])
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id, ip_addresses=ips)
         return session.get(Pool, request.dedicated_pool_id).name
 

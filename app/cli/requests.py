@@ -86,15 +86,6 @@ def register(subparsers) -> None:
     add_json_option(denying)
 
 
-def _report(session, request, args, sentence: str) -> int:
-    view = to_view(session, request)
-    if args.json:
-        print_json(view.as_json())
-    else:
-        print(sentence.format(id=view.id, domains=", ".join(view.domains)))
-    return 0
-
-
 def _print_outcome(session, outcome: Outcome[PoolRequest], args) -> int:
     if args.json:
         print_json(to_view(session, outcome.subject).as_json())
@@ -106,22 +97,16 @@ def _print_outcome(session, outcome: Outcome[PoolRequest], args) -> int:
 def _request_transactional(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = request_transactional(
+        outcome = request_transactional(
             session, actor, args.domain, justification=args.reason, confirmation=args.confirm
         )
-        return _report(
-            session,
-            request,
-            args,
-            "filed request #{id}: {domains} to the transactional pool (pending review). "
-            "Once approved, campaigns and broadcasts from it are refused.",
-        )
+        return _print_outcome(session, outcome, args)
 
 
 def _request_dedicated(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = request_dedicated(
+        outcome = request_dedicated(
             session,
             actor,
             args.domains,
@@ -129,14 +114,7 @@ def _request_dedicated(args) -> int:
             ip_count=args.ips,
             join_pool=args.join,
         )
-        cost = f"${(request.monthly_cost_cents or 0) / 100:,.0f}/month"
-        return _report(
-            session,
-            request,
-            args,
-            f"filed request #{{id}}: {request.ip_count} dedicated IP(s) for {{domains}}, "
-            f"{request.expected_weekly_volume:,} emails a week, {cost} (pending review).",
-        )
+        return _print_outcome(session, outcome, args)
 
 
 def _list(args) -> int:

@@ -27,6 +27,7 @@ from app.services.auth import get_user, is_staff, require_account_access
 from app.services.domains import latest_warmups, sending_pool_id
 from app.services.lookups import get_domain
 from app.services.notifications import list_notifications, mark_read
+from app.services.outcomes import Outcome
 from app.services.requests import filing
 from app.services.warmups import WarmupStatus, describe_warmup
 from data.db import session_scope
@@ -792,8 +793,8 @@ class ConsoleBackend:
 
     def file_transactional(
         self, domain: str, *, justification: str, confirmation: str, acknowledged: bool
-    ) -> RequestSummary:
-        def file(session: Session, actor: User) -> RequestSummary:
+    ) -> Outcome[RequestSummary]:
+        def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             # Checked in form order so the first problem shows next to its field.
             policy.validate_justification(justification)
             policy.validate_confirmation(confirmation, get_domain(session, domain).name)
@@ -803,10 +804,10 @@ class ConsoleBackend:
                     "working from this domain.",
                     field="acknowledge",
                 )
-            request = filing.request_transactional(
+            outcome = filing.request_transactional(
                 session, actor, domain, justification=justification, confirmation=confirmation
             )
-            return _summary(request, {})
+            return Outcome(_summary(outcome.subject, {}), outcome.summary)
 
         return self._run(file)
 
@@ -818,8 +819,8 @@ class ConsoleBackend:
         ip_count: str,
         sharing: list[str],
         join_pool: str | None = None,
-    ) -> RequestSummary:
-        def file(session: Session, actor: User) -> RequestSummary:
+    ) -> Outcome[RequestSummary]:
+        def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             count = 0
             if join_pool is None:
                 try:
@@ -828,7 +829,7 @@ class ConsoleBackend:
                     raise MailpoolsError(
                         f"{ip_count!r} is not a number of IPs.", field="ips"
                     ) from None
-            request = filing.request_dedicated(
+            outcome = filing.request_dedicated(
                 session,
                 actor,
                 [domain, *[name for name in sharing if name != domain]],
@@ -836,8 +837,8 @@ class ConsoleBackend:
                 ip_count=count,
                 join_pool=join_pool,
             )
-            names = {request.dedicated_pool_id: join_pool} if join_pool else {}
-            return _summary(request, names)
+            names = {outcome.subject.dedicated_pool_id: join_pool} if join_pool else {}
+            return Outcome(_summary(outcome.subject, names), outcome.summary)
 
         return self._run(file)
 

@@ -83,7 +83,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             ["corvid.example", "mail.corvid.example"],
             weekly_volume=150_000,
             ip_count=2,
-        )
+        ).subject
     with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
         decisions.approve(session, get_user(session, "sam"), saved_id(request))
 

@@ -121,7 +121,7 @@ def test_warmup_pause_and_resume(cli, engine):
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, "bruno"), ["offers.bolt.example"], weekly_volume=90_000
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "tess"), request_id)

@@ -73,14 +73,14 @@ def file_transactional(engine, domain="acme.example") -> int:
             domain,
             justification=JUSTIFICATION,
             confirmation=domain,
-        ).id
+        ).subject.id
 
 
 def file_dedicated(engine, domains, by="alice", ips=1) -> int:
     with session_scope(engine) as session:
         return filing.request_dedicated(
             session, user(session, by), domains, weekly_volume=80_000, ip_count=ips
-        ).id
+        ).subject.id
 
 
 def approving(request_id):
@@ -201,7 +201,7 @@ def test_two_people_filing_for_one_domain_at_once_make_one_request(world, databa
             "acme.example",
             justification=JUSTIFICATION,
             confirmation="acme.example",
-        ).id
+        ).subject.id
 
     for _ in range(ROUNDS):
         results = run_together(database_url, [("alice", filing), ("sam", filing)])
@@ -228,7 +228,7 @@ def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world,
                 get_domain(session, name)
             return filing.request_dedicated(
                 session, actor, names, weekly_volume=80_000, ip_count=1
-            ).id
+            ).subject.id
 
         return action
 

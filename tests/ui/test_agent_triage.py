@@ -206,7 +206,7 @@ def _file_for_bolt(engine) -> int:
             "bolt.example",
             justification=JUSTIFICATION,
             confirmation="bolt.example",
-        ).id
+        ).subject.id
 
 
 async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):

@@ -28,14 +28,14 @@ def _file_transactional(engine, domain="acme.example") -> int:
             domain,
             justification=JUSTIFICATION,
             confirmation=domain,
-        ).id
+        ).subject.id
 
 
 def _file_dedicated(engine, domain="acme.example") -> int:
     with session_scope(engine) as session:
         return filing.request_dedicated(
             session, user(session, "alice"), [domain], weekly_volume=60_000, ip_count=1
-        ).id
+        ).subject.id
 
 
 def _approve(engine, request_id: int) -> None:
@@ -93,14 +93,18 @@ def test_the_mail_servers_tab_offers_a_request_exactly_when_the_service_would_fi
 
     transactional_refused = _service_refusal(
         engine,
-        lambda session, alice: filing.request_transactional(
-            session, alice, name, justification=JUSTIFICATION, confirmation=name
+        lambda session, alice: (
+            filing.request_transactional(
+                session, alice, name, justification=JUSTIFICATION, confirmation=name
+            ).subject
         ),
     )
     dedicated_refused = _service_refusal(
         engine,
-        lambda session, alice: filing.request_dedicated(
-            session, alice, [name], weekly_volume=60_000, ip_count=1
+        lambda session, alice: (
+            filing.request_dedicated(
+                session, alice, [name], weekly_volume=60_000, ip_count=1
+            ).subject
         ),
     )
     assert transactional_offered == (transactional_refused is None)

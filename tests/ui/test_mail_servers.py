@@ -257,7 +257,7 @@ async def test_warm_up_view_shows_progress_held_days_and_completion(world, monke
     with session_scope(world) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume=50_000
-        )
+        ).subject
     with session_scope(world) as session:
         decisions.approve(session, user(session, "sam"), request.id)
     with session_scope(world) as session:
@@ -301,7 +301,7 @@ async def test_domain_can_ask_to_join_the_accounts_existing_dedicated_ips(world)
     with session_scope(world) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
-        )
+        ).subject
     with session_scope(world) as session:
         decisions.approve(session, user(session, "sam"), request.id)
     add_daily_stats(world, "news.acme.example", sent=6_000)
@@ -346,7 +346,7 @@ async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world, monke
             "acme.example",
             justification=GOOD_JUSTIFICATION,
             confirmation="acme.example",
-        )
+        ).subject
     Cli(str(world.url), monkeypatch).ok(
         "requests",
         "deny",

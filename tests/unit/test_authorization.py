@@ -51,7 +51,7 @@ def file_transactional(engine, by="alice", domain="acme.example") -> int:
         lambda s, actor: (
             filing.request_transactional(
                 s, actor, domain, justification=JUSTIFICATION, confirmation=domain
-            ).id
+            ).subject.id
         ),
     )()
 
@@ -103,8 +103,8 @@ def test_owners_file_only_for_their_own_account(world, owner):
         as_user(
             world,
             owner,
-            lambda s, actor: filing.request_dedicated(
-                s, actor, ["acme.example"], weekly_volume=80_000
+            lambda s, actor: (
+                filing.request_dedicated(s, actor, ["acme.example"], weekly_volume=80_000).subject
             ),
         ),
         match=f"{owner} may only act on their own account",

@@ -94,7 +94,7 @@ def test_home_page_marks_pending_requests_and_warm_ups(world):
     with session_scope(world) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
-        )
+        ).subject
         filing.request_transactional(
             session,
             user(session, "alice"),
@@ -175,10 +175,15 @@ def test_filing_through_the_backend_checks_fields_in_form_order(world):
     assert refused.value.field == "ips"
     with session_scope(world) as session:
         assert session.exec(select(PoolRequest)).all() == []
-    filed = backend.file_dedicated(
+    outcome = backend.file_dedicated(
         "acme.example", weekly_volume="80k", ip_count="2", sharing=["news.acme.example"]
     )
+    filed = outcome.subject
     assert filed.status == "pending" and filed.ip_count == 2 and filed.monthly_cost_cents == 0
+    assert outcome.summary == (
+        f"Request #{filed.id} for 2 dedicated IPs for acme.example, news.acme.example "
+        "(80,000 emails a week, $0/month) is filed for review."
+    )
 
 
 def test_activity_reads_the_latest_messages_of_one_domain(world):

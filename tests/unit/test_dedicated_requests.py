@@ -44,7 +44,7 @@ def file_dedicated(engine, domains, *, by="alice", volume=80_000, ips=1, join_po
             weekly_volume=volume,
             ip_count=ips,
             join_pool=join_pool,
-        )
+        ).subject
         return request.id
 
 
@@ -444,7 +444,7 @@ def test_a_transactional_domain_cannot_ask_for_dedicated_ips(world):
             "acme.example",
             justification="Password resets and order receipts for customers of our shop.",
             confirmation="acme.example",
-        )
+        ).subject
         request_id = request.id
     approve(world, request_id)
     refused_without_change(

@@ -18,7 +18,7 @@ def _dedicated(engine, owner: str, domains: list[str], *, ips: int = 1) -> None:
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, owner), domains, weekly_volume=80_000, ip_count=ips
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)

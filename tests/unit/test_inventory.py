@@ -141,7 +141,7 @@ def test_the_demo_inventory_applies_twice_even_after_ips_are_allocated(engine):
     with session_scope(engine) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000, ip_count=2
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id)
     before = database_state(engine)
     report = build_world(engine)
@@ -474,7 +474,7 @@ def test_an_accounts_dedicated_group_is_not_an_inventory_pool(engine, tmp_path):
     with session_scope(engine) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id)
     path = write(
         tmp_path,
@@ -610,7 +610,7 @@ def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engin
     with session_scope(engine) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id)
     with Session(engine) as session:
         assert (
@@ -624,7 +624,7 @@ def test_ips_cannot_be_put_into_an_accounts_dedicated_group_by_file(engine, tmp_
     with session_scope(engine) as session:
         request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         decisions.approve(session, user(session, "sam"), request.id)
     path = write(
         tmp_path,

@@ -120,7 +120,7 @@ def test_resuming_an_ip_of_a_warming_group_returns_it_to_warming(engine):
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume=80_000
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)
@@ -200,7 +200,7 @@ def test_warmups_list_shows_day_share_and_holds(engine):
             ["offers.bolt.example"],
             weekly_volume=60_000,
             ip_count=2,
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "tess"), request_id)
@@ -221,7 +221,7 @@ def _approved_group(engine) -> None:
             user(session, "carla"),
             ["corvid.example", "mail.corvid.example"],
             weekly_volume=90_000,
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)

@@ -92,12 +92,12 @@ def run_step(engine, step, filed: list[int]) -> object:
                 domain,
                 justification=justification,
                 confirmation=domain if confirms else "someone-else.example",
-            ).id
+            ).subject.id
         if kind == "dedicated":
             _, _, domains, volume, ips = step
             return filing.request_dedicated(
                 session, actor, domains, weekly_volume=volume, ip_count=ips
-            ).id
+            ).subject.id
         if not filed:
             raise MailpoolsError("nothing filed yet")
         request_id = filed[step[2] % len(filed)]

@@ -26,14 +26,14 @@ def file_transactional(engine, by="alice", domain="acme.example") -> int:
     with session_scope(engine) as session:
         return filing.request_transactional(
             session, user(session, by), domain, justification=JUSTIFICATION, confirmation=domain
-        ).id
+        ).subject.id
 
 
 def file_dedicated(engine, domains, by="alice", ips=1, volume=80_000) -> int:
     with session_scope(engine) as session:
         return filing.request_dedicated(
             session, user(session, by), domains, weekly_volume=volume, ip_count=ips
-        ).id
+        ).subject.id
 
 
 def decide(engine, request_id, decision, by="sam"):

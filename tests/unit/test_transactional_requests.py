@@ -52,7 +52,7 @@ def file_transactional(
             domain,
             justification=justification,
             confirmation=domain if confirmation is None else confirmation,
-        )
+        ).subject
         return request.id
 
 
@@ -152,7 +152,7 @@ def test_an_open_dedicated_request_also_blocks_a_transactional_one(world):
     with session_scope(world) as session:
         dedicated = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         dedicated_id = dedicated.id
     refused_without_change(
         world,
@@ -268,7 +268,7 @@ def test_a_domain_on_dedicated_ips_cannot_ask_for_the_transactional_pool(world):
     with session_scope(world) as session:
         dedicated = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         dedicated_id = dedicated.id
     approve(world, dedicated_id)
     refused_without_change(

@@ -31,7 +31,7 @@ def _file_transactional(engine, owner: str, domain: str, *, days_ago: int = 0) -
     with session_scope(engine) as session:
         request = request_transactional(
             session, user(session, owner), domain, justification=JUSTIFICATION, confirmation=domain
-        )
+        ).subject
         request.created_at = NOW - timedelta(days=days_ago)
         session.add(request)
         session.flush()
@@ -44,7 +44,7 @@ def _file_dedicated(
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, owner), domains, weekly_volume=volume, ip_count=ips
-        )
+        ).subject
         request.created_at = NOW - timedelta(days=days_ago)
         session.add(request)
         session.flush()
@@ -248,7 +248,7 @@ def test_check_decision_refuses_what_the_approval_itself_would_refuse(engine):
             ["billing.acme.example"],
             weekly_volume=60_000,
             join_pool=group,
-        ).id
+        ).subject.id
     with session_scope(engine) as session:
         pool_admin.remove_domain(
             session, user(session, "sam"), "billing.acme.example", reason="Bounces at 9%."

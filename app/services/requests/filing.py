@@ -16,6 +16,7 @@ from app.rules.eligibility import DomainStanding, OpenRequest
 from app.services import audit, stats
 from app.services.auth import require_account_access
 from app.services.lookups import get_domain
+from app.services.outcomes import Outcome
 from data.models import (
     Account,
     Domain,
@@ -121,7 +122,7 @@ def _file(
 
 def request_transactional(
     session: Session, actor: User, domain_name: str, *, justification: str, confirmation: str
-) -> PoolRequest:
+) -> Outcome[PoolRequest]:
     domain = get_domain(session, domain_name)
     require_account_access(actor, domain.account_id)
     _lock_domains(session, [domain])
@@ -136,7 +137,12 @@ def request_transactional(
         confirmation=confirmation.strip(),
         created_at=clock.now(),
     )
-    return _file(session, actor, request, [domain], {"justification": cleaned})
+    _file(session, actor, request, [domain], {"justification": cleaned})
+    return Outcome(
+        request,
+        f"Request #{request.id} for {domain.name} to join the transactional pool is filed for "
+        "review; once approved, campaigns and broadcasts from it are refused.",
+    )
 
 
 def dedicated_ips_in_use(session: Session, account_id: int) -> int:
@@ -185,7 +191,7 @@ def request_dedicated(
     weekly_volume: int | str,
     ip_count: int = 1,
     join_pool: str | None = None,
-) -> PoolRequest:
+) -> Outcome[PoolRequest]:
     """Ask for new dedicated IPs, or (JOIN_POOL) to put domains on the account's existing ones."""
     domains = _domains_of_one_account(session, actor, domain_names)
     account = session.get(Account, domains[0].account_id)
@@ -225,4 +231,14 @@ def request_dedicated(
     }
     if pool is not None:
         summary["join_pool"] = pool.name
-    return _file(session, actor, request, domains, summary)
+    _file(session, actor, request, domains, summary)
+    names = ", ".join(domain.name for domain in domains)
+    if pool is not None:
+        what = f"to put {names} on {pool.name}"
+    else:
+        what = f"for {ip_count} dedicated IP{'s' if ip_count != 1 else ''} for {names}"
+    return Outcome(
+        request,
+        f"Request #{request.id} {what} ({volume:,} emails a week, "
+        f"{quote.monthly_dollars}/month) is filed for review.",
+    )
