@@ -152,13 +152,13 @@ def test_nobody_reviews_their_own_request(world, staff, decision):
     )
     # Somebody else may.
     reviewer = "tess" if staff == "sam" else "sam"
-    assert as_user(world, reviewer, decide)().status in ("approved", "denied")
+    assert as_user(world, reviewer, decide)().subject.status in ("approved", "denied")
 
 
 def test_admins_review_like_agents(world):
     request_id = file_transactional(world)
     approved = as_user(world, "root", lambda s, a: decisions.approve(s, a, request_id))()
-    assert approved.status == "approved"
+    assert approved.subject.status == "approved"
 
 
 def test_owners_see_only_their_accounts_requests(world):
