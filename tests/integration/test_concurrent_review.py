@@ -193,7 +193,7 @@ def test_two_approvals_at_once_for_one_premium_account_share_three_free_ips(worl
 
 
 def test_two_people_filing_for_one_domain_at_once_make_one_request(world, database_url):
-    def filing(session, actor):
+    def file_one(session, actor):
         get_domain(session, "acme.example")
         return filing.request_transactional(
             session,
@@ -204,7 +204,7 @@ def test_two_people_filing_for_one_domain_at_once_make_one_request(world, databa
         ).subject.id
 
     for _ in range(ROUNDS):
-        results = run_together(database_url, [("alice", filing), ("sam", filing)])
+        results = run_together(database_url, [("alice", file_one), ("sam", file_one)])
         filed = [r for r in results if not isinstance(r, MailpoolsError)]
         refused = [r for r in results if isinstance(r, MailpoolsError)]
         assert len(filed) == 1 and len(refused) == 1, results
@@ -222,7 +222,7 @@ def test_two_people_filing_for_one_domain_at_once_make_one_request(world, databa
 
 
 def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world, database_url):
-    def filing(names):
+    def filer(names):
         def action(session, actor):
             for name in names:
                 get_domain(session, name)
@@ -235,7 +235,7 @@ def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world,
     forward = ["acme.example", "news.acme.example", "billing.acme.example"]
     for _ in range(ROUNDS):
         results = run_together(
-            database_url, [("alice", filing(forward)), ("sam", filing(forward[::-1]))]
+            database_url, [("alice", filer(forward)), ("sam", filer(forward[::-1]))]
         )
         filed = [r for r in results if not isinstance(r, MailpoolsError)]
         refused = [r for r in results if isinstance(r, MailpoolsError)]

@@ -7,6 +7,8 @@ event in that same transaction.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -126,9 +128,12 @@ def request_transactional(
     domain = get_domain(session, domain_name)
     require_account_access(actor, domain.account_id)
     _lock_domains(session, [domain])
-    eligibility.check_transactional(standing(session, domain))
+    domain_standing = standing(session, domain)
+    # The domain's own obstacles first, then the form, then a request already waiting.
+    eligibility.check_transactional(replace(domain_standing, open_request=None))
     cleaned = policy.validate_justification(justification)
     policy.validate_confirmation(confirmation, domain.name)
+    eligibility.check_transactional(domain_standing)
     request = PoolRequest(
         kind=RequestKind.TRANSACTIONAL,
         account_id=domain.account_id,
