@@ -18,7 +18,9 @@ from sqlmodel import select
 
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, parse
-from app.services.pool_requests import deny, list_requests, request_transactional
+from app.services.requests.decisions import deny
+from app.services.requests.filing import request_transactional
+from app.services.requests.listing import list_requests
 from app.services.triage import triage_queue
 from data.db import make_engine, session_scope, upgrade
 from data.models import Domain, DomainDailyStat
@@ -53,7 +55,7 @@ def _world(url: str) -> None:
                     f"d{i}.bench.example",
                     justification=JUSTIFICATION,
                     confirmation=f"d{i}.bench.example",
-                )
+                ).subject
                 for i in range(REQUESTS)
             ]
             session.flush()

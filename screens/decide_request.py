@@ -167,7 +167,7 @@ class DecideRequestScreen(FailureAware, Screen):
         if self.context is None:
             return
         self.clear_errors()
-        chosen = list(self.query_one(SelectionList).selected) if self.context.needs_ips else []
+        chosen = list(self.query_one(SelectionList).selected) if self.context.needs_ips else None
         reason = self.query_one("#decide-reason", Input).value
         self.check(approve, chosen, reason)
 
@@ -178,10 +178,10 @@ class DecideRequestScreen(FailureAware, Screen):
         group="decide-check",
         name="checking the decision",
     )
-    def check(self, approve: bool, chosen: list[str], reason: str) -> None:
+    def check(self, approve: bool, chosen: list[str] | None, reason: str) -> None:
         try:
             question = self.agent.check_decision(
-                self.request_id, approve=approve, ip_addresses=chosen or None, reason=reason
+                self.request_id, approve=approve, ip_addresses=chosen, reason=reason
             )
         except AlreadyDecided as error:
             self.app.call_from_thread(self.show_decided, error.message)
@@ -200,7 +200,7 @@ class DecideRequestScreen(FailureAware, Screen):
             self.query_one("#decide-reason", Input).focus()
 
     def show_confirmation(
-        self, approve: bool, chosen: list[str], reason: str, question: str
+        self, approve: bool, chosen: list[str] | None, reason: str, question: str
     ) -> None:
         self.pending = (approve, chosen, reason)
         self.query_one("#confirm-text", Static).update(question)
@@ -231,21 +231,19 @@ class DecideRequestScreen(FailureAware, Screen):
         group="decide",
         name="recording the decision",
     )
-    def decide(self, approve: bool, chosen: list[str], reason: str) -> None:
+    def decide(self, approve: bool, chosen: list[str] | None, reason: str) -> None:
         try:
             if approve:
-                view = self.agent.approve(self.request_id, chosen or None)
+                summary = self.agent.approve(self.request_id, chosen)
             else:
-                view = self.agent.deny(self.request_id, reason)
+                summary = self.agent.deny(self.request_id, reason)
         except AlreadyDecided as error:
             self.app.call_from_thread(self.show_decided, error.message)
             return
         except MailpoolsError as error:
             self.app.call_from_thread(self.decision_refused, error)
             return
-        self.app.call_from_thread(
-            self.decided, f"Request #{view.id} {view.status}; {view.account} is notified."
-        )
+        self.app.call_from_thread(self.decided, summary)
 
     def decision_refused(self, error: MailpoolsError) -> None:
         self.pending = None

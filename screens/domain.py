@@ -16,6 +16,7 @@ from textual.worker import Worker
 from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
 from app.errors import MailpoolsError
 from app.rules.formatting import age, whole_percent
+from app.services.outcomes import Outcome
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
@@ -315,19 +316,17 @@ class DomainScreen(FailureAware, Screen):
         group="file-request",
         name="filing the request",
     )
-    def file_request(self, form: RequestForm, file: Callable[[], RequestSummary]) -> None:
+    def file_request(self, form: RequestForm, file: Callable[[], Outcome[RequestSummary]]) -> None:
         try:
-            request = file()
+            outcome = file()
         except MailpoolsError as error:
             self.app.call_from_thread(form.refused, error)
             return
-        self.app.call_from_thread(self.request_filed, form, request)
+        self.app.call_from_thread(self.request_filed, form, outcome)
 
-    def request_filed(self, form: RequestForm, request: RequestSummary) -> None:
-        form.filed(request)
-        self.app.notify(
-            f"Request #{request.id} filed: an agent will review it.", title="Request filed"
-        )
+    def request_filed(self, form: RequestForm, outcome: Outcome[RequestSummary]) -> None:
+        form.filed(outcome.subject)
+        self.app.notify(outcome.summary, title="Request filed")
         self.load_domain()
 
     def on_notifications_arrived(self, message: NotificationsArrived) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from app.services.pool_requests import approve, deny, request_dedicated, request_transactional
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
 from data.db import session_scope
 from tests.factories import build_world, record_domain_day, user
 
@@ -35,7 +36,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             "acme.example",
             justification=JUSTIFICATION,
             confirmation="acme.example",
-        ).id
+        ).subject.id
     with session_scope(engine) as session:
         deny(
             session,
@@ -50,7 +51,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             user(session, "carla"),
             ["corvid.example", "mail.corvid.example"],
             weekly_volume=60_000,
-        ).id
+        ).subject.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), corvid)
     _at(monkeypatch, NOW - timedelta(days=3))
@@ -61,7 +62,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             ["offers.bolt.example"],
             weekly_volume=70_000,
             ip_count=2,
-        ).id
+        ).subject.id
     _at(monkeypatch, NOW - timedelta(days=1))
     with session_scope(engine) as session:
         acme = request_transactional(
@@ -70,7 +71,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             "acme.example",
             justification=JUSTIFICATION,
             confirmation="acme.example",
-        ).id
+        ).subject.id
     _at(monkeypatch, NOW)
     for offset in range(7):
         day = TODAY - timedelta(days=offset)

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from app.sender import SenderOptions
-from app.services import outbox, pool_requests
+from app.services import outbox
+from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import Domain, Message, Pool, Warmup
 from tests.factories import build_world, user
@@ -23,10 +24,10 @@ def world(engine):
 
 def make_transactional(engine, domain: str = "acme.example", owner: str = "alice") -> None:
     with session_scope(engine) as session:
-        request = pool_requests.request_transactional(
+        request = filing.request_transactional(
             session, user(session, owner), domain, justification=JUSTIFICATION, confirmation=domain
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
 
 
 def make_dedicated(
@@ -38,10 +39,10 @@ def make_dedicated(
 ) -> str:
     """Approve dedicated IPs for DOMAINS; returns the dedicated pool's name."""
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, owner), domains, weekly_volume=volume, ip_count=len(ips or [1])
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id, ip_addresses=ips)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id, ip_addresses=ips)
         return session.get(Pool, request.dedicated_pool_id).name
 
 

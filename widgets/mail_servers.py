@@ -12,6 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
 from app.console.views import DomainView, RequestSummary, removed_advice
+from app.rules.eligibility import Obstacle, Refusal, dedicated_refusal, transactional_refusal
 from app.rules.formatting import age, dollars, percent, short_count
 from app.rules.policy import (
     DEDICATED_IP_PRICE,
@@ -158,6 +159,25 @@ class MailServersPanel(Vertical):
             RateGauge("Complaints", view.rates_7d.complaint, id="gauge-complaint"),
         ]
 
+    def refusal(self, refusal: Refusal, kind: str) -> Static:
+        """Why the domain cannot ask for this way, as the filing service would say it."""
+        if refusal.obstacle == Obstacle.OPEN_REQUEST and self.view.pending:
+            return Static(
+                f"{pending_text(self.view.pending)}\nOne request at a time per domain.",
+                classes="pending-note",
+            )
+        if refusal.obstacle == Obstacle.NOT_TRANSACTIONAL_SERVICE:
+            return Static(
+                f"{refusal.message} The transactional pool is reserved for messages sent "
+                "through that service, so its stricter limits protect them.",
+                id=f"{kind}-ineligible",
+                classes="refusal",
+            )
+        conflict = refusal.obstacle in (Obstacle.SENDS_DEDICATED, Obstacle.SENDS_TRANSACTIONAL)
+        return Static(
+            refusal.message, id=f"{kind}-ineligible", classes="hint" if conflict else "refusal"
+        )
+
     def shared(self) -> ComposeResult:
         view = self.view
         if view.status == "removed":
@@ -197,26 +217,9 @@ class MailServersPanel(Vertical):
                 pending_text(view.pending), id="pending-transactional", classes="pending-note"
             )
             return
-        if not view.transactional_service:
-            yield Static(
-                f"{view.name} cannot join: it is not used with the transactional service. The "
-                "transactional pool is reserved for messages sent through that service, so its "
-                "stricter limits protect them.",
-                id="transactional-ineligible",
-                classes="refusal",
-            )
-            return
-        if view.pending:
-            yield Static(
-                f"{pending_text(view.pending)}\nOne request at a time per domain.",
-                classes="pending-note",
-            )
-            return
-        if view.mode == "dedicated":
-            yield Static(
-                f"{view.name} sends from dedicated IPs; it cannot also join the transactional pool.",
-                classes="hint",
-            )
+        refusal = transactional_refusal(view.standing)
+        if refusal is not None:
+            yield self.refusal(refusal, "transactional")
             return
         if view.transactional_pool:
             yield Static(pool_lines(view.transactional_pool), classes="section-title")
@@ -239,23 +242,9 @@ class MailServersPanel(Vertical):
         if view.pending and view.pending.kind == "dedicated":
             yield Static(pending_text(view.pending), id="pending-dedicated", classes="pending-note")
             return
-        if view.pending:
-            yield Static(
-                f"{pending_text(view.pending)}\nOne request at a time per domain.",
-                classes="pending-note",
-            )
-            return
-        if view.mode == "transactional":
-            yield Static(
-                f"{view.name} sends from the transactional pool; it cannot also use dedicated IPs.",
-                classes="hint",
-            )
-            return
-        if view.status == "removed":
-            yield Static(
-                "A removed domain cannot move to dedicated IPs until support reinstates it.",
-                classes="refusal",
-            )
+        refusal = dedicated_refusal(view.standing)
+        if refusal is not None:
+            yield self.refusal(refusal, "dedicated")
             return
         yield Static(
             f"Measured volume of {view.name}: {short_count(view.measured_weekly)} in the last 7 days. "

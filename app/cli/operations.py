@@ -172,52 +172,54 @@ def _ips_list(args) -> int:
 
 def _ip_pause(args) -> int:
     with transaction() as session:
-        ip = pools.pause_ip(session, acting_user(session, args), args.address)
-    print(f"{ip.address} is paused: it sends nothing until it is resumed.")
+        outcome = pools.pause_ip(session, acting_user(session, args), args.address)
+    print(outcome.summary)
     return 0
 
 
 def _ip_resume(args) -> int:
     with transaction() as session:
-        ip = pools.resume_ip(session, acting_user(session, args), args.address)
-    print(f"{ip.address} is {ip.state} again.")
+        outcome = pools.resume_ip(session, acting_user(session, args), args.address)
+    print(outcome.summary)
     return 0
 
 
 def _ip_weight(args) -> int:
     with transaction() as session:
-        ip = pools.set_ip_weight(session, acting_user(session, args), args.address, args.weight)
-    print(f"{ip.address} now has weight {ip.weight}.")
+        outcome = pools.set_ip_weight(
+            session, acting_user(session, args), args.address, args.weight
+        )
+    print(outcome.summary)
     return 0
 
 
 def _domain_remove(args) -> int:
     with transaction() as session:
-        domain = pools.remove_domain(
+        outcome = pools.remove_domain(
             session, acting_user(session, args), args.domain, reason=args.reason
         )
-    print(f"{domain.name} is removed from its pool; its mail is held until it is reinstated.")
+    print(outcome.summary)
     return 0
 
 
 def _domain_reinstate(args) -> int:
     with transaction() as session:
-        domain = pools.reinstate_domain(session, acting_user(session, args), args.domain)
-    print(f"{domain.name} is reinstated; its held mail is queued again.")
+        outcome = pools.reinstate_domain(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 
 def _warmup_pause(args) -> int:
     with transaction() as session:
-        warmups.pause_warmup(session, acting_user(session, args), args.domain)
-    print(f"The warm-up of {args.domain} is paused: it holds at its current day until resumed.")
+        outcome = warmups.pause_warmup(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 
 def _warmup_resume(args) -> int:
     with transaction() as session:
-        warmups.resume_warmup(session, acting_user(session, args), args.domain)
-    print(f"The warm-up of {args.domain} is running again.")
+        outcome = warmups.resume_warmup(session, acting_user(session, args), args.domain)
+    print(outcome.summary)
     return 0
 
 

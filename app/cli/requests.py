@@ -15,14 +15,11 @@ from app.cli.common import (
     transaction,
 )
 from app.rules.formatting import age
-from app.services.pool_requests import (
-    approve,
-    deny,
-    list_requests,
-    request_dedicated,
-    request_transactional,
-    to_view,
-)
+from app.services.outcomes import Outcome
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
+from app.services.requests.listing import list_requests, to_view
+from data.models import PoolRequest
 
 
 def register(subparsers) -> None:
@@ -88,34 +85,27 @@ def register(subparsers) -> None:
     add_json_option(denying)
 
 
-def _report(session, request, args, sentence: str) -> int:
-    view = to_view(session, request)
+def _print_outcome(session, outcome: Outcome[PoolRequest], args) -> int:
     if args.json:
-        print_json(view.as_json())
+        print_json(to_view(session, outcome.subject).as_json())
     else:
-        print(sentence.format(id=view.id, domains=", ".join(view.domains)))
+        print(outcome.summary)
     return 0
 
 
 def _request_transactional(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = request_transactional(
+        outcome = request_transactional(
             session, actor, args.domain, justification=args.reason, confirmation=args.confirm
         )
-        return _report(
-            session,
-            request,
-            args,
-            "filed request #{id}: {domains} to the transactional pool (pending review). "
-            "Once approved, campaigns and broadcasts from it are refused.",
-        )
+        return _print_outcome(session, outcome, args)
 
 
 def _request_dedicated(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = request_dedicated(
+        outcome = request_dedicated(
             session,
             actor,
             args.domains,
@@ -123,14 +113,7 @@ def _request_dedicated(args) -> int:
             ip_count=args.ips,
             join_pool=args.join,
         )
-        cost = f"${(request.monthly_cost_cents or 0) / 100:,.0f}/month"
-        return _report(
-            session,
-            request,
-            args,
-            f"filed request #{{id}}: {request.ip_count} dedicated IP(s) for {{domains}}, "
-            f"{request.expected_weekly_volume:,} emails a week, {cost} (pending review).",
-        )
+        return _print_outcome(session, outcome, args)
 
 
 def _list(args) -> int:
@@ -174,19 +157,12 @@ def _list(args) -> int:
 def _approve(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = approve(session, actor, args.id, ip_addresses=args.ips)
-        view = to_view(session, request)
-        if args.json:
-            print_json(view.as_json())
-        else:
-            print(f"approved request #{view.id} ({view.kind}) for {', '.join(view.domains)}")
-    return 0
+        outcome = approve(session, actor, args.id, ip_addresses=args.ips)
+        return _print_outcome(session, outcome, args)
 
 
 def _deny(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args)
-        request = deny(session, actor, args.id, reason=args.reason)
-        return _report(
-            session, request, args, "denied request #{id} for {domains}; the owner is told why."
-        )
+        outcome = deny(session, actor, args.id, reason=args.reason)
+        return _print_outcome(session, outcome, args)

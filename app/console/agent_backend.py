@@ -17,13 +17,13 @@ from sqlmodel import Session
 from app.services import (
     audit_log,
     flags,
-    pool_requests,
     pools,
     triage,
     warmups,
 )
 from app.services.audit import AuditView
 from app.services.auth import get_user
+from app.services.requests import decisions
 from data.db import session_scope
 from data.models import User
 
@@ -83,19 +83,13 @@ class AgentBackend:
             )
         )
 
-    def approve(self, request_id: int, ip_addresses: list[str] | None) -> pool_requests.RequestView:
-        def approve(session: Session, actor: User) -> pool_requests.RequestView:
-            request = pool_requests.approve(session, actor, request_id, ip_addresses=ip_addresses)
-            return pool_requests.to_view(session, request)
+    def approve(self, request_id: int, ip_addresses: list[str] | None) -> str:
+        return self._run(
+            lambda s, u: decisions.approve(s, u, request_id, ip_addresses=ip_addresses).summary
+        )
 
-        return self._run(approve)
-
-    def deny(self, request_id: int, reason: str) -> pool_requests.RequestView:
-        def deny(session: Session, actor: User) -> pool_requests.RequestView:
-            request = pool_requests.deny(session, actor, request_id, reason=reason)
-            return pool_requests.to_view(session, request)
-
-        return self._run(deny)
+    def deny(self, request_id: int, reason: str) -> str:
+        return self._run(lambda s, u: decisions.deny(s, u, request_id, reason=reason).summary)
 
     # Pools, IPs and member domains.
 
@@ -103,24 +97,19 @@ class AgentBackend:
         return self._run(pools.list_pools)
 
     def pause_ip(self, address: str) -> str:
-        ip = self._run(lambda s, u: pools.pause_ip(s, u, address))
-        return f"{ip.address} is paused."
+        return self._run(lambda s, u: pools.pause_ip(s, u, address).summary)
 
     def resume_ip(self, address: str) -> str:
-        ip = self._run(lambda s, u: pools.resume_ip(s, u, address))
-        return f"{ip.address} is {ip.state} again."
+        return self._run(lambda s, u: pools.resume_ip(s, u, address).summary)
 
     def set_ip_weight(self, address: str, weight: str) -> str:
-        ip = self._run(lambda s, u: pools.set_ip_weight(s, u, address, weight))
-        return f"{ip.address} now has weight {ip.weight}."
+        return self._run(lambda s, u: pools.set_ip_weight(s, u, address, weight).summary)
 
     def remove_domain(self, name: str, reason: str) -> str:
-        domain = self._run(lambda s, u: pools.remove_domain(s, u, name, reason=reason))
-        return f"{domain.name} is removed from its pool; its mail is held."
+        return self._run(lambda s, u: pools.remove_domain(s, u, name, reason=reason).summary)
 
     def reinstate_domain(self, name: str) -> str:
-        domain = self._run(lambda s, u: pools.reinstate_domain(s, u, name))
-        return f"{domain.name} is reinstated; its held mail is queued again."
+        return self._run(lambda s, u: pools.reinstate_domain(s, u, name).summary)
 
     # Warm-ups.
 
@@ -128,12 +117,10 @@ class AgentBackend:
         return self._run(warmups.list_warmups)
 
     def pause_warmup(self, domain: str) -> str:
-        self._run(lambda s, u: warmups.pause_warmup(s, u, domain))
-        return f"The warm-up of {domain} is paused."
+        return self._run(lambda s, u: warmups.pause_warmup(s, u, domain).summary)
 
     def resume_warmup(self, domain: str) -> str:
-        self._run(lambda s, u: warmups.resume_warmup(s, u, domain))
-        return f"The warm-up of {domain} is running again."
+        return self._run(lambda s, u: warmups.resume_warmup(s, u, domain).summary)
 
     # Flags and the audit log.
 

@@ -14,11 +14,12 @@ from app.console.views import (
 )
 from app.rules import policy
 from app.rules.rates import RateReading, Rates
-from app.services import pool_requests, stats
+from app.services import stats
 from app.services.auth import require_account_access
 from app.services.domains import latest_warmups
 from app.services.lookups import get_domain
 from app.services.pools import PoolView, pool_view
+from app.services.requests import filing
 from app.services.warmups import describe_warmup
 from data.models import (
     Account,
@@ -103,21 +104,7 @@ def _dedicated_groups(session: Session, account_id: int) -> list[DedicatedGroup]
 
 def _share_candidates(session: Session, domain: Domain) -> tuple[list[ShareCandidate], bool]:
     """Other domains of the account that could join a new dedicated request with this one."""
-    open_requests = (
-        select(RequestDomain.domain_id)
-        .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
-        .where(PoolRequest.status == RequestStatus.PENDING)
-    )
-    others = session.exec(
-        select(Domain)
-        .where(Domain.account_id == domain.account_id)
-        .where(Domain.id != domain.id)
-        .where(Domain.sending_mode == SendingMode.SHARED)
-        .where(Domain.dedicated_pool_id.is_(None))
-        .where(Domain.id.not_in(open_requests))
-        .order_by(Domain.name)
-        .limit(SHARE_CANDIDATE_LIMIT + 1)
-    ).all()
+    others = filing.dedicated_candidates(session, domain)
     truncated = len(others) > SHARE_CANDIDATE_LIMIT
     others = others[:SHARE_CANDIDATE_LIMIT]
     volumes = stats.domain_rates(session, [d.id for d in others], clock.today(), days=7)
@@ -180,6 +167,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         removed_reason=domain.removed_reason,
         removed_at=domain.removed_at,
         transactional_service=domain.transactional_service,
+        standing=filing.standing(session, domain),
         created_at=domain.created_at,
         shared_pool=shared,
         transactional_pool=transactional,
@@ -195,6 +183,6 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         dedicated_groups=_dedicated_groups(session, account.id),
         share_candidates=candidates,
         candidates_truncated=truncated,
-        dedicated_ips_in_use=pool_requests.dedicated_ips_in_use(session, account.id),
+        dedicated_ips_in_use=filing.dedicated_ips_in_use(session, account.id),
         max_ips_per_request=policy.max_ips_per_request(),
     )

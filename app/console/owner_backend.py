@@ -27,10 +27,11 @@ from app.console.views import (
 )
 from app.errors import MailpoolsError
 from app.rules import policy
-from app.services import pool_requests
 from app.services.auth import get_user
 from app.services.lookups import get_domain
 from app.services.notifications import list_notifications, mark_read
+from app.services.outcomes import Outcome
+from app.services.requests import filing
 from data.db import session_scope
 from data.models import User
 
@@ -98,8 +99,8 @@ class ConsoleBackend:
 
     def file_transactional(
         self, domain: str, *, justification: str, confirmation: str, acknowledged: bool
-    ) -> RequestSummary:
-        def file(session: Session, actor: User) -> RequestSummary:
+    ) -> Outcome[RequestSummary]:
+        def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             # Checked in form order so the first problem shows next to its field.
             policy.validate_justification(justification)
             policy.validate_confirmation(confirmation, get_domain(session, domain).name)
@@ -109,10 +110,10 @@ class ConsoleBackend:
                     "working from this domain.",
                     field="acknowledge",
                 )
-            request = pool_requests.request_transactional(
+            outcome = filing.request_transactional(
                 session, actor, domain, justification=justification, confirmation=confirmation
             )
-            return request_summary(request, {})
+            return Outcome(request_summary(outcome.subject, {}), outcome.summary)
 
         return self._run(file)
 
@@ -124,8 +125,8 @@ class ConsoleBackend:
         ip_count: str,
         sharing: list[str],
         join_pool: str | None = None,
-    ) -> RequestSummary:
-        def file(session: Session, actor: User) -> RequestSummary:
+    ) -> Outcome[RequestSummary]:
+        def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             count = 0
             if join_pool is None:
                 try:
@@ -134,7 +135,7 @@ class ConsoleBackend:
                     raise MailpoolsError(
                         f"{ip_count!r} is not a number of IPs.", field="ips"
                     ) from None
-            request = pool_requests.request_dedicated(
+            outcome = filing.request_dedicated(
                 session,
                 actor,
                 [domain, *[name for name in sharing if name != domain]],
@@ -142,7 +143,7 @@ class ConsoleBackend:
                 ip_count=count,
                 join_pool=join_pool,
             )
-            names = {request.dedicated_pool_id: join_pool} if join_pool else {}
-            return request_summary(request, names)
+            names = {outcome.subject.dedicated_pool_id: join_pool} if join_pool else {}
+            return Outcome(request_summary(outcome.subject, names), outcome.summary)
 
         return self._run(file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.rules.eligibility import DomainStanding
 from app.rules.rates import RateReading
 from app.services.domains import DomainSummary, WarmupProgress
 from app.services.pools import IpView, PoolView
@@ -80,6 +81,7 @@ class DomainView:
     removed_reason: str | None
     removed_at: datetime | None
     transactional_service: bool
+    standing: DomainStanding
     created_at: datetime
     shared_pool: PoolView | None
     transactional_pool: PoolView | None

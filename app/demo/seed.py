@@ -23,10 +23,11 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.warmup_plan import dedicated_share
-from app.services import pool_requests, pools
+from app.services import pools
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
+from app.services.requests import decisions, filing
 from app.services.warmups import evaluate_warmups
 from data.db import session_scope
 from data.models import (
@@ -76,15 +77,15 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
 
     with _clock_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
         carla = get_user(session, "carla")
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session,
             carla,
             ["corvid.example", "mail.corvid.example"],
             weekly_volume=150_000,
             ip_count=2,
-        )
+        ).subject
     with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
-        pool_requests.approve(session, get_user(session, "sam"), saved_id(request))
+        decisions.approve(session, get_user(session, "sam"), saved_id(request))
 
     with session_scope(engine) as session:
         _write_history(session, today, randomness)
@@ -100,7 +101,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
         )
 
     with _clock_at(now - timedelta(days=3, hours=2)), session_scope(engine) as session:
-        pool_requests.request_transactional(
+        filing.request_transactional(
             session,
             get_user(session, "bruno"),
             "bolt.example",
@@ -109,7 +110,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             confirmation="bolt.example",
         )
     with _clock_at(now - timedelta(hours=20)), session_scope(engine) as session:
-        pool_requests.request_dedicated(
+        filing.request_dedicated(
             session,
             get_user(session, "alice"),
             ["news.acme.example"],
@@ -117,7 +118,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             ip_count=1,
         )
     with _clock_at(now - timedelta(hours=2)), session_scope(engine) as session:
-        pool_requests.request_transactional(
+        filing.request_transactional(
             session,
             get_user(session, "alice"),
             "billing.acme.example",

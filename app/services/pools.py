@@ -26,6 +26,7 @@ from app.services import audit, stats
 from app.services.auth import require_staff
 from app.services.lookups import get_domain, get_ip, get_pool
 from app.services.notifications import notify
+from app.services.outcomes import Outcome
 from data.models import (
     Account,
     Domain,
@@ -302,7 +303,7 @@ def _refuse_emptying_pool(session: Session, ip: IpAddress, doing: str) -> None:
         )
 
 
-def pause_ip(session: Session, actor: User, address: str) -> IpAddress:
+def pause_ip(session: Session, actor: User, address: str) -> Outcome[IpAddress]:
     require_staff(actor, "pause IPs")
     ip = get_ip(session, address)
     if ip.state == IpState.PAUSED:
@@ -314,10 +315,10 @@ def pause_ip(session: Session, actor: User, address: str) -> IpAddress:
     ip.state = IpState.PAUSED
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.pause", before, {"state": ip.state})
-    return ip
+    return Outcome(ip, f"{ip.address} is paused: it sends nothing until it is resumed.")
 
 
-def resume_ip(session: Session, actor: User, address: str) -> IpAddress:
+def resume_ip(session: Session, actor: User, address: str) -> Outcome[IpAddress]:
     require_staff(actor, "resume IPs")
     ip = get_ip(session, address)
     if ip.state != IpState.PAUSED:
@@ -327,7 +328,7 @@ def resume_ip(session: Session, actor: User, address: str) -> IpAddress:
     ip.state = IpState.WARMING if _running_warmup(session, ip.pool_id) else IpState.ACTIVE
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.resume", before, {"state": ip.state})
-    return ip
+    return Outcome(ip, f"{ip.address} is {ip.state} again.")
 
 
 def parse_weight(value: int | str) -> int:
@@ -349,7 +350,9 @@ def parse_weight(value: int | str) -> int:
     return weight
 
 
-def set_ip_weight(session: Session, actor: User, address: str, weight: int | str) -> IpAddress:
+def set_ip_weight(
+    session: Session, actor: User, address: str, weight: int | str
+) -> Outcome[IpAddress]:
     """An IP's share of its pool's traffic is its weight over the pool's total; 0 takes none."""
     require_staff(actor, "change IP weights")
     new_weight = parse_weight(weight)
@@ -362,7 +365,7 @@ def set_ip_weight(session: Session, actor: User, address: str, weight: int | str
     ip.weight = new_weight
     session.add(ip)
     _record_ip_change(session, actor, ip, "ip.weight", before, {"weight": ip.weight})
-    return ip
+    return Outcome(ip, f"{ip.address} now has weight {ip.weight}.")
 
 
 def _lock(session: Session, domain: Domain) -> Domain:
@@ -414,14 +417,20 @@ def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, ac
     return domain
 
 
-def remove_domain(session: Session, actor: User, domain_name: str, *, reason: str) -> Domain:
+def remove_domain(
+    session: Session, actor: User, domain_name: str, *, reason: str
+) -> Outcome[Domain]:
     require_staff(actor, "remove domains from pools")
-    return remove_domain_from_pool(
+    domain = remove_domain_from_pool(
         session, get_domain(session, domain_name), reason=reason, actor=actor.name
+    )
+    return Outcome(
+        domain,
+        f"{domain.name} is removed from its pool; its mail is held until it is reinstated.",
     )
 
 
-def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
+def reinstate_domain(session: Session, actor: User, domain_name: str) -> Outcome[Domain]:
     require_staff(actor, "reinstate domains")
     domain = _lock(session, get_domain(session, domain_name))
     if domain.status != DomainStatus.REMOVED:
@@ -457,4 +466,4 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Domain:
         title=f"{domain.name} was reinstated in its pool",
         body="Its held messages are queued again.",
     )
-    return domain
+    return Outcome(domain, f"{domain.name} is reinstated; its held mail is queued again.")

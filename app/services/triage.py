@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from app import clock
-from app.errors import AlreadyDecided, MailpoolsError
+from app.errors import MailpoolsError
 from app.rules.formatting import age
 from app.rules.policy import DEDICATED_IP_PRICE, CostQuote, quote_monthly_cost
 from app.rules.rates import RateReading, Rates, Thresholds
@@ -24,13 +24,10 @@ from app.rules.routing import sending_pool_id
 from app.services import stats
 from app.services.auth import require_staff
 from app.services.lookups import get_account
-from app.services.pool_requests import (
-    RequestView,
-    dedicated_ips_in_use,
-    free_dedicated_ips,
-    get_request,
-    suggest_ips,
-)
+from app.services.requests import decisions
+from app.services.requests.allocation import free_dedicated_ips, suggest_ips
+from app.services.requests.filing import dedicated_ips_in_use
+from app.services.requests.listing import RequestView, get_request
 from data.models import (
     Account,
     AuditEvent,
@@ -311,23 +308,25 @@ def check_decision(
 ) -> str:
     """Check a decision without making it; return what the confirmation step asks.
 
-    The same checks run again when the decision is made, in its own
-    transaction: this only spares the agent a confirmation that would fail.
+    The real approval or denial runs inside a savepoint that is then rolled back,
+    so the check refuses exactly what the decision would refuse, in its words.
+    The decision itself runs again, in its own transaction, once confirmed.
     """
     context = decision_context(session, actor, request_id)
+    savepoint = session.begin_nested()
+    try:
+        if approve:
+            decisions.approve(session, actor, request_id, ip_addresses=ip_addresses)
+        else:
+            decisions.deny(session, actor, request_id, reason=reason or "")
+    finally:
+        savepoint.rollback()
+        # Rows read inside the savepoint show the undone decision: read them again.
+        session.expire_all()
     request = context.item.request
-    if request.status != RequestStatus.PENDING:
-        who = f" by {request.reviewer}" if request.reviewer else ""
-        raise AlreadyDecided(f"Request #{request.id} was already {request.status}{who}.")
-    if request.requester == actor.name:
-        raise MailpoolsError("Nobody reviews their own request: ask another agent.")
     names = ", ".join(request.domains)
     if not approve:
         cleaned = " ".join((reason or "").split())
-        if not cleaned:
-            raise MailpoolsError(
-                "A denial needs a reason the requester can act on.", field="reason"
-            )
         return f"Deny request #{request.id} for {names}? {request.account} is told: “{cleaned}”"
     if request.kind == RequestKind.TRANSACTIONAL:
         return (
@@ -336,19 +335,8 @@ def check_decision(
         )
     if not context.needs_ips:
         return f"Approve request #{request.id}? {names} join the dedicated IPs of {request.dedicated_pool}."
-    chosen = list(dict.fromkeys(ip_addresses or []))
-    wanted = request.ip_count or 0
-    if len(chosen) != wanted:
-        raise MailpoolsError(
-            f"Choose exactly {wanted} IP{'s' if wanted != 1 else ''} for request #{request.id}; "
-            f"{len(chosen)} {'is' if len(chosen) == 1 else 'are'} chosen.",
-            field="ips",
-        )
-    missing = [address for address in chosen if address not in context.free_ips]
-    if missing:
-        raise MailpoolsError(
-            f"Not in the free dedicated inventory: {', '.join(missing)}.", field="ips"
-        )
+    # Without a choice the approval takes the suggested IPs, the first free ones.
+    chosen = context.suggested_ips if ip_addresses is None else list(dict.fromkeys(ip_addresses))
     return (
         f"Approve request #{request.id}? {request.account} gets {', '.join(chosen)} "
         f"({context.cost_text}); {names} {'starts' if len(request.domains) == 1 else 'start'} "

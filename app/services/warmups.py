@@ -29,6 +29,7 @@ from app.services import audit
 from app.services.auth import require_account_access, require_staff
 from app.services.lookups import get_domain
 from app.services.notifications import notify
+from app.services.outcomes import Outcome
 from data.db import session_scope
 from data.models import (
     Account,
@@ -75,7 +76,7 @@ def _record(
     )
 
 
-def pause_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
+def pause_warmup(session: Session, actor: User, domain_name: str) -> Outcome[Warmup]:
     require_staff(actor, "pause warm-ups")
     domain = get_domain(session, domain_name)
     warmup = _open_warmup(session, domain)
@@ -92,10 +93,13 @@ def pause_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
         title=f"The warm-up of {domain.name}'s dedicated IPs is paused",
         body=f"It stays on day {warmup.current_day} until support resumes it.",
     )
-    return warmup
+    return Outcome(
+        warmup,
+        f"The warm-up of {domain.name} is paused: it holds at its current day until resumed.",
+    )
 
 
-def resume_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
+def resume_warmup(session: Session, actor: User, domain_name: str) -> Outcome[Warmup]:
     require_staff(actor, "resume warm-ups")
     domain = get_domain(session, domain_name)
     warmup = _open_warmup(session, domain)
@@ -115,7 +119,7 @@ def resume_warmup(session: Session, actor: User, domain_name: str) -> Warmup:
         title=f"The warm-up of {domain.name}'s dedicated IPs is running again",
         body=f"It continues from day {warmup.current_day}.",
     )
-    return warmup
+    return Outcome(warmup, f"The warm-up of {domain.name} is running again.")
 
 
 # The daily evaluation ---------------------------------------------------------------

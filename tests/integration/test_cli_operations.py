@@ -7,7 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.services.pool_requests import approve, request_dedicated
+from app.console.agent_backend import AgentBackend
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, Warmup
 from tests.command_line import Cli
@@ -119,7 +121,7 @@ def test_warmup_pause_and_resume(cli, engine):
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, "bruno"), ["offers.bolt.example"], weekly_volume=90_000
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "tess"), request_id)
@@ -172,3 +174,27 @@ def test_flags_listing(cli, engine):
     [near] = flagged["domains_near_thresholds"]
     assert (near["name"], near["account"], near["judged"]) == ("news.acme.example", "acme", True)
     assert near["closeness"] == pytest.approx(1.0)
+
+
+def test_the_command_line_and_the_console_say_the_same_of_each_change(cli, engine):
+    console = AgentBackend(engine, "tess")
+
+    def through_both(cli_args: list[str], console_action, undo_args: list[str], undo) -> None:
+        said_by_cli = cli.ok(*cli_args, "--as", "sam").strip()
+        said_by_cli_undoing = cli.ok(*undo_args, "--as", "sam").strip()
+        assert console_action() == said_by_cli
+        assert undo() == said_by_cli_undoing
+
+    through_both(
+        ["domains", "remove", "bolt.example", "--reason", "Bounces at 9%."],
+        lambda: console.remove_domain("bolt.example", "Bounces at 9%."),
+        ["domains", "reinstate", "bolt.example"],
+        lambda: console.reinstate_domain("bolt.example"),
+    )
+    through_both(
+        ["ips", "pause", "127.0.0.2"],
+        lambda: console.pause_ip("127.0.0.2"),
+        ["ips", "resume", "127.0.0.2"],
+        lambda: console.resume_ip("127.0.0.2"),
+    )
+    assert "held until it is reinstated" in console.remove_domain("bolt.example", "Again.")

@@ -18,9 +18,10 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError
-from app.services import pool_requests, pools
+from app.services import pools
 from app.services.inventory import apply_inventory, load_file, parse
 from app.services.lookups import get_account, get_domain
+from app.services.requests import decisions, filing, listing
 from data.db import make_engine, session_scope
 from data.models import AuditEvent, Domain, IpAddress, Notification, PoolRequest, RequestDomain
 from tests.factories import DEMO_INVENTORY, build_world, user
@@ -66,36 +67,36 @@ def run_together(url: str, actions: list[tuple[str, Callable]]) -> list[object]:
 
 def file_transactional(engine, domain="acme.example") -> int:
     with session_scope(engine) as session:
-        return pool_requests.request_transactional(
+        return filing.request_transactional(
             session,
             user(session, "alice"),
             domain,
             justification=JUSTIFICATION,
             confirmation=domain,
-        ).id
+        ).subject.id
 
 
 def file_dedicated(engine, domains, by="alice", ips=1) -> int:
     with session_scope(engine) as session:
-        return pool_requests.request_dedicated(
+        return filing.request_dedicated(
             session, user(session, by), domains, weekly_volume=80_000, ip_count=ips
-        ).id
+        ).subject.id
 
 
 def approving(request_id):
     def action(session, actor):
-        pool_requests.get_request(session, request_id)
-        return pool_requests.approve(session, actor, request_id).status
+        listing.get_request(session, request_id)
+        return decisions.approve(session, actor, request_id).subject.status
 
     return action
 
 
 def denying(request_id):
     def action(session, actor):
-        pool_requests.get_request(session, request_id)
-        return pool_requests.deny(
+        listing.get_request(session, request_id)
+        return decisions.deny(
             session, actor, request_id, reason="Volume history too short."
-        ).status
+        ).subject.status
 
     return action
 
@@ -135,13 +136,13 @@ def test_exactly_one_of_two_reviewers_decides(world, database_url, kind, first, 
         with Session(world) as session:
             request = session.get(PoolRequest, request_id)
             assert (request.status, request.reviewer_id) == (status, user(session, winner).id)
-            decisions = session.exec(
+            decided = session.exec(
                 select(AuditEvent)
                 .where(AuditEvent.entity == "request")
                 .where(AuditEvent.entity_id == str(request_id))
                 .where(AuditEvent.action.not_like("%.file"))
             ).all()
-            assert [event.actor for event in decisions] == [winner]
+            assert [event.actor for event in decided] == [winner]
             told = session.exec(
                 select(Notification).where(Notification.title.contains(domain))
             ).all()
@@ -192,18 +193,18 @@ def test_two_approvals_at_once_for_one_premium_account_share_three_free_ips(worl
 
 
 def test_two_people_filing_for_one_domain_at_once_make_one_request(world, database_url):
-    def filing(session, actor):
+    def file_one(session, actor):
         get_domain(session, "acme.example")
-        return pool_requests.request_transactional(
+        return filing.request_transactional(
             session,
             actor,
             "acme.example",
             justification=JUSTIFICATION,
             confirmation="acme.example",
-        ).id
+        ).subject.id
 
     for _ in range(ROUNDS):
-        results = run_together(database_url, [("alice", filing), ("sam", filing)])
+        results = run_together(database_url, [("alice", file_one), ("sam", file_one)])
         filed = [r for r in results if not isinstance(r, MailpoolsError)]
         refused = [r for r in results if isinstance(r, MailpoolsError)]
         assert len(filed) == 1 and len(refused) == 1, results
@@ -217,31 +218,31 @@ def test_two_people_filing_for_one_domain_at_once_make_one_request(world, databa
                 .where(PoolRequest.status == "pending")
             ).all()
             assert [r.id for r in open_requests] == filed
-            pool_requests.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
+            decisions.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
 
 
 def test_filings_naming_the_same_domains_in_another_order_do_not_deadlock(world, database_url):
-    def filing(names):
+    def filer(names):
         def action(session, actor):
             for name in names:
                 get_domain(session, name)
-            return pool_requests.request_dedicated(
+            return filing.request_dedicated(
                 session, actor, names, weekly_volume=80_000, ip_count=1
-            ).id
+            ).subject.id
 
         return action
 
     forward = ["acme.example", "news.acme.example", "billing.acme.example"]
     for _ in range(ROUNDS):
         results = run_together(
-            database_url, [("alice", filing(forward)), ("sam", filing(forward[::-1]))]
+            database_url, [("alice", filer(forward)), ("sam", filer(forward[::-1]))]
         )
         filed = [r for r in results if not isinstance(r, MailpoolsError)]
         refused = [r for r in results if isinstance(r, MailpoolsError)]
         assert len(filed) == 1 and len(refused) == 1, results
         assert f"already has an open dedicated request (#{filed[0]})" in refused[0].message
         with session_scope(world) as session:
-            pool_requests.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
+            decisions.deny(session, user(session, "tess"), filed[0], reason="Try again later.")
 
 
 def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_url):
@@ -249,11 +250,11 @@ def test_two_agents_removing_or_reinstating_one_domain_at_once(world, database_u
         get_domain(session, "offers.bolt.example")
         return pools.remove_domain(
             session, actor, "offers.bolt.example", reason="Bounce rate too high."
-        ).status
+        ).subject.status
 
     def reinstating(session, actor):
         get_domain(session, "offers.bolt.example")
-        return pools.reinstate_domain(session, actor, "offers.bolt.example").status
+        return pools.reinstate_domain(session, actor, "offers.bolt.example").subject.status
 
     for _ in range(ROUNDS):
         results = run_together(database_url, [("sam", removing), ("tess", removing)])

@@ -64,7 +64,7 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         await pilot.press("p")
         await settle(pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "paused"
-        assert "127.0.0.2 is paused." in toasts.messages
+        assert "127.0.0.2 is paused: it sends nothing until it is resumed." in toasts.messages
         # The other IP is now the pool's last one taking traffic: refused, nothing changes.
         screen.query_one("#pool-ips", DataTable).move_cursor(row=1)
         await pilot.press("p")

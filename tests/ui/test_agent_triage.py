@@ -6,7 +6,8 @@ from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
 from app.console.app import MailpoolsConsole
-from app.services.pool_requests import request_transactional, to_view
+from app.services.requests.filing import request_transactional
+from app.services.requests.listing import to_view
 from data.db import session_scope
 from data.models import IpAddress, Notification, PoolRequest
 from screens.decide_request import DecideRequestScreen
@@ -205,7 +206,7 @@ def _file_for_bolt(engine) -> int:
             "bolt.example",
             justification=JUSTIFICATION,
             confirmation="bolt.example",
-        ).id
+        ).subject.id
 
 
 async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app import clock
-from app.services import pool_requests, pools
+from app.services import pools
+from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
 from tests.command_line import Cli
@@ -254,11 +255,11 @@ async def test_dedicated_request_approved_from_the_command_line_shows_the_warm_u
 
 async def test_warm_up_view_shows_progress_held_days_and_completion(world, monkeypatch):
     with session_scope(world) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume=50_000
-        )
+        ).subject
     with session_scope(world) as session:
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        decisions.approve(session, user(session, "sam"), request.id)
     with session_scope(world) as session:
         warmup = session.exec(select(Warmup)).one()
         warmup.current_day = 12
@@ -298,11 +299,11 @@ async def test_warm_up_view_shows_progress_held_days_and_completion(world, monke
 
 async def test_domain_can_ask_to_join_the_accounts_existing_dedicated_ips(world):
     with session_scope(world) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
-        )
+        ).subject
     with session_scope(world) as session:
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        decisions.approve(session, user(session, "sam"), request.id)
     add_daily_stats(world, "news.acme.example", sent=6_000)
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
@@ -339,13 +340,13 @@ async def test_ctrl_s_files_the_form_being_typed_in(world):
 
 async def test_a_denied_request_shows_its_reason_above_a_fresh_form(world, monkeypatch):
     with session_scope(world) as session:
-        request = pool_requests.request_transactional(
+        request = filing.request_transactional(
             session,
             user(session, "alice"),
             "acme.example",
             justification=GOOD_JUSTIFICATION,
             confirmation="acme.example",
-        )
+        ).subject
     Cli(str(world.url), monkeypatch).ok(
         "requests",
         "deny",

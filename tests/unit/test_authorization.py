@@ -7,10 +7,11 @@ from sqlmodel import Session
 
 from app import clock
 from app.errors import MailpoolsError, NotFound, PermissionDenied
-from app.services import notifications, pool_requests, pools
+from app.services import notifications, pools
 from app.services.auth import get_user, is_staff, require_account_access, require_staff
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_account
+from app.services.requests import decisions, filing, listing
 from data.db import session_scope
 from data.models import User
 from tests.database_state import database_state
@@ -48,9 +49,9 @@ def file_transactional(engine, by="alice", domain="acme.example") -> int:
         engine,
         by,
         lambda s, actor: (
-            pool_requests.request_transactional(
+            filing.request_transactional(
                 s, actor, domain, justification=JUSTIFICATION, confirmation=domain
-            ).id
+            ).subject.id
         ),
     )()
 
@@ -102,8 +103,8 @@ def test_owners_file_only_for_their_own_account(world, owner):
         as_user(
             world,
             owner,
-            lambda s, actor: pool_requests.request_dedicated(
-                s, actor, ["acme.example"], weekly_volume=80_000
+            lambda s, actor: (
+                filing.request_dedicated(s, actor, ["acme.example"], weekly_volume=80_000).subject
             ),
         ),
         match=f"{owner} may only act on their own account",
@@ -113,9 +114,7 @@ def test_owners_file_only_for_their_own_account(world, owner):
 def test_agents_may_file_on_an_accounts_behalf(world):
     request_id = file_transactional(world, by="sam")
     with Session(world) as session:
-        assert (
-            pool_requests.get_request(session, request_id).requester_id == user(session, "sam").id
-        )
+        assert listing.get_request(session, request_id).requester_id == user(session, "sam").id
 
 
 @pytest.mark.parametrize("owner", ["alice", "bruno"])
@@ -125,8 +124,8 @@ def test_owners_never_review_requests_even_their_own(world, owner, decision):
 
     def decide(session, actor):
         if decision == "approve":
-            return pool_requests.approve(session, actor, request_id)
-        return pool_requests.deny(session, actor, request_id, reason="No.")
+            return decisions.approve(session, actor, request_id)
+        return decisions.deny(session, actor, request_id, reason="No.")
 
     refused_without_change(
         world,
@@ -142,8 +141,8 @@ def test_nobody_reviews_their_own_request(world, staff, decision):
 
     def decide(session, actor):
         if decision == "approve":
-            return pool_requests.approve(session, actor, request_id)
-        return pool_requests.deny(session, actor, request_id, reason="No.")
+            return decisions.approve(session, actor, request_id)
+        return decisions.deny(session, actor, request_id, reason="No.")
 
     refused_without_change(
         world,
@@ -153,13 +152,13 @@ def test_nobody_reviews_their_own_request(world, staff, decision):
     )
     # Somebody else may.
     reviewer = "tess" if staff == "sam" else "sam"
-    assert as_user(world, reviewer, decide)().status in ("approved", "denied")
+    assert as_user(world, reviewer, decide)().subject.status in ("approved", "denied")
 
 
 def test_admins_review_like_agents(world):
     request_id = file_transactional(world)
-    approved = as_user(world, "root", lambda s, a: pool_requests.approve(s, a, request_id))()
-    assert approved.status == "approved"
+    approved = as_user(world, "root", lambda s, a: decisions.approve(s, a, request_id))()
+    assert approved.subject.status == "approved"
 
 
 def test_owners_see_only_their_accounts_requests(world):
@@ -167,11 +166,11 @@ def test_owners_see_only_their_accounts_requests(world):
     bolt_request = file_transactional(world, by="bruno", domain="bolt.example")
     with Session(world) as session:
         seen = {
-            name: [v.id for v in pool_requests.list_requests(session, user(session, name))]
+            name: [v.id for v in listing.list_requests(session, user(session, name))]
             for name in ("alice", "bruno", "carla", "sam")
         }
         # An owner naming another account still sees only their own.
-        filtered = pool_requests.list_requests(session, user(session, "alice"), account_name="bolt")
+        filtered = listing.list_requests(session, user(session, "alice"), account_name="bolt")
     assert seen == {
         "alice": [acme_request],
         "bruno": [bolt_request],
@@ -215,7 +214,7 @@ def test_owners_may_not_change_the_inventory(world):
 
 def test_owners_read_and_mark_only_their_own_notifications(world):
     request_id = file_transactional(world)
-    as_user(world, "sam", lambda s, a: pool_requests.deny(s, a, request_id, reason="Too vague."))()
+    as_user(world, "sam", lambda s, a: decisions.deny(s, a, request_id, reason="Too vague."))()
     with session_scope(world) as session:
         alice, bruno = user(session, "alice"), user(session, "bruno")
         mine = notifications.list_notifications(session, alice)
@@ -237,8 +236,8 @@ def test_owners_read_and_mark_only_their_own_notifications(world):
 def test_an_owner_is_refused_before_learning_anything_about_a_request(world, decision):
     def decide(session, actor):
         if decision == "approve":
-            return pool_requests.approve(session, actor, 999)
-        return pool_requests.deny(session, actor, 999, reason="")
+            return decisions.approve(session, actor, 999)
+        return decisions.deny(session, actor, 999, reason="")
 
     refused_without_change(
         world, as_user(world, "alice", decide), match="Only support agents and admins may review"

@@ -17,9 +17,10 @@ from app.errors import MailpoolsError, PermissionDenied
 from app.rules.formatting import short_count
 from app.rules.rates import NEAR_LIMIT_FRACTION, RateAgainstLimit
 from app.rules.warmup_plan import planned_days
-from app.services import pool_requests, pools
+from app.services import pools
 from app.services.lookups import get_domain
 from app.services.notifications import notify
+from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user
@@ -96,10 +97,10 @@ def test_home_page_filters_and_clamps_offsets(world):
 
 def test_home_page_marks_pending_requests_and_warm_ups(world):
     with session_scope(world) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume="60k"
-        )
-        pool_requests.request_transactional(
+        ).subject
+        filing.request_transactional(
             session,
             user(session, "alice"),
             "billing.acme.example",
@@ -107,7 +108,7 @@ def test_home_page_marks_pending_requests_and_warm_ups(world):
             confirmation="billing.acme.example",
         )
     with session_scope(world) as session:
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        decisions.approve(session, user(session, "sam"), request.id)
     rows = {row.name: row for row in ConsoleBackend(world, "alice").home_page().rows}
     assert rows["news.acme.example"].sending_mode == "dedicated"
     assert warmup_label(rows["news.acme.example"].warmup) == f"day 1 of {planned_days(60_000)}"
@@ -177,10 +178,15 @@ def test_filing_through_the_backend_checks_fields_in_form_order(world):
     assert refused.value.field == "ips"
     with session_scope(world) as session:
         assert session.exec(select(PoolRequest)).all() == []
-    filed = backend.file_dedicated(
+    outcome = backend.file_dedicated(
         "acme.example", weekly_volume="80k", ip_count="2", sharing=["news.acme.example"]
     )
+    filed = outcome.subject
     assert filed.status == "pending" and filed.ip_count == 2 and filed.monthly_cost_cents == 0
+    assert outcome.summary == (
+        f"Request #{filed.id} for 2 dedicated IPs for acme.example, news.acme.example "
+        "(80,000 emails a week, $0/month) is filed for review."
+    )
 
 
 def test_activity_reads_the_latest_messages_of_one_domain(world):

@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from app import clock
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.warmup_plan import planned_days
-from app.services import pool_requests
 from app.services.lookups import get_account, get_domain, get_ip
+from app.services.requests import allocation, decisions, filing, listing
 from data.db import session_scope
 from data.models import (
     AuditEvent,
@@ -37,25 +37,25 @@ def world(engine):
 
 def file_dedicated(engine, domains, *, by="alice", volume=80_000, ips=1, join_pool=None) -> int:
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session,
             user(session, by),
             domains,
             weekly_volume=volume,
             ip_count=ips,
             join_pool=join_pool,
-        )
+        ).subject
         return request.id
 
 
 def approve(engine, request_id, *, by="sam", ip_addresses=None):
     with session_scope(engine) as session:
-        pool_requests.approve(session, user(session, by), request_id, ip_addresses=ip_addresses)
+        decisions.approve(session, user(session, by), request_id, ip_addresses=ip_addresses)
 
 
 def deny(engine, request_id, *, by="sam", reason="Not enough sending history yet."):
     with session_scope(engine) as session:
-        pool_requests.deny(session, user(session, by), request_id, reason=reason)
+        decisions.deny(session, user(session, by), request_id, reason=reason)
 
 
 def refused_without_change(engine, action, *, match=None, error=MailpoolsError):
@@ -130,7 +130,7 @@ def test_one_request_covers_several_domains_of_one_account(world):
     request_id = file_dedicated(world, ["acme.example", "news.acme.example", "acme.example"])
     with Session(world) as session:
         request = session.get(PoolRequest, request_id)
-        names = [d.name for d in pool_requests.request_domains(session, request)]
+        names = [d.name for d in listing.request_domains(session, request)]
     assert names == ["acme.example", "news.acme.example"]
 
 
@@ -182,7 +182,7 @@ def test_standard_quote_is_fifty_dollars_each(world):
 
 def test_quote_for_account_matches_the_stored_quote(world):
     with Session(world) as session:
-        quote = pool_requests.quote_for_account(session, get_account(session, "acme"), 4)
+        quote = filing.quote_for_account(session, get_account(session, "acme"), 4)
     assert (quote.free_ips, quote.paid_ips, quote.monthly_cents) == (3, 1, 50_00)
     assert stored(world, file_dedicated(world, ["acme.example"], ips=4)).monthly_cost_cents == 50_00
 
@@ -240,8 +240,9 @@ def test_an_agent_may_choose_which_free_ips(world):
 @pytest.mark.parametrize(
     ("chosen", "message"),
     [
-        (["127.0.0.20"], "is for 2 IPs; 1 were chosen"),
-        (["127.0.0.20", "127.0.0.20"], "is for 2 IPs; 1 were chosen"),
+        (["127.0.0.20"], r"Choose exactly 2 IPs for request #\d+; 1 is chosen"),
+        (["127.0.0.20", "127.0.0.20"], r"Choose exactly 2 IPs for request #\d+; 1 is chosen"),
+        ([], r"Choose exactly 2 IPs for request #\d+; 0 are chosen"),
         (["127.0.0.20", "127.0.0.2"], "Not in the free dedicated inventory: 127.0.0.2"),
         (["127.0.0.20", "10.9.9.9"], "Not in the free dedicated inventory: 10.9.9.9"),
     ],
@@ -273,7 +274,7 @@ def test_paused_and_blocklisted_ips_are_not_handed_out(world):
         get_ip(session, "127.0.0.20").state = "blocklisted"
         get_ip(session, "127.0.0.21").state = "paused"
     with Session(world) as session:
-        free = [ip.address for ip in pool_requests.free_dedicated_ips(session)]
+        free = [ip.address for ip in allocation.free_dedicated_ips(session)]
     assert free == FREE_IPS[2:]
 
 
@@ -331,7 +332,7 @@ ACCOUNT_DOMAINS = {
 
 
 @pytest.mark.parametrize(
-    ("account", "sizes", "decisions"),
+    ("account", "sizes", "verdicts"),
     [
         ("acme", [2, 2, 1], ["approve", "approve", "approve"]),
         ("acme", [1, 3, 1], ["approve", "deny", "approve"]),
@@ -341,19 +342,19 @@ ACCOUNT_DOMAINS = {
         ("bolt", [1, 2], ["deny", "approve"]),
     ],
 )
-def test_approved_prices_add_up_to_the_accounts_bill(world, account, sizes, decisions):
+def test_approved_prices_add_up_to_the_accounts_bill(world, account, sizes, verdicts):
     owner, domains = ACCOUNT_DOMAINS[account]
     requests = [
         file_dedicated(world, [domain], by=owner, ips=size)
         for domain, size in zip(domains, sizes, strict=False)
     ]
-    for request_id, decision in zip(requests, decisions, strict=True):
+    for request_id, decision in zip(requests, verdicts, strict=True):
         (approve if decision == "approve" else deny)(world, request_id)
-    owned = sum(size for size, d in zip(sizes, decisions, strict=True) if d == "approve")
+    owned = sum(size for size, d in zip(sizes, verdicts, strict=True) if d == "approve")
     free = min(owned, 3) if account == "acme" else 0
     billed = sum(
         stored(world, r).monthly_cost_cents
-        for r, d in zip(requests, decisions, strict=True)
+        for r, d in zip(requests, verdicts, strict=True)
         if d == "approve"
     )
     assert billed == 50_00 * (owned - free)
@@ -437,13 +438,13 @@ def test_a_domain_already_on_dedicated_ips_cannot_ask_again(world):
 
 def test_a_transactional_domain_cannot_ask_for_dedicated_ips(world):
     with session_scope(world) as session:
-        request = pool_requests.request_transactional(
+        request = filing.request_transactional(
             session,
             user(session, "alice"),
             "acme.example",
             justification="Password resets and order receipts for customers of our shop.",
             confirmation="acme.example",
-        )
+        ).subject
         request_id = request.id
     approve(world, request_id)
     refused_without_change(

@@ -5,8 +5,9 @@ from sqlmodel import Session
 
 from app.errors import PermissionDenied
 from app.services.flags import domains_near_thresholds, low_volume_dedicated_ips
-from app.services.pool_requests import approve, request_dedicated
 from app.services.pools import remove_domain
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from data.db import session_scope
 from tests.factories import build_world, record_domain_day, user
 
@@ -17,7 +18,7 @@ def _dedicated(engine, owner: str, domains: list[str], *, ips: int = 1) -> None:
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, owner), domains, weekly_volume=80_000, ip_count=ips
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)

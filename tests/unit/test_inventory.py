@@ -12,9 +12,9 @@ import asyncssh
 import pytest
 from sqlmodel import Session, select
 
-from app.services import pool_requests
 from app.services.inventory import MAX_FILE_BYTES, InventoryError, apply_inventory, load_file
 from app.services.lookups import get_account, get_domain, get_ip, get_pool
+from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import AuditEvent, Domain, Pool
 from tests.database_state import database_state
@@ -139,10 +139,10 @@ def test_applying_twice_changes_nothing(engine, tmp_path):
 def test_the_demo_inventory_applies_twice_even_after_ips_are_allocated(engine):
     build_world(engine)
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000, ip_count=2
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
     before = database_state(engine)
     report = build_world(engine)
     assert (report.created, report.updated, report.missing) == ([], [], [])
@@ -472,10 +472,10 @@ def test_moving_a_domain_to_another_account_is_refused(engine, tmp_path):
 def test_an_accounts_dedicated_group_is_not_an_inventory_pool(engine, tmp_path):
     build_world(engine)
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
     path = write(
         tmp_path,
         '[[pools]]\nname = "acme-dedicated-1"\nkind = "shared"\n'
@@ -608,10 +608,10 @@ def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engin
         ),
     )
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
     with Session(engine) as session:
         assert (
             get_domain(session, "acme.example").dedicated_pool_id
@@ -622,10 +622,10 @@ def test_a_pool_already_called_like_the_next_group_does_not_block_approval(engin
 def test_ips_cannot_be_put_into_an_accounts_dedicated_group_by_file(engine, tmp_path):
     build_world(engine)
     with session_scope(engine) as session:
-        request = pool_requests.request_dedicated(
+        request = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
-        pool_requests.approve(session, user(session, "sam"), request.id)
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
     path = write(
         tmp_path,
         '[[ips]]\naddress = "127.0.0.99"\nhostname = "x.test"\npool = "acme-dedicated-1"\n',

@@ -4,7 +4,6 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.services.pool_requests import approve, request_dedicated
 from app.services.pools import (
     list_ips,
     list_pools,
@@ -12,6 +11,8 @@ from app.services.pools import (
     resume_ip,
     set_ip_weight,
 )
+from app.services.requests.decisions import approve
+from app.services.requests.filing import request_dedicated
 from app.services.warmups import list_warmups, pause_warmup, resume_warmup
 from data.db import session_scope
 from data.models import AuditEvent, IpAddress, IpDailyStat, IpState, Notification, Warmup
@@ -118,7 +119,7 @@ def test_resuming_an_ip_of_a_warming_group_returns_it_to_warming(engine):
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, "alice"), ["news.acme.example"], weekly_volume=80_000
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)
@@ -198,7 +199,7 @@ def test_warmups_list_shows_day_share_and_holds(engine):
             ["offers.bolt.example"],
             weekly_volume=60_000,
             ip_count=2,
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "tess"), request_id)
@@ -219,7 +220,7 @@ def _approved_group(engine) -> None:
             user(session, "carla"),
             ["corvid.example", "mail.corvid.example"],
             weekly_volume=90_000,
-        )
+        ).subject
         request_id = request.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), request_id)
@@ -242,7 +243,7 @@ def test_pausing_and_resuming_a_warmup_is_audited_and_told_to_the_owner(engine):
         pause_warmup(session, user(session, "tess"), "corvid.example")
     with session_scope(engine) as session:
         resumed = resume_warmup(session, user(session, "sam"), "corvid.example")
-        assert resumed.evaluated_through == TODAY - timedelta(days=1)
+        assert resumed.subject.evaluated_through == TODAY - timedelta(days=1)
     with session_scope(engine) as session, pytest.raises(MailpoolsError, match="not paused"):
         resume_warmup(session, user(session, "sam"), "corvid.example")
     [paused] = _events(engine, "warmup.pause")

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from app.errors import MailpoolsError
 from app.rules.policy import DEDICATED_IP_MONTHLY_CENTS, PREMIUM_FREE_DEDICATED_IPS
-from app.services import pool_requests
+from app.services.requests import decisions, filing
 from data.db import make_engine, session_scope
 from data.models import (
     Account,
@@ -86,24 +86,24 @@ def run_step(engine, step, filed: list[int]) -> object:
         actor = user(session, name)
         if kind == "transactional":
             _, _, domain, justification, confirms = step
-            return pool_requests.request_transactional(
+            return filing.request_transactional(
                 session,
                 actor,
                 domain,
                 justification=justification,
                 confirmation=domain if confirms else "someone-else.example",
-            ).id
+            ).subject.id
         if kind == "dedicated":
             _, _, domains, volume, ips = step
-            return pool_requests.request_dedicated(
+            return filing.request_dedicated(
                 session, actor, domains, weekly_volume=volume, ip_count=ips
-            ).id
+            ).subject.id
         if not filed:
             raise MailpoolsError("nothing filed yet")
         request_id = filed[step[2] % len(filed)]
         if kind == "approve":
-            return pool_requests.approve(session, actor, request_id).status
-        return pool_requests.deny(session, actor, request_id, reason="Not this time.").status
+            return decisions.approve(session, actor, request_id).subject.status
+        return decisions.deny(session, actor, request_id, reason="Not this time.").subject.status
 
 
 def check_invariants(engine, successes: Counter) -> None:

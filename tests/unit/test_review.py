@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session
 
 from app.errors import AlreadyDecided, MailpoolsError, NotFound
-from app.services import pool_requests
+from app.services.requests import allocation, decisions, filing, listing
 from data.db import session_scope
 from tests.database_state import database_state
 from tests.factories import build_world, user
@@ -24,24 +24,24 @@ def world(engine):
 
 def file_transactional(engine, by="alice", domain="acme.example") -> int:
     with session_scope(engine) as session:
-        return pool_requests.request_transactional(
+        return filing.request_transactional(
             session, user(session, by), domain, justification=JUSTIFICATION, confirmation=domain
-        ).id
+        ).subject.id
 
 
 def file_dedicated(engine, domains, by="alice", ips=1, volume=80_000) -> int:
     with session_scope(engine) as session:
-        return pool_requests.request_dedicated(
+        return filing.request_dedicated(
             session, user(session, by), domains, weekly_volume=volume, ip_count=ips
-        ).id
+        ).subject.id
 
 
 def decide(engine, request_id, decision, by="sam"):
     with session_scope(engine) as session:
         reviewer = user(session, by)
         if decision == "approve":
-            return pool_requests.approve(session, reviewer, request_id)
-        return pool_requests.deny(session, reviewer, request_id, reason="Not this time.")
+            return decisions.approve(session, reviewer, request_id)
+        return decisions.deny(session, reviewer, request_id, reason="Not this time.")
 
 
 @pytest.mark.parametrize("first", ["approve", "deny"])
@@ -75,7 +75,7 @@ def test_queue_lists_oldest_first_and_filters(world, monkeypatch):
         sam = user(session, "sam")
 
         def ids(**filters):
-            return [v.id for v in pool_requests.list_requests(session, sam, **filters)]
+            return [v.id for v in listing.list_requests(session, sam, **filters)]
 
         assert ids() == [first, second, third]
         assert ids(oldest_first=False) == [third, second, first]
@@ -99,7 +99,7 @@ def test_a_listing_shows_what_a_reviewer_needs(world):
     request_id = file_dedicated(world, ["news.acme.example", "acme.example"], ips=4, volume="120k")
     decide(world, request_id, "approve", by="root")
     with Session(world) as session:
-        (view,) = pool_requests.list_requests(session, user(session, "sam"))
+        (view,) = listing.list_requests(session, user(session, "sam"))
     assert view.id == request_id
     assert (view.kind, view.status, view.account, view.plan) == (
         "dedicated",
@@ -124,6 +124,6 @@ def test_a_listing_shows_what_a_reviewer_needs(world):
 def test_suggested_ips_are_the_first_free_ones(world):
     request_id = file_dedicated(world, ["acme.example"], ips=2)
     with Session(world) as session:
-        request = pool_requests.get_request(session, request_id)
-        suggested = [ip.address for ip in pool_requests.suggest_ips(session, request)]
+        request = listing.get_request(session, request_id)
+        suggested = [ip.address for ip in allocation.suggest_ips(session, request)]
     assert suggested == ["127.0.0.20", "127.0.0.21"]

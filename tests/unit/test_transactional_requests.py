@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError, PermissionDenied
-from app.services import pool_requests
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_domain
+from app.services.requests import decisions, filing, listing
 from data.db import session_scope
 from data.models import (
     AuditEvent,
@@ -46,13 +46,13 @@ def file_transactional(
     confirmation: str | None = None,
 ) -> int:
     with session_scope(engine) as session:
-        request = pool_requests.request_transactional(
+        request = filing.request_transactional(
             session,
             user(session, by),
             domain,
             justification=justification,
             confirmation=domain if confirmation is None else confirmation,
-        )
+        ).subject
         return request.id
 
 
@@ -91,7 +91,7 @@ def test_owner_files_a_request_that_waits_for_review(world):
         assert request.confirmation == "acme.example"
         assert request.requester_id == user(session, "alice").id
         assert request.created_at == clock.now()
-        assert [d.name for d in pool_requests.request_domains(session, request)] == ["acme.example"]
+        assert [d.name for d in listing.request_domains(session, request)] == ["acme.example"]
         domain = get_domain(session, "acme.example")
         assert domain.sending_mode == "shared"
         event = session.exec(
@@ -150,9 +150,9 @@ def test_one_open_request_per_domain(world):
 
 def test_an_open_dedicated_request_also_blocks_a_transactional_one(world):
     with session_scope(world) as session:
-        dedicated = pool_requests.request_dedicated(
+        dedicated = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         dedicated_id = dedicated.id
     refused_without_change(
         world,
@@ -164,7 +164,7 @@ def test_an_open_dedicated_request_also_blocks_a_transactional_one(world):
 def test_a_denied_request_can_be_filed_again(world):
     first = file_transactional(world)
     with session_scope(world) as session:
-        pool_requests.deny(session, user(session, "sam"), first, reason="Tell us more about it.")
+        decisions.deny(session, user(session, "sam"), first, reason="Tell us more about it.")
     second = file_transactional(world)
     assert second != first
 
@@ -188,7 +188,7 @@ def test_unknown_domain_is_named(world):
 
 def approve(engine, request_id: int, by: str = "sam"):
     with session_scope(engine) as session:
-        return pool_requests.approve(session, user(session, by), request_id)
+        return decisions.approve(session, user(session, by), request_id)
 
 
 def test_approval_moves_the_domain_into_the_transactional_pool(world):
@@ -266,9 +266,9 @@ def test_a_domain_already_in_the_transactional_pool_cannot_ask_again(world):
 
 def test_a_domain_on_dedicated_ips_cannot_ask_for_the_transactional_pool(world):
     with session_scope(world) as session:
-        dedicated = pool_requests.request_dedicated(
+        dedicated = filing.request_dedicated(
             session, user(session, "alice"), ["acme.example"], weekly_volume=80_000
-        )
+        ).subject
         dedicated_id = dedicated.id
     approve(world, dedicated_id)
     refused_without_change(
@@ -282,7 +282,7 @@ def test_denial_needs_a_reason(world):
 
         def deny(reason=reason):
             with session_scope(world) as session:
-                pool_requests.deny(session, user(session, "sam"), request_id, reason=reason)
+                decisions.deny(session, user(session, "sam"), request_id, reason=reason)
 
         refused = refused_without_change(world, deny, match="A denial needs a reason")
         assert refused.field == "reason"
@@ -291,7 +291,7 @@ def test_denial_needs_a_reason(world):
 def test_denial_keeps_the_domain_where_it_is_and_tells_the_owner_why(world):
     request_id = file_transactional(world)
     with session_scope(world) as session:
-        pool_requests.deny(
+        decisions.deny(
             session, user(session, "sam"), request_id, reason="  Your bounce rate is too high.  "
         )
     with Session(world) as session:
@@ -323,7 +323,7 @@ def test_a_failure_during_approval_leaves_no_trace(world):
 
     with pytest.raises(Interrupted):
         with session_scope(world) as session:
-            pool_requests.approve(session, user(session, "sam"), request_id)
+            decisions.approve(session, user(session, "sam"), request_id)
             session.flush()
             raise Interrupted
     assert database_state(world) == before
@@ -352,14 +352,14 @@ def test_an_idn_domain_is_confirmed_in_either_form(world):
         world, domain="bücher.example", confirmation="XN--BCHER-KVA.example."
     )
     with session_scope(world) as session:
-        pool_requests.deny(session, user(session, "sam"), first, reason="Tell us more about it.")
+        decisions.deny(session, user(session, "sam"), first, reason="Tell us more about it.")
     second = file_transactional(
         world, domain="xn--bcher-kva.example", confirmation="Bücher.Example"
     )
     with Session(world) as session:
         for request_id in (first, second):
             request = session.get(PoolRequest, request_id)
-            domains = pool_requests.request_domains(session, request)
+            domains = listing.request_domains(session, request)
             assert [d.name for d in domains] == ["xn--bcher-kva.example"]
     refused_without_change(
         world,

@@ -5,7 +5,9 @@ import pytest
 from sqlmodel import Session, select
 
 from app.errors import AlreadyDecided, MailpoolsError, PermissionDenied
-from app.services.pool_requests import approve, deny, request_dedicated, request_transactional
+from app.services import pools
+from app.services.requests.decisions import approve, deny
+from app.services.requests.filing import request_dedicated, request_transactional
 from app.services.triage import (
     account_names,
     check_decision,
@@ -14,7 +16,8 @@ from app.services.triage import (
     triage_queue,
 )
 from data.db import session_scope
-from data.models import IpAddress, PoolRequest
+from data.models import IpAddress, Pool, PoolRequest
+from tests.database_state import database_state
 from tests.factories import build_world, record_domain_day, user
 
 TODAY = date(2026, 11, 26)
@@ -28,7 +31,7 @@ def _file_transactional(engine, owner: str, domain: str, *, days_ago: int = 0) -
     with session_scope(engine) as session:
         request = request_transactional(
             session, user(session, owner), domain, justification=JUSTIFICATION, confirmation=domain
-        )
+        ).subject
         request.created_at = NOW - timedelta(days=days_ago)
         session.add(request)
         session.flush()
@@ -41,7 +44,7 @@ def _file_dedicated(
     with session_scope(engine) as session:
         request = request_dedicated(
             session, user(session, owner), domains, weekly_volume=volume, ip_count=ips
-        )
+        ).subject
         request.created_at = NOW - timedelta(days=days_ago)
         session.add(request)
         session.flush()
@@ -228,6 +231,35 @@ def test_check_decision_asks_the_confirmation_and_changes_nothing(engine):
             session, sam, transactional, approve=True
         )
         assert [i.id for i in triage_queue(session, sam)] == [dedicated, transactional]
+
+
+def test_check_decision_refuses_what_the_approval_itself_would_refuse(engine):
+    build_world(engine)
+    first = _file_dedicated(engine, "alice", ["acme.example"], 60_000)
+    with session_scope(engine) as session:
+        approve(session, user(session, "sam"), first)
+    with session_scope(engine) as session:
+        group = session.exec(
+            select(Pool.name).where(Pool.kind == "dedicated").where(Pool.account_id.is_not(None))
+        ).one()
+        join = request_dedicated(
+            session,
+            user(session, "alice"),
+            ["billing.acme.example"],
+            weekly_volume=60_000,
+            join_pool=group,
+        ).subject.id
+    with session_scope(engine) as session:
+        pools.remove_domain(
+            session, user(session, "sam"), "billing.acme.example", reason="Bounces at 9%."
+        )
+    before = database_state(engine)
+    with (
+        Session(engine) as session,
+        pytest.raises(MailpoolsError, match="billing.acme.example is removed from its pool"),
+    ):
+        check_decision(session, user(session, "sam"), join, approve=True)
+    assert database_state(engine) == before
 
 
 def test_check_decision_says_who_decided_first(sqlite_engine):

@@ -1,0 +1,1 @@
+"""Transactional-pool and dedicated-IP requests: filing, deciding, allocating IPs, listing."""
