@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from app.cli.arguments import whole_number
 from app.cli.common import (
     add_as_option,
     add_json_option,
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
         metavar="ACTION",
         help="events whose action starts with this, e.g. request or domain.remove",
     )
-    audit.add_argument("--limit", type=int, default=200)
+    audit.add_argument("--limit", type=whole_number, default=200)
     add_as_option(audit, required=False)
     add_json_option(audit)
 

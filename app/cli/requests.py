@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app import clock
+from app.cli.arguments import whole_number
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -51,7 +52,11 @@ def register(subparsers) -> None:
         help="expected emails per week across the domains (80000, 80,000 or 80k)",
     )
     dedicated.add_argument(
-        "--ips", type=int, default=1, metavar="K", help="how many dedicated IPs (default 1)"
+        "--ips",
+        type=whole_number,
+        default=1,
+        metavar="K",
+        help="how many dedicated IPs (default 1)",
     )
     dedicated.add_argument(
         "--join", metavar="POOL", help="put the domains on this existing dedicated IP group instead"
@@ -68,7 +73,7 @@ def register(subparsers) -> None:
     add_as_option(listing, required=False)
     add_json_option(listing)
     approving = command(review, "approve", _approve, "approve a request (agents and admins)")
-    approving.add_argument("id", type=int, metavar="ID")
+    approving.add_argument("id", type=whole_number, metavar="ID")
     approving.add_argument(
         "--ip",
         action="append",
@@ -79,7 +84,7 @@ def register(subparsers) -> None:
     add_as_option(approving)
     add_json_option(approving)
     denying = command(review, "deny", _deny, "deny a request with a reason the requester will read")
-    denying.add_argument("id", type=int, metavar="ID")
+    denying.add_argument("id", type=whole_number, metavar="ID")
     denying.add_argument("--reason", required=True, metavar="TEXT")
     add_as_option(denying)
     add_json_option(denying)

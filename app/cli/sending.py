@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import date
 
+from app.cli.arguments import WHOLE_NUMBER, seconds, whole_number
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -54,22 +55,31 @@ def register(subparsers) -> None:
         help="DNS server for MX lookups in direct mode (default: the system's)",
     )
     sender.add_argument(
-        "--smtp-port", type=int, default=25, help="port of MX hosts in direct mode (default 25)"
-    )
-    sender.add_argument("--concurrency", type=int, default=16, help="connections in total (16)")
-    sender.add_argument("--per-ip", type=int, default=4, help="connections per source IP (4)")
-    sender.add_argument("--batch", type=int, default=500, help="messages claimed at a time (500)")
-    sender.add_argument("--lease", type=float, default=300, help="seconds a claim is held (300)")
-    sender.add_argument("--timeout", type=float, default=30, help="SMTP timeout in seconds (30)")
-    sender.add_argument(
-        "--backoff", type=float, default=60, help="first retry delay in seconds, doubling (60)"
+        "--smtp-port",
+        type=whole_number,
+        default=25,
+        help="port of MX hosts in direct mode (default 25)",
     )
     sender.add_argument(
-        "--max-backoff", type=float, default=3600, help="longest retry delay in seconds (3600)"
+        "--concurrency", type=whole_number, default=16, help="connections in total (16)"
+    )
+    sender.add_argument(
+        "--per-ip", type=whole_number, default=4, help="connections per source IP (4)"
+    )
+    sender.add_argument(
+        "--batch", type=whole_number, default=500, help="messages claimed at a time (500)"
+    )
+    sender.add_argument("--lease", type=seconds, default=300, help="seconds a claim is held (300)")
+    sender.add_argument("--timeout", type=seconds, default=30, help="SMTP timeout in seconds (30)")
+    sender.add_argument(
+        "--backoff", type=seconds, default=60, help="first retry delay in seconds, doubling (60)"
+    )
+    sender.add_argument(
+        "--max-backoff", type=seconds, default=3600, help="longest retry delay in seconds (3600)"
     )
     sender.add_argument(
         "--max-age",
-        type=float,
+        type=seconds,
         default=3 * 86400,
         help="seconds after which a deferred message bounces (259200: three days)",
     )
@@ -82,7 +92,7 @@ def register(subparsers) -> None:
         "--kind", required=True, choices=["transactional", "campaign", "broadcast"]
     )
     enqueue.add_argument("--subject", default="", metavar="S")
-    enqueue.add_argument("--count", type=int, default=1, metavar="N")
+    enqueue.add_argument("--count", type=whole_number, default=1, metavar="N")
     add_as_option(enqueue)
     add_json_option(enqueue)
 
@@ -99,7 +109,9 @@ def register(subparsers) -> None:
         help="a complained-about message's Message-ID (repeatable)",
     )
     record.add_argument("--domain", metavar="D", help="or: a domain, with --count")
-    record.add_argument("--count", type=int, metavar="N", help="complaints against --domain")
+    record.add_argument(
+        "--count", type=whole_number, metavar="N", help="complaints against --domain"
+    )
     record.add_argument("--ip", metavar="ADDRESS", help="the IP that sent the mail (with --domain)")
     record.add_argument("--day", metavar="YYYY-MM-DD", help="the day the mail was sent (today)")
     add_as_option(record)
@@ -114,13 +126,28 @@ def register(subparsers) -> None:
     add_as_option(show, required=False)
 
 
+# The sender's options as the command line names them, for refusals.
+OPTION_LABELS = {
+    "smtp_port": "--smtp-port",
+    "dns_port": "the port in --nameserver",
+    "batch_size": "--batch",
+    "total_concurrency": "--concurrency",
+    "per_ip_concurrency": "--per-ip",
+    "lease_seconds": "--lease",
+    "smtp_timeout": "--timeout",
+    "backoff_base_seconds": "--backoff",
+    "backoff_max_seconds": "--max-backoff",
+    "max_age_seconds": "--max-age",
+}
+
+
 def _host_port(value: str, option: str, default_port: int | None = None) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host:
         if default_port is None:
             raise MailpoolsError(f"{option} needs HOST:PORT, e.g. 127.0.0.1:2525; got {value!r}.")
         return value, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not WHOLE_NUMBER.fullmatch(port) or not 0 < int(port) < 65536:
         raise MailpoolsError(f"{option} has no valid port in {value!r}; use HOST:PORT.")
     return host.strip("[]"), int(port)
 
@@ -143,7 +170,7 @@ def _sender(args) -> int:
         host, port = _host_port(args.nameserver, "--nameserver", default_port=53)
         options.nameservers = [host]
         options.dns_port = port
-    options.validate()
+    options.validate(OPTION_LABELS)
     logging.basicConfig(level=logging.WARNING, format="mailpools sender: %(message)s")
     progress = None if args.quiet else ProgressLine(sys.stderr.isatty())
     stats = asyncio.run(_run_until_signalled(options, progress))

@@ -7,9 +7,12 @@ import logging
 import signal
 from pathlib import Path
 
+import asyncssh
 from platformdirs import user_data_dir
 
+from app.cli.arguments import whole_number
 from app.cli.common import command, engine
+from app.errors import MailpoolsError
 
 
 def register(subparsers) -> None:
@@ -20,7 +23,7 @@ def register(subparsers) -> None:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
     server.add_argument(
-        "--port", type=int, default=2222, help="port (default 2222; 0 picks a free one)"
+        "--port", type=whole_number, default=2222, help="port (default 2222; 0 picks a free one)"
     )
     server.add_argument(
         "--host-key",
@@ -35,8 +38,19 @@ def _serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    if not 0 <= args.port <= 65_535:
+        raise MailpoolsError(f"--port must be from 0 to 65,535, not {args.port}.")
+
     async def main() -> None:
-        acceptor = await serve(engine(), args.host, args.port, args.host_key)
+        try:
+            acceptor = await serve(engine(), args.host, args.port, args.host_key)
+        except (OSError, asyncssh.Error, ValueError) as error:
+            # A port in use, an address this machine does not have, an unreadable host key.
+            reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+            raise MailpoolsError(
+                f"Cannot serve SSH on {args.host}:{args.port} with host key "
+                f"{args.host_key}: {reason}."
+            ) from None
         port = acceptor.sockets[0].getsockname()[1]
         print(f"mailpools ssh-server listening on {args.host}:{port}", flush=True)
         stop = asyncio.Event()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -85,15 +86,44 @@ class SenderOptions:
     # Stop after finishing this many messages (benchmarks); None: no limit.
     max_messages: int | None = None
 
-    def validate(self) -> None:
+    def validate(self, labels: dict[str, str] | None = None) -> None:
+        """Refuse any number out of its range before anything starts.
+
+        LABELS names each field as the person wrote it (the command line's
+        `--lease`); without it, fields are named in words.
+        """
         from app.errors import MailpoolsError
 
-        for name in ("batch_size", "total_concurrency", "per_ip_concurrency", "flush_size"):
-            if getattr(self, name) < 1:
-                raise MailpoolsError(f"{name.replace('_', ' ')} must be at least 1.")
-        for name in ("lease_seconds", "smtp_timeout", "max_age_seconds"):
-            if getattr(self, name) <= 0:
-                raise MailpoolsError(f"{name.replace('_', ' ')} must be more than zero.")
+        for name, (lowest, highest) in OPTION_RANGES.items():
+            value = getattr(self, name)
+            label = (labels or {}).get(name, name.replace("_", " "))
+            if not math.isfinite(value) or not lowest <= value <= highest:
+                raise MailpoolsError(
+                    f"{label} must be from {lowest:,} to {highest:,}, not {value}."
+                )
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise MailpoolsError(
+                f"{(labels or {}).get('backoff_max_seconds', 'the longest backoff')} must be at "
+                f"least {(labels or {}).get('backoff_base_seconds', 'the first backoff')} "
+                f"({self.backoff_base_seconds:g} seconds)."
+            )
+
+
+# Every numeric option's range, lowest and highest allowed. A loop that waits
+# NaN seconds never ends, and a hundred million connections exhaust memory.
+OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "smtp_port": (1, 65_535),
+    "dns_port": (1, 65_535),
+    "batch_size": (1, 10_000),
+    "total_concurrency": (1, 1_000),
+    "per_ip_concurrency": (1, 100),
+    "flush_size": (1, 10_000),
+    "lease_seconds": (1, 86_400),
+    "smtp_timeout": (1, 3_600),
+    "backoff_base_seconds": (1, 86_400),
+    "backoff_max_seconds": (1, 30 * 86_400),
+    "max_age_seconds": (60, 30 * 86_400),
+}
 
 
 @dataclass

@@ -110,7 +110,57 @@ def test_enqueue_refusals_are_one_sentence_and_write_nothing(cli, engine):
 
 def test_sender_options_are_checked(cli):
     assert "HOST:PORT" in cli.refused("sender", "--relay", "localhost", "--until-empty")
-    assert "at least 1" in cli.refused("sender", "--per-ip", "0", "--until-empty")
+    assert cli.refused("sender", "--per-ip", "0", "--until-empty") == (
+        "mailpools: --per-ip must be from 1 to 100, not 0."
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (("--concurrency", "100000000"), "--concurrency must be from 1 to 1,000, not 100000000."),
+        (("--batch", "0"), "--batch must be from 1 to 10,000, not 0."),
+        (("--smtp-port", "70000"), "--smtp-port must be from 1 to 65,535, not 70000."),
+        (("--lease", "0.5"), "--lease must be from 1 to 86,400, not 0.5."),
+        (("--max-age", "1"), "--max-age must be from 60 to 2,592,000, not 1.0."),
+        (("--backoff", "100", "--max-backoff", "10"), "--max-backoff must be at least --backoff"),
+        (("--relay", "127.0.0.1:²"), "--relay has no valid port in '127.0.0.1:²'"),
+        (("--nameserver", "127.0.0.1:99999"), "--nameserver has no valid port"),
+    ],
+    ids=["concurrency", "batch", "port", "lease", "max-age", "backoffs", "relay-digit", "dns-port"],
+)
+def test_every_sender_number_has_a_range_checked_before_anything_starts(
+    cli, engine, args, sentence
+):
+    before = messages(engine)
+    assert sentence in cli.refused("sender", "--until-empty", "--relay", "127.0.0.1:1", *args)
+    assert messages(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--backoff", "NaN"),
+        ("--timeout", "inf"),
+        ("--lease", "-5"),
+        ("--timeout", "1e400"),
+        ("--batch", "٣"),
+        ("--batch", " 5 "),
+        ("--concurrency", "9223372036854775808"),
+    ],
+)
+def test_numbers_that_are_not_plain_digits_are_a_usage_error(cli, option, value):
+    result = cli.run("sender", "--until-empty", f"{option}={value}")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"argument {option}: must be" in result.stderr
+
+
+def test_an_id_too_large_for_the_database_is_a_usage_error_not_a_traceback(cli):
+    result = cli.run("requests", "approve", "9223372036854775808", "--as", "sam")
+    assert result.returncode == 2
+    assert "argument ID: must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_complaints_feed_the_domain_and_ip_stats(cli, engine):

@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -198,3 +199,27 @@ def test_a_key_held_by_two_users_logs_in_as_neither(ssh_world):
         assert _login_refused(ssh_world["port"], ssh_world["alice"], login), login
     # bruno's own key still opens bruno's door (no terminal: the server says how to connect).
     assert not _login_refused(ssh_world["port"], ssh_world["bruno"], "bruno")
+
+
+@pytest.mark.parametrize(
+    ("make_args", "sentence"),
+    [
+        (lambda busy, tmp: ["--port", "99999"], "--port must be from 0 to 65,535, not 99999."),
+        (lambda busy, tmp: ["--port", str(busy)], "address already in use"),
+        (lambda busy, tmp: ["--port", "0", "--host", "999.1.1.1"], "Cannot serve SSH on 999.1.1.1"),
+        (lambda busy, tmp: ["--port", "0", "--host-key", "/dev/null"], "Invalid private key"),
+    ],
+    ids=["port-range", "port-in-use", "no-such-host", "bad-host-key"],
+)
+def test_a_server_that_cannot_start_says_why_in_one_sentence(
+    sqlite_url, monkeypatch, tmp_path, make_args, sentence
+):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        args = make_args(busy.getsockname()[1], tmp_path)
+        if "--host-key" not in args:
+            args += ["--host-key", str(tmp_path / "host_key")]
+        refusal = Cli(sqlite_url, monkeypatch).refused("ssh-server", *args)
+    assert refusal.startswith("mailpools: ")
+    assert sentence in refusal
