@@ -46,9 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def undecodable_argument(argv: Sequence[str]) -> int | None:
+    """The 1-based position of the first argument that is not valid UTF-8, if any.
+
+    Python keeps such bytes as lone surrogates; printing one back would fail.
+    """
+    for position, argument in enumerate(argv, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return position
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    position = undecodable_argument(arguments)
+    if position is not None:
+        print(
+            f"mailpools: argument {position} is not valid UTF-8 text; "
+            "names and values must be written in UTF-8.",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
     if handler is None:
         # Plain `mailpools` opens the console for the configured default user.

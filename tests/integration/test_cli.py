@@ -6,11 +6,16 @@ tests also run the real entry point as a separate process.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlmodel import Session, select
 
 from data.models import AuditEvent, Domain, IpAddress, PoolRequest, Warmup
-from tests.command_line import Cli
+from tests.command_line import ROOT, Cli
+from tests.database_state import database_state
 from tests.factories import DEMO_INVENTORY
 
 
@@ -324,3 +329,35 @@ def test_an_unusable_database_is_explained_in_one_sentence(tmp_path, monkeypatch
         )
         assert expected in message
         assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("domains", "show", "\udcff"),
+        ("requests", "deny", "1", "--reason", "caf\udce9", "--as", "sam"),
+        ("inventory", "apply", "/tmp/\udcfe.toml"),
+    ],
+    ids=["domain", "reason", "path"],
+)
+def test_an_argument_that_is_not_utf8_is_one_sentence(cli, engine, args):
+    """What Python makes of invalid UTF-8 bytes in argv: lone surrogates."""
+    before = database_state(engine)
+    refusal = cli.refused(*args)
+    position = next(i for i, argument in enumerate(args, start=1) if not argument.isascii())
+    assert refusal.startswith(f"mailpools: argument {position} is not valid UTF-8 text")
+    assert database_state(engine) == before
+
+
+def test_invalid_utf8_bytes_from_a_real_shell_are_refused(database_url, engine, monkeypatch):
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"app.cli", b"domains", b"show", b"\xff"],
+        cwd=ROOT,
+        env={**os.environ, "MAILPOOLS_DATABASE_URL": database_url},
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "mailpools: argument 3 is not valid UTF-8 text; names and values must be written in UTF-8.\n"
+    )
