@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError, NotFound
@@ -19,7 +19,15 @@ from app.sender.store import add_daily_counts
 from app.services import audit
 from app.services.auth import require_staff
 from app.services.lookups import get_domain, get_ip
-from data.models import DomainDailyStat, IpDailyStat, Message, MessageStatus, User
+from data.models import (
+    DomainDailyStat,
+    IpDailyStat,
+    Message,
+    MessageStatus,
+    User,
+    saved_id,
+    table_of,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ def record_complaints_for_messages(
         raise MailpoolsError("Name at least one Message-ID that was complained about.")
     found = {
         message.message_id: message
-        for message in session.exec(select(Message).where(Message.message_id.in_(wanted)))
+        for message in session.exec(select(Message).where(col(Message.message_id).in_(wanted)))
     }
     missing = [value for value in wanted if value not in found]
     if missing:
@@ -69,10 +77,10 @@ def record_complaints_for_messages(
     connection = session.connection()
     for (domain_id, day), counts in by_domain.items():
         add_daily_counts(
-            connection, DomainDailyStat.__table__, "domain_id", day, {domain_id: counts}
+            connection, table_of(DomainDailyStat), "domain_id", day, {domain_id: counts}
         )
     for (ip_id, day), counts in by_ip.items():
-        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, {ip_id: counts})
+        add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, {ip_id: counts})
     names = []
     for domain_id in sorted({domain_id for domain_id, _ in by_domain}):
         messages = [m for m in found.values() if m.domain_id == domain_id]
@@ -109,10 +117,12 @@ def record_complaints_for_domain(
         raise MailpoolsError(f"{day} is in the future; complaints are about mail already sent.")
     connection = session.connection()
     counts = Counter(complaints=count)
-    add_daily_counts(connection, DomainDailyStat.__table__, "domain_id", day, {domain.id: counts})
+    add_daily_counts(
+        connection, table_of(DomainDailyStat), "domain_id", day, {saved_id(domain): counts}
+    )
     if ip_address:
         ip = get_ip(session, ip_address)
-        add_daily_counts(connection, IpDailyStat.__table__, "ip_id", day, {ip.id: counts})
+        add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, {saved_id(ip): counts})
     audit.record(
         session,
         actor=actor.name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
@@ -19,7 +19,7 @@ from app.rules.rates import NEAR_LIMIT_FRACTION, RateReading, Thresholds
 from app.rules.routing import sending_pool_id
 from app.services import stats
 from app.services.auth import require_staff
-from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind, User
+from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind, User, saved_id
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class NearThresholdDomain:
             "volume": self.rates.volume,
             "bounce_rate": self.rates.bounce_rate,
             "complaint_rate": self.rates.complaint_rate,
-            "max_bounce_rate": self.rates.thresholds.max_bounce_rate,
-            "max_complaint_rate": self.rates.thresholds.max_complaint_rate,
+            "max_bounce_rate": self.rates.bounce.limit,
+            "max_complaint_rate": self.rates.complaint.limit,
             "closeness": self.rates.closeness,
             "judged": self.rates.judged,
         }
@@ -72,13 +72,13 @@ def low_volume_dedicated_ips(session: Session, actor: User) -> list[LowVolumeIp]
     groups = session.exec(
         select(Pool)
         .where(Pool.kind == PoolKind.DEDICATED)
-        .where(Pool.account_id.is_not(None))
+        .where(col(Pool.account_id).is_not(None))
         .order_by(Pool.name)
     )
     for pool in groups:
         ips = list(
             session.exec(
-                select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(IpAddress.id)
+                select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(col(IpAddress.id))
             )
         )
         if not ips:
@@ -88,7 +88,7 @@ def low_volume_dedicated_ips(session: Session, actor: User) -> list[LowVolumeIp]
                 select(Domain).where(Domain.dedicated_pool_id == pool.id).order_by(Domain.name)
             )
         )
-        volume = stats.weekly_volume(session, [d.id for d in domains], clock.today())
+        volume = stats.weekly_volume(session, [saved_id(d) for d in domains], clock.today())
         if volume >= DEDICATED_WEEKLY_MINIMUM:
             continue
         flagged += [
@@ -121,9 +121,9 @@ def domains_near_thresholds(
             by_window.setdefault(pool.window_days, []).append(domain)
     flagged: list[NearThresholdDomain] = []
     for days, members in by_window.items():
-        window = stats.domain_rates(session, [d.id for d in members], today, days)
+        window = stats.domain_rates(session, [saved_id(d) for d in members], today, days)
         for domain in members:
-            rates = window.get(domain.id)
+            rates = window.get(saved_id(domain))
             if rates is None or rates.volume == 0:
                 continue
             pool = pools[sending_pool_id(domain)]

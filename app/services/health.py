@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.rules.formatting import percent
@@ -25,7 +25,7 @@ from app.services import audit
 from app.services.pools import remove_domain_from_pool
 from app.services.stats import domain_rates
 from data.db import session_scope
-from data.models import Domain, DomainStatus, Pool, SendingMode
+from data.models import Domain, DomainStatus, Pool, SendingMode, saved_id
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def find_breaches(session: Session, today: date) -> list[Verdict]:
     domains = session.exec(
         select(Domain)
         .where(Domain.status == DomainStatus.ACTIVE)
-        .where(Domain.sending_mode.in_([SendingMode.SHARED, SendingMode.TRANSACTIONAL]))
+        .where(col(Domain.sending_mode).in_([SendingMode.SHARED, SendingMode.TRANSACTIONAL]))
     ).all()
     by_pool: dict[int, list[Domain]] = {}
     for domain in domains:
@@ -74,12 +74,14 @@ def find_breaches(session: Session, today: date) -> list[Verdict]:
     verdicts = []
     for pool_id, members in by_pool.items():
         pool = session.get(Pool, pool_id)
-        rates = domain_rates(session, [d.id for d in members], today, pool.window_days)
+        assert pool is not None, "a domain's pool id is a foreign key to an existing pool"
+        rates = domain_rates(session, [saved_id(d) for d in members], today, pool.window_days)
         for domain in members:
-            reason = breach(rates.get(domain.id, Rates()), pool)
+            domain_id = saved_id(domain)
+            reason = breach(rates.get(domain_id, Rates()), pool)
             if reason:
                 verdicts.append(
-                    Verdict(domain.id, domain.name, pool.name, rates[domain.id], reason)
+                    Verdict(domain_id, domain.name, pool.name, rates[domain_id], reason)
                 )
     return verdicts
 

@@ -17,7 +17,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -95,6 +95,26 @@ class _Entry:
         if field_name:
             where += f", field {field_name!r}"
         return InventoryError(f"{where}: {problem}")
+
+    @overload
+    def text(
+        self,
+        name: str,
+        *,
+        required: Literal[True] = True,
+        default: str | None = None,
+        max_length: int = NAME_MAX_LENGTH,
+    ) -> str: ...
+
+    @overload
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool,
+        default: str | None = None,
+        max_length: int = NAME_MAX_LENGTH,
+    ) -> str | None: ...
 
     def text(
         self,
@@ -262,7 +282,7 @@ def apply_inventory(
             {"name", "kind", "max_bounce_rate", "max_complaint_rate", "min_sample", "window_days"}
         )
         name = entry.text("name")
-        values = {
+        values: dict[str, Any] = {
             "kind": entry.choice("kind", [k.value for k in PoolKind]),
             "max_bounce_rate": entry.rate("max_bounce_rate"),
             "max_complaint_rate": entry.rate("max_complaint_rate"),
@@ -275,7 +295,7 @@ def apply_inventory(
         }
         pool = pools.get(name)
         created = pool is None
-        if created:
+        if pool is None:
             pool = Pool(name=name, created_at=now, **values)
             pools[name] = pool
             changes = {}
@@ -331,7 +351,7 @@ def apply_inventory(
             # Allocated dedicated IPs belong to their account's group; the file does not move them.
             values["pool_id"] = pool.id if pool else None
         created = ip is None
-        if created:
+        if ip is None:
             ip = IpAddress(address=address, created_at=now, **values)
             ips[address] = ip
             changes = {}
@@ -350,7 +370,7 @@ def apply_inventory(
         plan = entry.choice("plan", [p.value for p in Plan])
         account = accounts.get(name)
         created = account is None
-        if created:
+        if account is None:
             account = Account(name=name, plan=plan, created_at=now)
             accounts[name] = account
             changes = {}
@@ -378,7 +398,7 @@ def apply_inventory(
         }
         domain = domains.get(name)
         created = domain is None
-        if created:
+        if domain is None:
             try:
                 shared_pool = pick_shared_pool(session)
             except MailpoolsError:
@@ -410,10 +430,10 @@ def apply_inventory(
         if name.lower() in RESERVED_USER_NAMES:
             raise entry.error("name", f"{name!r} is reserved for the audit log's own entries")
         role = entry.choice("role", [r.value for r in Role])
-        account_name = entry.text("account", required=role == Role.OWNER)
-        account = accounts.get(account_name) if account_name else None
-        if account_name and account is None:
-            raise entry.error("account", f"there is no account named {account_name!r}")
+        user_account_name = entry.text("account", required=role == Role.OWNER)
+        account = accounts.get(user_account_name) if user_account_name else None
+        if user_account_name and account is None:
+            raise entry.error("account", f"there is no account named {user_account_name!r}")
         keys = _user_keys(entry, name, key_holders)
         values = {
             "role": role,
@@ -422,7 +442,7 @@ def apply_inventory(
         }
         user = users.get(name)
         created = user is None
-        if created:
+        if user is None:
             user = User(name=name, created_at=now, **values)
             users[name] = user
             changes = {}

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import date
+from typing import TYPE_CHECKING, Any, cast
 
+import sqlalchemy
 from sqlalchemy import func, update
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -41,7 +44,11 @@ from data.models import (
     User,
     Warmup,
     WarmupState,
+    saved_id,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
 
 MAX_IP_WEIGHT = 100
 # States in which an IP takes traffic.
@@ -131,27 +138,31 @@ class PoolReport(PoolView):
 def _ip_sent_on(session: Session, ip_ids: list[int], day: date) -> dict[int, Rates]:
     if not ip_ids:
         return {}
+    # sqlmodel's select is typed for at most four columns; SQLAlchemy's for any number.
     query = (
-        select(
-            IpDailyStat.ip_id,
-            func.sum(IpDailyStat.sent),
-            func.sum(IpDailyStat.deferred),
-            func.sum(IpDailyStat.bounced),
-            func.sum(IpDailyStat.complaints),
+        sqlalchemy.select(
+            col(IpDailyStat.ip_id),
+            func.sum(col(IpDailyStat.sent)),
+            func.sum(col(IpDailyStat.deferred)),
+            func.sum(col(IpDailyStat.bounced)),
+            func.sum(col(IpDailyStat.complaints)),
         )
-        .where(IpDailyStat.ip_id.in_(ip_ids))
-        .where(IpDailyStat.day == day)
-        .group_by(IpDailyStat.ip_id)
+        .where(col(IpDailyStat.ip_id).in_(ip_ids))
+        .where(col(IpDailyStat.day) == day)
+        .group_by(col(IpDailyStat.ip_id))
     )
-    return {row[0]: Rates(*(int(v or 0) for v in row[1:])) for row in session.exec(query)}
+    return {row[0]: Rates(*(int(v or 0) for v in row[1:])) for row in session.execute(query)}
 
 
 @dataclass(frozen=True)
 class _Names:
-    """Pool and account names by id, read once per listing rather than once per row."""
+    """Pool and account names by id, read once per listing rather than once per row.
 
-    pools: dict[int, str]
-    accounts: dict[int, str]
+    Keyed by optional ids: an IP without a pool, or a pool without an account, looks up None.
+    """
+
+    pools: dict[int | None, str]
+    accounts: dict[int | None, str]
 
     @classmethod
     def read(cls, session: Session) -> _Names:
@@ -162,7 +173,7 @@ class _Names:
 
 
 def _ip_views(session: Session, ips: list[IpAddress], names: _Names) -> list[IpView]:
-    today = _ip_sent_on(session, [ip.id for ip in ips], clock.today())
+    today = _ip_sent_on(session, [saved_id(ip) for ip in ips], clock.today())
     pools, accounts = names.pools, names.accounts
     return [
         IpView(
@@ -174,24 +185,27 @@ def _ip_views(session: Session, ips: list[IpAddress], names: _Names) -> list[IpV
             weight=ip.weight,
             bound=ip.bound,
             blocklisted=ip.state == IpState.BLOCKLISTED,
-            sent_today=today.get(ip.id, Rates()).sent,
+            sent_today=today.get(saved_id(ip), Rates()).sent,
         )
         for ip in ips
     ]
 
 
 def _pool_members(session: Session, pool: Pool) -> list[Domain]:
-    column = {
-        PoolKind.DEDICATED: Domain.dedicated_pool_id,
-        PoolKind.TRANSACTIONAL: Domain.transactional_pool_id,
-    }.get(pool.kind, Domain.shared_pool_id)
+    columns: dict[str, Mapped[int | None]] = {
+        PoolKind.DEDICATED: col(Domain.dedicated_pool_id),
+        PoolKind.TRANSACTIONAL: col(Domain.transactional_pool_id),
+    }
+    column = columns.get(pool.kind, col(Domain.shared_pool_id))
     candidates = session.exec(select(Domain).where(column == pool.id).order_by(Domain.name))
     return [domain for domain in candidates if sending_pool_id(domain) == pool.id]
 
 
 def _pool_ips(session: Session, pool: Pool) -> list[IpAddress]:
     return list(
-        session.exec(select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(IpAddress.id))
+        session.exec(
+            select(IpAddress).where(IpAddress.pool_id == pool.id).order_by(col(IpAddress.id))
+        )
     )
 
 
@@ -218,9 +232,11 @@ def pool_ip_views(session: Session, pool_id: int | None) -> list[IpView]:
 def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
     view = pool_view(session, pool, names)
     members = _pool_members(session, pool)
-    window = stats.domain_rates(session, [d.id for d in members], clock.today(), pool.window_days)
+    window = stats.domain_rates(
+        session, [saved_id(d) for d in members], clock.today(), pool.window_days
+    )
     accounts = names.accounts
-    ip_ids = [ip.id for ip in _pool_ips(session, pool)]
+    ip_ids = [saved_id(ip) for ip in _pool_ips(session, pool)]
     today = sum(_ip_sent_on(session, ip_ids, clock.today()).values(), Rates())
     return PoolReport(
         **{field.name: getattr(view, field.name) for field in fields(PoolView)},
@@ -230,7 +246,7 @@ def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
                 account=accounts[d.account_id],
                 status=d.status,
                 removed_reason=d.removed_reason,
-                rates=RateReading(window.get(d.id, Rates()), view.thresholds),
+                rates=RateReading(window.get(saved_id(d), Rates()), view.thresholds),
             )
             for d in members
         ],
@@ -238,7 +254,7 @@ def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
     )
 
 
-_KIND_ORDER = {PoolKind.SHARED: 0, PoolKind.TRANSACTIONAL: 1, PoolKind.DEDICATED: 2}
+_KIND_ORDER: dict[str, int] = {PoolKind.SHARED: 0, PoolKind.TRANSACTIONAL: 1, PoolKind.DEDICATED: 2}
 
 
 def list_pools(session: Session, actor: User) -> list[PoolReport]:
@@ -252,7 +268,7 @@ def list_pools(session: Session, actor: User) -> list[PoolReport]:
 def list_ips(session: Session, actor: User, *, pool_name: str | None = None) -> list[IpView]:
     """Every IP (free dedicated inventory included), or only POOL_NAME's."""
     require_staff(actor, "see the IP inventory")
-    query = select(IpAddress).order_by(IpAddress.id)
+    query = select(IpAddress).order_by(col(IpAddress.id))
     if pool_name:
         query = query.where(IpAddress.pool_id == get_pool(session, pool_name.strip()).id)
     return _ip_views(session, list(session.exec(query)), _Names.read(session))
@@ -264,7 +280,7 @@ def _running_warmup(session: Session, pool_id: int | None) -> Warmup | None:
     return session.exec(
         select(Warmup)
         .where(Warmup.pool_id == pool_id)
-        .where(Warmup.state.in_([WarmupState.RUNNING, WarmupState.PAUSED]))
+        .where(col(Warmup.state).in_([WarmupState.RUNNING, WarmupState.PAUSED]))
     ).first()
 
 
@@ -292,7 +308,7 @@ def _refuse_emptying_pool(session: Session, ip: IpAddress, doing: str) -> None:
         select(IpAddress)
         .where(IpAddress.pool_id == pool.id)
         .where(IpAddress.id != ip.id)
-        .where(IpAddress.state.in_(SENDING_STATES))
+        .where(col(IpAddress.state).in_(SENDING_STATES))
         .where(IpAddress.weight > 0)
     ).first()
     has_members = any(d.status == DomainStatus.ACTIVE for d in _pool_members(session, pool))
@@ -440,12 +456,15 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Outcome
     domain.removed_reason = None
     domain.removed_at = None
     session.add(domain)
-    released = session.execute(
-        update(Message)
-        .where(col(Message.domain_id) == domain.id)
-        .where(col(Message.status) == MessageStatus.HELD)
-        .values(status=MessageStatus.QUEUED, next_attempt_at=clock.now())
-        .execution_options(synchronize_session=False)
+    released = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Message)
+            .where(col(Message.domain_id) == domain.id)
+            .where(col(Message.status) == MessageStatus.HELD)
+            .values(status=MessageStatus.QUEUED, next_attempt_at=clock.now())
+            .execution_options(synchronize_session=False)
+        ),
     ).rowcount
     audit.record(
         session,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
@@ -38,6 +38,7 @@ from data.models import (
     RequestKind,
     RequestStatus,
     User,
+    saved_id,
 )
 
 KINDS = tuple(kind.value for kind in RequestKind)
@@ -109,22 +110,22 @@ class _Batch:
     """Everything the items of one listing need, read in a handful of queries, not per request."""
 
     def __init__(self, session: Session, requests: list[PoolRequest]) -> None:
-        ids = [request.id for request in requests]
+        ids = [saved_id(request) for request in requests]
         links = session.exec(
             select(RequestDomain.request_id, Domain)
-            .join(Domain, Domain.id == RequestDomain.domain_id)
-            .where(RequestDomain.request_id.in_(ids))
+            .join(Domain, col(Domain.id) == RequestDomain.domain_id)
+            .where(col(RequestDomain.request_id).in_(ids))
             .order_by(Domain.name)
         ).all()
         self.domains_of: dict[int, list[Domain]] = defaultdict(list)
         for request_id, domain in links:
             self.domains_of[request_id].append(domain)
-        domain_ids = list({domain.id for _, domain in links})
+        domain_ids = list({saved_id(domain) for _, domain in links})
         self.pools = {pool.id: pool for pool in session.exec(select(Pool))}
         account_ids = {request.account_id for request in requests}
         self.accounts = {
             account.id: account
-            for account in session.exec(select(Account).where(Account.id.in_(account_ids)))
+            for account in session.exec(select(Account).where(col(Account.id).in_(account_ids)))
         }
         today = clock.today()
         self.weekly = stats.domain_rates(session, domain_ids, today, 7)
@@ -132,36 +133,36 @@ class _Batch:
         by_window: dict[int, list[int]] = defaultdict(list)
         for _, domain in links:
             pool = self.pools.get(sending_pool_id(domain))
-            by_window[pool.window_days if pool else 7].append(domain.id)
+            by_window[pool.window_days if pool else 7].append(saved_id(domain))
         self.window: dict[int, Rates] = {}
         for days, members in by_window.items():
             self.window.update(stats.domain_rates(session, members, today, days))
         self.related = session.exec(
             select(RequestDomain.domain_id, PoolRequest)
-            .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
-            .where(RequestDomain.domain_id.in_(domain_ids))
+            .join(PoolRequest, col(PoolRequest.id) == RequestDomain.request_id)
+            .where(col(RequestDomain.domain_id).in_(domain_ids))
         ).all()
         self.events = session.exec(
             select(AuditEvent)
-            .where(AuditEvent.domain_id.in_(domain_ids))
-            .where(AuditEvent.action.in_(["domain.remove", "domain.reinstate"]))
+            .where(col(AuditEvent.domain_id).in_(domain_ids))
+            .where(col(AuditEvent.action).in_(["domain.remove", "domain.reinstate"]))
         ).all()
         user_ids = {request.requester_id for request in requests}
         user_ids |= {other.reviewer_id for _, other in self.related if other.reviewer_id}
         self.users = dict(
-            session.exec(select(User.id, User.name).where(User.id.in_(user_ids))).all()
+            session.exec(select(User.id, User.name).where(col(User.id).in_(user_ids))).all()
         )
 
     def view(self, request: PoolRequest) -> RequestView:
         account = self.accounts[request.account_id]
         pool = self.pools.get(request.dedicated_pool_id)
         return RequestView(
-            id=request.id,
+            id=saved_id(request),
             kind=request.kind,
             status=request.status,
             account=account.name,
             plan=account.plan,
-            domains=[domain.name for domain in self.domains_of[request.id]],
+            domains=[domain.name for domain in self.domains_of[saved_id(request)]],
             requester=self.users[request.requester_id],
             reviewer=self.users.get(request.reviewer_id),
             created_at=request.created_at,
@@ -176,7 +177,7 @@ class _Batch:
 
     def health(self, domain: Domain) -> DomainHealth:
         pool = self.pools.get(sending_pool_id(domain))
-        rates = self.window.get(domain.id, Rates())
+        rates = self.window.get(saved_id(domain), Rates())
         return DomainHealth(
             name=domain.name,
             sending_mode=domain.sending_mode,
@@ -187,14 +188,15 @@ class _Batch:
 
     def history(self, request: PoolRequest) -> list[HistoryEntry]:
         """Other requests for the same domains, and the domains' removals and reinstatements."""
-        mine = {domain.id for domain in self.domains_of[request.id]}
+        mine = {domain.id for domain in self.domains_of[saved_id(request)]}
         entries: list[HistoryEntry] = []
         seen: set[int] = set()
         for domain_id, other in self.related:
-            if domain_id not in mine or other.id == request.id or other.id in seen:
+            other_id = saved_id(other)
+            if domain_id not in mine or other_id == request.id or other_id in seen:
                 continue
-            seen.add(other.id)
-            text = f"#{other.id} {other.kind} request {other.status}"
+            seen.add(other_id)
+            text = f"#{other_id} {other.kind} request {other.status}"
             if other.status != RequestStatus.PENDING:
                 text += f" by {self.users.get(other.reviewer_id, 'unknown')}"
                 if other.decision_reason:
@@ -209,12 +211,12 @@ class _Batch:
         return sorted(entries, key=lambda entry: entry.at)
 
     def item(self, request: PoolRequest) -> TriageItem:
-        domains = self.domains_of[request.id]
+        domains = self.domains_of[saved_id(request)]
         return TriageItem(
             request=self.view(request),
             age=filed_age(request.created_at),
             measured_weekly_volume=sum(
-                self.weekly.get(domain.id, Rates()).volume for domain in domains
+                self.weekly.get(saved_id(domain), Rates()).volume for domain in domains
             ),
             domains=[self.health(domain) for domain in domains],
             history=self.history(request),
@@ -253,12 +255,13 @@ def triage_queue(
     if search:
         matching = (
             select(RequestDomain.request_id)
-            .join(Domain, Domain.id == RequestDomain.domain_id)
-            .where(Domain.name.contains(search, autoescape=True))
+            .join(Domain, col(Domain.id) == RequestDomain.domain_id)
+            .where(col(Domain.name).contains(search, autoescape=True))
         )
-        query = query.where(PoolRequest.id.in_(matching))
+        query = query.where(col(PoolRequest.id).in_(matching))
     return _items(
-        session, list(session.exec(query.order_by(PoolRequest.created_at, PoolRequest.id)))
+        session,
+        list(session.exec(query.order_by(col(PoolRequest.created_at), col(PoolRequest.id)))),
     )
 
 
@@ -277,8 +280,9 @@ def decision_context(session: Session, actor: User, request_id: int) -> Decision
     if not context.needs_ips or request.status != RequestStatus.PENDING:
         return context
     account = session.get(Account, request.account_id)
+    assert account is not None, "a request's account_id is a foreign key to an existing account"
     # The account's count of IPs in use includes this request's; price this request on top of the rest.
-    others = dedicated_ips_in_use(session, account.id) - (request.ip_count or 0)
+    others = dedicated_ips_in_use(session, saved_id(account)) - (request.ip_count or 0)
     quote = quote_monthly_cost(account.plan, max(0, others), request.ip_count or 0)
     return DecisionContext(
         item=item,

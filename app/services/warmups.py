@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
@@ -42,6 +42,7 @@ from data.models import (
     Warmup,
     WarmupHold,
     WarmupState,
+    saved_id,
 )
 
 
@@ -51,7 +52,7 @@ def _open_warmup(session: Session, domain: Domain) -> Warmup:
         warmup = session.exec(
             select(Warmup)
             .where(Warmup.pool_id == domain.dedicated_pool_id)
-            .where(Warmup.state.in_([WarmupState.RUNNING, WarmupState.PAUSED]))
+            .where(col(Warmup.state).in_([WarmupState.RUNNING, WarmupState.PAUSED]))
             .with_for_update()
         ).first()
     if warmup is None:
@@ -59,10 +60,16 @@ def _open_warmup(session: Session, domain: Domain) -> Warmup:
     return warmup
 
 
+def _pool_of(session: Session, warmup: Warmup) -> Pool:
+    pool = session.get(Pool, warmup.pool_id)
+    assert pool is not None, "a warm-up's pool_id is a foreign key to an existing pool"
+    return pool
+
+
 def _record(
     session: Session, actor: User, domain: Domain, warmup: Warmup, action: str, before: str
 ) -> None:
-    pool = session.get(Pool, warmup.pool_id)
+    pool = _pool_of(session, warmup)
     audit.record(
         session,
         actor=actor.name,
@@ -134,7 +141,7 @@ def dedicated_day_rates(session: Session, pool_id: int, day: date) -> Rates:
             func.coalesce(func.sum(IpDailyStat.bounced), 0),
             func.coalesce(func.sum(IpDailyStat.complaints), 0),
         )
-        .join(IpAddress, IpAddress.id == IpDailyStat.ip_id)
+        .join(IpAddress, col(IpAddress.id) == IpDailyStat.ip_id)
         .where(IpAddress.pool_id == pool_id)
         .where(IpDailyStat.day == day)
     ).one()
@@ -161,7 +168,7 @@ def evaluate_warmup(session: Session, warmup: Warmup, today: date) -> list[date]
     """Judge every finished day of a running WARMUP not judged yet; return the held days."""
     if warmup.state != WarmupState.RUNNING:
         return []
-    pool = session.get(Pool, warmup.pool_id)
+    pool = _pool_of(session, warmup)
     first = (
         warmup.evaluated_through + timedelta(days=1)
         if warmup.evaluated_through
@@ -170,7 +177,7 @@ def evaluate_warmup(session: Session, warmup: Warmup, today: date) -> list[date]
     held = []
     day = first
     while day < today and warmup.state == WarmupState.RUNNING:
-        reason = hold_reason(dedicated_day_rates(session, pool.id, day), pool)
+        reason = hold_reason(dedicated_day_rates(session, saved_id(pool), day), pool)
         if reason:
             _hold(session, warmup, pool, day, reason)
             held.append(day)
@@ -186,7 +193,7 @@ def evaluate_warmup(session: Session, warmup: Warmup, today: date) -> list[date]
 
 def _hold(session: Session, warmup: Warmup, pool: Pool, day: date, reason: str) -> None:
     warmup.held_days += 1
-    session.add(WarmupHold(warmup_id=warmup.id, day=day, reason=reason))
+    session.add(WarmupHold(warmup_id=saved_id(warmup), day=day, reason=reason))
     audit.record(
         session,
         actor=audit.SYSTEM_ACTOR,
@@ -317,7 +324,7 @@ def warmup_status(session: Session, actor: User, domain_name: str) -> WarmupStat
         warmup = session.exec(
             select(Warmup)
             .where(Warmup.pool_id == domain.dedicated_pool_id)
-            .order_by(Warmup.id.desc())
+            .order_by(col(Warmup.id).desc())
         ).first()
     if warmup is None:
         raise MailpoolsError(f"{domain.name} has no dedicated IPs, so there is no warm-up to show.")
@@ -326,9 +333,9 @@ def warmup_status(session: Session, actor: User, domain_name: str) -> WarmupStat
 
 def describe_warmup(session: Session, warmup: Warmup, domain_name: str) -> WarmupStatus:
     """What a warm-up looks like to people, the same on the command line and in the console."""
-    pool = session.get(Pool, warmup.pool_id)
+    pool = _pool_of(session, warmup)
     holds = session.exec(
-        select(WarmupHold).where(WarmupHold.warmup_id == warmup.id).order_by(WarmupHold.day)
+        select(WarmupHold).where(WarmupHold.warmup_id == warmup.id).order_by(col(WarmupHold.day))
     ).all()
     complete = warmup.state == WarmupState.COMPLETE
     if complete:
@@ -380,21 +387,22 @@ def list_warmups(session: Session, actor: User) -> list[WarmupView]:
     require_staff(actor, "see warm-ups")
     warmups = session.exec(
         select(Warmup)
-        .where(Warmup.state.in_([WarmupState.RUNNING, WarmupState.PAUSED]))
-        .order_by(Warmup.started_on, Warmup.id)
+        .where(col(Warmup.state).in_([WarmupState.RUNNING, WarmupState.PAUSED]))
+        .order_by(col(Warmup.started_on), col(Warmup.id))
     )
     views = []
     for warmup in warmups:
-        pool = session.get(Pool, warmup.pool_id)
+        pool = _pool_of(session, warmup)
         account = session.get(Account, warmup.account_id)
+        assert account is not None, "a warm-up's account_id is a foreign key to an existing account"
         last_hold = session.exec(
             select(WarmupHold)
             .where(WarmupHold.warmup_id == warmup.id)
-            .order_by(WarmupHold.day.desc())
+            .order_by(col(WarmupHold.day).desc())
         ).first()
         views.append(
             WarmupView(
-                id=warmup.id,
+                id=saved_id(warmup),
                 account=account.name,
                 pool=pool.name,
                 domains=list(
@@ -408,7 +416,7 @@ def list_warmups(session: Session, actor: User) -> list[WarmupView]:
                     session.exec(
                         select(IpAddress.address)
                         .where(IpAddress.pool_id == pool.id)
-                        .order_by(IpAddress.id)
+                        .order_by(col(IpAddress.id))
                     )
                 ),
                 state=warmup.state,
