@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
-from app.cli.common import close_engine
+from app import settings
+from app.cli.common import close_engine, database_url
 from app.errors import MailpoolsError
+from app.settings import Settings
 from data.db import explain_database_error
 
 # Modules with a `register(subparsers)` function, in the order of `--help`.
@@ -46,7 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, configured: Settings | None = None) -> int:
+    """Run one command. The settings are read from the environment and the configuration
+    file now, at each call, unless the caller passes its own (the demo does)."""
+    try:
+        configured = configured or Settings.load()
+    except MailpoolsError as error:
+        print(f"mailpools: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        with settings.in_force(configured):
+            return _run(argv)
+    finally:
+        close_engine()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
@@ -67,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SQLAlchemyError, NoSuchModuleError, ModuleNotFoundError) as error:
         if isinstance(error, ModuleNotFoundError) and not _is_database_driver(error):
             raise
-        print(f"mailpools: {explain_database_error(error)}", file=sys.stderr)
+        print(f"mailpools: {explain_database_error(error, database_url())}", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
@@ -75,8 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) has gone; stop quietly like other Unix tools.
         sys.stderr.close()
         return 0
-    finally:
-        close_engine()
 
 
 def _is_database_driver(error: ModuleNotFoundError) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from app import settings
 from app.cli.common import command, engine
 
 
@@ -36,7 +37,9 @@ def _serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     async def main() -> None:
-        acceptor = await serve(engine(), args.host, args.port, args.host_key)
+        acceptor = await serve(
+            engine(), args.host, args.port, args.host_key, configured=settings.current()
+        )
         port = acceptor.sockets[0].getsockname()[1]
         print(f"mailpools ssh-server listening on {args.host}:{port}", flush=True)
         stop = asyncio.Event()

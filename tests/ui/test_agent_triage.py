@@ -33,7 +33,7 @@ def _status(engine, request_id: int) -> PoolRequest:
 
 
 async def test_agents_open_on_the_queue_oldest_first_with_details(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -51,7 +51,7 @@ async def test_agents_open_on_the_queue_oldest_first_with_details(sqlite_engine,
 
 
 async def test_filter_by_kind_and_account_and_search_by_domain(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "tess")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -82,7 +82,7 @@ async def test_filter_by_kind_and_account_and_search_by_domain(sqlite_engine, mo
 async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation(
     sqlite_engine, monkeypatch
 ):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -118,7 +118,7 @@ async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation
 
 
 async def test_denying_needs_a_reason_and_tells_the_owner(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -150,7 +150,7 @@ async def test_denying_needs_a_reason_and_tells_the_owner(sqlite_engine, monkeyp
 
 
 async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     sam_app = MailpoolsConsole(sqlite_engine, "sam")
     tess_app = MailpoolsConsole(sqlite_engine, "tess")
     async with sam_app.run_test(size=(120, 40)) as sam, tess_app.run_test(size=(120, 40)) as tess:
@@ -178,7 +178,7 @@ async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_en
 
 
 async def test_owners_never_reach_the_agents_screens(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "alice")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -209,7 +209,7 @@ def _file_for_bolt(engine) -> int:
 
 
 async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.5)
     app = MailpoolsConsole(sqlite_engine, "sam")
     before = [str(ids["bolt"]), str(ids["acme"])]
@@ -225,7 +225,7 @@ async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypa
 
 
 async def test_ctrl_r_reloads_the_queue(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
