@@ -11,11 +11,13 @@ underneath, which ask `current()`; child processes get them back as
 environment variables (`as_environment()`).
 
 A frozen dataclass rather than pydantic-settings: measured on this project's
-machine, pydantic-settings added 27–35 ms of CPU to every start (its import,
-python-dotenv's, and building the model class; pydantic itself is already
-loaded by SQLModel), against 4–6 ms for this module. The console's cold start
-is already over its target and bound by imports, and five settings do not need
-a validation framework.
+shared machine (CPU time, medians of 11 fresh processes, SQLModel and Textual
+already imported), importing pydantic-settings and python-dotenv and building a
+five-field settings class cost 27–35 ms before reading any TOML (pydantic
+itself is already loaded by SQLModel), while importing this module and loading
+the settings, TOML reader included, costs 11–14 ms. The console's cold start is
+already over its target and bound by imports, and five settings do not need a
+validation framework.
 """
 
 from __future__ import annotations
