@@ -61,7 +61,7 @@ def add_as_option(parser: argparse.ArgumentParser, required: bool = True) -> Non
         dest="as_user",
         metavar="USER",
         required=required and not settings.current().user,
-        help="the acting user (default: $MAILPOOLS_USER)",
+        help="the acting user (default: $MAILPOOLS_USER, or user in config.toml)",
     )
 
 
