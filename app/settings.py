@@ -29,6 +29,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_config_dir
 
@@ -94,7 +95,8 @@ class Settings:
         configuration file; a bad value is refused in one sentence that names it."""
         environment = os.environ if environment is None else environment
         path = config_file or config_path()
-        values: dict[str, object] = {}
+        # Each parser returns its own field's type, which a dict's value type cannot say.
+        values: dict[str, Any] = {}
         found = path.is_file()
         if found:
             for key, value in _read_config(path).items():
