@@ -214,9 +214,15 @@ async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypa
     app = MailpoolsConsole(sqlite_engine, "sam")
     before = [str(ids["bolt"]), str(ids["acme"])]
     async with app.run_test(size=(120, 40)) as pilot:
-        # The refresh keeps starting workers, so wait for the queue rather than for quiet.
+        # The refresh keeps starting workers, so wait for the queue rather than for quiet;
+        # the screen is current a moment before its table is mounted.
         await wait_for(
-            pilot, lambda: isinstance(app.screen, TriageScreen) and _rows(app.screen) == before
+            pilot,
+            lambda: (
+                isinstance(app.screen, TriageScreen)
+                and bool(app.screen.query("#triage-table"))
+                and _rows(app.screen) == before
+            ),
         )
         filed = _file_for_bolt(sqlite_engine)
         # No key is pressed: only the screen's own refresh can bring the new request in.
