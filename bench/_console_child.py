@@ -70,4 +70,9 @@ if __name__ == "__main__":
     if sys.argv[2] == "minimal":
         run_minimal()
     else:
-        run_console(sys.argv[3], sys.argv[4])
+        from app import settings
+        from app.settings import Settings
+
+        # An entry point like `mailpools console`: MAILPOOLS_NOW stands it on the bench's day.
+        with settings.in_force(Settings.load()):
+            run_console(sys.argv[3], sys.argv[4])

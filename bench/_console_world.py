@@ -6,12 +6,12 @@ inventory gives it pools and users, and one account, "bulk", owns the domains.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from app import clock
 from data.db import make_engine, session_scope, upgrade
 from data.models import Account, Domain, DomainDailyStat, Message, Pool, User
 from tests.factories import build_world
@@ -27,9 +27,9 @@ SAMPLE_DOMAIN = "d05000.bulk.example"
 CHUNK = 50_000
 
 
+@clock.frozen_at(NOW)
 def ensure_world() -> str:
     """The URL of the cached database, building it first if it is missing or incomplete."""
-    os.environ["MAILPOOLS_NOW"] = NOW
     if DATABASE.exists():
         engine = make_engine(URL)
         try:

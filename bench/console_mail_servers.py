@@ -8,10 +8,10 @@ Target: at most 2×."""
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import time
 
+from app import clock
 from bench._console_world import DOMAINS, MESSAGES, NOW, OWNER, SAMPLE_DOMAIN, ensure_world
 
 ROUNDS = 15
@@ -27,9 +27,9 @@ async def _until(pilot, condition) -> None:
         await pilot.pause()
 
 
+@clock.frozen_at(NOW)
 def run() -> list[str]:
     url = ensure_world()
-    os.environ["MAILPOOLS_NOW"] = NOW
     from textual.screen import Screen
 
     from app.console.app import MailpoolsConsole

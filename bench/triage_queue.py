@@ -6,7 +6,6 @@ thresholds and history, costs at most 2× the plain listing."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from app import clock
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, parse
 from app.services.requests.decisions import deny
@@ -95,9 +95,7 @@ def _timed(engine, read) -> float:
 
 
 def run() -> list[str]:
-    previous = os.environ.get("MAILPOOLS_NOW")
-    os.environ["MAILPOOLS_NOW"] = NOW
-    try:
+    with clock.frozen_at(NOW):
         with tempfile.TemporaryDirectory() as directory:
             url = f"sqlite:///{directory}/triage.db"
             upgrade(url)
@@ -117,11 +115,6 @@ def run() -> list[str]:
                 listing.append(_timed(engine, plain))
                 triage.append(_timed(engine, queue))
             engine.dispose()
-    finally:
-        if previous is None:
-            os.environ.pop("MAILPOOLS_NOW", None)
-        else:
-            os.environ["MAILPOOLS_NOW"] = previous
     baseline, measured = statistics.median(listing), statistics.median(triage)
     ratio = measured / baseline
     return [

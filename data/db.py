@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +22,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def default_database_url() -> str:
-    """MAILPOOLS_DATABASE_URL, or a SQLite file in the user's data directory."""
-    url = os.environ.get("MAILPOOLS_DATABASE_URL")
-    if url:
-        return url
+    """A SQLite file in the user's data directory, for when no URL is configured."""
     directory = Path(user_data_dir("mailpools"))
     directory.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{directory / 'mailpools.db'}"

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from app.services.requests.decisions import approve, deny
 from app.services.requests.filing import request_dedicated, request_transactional
 from data.db import session_scope
+from tests.clock_moves import move_clock
 from tests.factories import build_world, record_domain_day, user
 
 TODAY = date(2026, 11, 26)
@@ -20,15 +21,11 @@ NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 JUSTIFICATION = "Receipts, password resets and shipping updates for customers of the acme shop."
 
 
-def _at(monkeypatch, moment: datetime) -> None:
-    monkeypatch.setenv("MAILPOOLS_NOW", moment.isoformat())
-
-
-def agent_world(engine, monkeypatch) -> dict[str, int]:
+def agent_world(engine) -> dict[str, int]:
     """Build the world; return the ids of the pending requests by name."""
-    _at(monkeypatch, NOW - timedelta(days=14))
+    move_clock(NOW - timedelta(days=14))
     build_world(engine)
-    _at(monkeypatch, NOW - timedelta(days=12))
+    move_clock(NOW - timedelta(days=12))
     with session_scope(engine) as session:
         earlier = request_transactional(
             session,
@@ -44,7 +41,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             earlier,
             reason="Campaign traffic seen on the domain last week.",
         )
-    _at(monkeypatch, NOW - timedelta(days=10))
+    move_clock(NOW - timedelta(days=10))
     with session_scope(engine) as session:
         corvid = request_dedicated(
             session,
@@ -54,7 +51,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
         ).subject.id
     with session_scope(engine) as session:
         approve(session, user(session, "sam"), corvid)
-    _at(monkeypatch, NOW - timedelta(days=3))
+    move_clock(NOW - timedelta(days=3))
     with session_scope(engine) as session:
         bolt = request_dedicated(
             session,
@@ -63,7 +60,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             weekly_volume=70_000,
             ip_count=2,
         ).subject.id
-    _at(monkeypatch, NOW - timedelta(days=1))
+    move_clock(NOW - timedelta(days=1))
     with session_scope(engine) as session:
         acme = request_transactional(
             session,
@@ -72,7 +69,7 @@ def agent_world(engine, monkeypatch) -> dict[str, int]:
             justification=JUSTIFICATION,
             confirmation="acme.example",
         ).subject.id
-    _at(monkeypatch, NOW)
+    move_clock(NOW)
     for offset in range(7):
         day = TODAY - timedelta(days=offset)
         record_domain_day(engine, "acme.example", day, sent=2_000, bounced=10, complaints=0)

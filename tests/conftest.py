@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import text
 
+from app.settings import PARSERS, environment_name
 from data.db import make_engine, normalise_url, upgrade
+from tests.clock_moves import standing_clock
 
 POSTGRES_URL_VARIABLE = "MAILPOOLS_TEST_POSTGRES_URL"
-FIXED_NOW = "2026-11-26T09:00:00"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -125,8 +126,18 @@ def sqlite_engine(sqlite_url):
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def empty_config_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("config")
+
+
 @pytest.fixture(autouse=True)
-def fixed_clock(monkeypatch):
-    """Every test stands on the same moment unless it moves the clock itself."""
-    monkeypatch.setenv("MAILPOOLS_NOW", FIXED_NOW)
-    monkeypatch.delenv("MAILPOOLS_DATABASE_URL", raising=False)
+def fixed_clock(monkeypatch, empty_config_home):
+    """Every test stands on the same moment unless it moves the clock itself
+    (tests.clock_moves), in this process and in the processes it starts,
+    with default settings: none from the person's shell or configuration file."""
+    for key in PARSERS:
+        monkeypatch.delenv(environment_name(key), raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(empty_config_home))
+    with standing_clock(monkeypatch):
+        yield

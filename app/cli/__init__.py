@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
-from app.cli.common import close_engine
+from app import settings
+from app.cli.common import close_engine, database_url
 from app.errors import MailpoolsError
+from app.settings import Settings
 from data.db import explain_database_error
 
 # Modules with a `register(subparsers)` function, in the order of `--help`.
@@ -59,7 +61,9 @@ def undecodable_argument(argv: Sequence[str]) -> int | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, configured: Settings | None = None) -> int:
+    """Run one command. The settings are read from the environment and the configuration
+    file now, at each call, unless the caller passes its own (the demo does)."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     position = undecodable_argument(arguments)
     if position is not None:
@@ -69,6 +73,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
+    try:
+        configured = configured or Settings.load()
+    except MailpoolsError as error:
+        print(f"mailpools: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        with settings.in_force(configured):
+            return _run(arguments)
+    finally:
+        close_engine()
+
+
+def _run(arguments: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
@@ -89,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SQLAlchemyError, NoSuchModuleError, ModuleNotFoundError) as error:
         if isinstance(error, ModuleNotFoundError) and not _is_database_driver(error):
             raise
-        print(f"mailpools: {explain_database_error(error)}", file=sys.stderr)
+        print(f"mailpools: {explain_database_error(error, database_url())}", file=sys.stderr)
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
@@ -97,8 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `head`) has gone; stop quietly like other Unix tools.
         sys.stderr.close()
         return 0
-    finally:
-        close_engine()
 
 
 def _is_database_driver(error: ModuleNotFoundError) -> bool:

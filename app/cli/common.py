@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -13,24 +12,30 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app import settings
 from app.errors import MailpoolsError
 from app.services.auth import get_user
-from data.db import make_engine, session_scope
+from data.db import default_database_url, make_engine, session_scope
 from data.models import Role, User
 
 _engine: Engine | None = None
 
 
+def database_url() -> str:
+    """The configured database (MAILPOOLS_DATABASE_URL), or the default SQLite file."""
+    return settings.current().database_url or default_database_url()
+
+
 def engine() -> Engine:
-    """One engine per process, from MAILPOOLS_DATABASE_URL or the default SQLite file."""
+    """One engine per command, for the database in the settings in force."""
     global _engine
     if _engine is None:
-        _engine = make_engine()
+        _engine = make_engine(database_url())
     return _engine
 
 
 def close_engine() -> None:
-    """Release the database connections once a command is done."""
+    """Let the command's connections go; the next command makes its own engine."""
     global _engine
     if _engine is not None:
         _engine.dispose()
@@ -44,7 +49,7 @@ def transaction() -> Iterator[Session]:
 
 
 def acting_user(session: Session, args: argparse.Namespace) -> User:
-    name = getattr(args, "as_user", None) or os.environ.get("MAILPOOLS_USER")
+    name = getattr(args, "as_user", None) or settings.current().user
     if not name:
         raise MailpoolsError("Say who is acting with --as USER (or set MAILPOOLS_USER).")
     return get_user(session, name)
@@ -55,8 +60,8 @@ def add_as_option(parser: argparse.ArgumentParser, required: bool = True) -> Non
         "--as",
         dest="as_user",
         metavar="USER",
-        required=required and not os.environ.get("MAILPOOLS_USER"),
-        help="the acting user (default: $MAILPOOLS_USER)",
+        required=required and not settings.current().user,
+        help="the acting user (default: $MAILPOOLS_USER, or user in config.toml)",
     )
 
 

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tomllib
-from pathlib import Path
 
-from platformdirs import user_config_dir
-
+from app import settings
 from app.cli.common import add_as_option, command, engine
 from app.errors import MailpoolsError
+from app.settings import Settings
 
 
-def config_path() -> Path:
-    return Path(user_config_dir("mailpools")) / "config.toml"
-
-
-def default_user_name() -> str:
-    """$MAILPOOLS_USER, else `user = "..."` in the configuration file."""
-    name = os.environ.get("MAILPOOLS_USER", "").strip()
-    if name:
-        return name
-    path = config_path()
-    if path.exists():
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise MailpoolsError(f"{path} is not valid TOML: {error}.") from None
-        name = config.get("user")
-        if isinstance(name, str) and name.strip():
-            return name.strip()
-        raise MailpoolsError(f'{path} has no user = "NAME" line: add one, or set MAILPOOLS_USER.')
+def default_user_name(configured: Settings) -> str:
+    """MAILPOOLS_USER, else `user = "..."` in the configuration file."""
+    if configured.user:
+        return configured.user
+    if configured.config_file is not None:
+        raise MailpoolsError(
+            f'{configured.config_file} has no user = "NAME" line: add one, or set MAILPOOLS_USER.'
+        )
     raise MailpoolsError(
-        f'No default user: set MAILPOOLS_USER, or write user = "NAME" in {path}, '
+        f'No default user: set MAILPOOLS_USER, or write user = "NAME" in {settings.config_path()}, '
         "or run mailpools console --as USER."
     )
 
@@ -45,20 +31,21 @@ def run_console(user_name: str, theme: str | None = None) -> int:
     # Read what the first screen shows before the terminal is taken over: an unknown
     # user is refused on the command line, and the console paints complete at once.
     startup = ConsoleBackend(engine(), user_name).startup()
+    theme = theme or settings.current().theme
     console = MailpoolsConsole(engine(), user_name, theme=theme, startup=startup)
     console.run()
     return console.return_code or 0
 
 
 def open_console(args: argparse.Namespace) -> int:
-    name = args.as_user or os.environ.get("MAILPOOLS_USER")
+    name = args.as_user or settings.current().user
     if not name:
         raise MailpoolsError("Say who is using the console with --as USER (or set MAILPOOLS_USER).")
     return run_console(name, args.theme)
 
 
 def open_default_console(args: argparse.Namespace) -> int:
-    return run_console(default_user_name(), getattr(args, "theme", None))
+    return run_console(default_user_name(settings.current()), getattr(args, "theme", None))
 
 
 def register(subparsers) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.cli.common import command, group
-from data.db import default_database_url, redact_url, upgrade
+from app.cli.common import command, database_url, group
+from data.db import redact_url, upgrade
 
 
 def register(subparsers) -> None:
@@ -12,7 +12,7 @@ def register(subparsers) -> None:
 
 
 def _upgrade(args) -> int:
-    url = default_database_url()
+    url = database_url()
     upgrade(url)
     print(f"database is up to date: {redact_url(url)}")
     return 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from app import settings
 from app.cli.common import acting_user, add_json_option, command, group, print_json, transaction
 from app.services.inventory import apply_inventory, load_file
 
@@ -24,8 +23,7 @@ def register(subparsers) -> None:
 def _apply(args) -> int:
     sections = load_file(args.file)
     with transaction() as session:
-        actor_name = args.as_user or os.environ.get("MAILPOOLS_USER")
-        actor = acting_user(session, args) if actor_name else None
+        actor = acting_user(session, args) if args.as_user or settings.current().user else None
         report = apply_inventory(session, actor, sections)
     if args.json:
         print_json(report.as_json())

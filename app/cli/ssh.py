@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncssh
 from platformdirs import user_data_dir
 
+from app import settings
 from app.cli.arguments import whole_number
 from app.cli.common import command, engine
 from app.errors import MailpoolsError
@@ -43,7 +44,9 @@ def _serve(args) -> int:
 
     async def main() -> None:
         try:
-            acceptor = await serve(engine(), args.host, args.port, args.host_key)
+            acceptor = await serve(
+                engine(), args.host, args.port, args.host_key, configured=settings.current()
+            )
         except (OSError, asyncssh.Error, ValueError) as error:
             # A port in use, an address this machine does not have, an unreadable host key.
             reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error

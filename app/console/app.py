@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from functools import partial
 from pathlib import Path
 
@@ -175,7 +174,7 @@ class MailpoolsConsole(App):
         self.viewer: Viewer | None = None
         self.poll_seconds = poll_seconds
         self.last_notification_id = 0
-        self.theme = theme or os.environ.get("MAILPOOLS_THEME") or DEFAULT_THEME
+        self.theme = theme or DEFAULT_THEME
         self.startup = startup
         self.log_path = log_path or console_log_path()
         # While polling fails, one report is enough: not one every few seconds.

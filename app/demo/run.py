@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -22,11 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from textual.app import App
 
+from app import settings
 from app.demo.seed import CastMember, demo_cast, seed_demo
 from app.demo.sink import LoopbackSink
 from app.errors import MailpoolsError
 from app.services import outbox
 from app.services.auth import get_user
+from app.settings import Settings
 from data.db import make_engine, session_scope, upgrade
 from data.models import Account, Domain, DomainStatus, Role, User
 
@@ -106,8 +109,8 @@ class TrafficGenerator(threading.Thread):
                 self.queued += 1
 
 
-def start_sender(url: str, sink_port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "MAILPOOLS_DATABASE_URL": url}
+def start_sender(configured: Settings, sink_port: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, **configured.as_environment()}
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the child's lifetime)
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "sender", "--relay", f"127.0.0.1:{sink_port}"],
@@ -123,11 +126,13 @@ class DemoLauncher(App[str]):
 
     TITLE = "mailpools demo"
 
-    def __init__(self, cast: list[CastMember], traffic: Callable[[], str]) -> None:
+    def __init__(
+        self, cast: list[CastMember], traffic: Callable[[], str], theme: str | None
+    ) -> None:
         super().__init__()
         self.cast = cast
         self.traffic = traffic
-        self.theme = os.environ.get("MAILPOOLS_THEME", "ansi-dark")
+        self.theme = theme or "ansi-dark"
 
     def on_mount(self) -> None:
         from screens.demo_picker import DemoPickerScreen
@@ -135,21 +140,33 @@ class DemoLauncher(App[str]):
         self.push_screen(DemoPickerScreen(self.cast, self.traffic), callback=self.exit)
 
 
-def print_overview(url: str, engine: Engine) -> None:
+def print_overview(configured: Settings) -> None:
     from app.cli import main as cli
 
-    os.environ["MAILPOOLS_DATABASE_URL"] = url
-    cli(["domains", "list"])
+    cli(["domains", "list"], configured)
     print()
-    cli(["requests", "list", "--status", "pending"])
+    cli(["requests", "list", "--status", "pending"], configured)
 
 
 def main() -> int:
+    try:
+        configured = Settings.load()
+    except MailpoolsError as error:
+        print(f"mailpools demo: {error.message}", file=sys.stderr)
+        return 1
     print("mailpools demo: seeding a fresh demo database…", flush=True)
-    url, engine = fresh_demo_database()
+    with settings.in_force(configured):
+        url, engine = fresh_demo_database()
+    # The demo never touches the user's own database, whatever the settings name.
+    configured = replace(configured, database_url=url)
+    with settings.in_force(configured):
+        return run_demo(configured, engine)
+
+
+def run_demo(configured: Settings, engine: Engine) -> int:
     sink = LoopbackSink(record=False).start()
     log_path = demo_database_path().with_name("sender.log")
-    sender = start_sender(url, sink.port, log_path)
+    sender = start_sender(configured, sink.port, log_path)
     traffic = TrafficGenerator(engine)
     traffic.start()
 
@@ -162,16 +179,16 @@ def main() -> int:
 
     try:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            print_overview(url, engine)
+            print_overview(configured)
             print("\n(not a terminal: the console needs one; run `make demo` in a terminal)")
             return 0
         from app.console.app import MailpoolsConsole
 
         while True:
-            chosen = DemoLauncher(demo_cast(engine), traffic_summary).run()
+            chosen = DemoLauncher(demo_cast(engine), traffic_summary, configured.theme).run()
             if not chosen:
                 break
-            MailpoolsConsole(engine, chosen).run()
+            MailpoolsConsole(engine, chosen, theme=configured.theme).run()
         print(traffic_summary())
         return 0
     finally:

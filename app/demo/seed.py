@@ -10,12 +10,9 @@ removed from its pool for bounces.
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -55,19 +52,6 @@ DOMAIN_TRAFFIC = {
 }
 
 
-@contextmanager
-def _clock_at(moment: datetime) -> Iterator[None]:
-    previous = os.environ.get("MAILPOOLS_NOW")
-    os.environ["MAILPOOLS_NOW"] = moment.isoformat()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("MAILPOOLS_NOW", None)
-        else:
-            os.environ["MAILPOOLS_NOW"] = previous
-
-
 def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     now = clock.now()
     today = now.date()
@@ -75,7 +59,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     with session_scope(engine) as session:
         apply_inventory(session, None, load_file(DEMO_INVENTORY))
 
-    with _clock_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
         carla = get_user(session, "carla")
         request = filing.request_dedicated(
             session,
@@ -84,7 +68,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             weekly_volume=150_000,
             ip_count=2,
         ).subject
-    with _clock_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(days=13, hours=20)), session_scope(engine) as session:
         decisions.approve(session, get_user(session, "sam"), saved_id(request))
 
     with session_scope(engine) as session:
@@ -92,7 +76,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     # The warm-up stands where the daily evaluation of that history leaves it.
     evaluate_warmups(engine, today)
 
-    with _clock_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
         pools.remove_domain(
             session,
             get_user(session, "tess"),
@@ -100,7 +84,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             reason="Bounce rate 7.1% over the last 7 days against the pool's 5.0% limit.",
         )
 
-    with _clock_at(now - timedelta(days=3, hours=2)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(days=3, hours=2)), session_scope(engine) as session:
         filing.request_transactional(
             session,
             get_user(session, "bruno"),
@@ -109,7 +93,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             "who buy from the Bolt store; no marketing.",
             confirmation="bolt.example",
         )
-    with _clock_at(now - timedelta(hours=20)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(hours=20)), session_scope(engine) as session:
         filing.request_dedicated(
             session,
             get_user(session, "alice"),
@@ -117,7 +101,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             weekly_volume="80k",
             ip_count=1,
         )
-    with _clock_at(now - timedelta(hours=2)), session_scope(engine) as session:
+    with clock.frozen_at(now - timedelta(hours=2)), session_scope(engine) as session:
         filing.request_transactional(
             session,
             get_user(session, "alice"),

@@ -6,11 +6,11 @@ live, as the person types, that the services run on submit.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
+from app import settings
 from app.errors import MailpoolsError
 from app.rules.formatting import dollars
 
@@ -19,7 +19,6 @@ PREMIUM_FREE_DEDICATED_IPS = 3
 DEDICATED_IP_MONTHLY_CENTS = 50_00
 # The same price as people read it: "$50".
 DEDICATED_IP_PRICE = dollars(DEDICATED_IP_MONTHLY_CENTS)
-DEFAULT_MAX_IPS_PER_REQUEST = 10
 # Far above any real sender, and safely inside a 32-bit integer column.
 MAX_WEEKLY_VOLUME = 1_000_000_000
 
@@ -42,18 +41,8 @@ FILLER_WORDS = frozenset(
 
 
 def max_ips_per_request() -> int:
-    value = os.environ.get("MAILPOOLS_MAX_IPS_PER_REQUEST")
-    if not value:
-        return DEFAULT_MAX_IPS_PER_REQUEST
-    try:
-        number = int(value)
-    except ValueError:
-        raise MailpoolsError(
-            f"MAILPOOLS_MAX_IPS_PER_REQUEST must be a whole number, not {value!r}."
-        ) from None
-    if number < 1:
-        raise MailpoolsError("MAILPOOLS_MAX_IPS_PER_REQUEST must be at least 1.")
-    return number
+    """The deployment's limit (MAILPOOLS_MAX_IPS_PER_REQUEST), from the settings in force."""
+    return settings.current().max_ips_per_request
 
 
 def validate_justification(text: str | None) -> str:

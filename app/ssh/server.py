@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.services.auth import user_for_key
+from app.settings import Settings
 
 log = logging.getLogger("mailpools.ssh")
 
@@ -69,8 +70,22 @@ def _set_window(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+def console_environment(configured: Settings, term: str) -> dict[str, str]:
+    """What a session's console process starts with: the server's environment and settings,
+    less who the server runs as (the console runs as the session's user) and COLORTERM."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("COLORTERM", "MAILPOOLS_USER")
+    }
+    passed = {
+        key: value for key, value in configured.as_environment().items() if key != "MAILPOOLS_USER"
+    }
+    return {**inherited, **passed, "TERM": term, "MAILPOOLS_THEME": configured.theme or SSH_THEME}
+
+
 async def run_console_session(
-    process: asyncssh.SSHServerProcess, console_command: list[str]
+    process: asyncssh.SSHServerProcess, console_command: list[str], configured: Settings
 ) -> None:
     """Run the console for the authenticated user in a pseudo-terminal and relay it."""
     user = process.get_extra_info("username")
@@ -82,18 +97,12 @@ async def run_console_session(
     width, height, *_ = process.get_terminal_size()
     primary, secondary = pty.openpty()
     _set_window(primary, width, height)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("COLORTERM", "MAILPOOLS_USER")
-    }
-    env.update(TERM=term, MAILPOOLS_THEME=os.environ.get("MAILPOOLS_THEME", SSH_THEME))
     child = subprocess.Popen(
         [*console_command, "--as", user],
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
-        env=env,
+        env=console_environment(configured, term),
         start_new_session=True,
         close_fds=True,
     )
@@ -150,14 +159,17 @@ async def serve(
     port: int,
     host_key_path: Path,
     console_command: list[str] | None = None,
+    configured: Settings | None = None,
 ) -> asyncssh.SSHAcceptor:
+    """CONFIGURED are the settings each session's console is started with."""
+    configured = configured or Settings()
     command = console_command or [sys.executable, "-m", "app.cli", "console"]
     return await asyncssh.create_server(
         lambda: ConsoleSshServer(engine),
         host,
         port,
         server_host_keys=[load_or_create_host_key(host_key_path)],
-        process_factory=lambda process: run_console_session(process, command),
+        process_factory=lambda process: run_console_session(process, command, configured),
         encoding=None,
         line_editor=False,
     )

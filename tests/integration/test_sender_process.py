@@ -16,6 +16,7 @@ import pytest
 from app.demo.sink import LoopbackSink
 from app.sender import run_sender
 from data.models import MessageStatus
+from tests.clock_moves import let_clock_run
 from tests.sending_world import enqueue, messages, relay_options, statuses, world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +24,9 @@ LEASE_SECONDS = 2
 
 
 @pytest.fixture
-def live_clock(monkeypatch):
+def live_clock():
     # Leases expire in real time here, so the clock must move.
-    monkeypatch.delenv("MAILPOOLS_NOW", raising=False)
+    let_clock_run()
 
 
 def start_sender(database_url: str, sink: LoopbackSink) -> subprocess.Popen:

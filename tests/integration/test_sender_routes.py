@@ -27,6 +27,7 @@ from data.models import (
     MessageStatus,
     WarmupState,
 )
+from tests.clock_moves import move_clock
 from tests.factories import user
 from tests.sending_world import (
     domain,
@@ -264,13 +265,13 @@ async def test_a_second_deferral_doubles_the_wait_and_max_age_bounces(
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="defer@dest.test")
     options = relay_options(sink, backoff_base_seconds=60, max_age_seconds=300)
     await run_sender(engine, options)
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T09:01:00")
+    move_clock("2026-11-26T09:01:00")
     await run_sender(engine, options)
     [message] = messages(engine)
     assert message.attempts == 2
     assert message.next_attempt_at == clock.parse_instant("2026-11-26T09:03:00")
     # A fourth try would wait until 09:07, past the 300 s maximum age: the third failure bounces.
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T09:03:00")
+    move_clock("2026-11-26T09:03:00")
     await run_sender(engine, options)
     [message] = messages(engine)
     assert message.status == MessageStatus.BOUNCED and message.attempts == 3
@@ -323,7 +324,7 @@ async def test_the_senders_stats_hold_a_bad_warmup_day(sending_world, sink, monk
     )
     enqueue(engine, by="alice", from_addr="news@news.acme.example", count=270)
     await run_sender(engine, relay_options(sink))
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-27T00:05:00")
+    move_clock("2026-11-27T00:05:00")
     await run_sender(engine, relay_options(sink))
     warmup = warmup_of(engine, pool_name)
     dedicated_bounces = sum(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
+from app import clock
 from app.demo.seed import seed_demo
 from data.db import make_engine
 
@@ -18,17 +18,10 @@ def demo_template(sqlite_template, tmp_path_factory):
     """The demo world with its month of history, seeded once per test worker."""
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     shutil.copyfile(sqlite_template, path)
-    previous = os.environ.get("MAILPOOLS_NOW")
-    os.environ["MAILPOOLS_NOW"] = DEMO_NOW
-    try:
+    with clock.frozen_at(DEMO_NOW):
         engine = make_engine(f"sqlite:///{path}")
         seed_demo(engine)
         engine.dispose()
-    finally:
-        if previous is None:
-            os.environ.pop("MAILPOOLS_NOW", None)
-        else:
-            os.environ["MAILPOOLS_NOW"] = previous
     return path
 
 

@@ -23,7 +23,7 @@ def _keys_then_settle(*keys: str):
 
 @pytest.fixture
 def console(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     return MailpoolsConsole(sqlite_engine, "sam")
 
 

@@ -13,7 +13,7 @@ from app import clock
 from app.console.app import MailpoolsConsole
 from data.db import make_engine, session_scope
 from data.models import Domain, DomainDailyStat
-from tests.conftest import FIXED_NOW
+from tests.clock_moves import TEST_NOW
 from tests.factories import build_world
 
 TERMINAL = (100, 30)
@@ -24,8 +24,7 @@ def world_template(sqlite_template, tmp_path_factory) -> Path:
     """The demo inventory applied once per test worker; each test gets a copy."""
     path = tmp_path_factory.mktemp("world") / "world.db"
     shutil.copyfile(sqlite_template, path)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MAILPOOLS_NOW", FIXED_NOW)
+    with clock.frozen_at(TEST_NOW):
         engine = make_engine(f"sqlite:///{path}")
         build_world(engine)
         engine.dispose()

@@ -46,7 +46,7 @@ async def _open(app, pilot, key: str, screen_type):
 
 
 async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     toasts = Toasts()
     async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
@@ -84,7 +84,7 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
 
 
 async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "tess")
     toasts = Toasts()
     async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
@@ -110,7 +110,7 @@ async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engi
 async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
     sqlite_engine, monkeypatch
 ):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     toasts = Toasts()
     async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
@@ -140,7 +140,7 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
 
 
 async def test_warmups_pause_and_resume(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     toasts = Toasts()
     async with app.run_test(size=(120, 40), message_hook=toasts) as pilot:
@@ -165,7 +165,7 @@ async def test_warmups_pause_and_resume(sqlite_engine, monkeypatch):
 
 
 async def test_flags_show_low_volume_ips_and_domains_near_limits(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "root")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open(app, pilot, "4", FlagsScreen)
@@ -176,7 +176,7 @@ async def test_flags_show_low_volume_ips_and_domains_near_limits(sqlite_engine, 
 
 
 async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open(app, pilot, "5", AuditLogScreen)
@@ -216,7 +216,7 @@ async def test_audit_log_filters_by_user_kind_account_and_domain(sqlite_engine, 
 
 
 async def test_help_lists_the_agents_keys_for_agents_only(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     for name, shown in (("sam", True), ("alice", False)):
         app = MailpoolsConsole(sqlite_engine, name)
         async with app.run_test(size=(120, 40)) as pilot:

@@ -34,7 +34,7 @@ def _status(engine, request_id: int) -> PoolRequest:
 
 
 async def test_agents_open_on_the_queue_oldest_first_with_details(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -52,7 +52,7 @@ async def test_agents_open_on_the_queue_oldest_first_with_details(sqlite_engine,
 
 
 async def test_filter_by_kind_and_account_and_search_by_domain(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "tess")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -83,7 +83,7 @@ async def test_filter_by_kind_and_account_and_search_by_domain(sqlite_engine, mo
 async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation(
     sqlite_engine, monkeypatch
 ):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -119,7 +119,7 @@ async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation
 
 
 async def test_denying_needs_a_reason_and_tells_the_owner(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -151,7 +151,7 @@ async def test_denying_needs_a_reason_and_tells_the_owner(sqlite_engine, monkeyp
 
 
 async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     sam_app = MailpoolsConsole(sqlite_engine, "sam")
     tess_app = MailpoolsConsole(sqlite_engine, "tess")
     async with sam_app.run_test(size=(120, 40)) as sam, tess_app.run_test(size=(120, 40)) as tess:
@@ -179,7 +179,7 @@ async def test_two_agents_deciding_at_once_one_wins_the_other_sees_who(sqlite_en
 
 
 async def test_owners_never_reach_the_agents_screens(sqlite_engine, monkeypatch):
-    agent_world(sqlite_engine, monkeypatch)
+    agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "alice")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -210,14 +210,20 @@ def _file_for_bolt(engine) -> int:
 
 
 async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     monkeypatch.setattr("screens.triage.QUEUE_REFRESH_SECONDS", 0.5)
     app = MailpoolsConsole(sqlite_engine, "sam")
     before = [str(ids["bolt"]), str(ids["acme"])]
     async with app.run_test(size=(120, 40)) as pilot:
-        # The refresh keeps starting workers, so wait for the queue rather than for quiet.
+        # The refresh keeps starting workers, so wait for the queue rather than for quiet;
+        # the screen is current a moment before its table is mounted.
         await wait_for(
-            pilot, lambda: isinstance(app.screen, TriageScreen) and _rows(app.screen) == before
+            pilot,
+            lambda: (
+                isinstance(app.screen, TriageScreen)
+                and bool(app.screen.query("#triage-table"))
+                and _rows(app.screen) == before
+            ),
         )
         filed = _file_for_bolt(sqlite_engine)
         # No key is pressed: only the screen's own refresh can bring the new request in.
@@ -226,7 +232,7 @@ async def test_the_queue_picks_up_new_requests_by_itself(sqlite_engine, monkeypa
 
 
 async def test_ctrl_r_reloads_the_queue(sqlite_engine, monkeypatch):
-    ids = agent_world(sqlite_engine, monkeypatch)
+    ids = agent_world(sqlite_engine)
     app = MailpoolsConsole(sqlite_engine, "sam")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

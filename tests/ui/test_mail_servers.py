@@ -10,6 +10,7 @@ from app.services import pools
 from app.services.requests import decisions, filing
 from data.db import session_scope
 from data.models import PoolRequest, RequestStatus, Warmup, WarmupHold
+from tests.clock_moves import move_clock
 from tests.command_line import Cli
 from tests.factories import user
 from tests.pilot import Toasts, settle, wait_for
@@ -169,7 +170,7 @@ async def test_transactional_request_is_filed_and_shows_pending_with_its_age(wor
         await open_mail_servers(pilot, "acme.example", "transactional")
         assert "filed now" in content(app, "#pending-transactional")
 
-        monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T11:00:00")
+        move_clock("2026-11-26T11:00:00")
         await pilot.press("r")
         await settle(pilot)
         app.screen.query_one("#ways").choose("transactional")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from app.services.notifications import notify
+from app.settings import Settings
 from data.db import session_scope
 from data.models import Account, Domain, Notification
 from screens.domain import DomainScreen
@@ -178,4 +179,4 @@ async def test_the_default_theme_follows_the_terminal_palette_and_toggles(world,
         await pilot.press("ctrl+t")
         assert app.theme == "ansi-dark"
     monkeypatch.setenv("MAILPOOLS_THEME", "ansi-light")
-    assert MailpoolsConsole(world, "alice").theme == "ansi-light"
+    assert MailpoolsConsole(world, "alice", theme=Settings.load().theme).theme == "ansi-light"

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app import clock
+from app import clock, settings
+from app.cli.common import database_url
+from app.settings import Settings
 from data.db import default_database_url, is_sqlite, make_engine, normalise_url, session_scope
 from data.models import Account
 
@@ -26,15 +28,15 @@ def test_plain_postgresql_urls_use_psycopg(url, expected):
     assert normalise_url(url) == expected
 
 
-def test_the_url_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("MAILPOOLS_DATABASE_URL", "postgresql://u@h/db")
-    assert default_database_url() == "postgresql://u@h/db"
+def test_the_url_comes_from_the_settings_in_force():
+    with settings.in_force(Settings.load({"MAILPOOLS_DATABASE_URL": "postgresql://u@h/db"})):
+        assert database_url() == "postgresql://u@h/db"
 
 
 def test_the_default_is_a_sqlite_file_in_the_users_data_directory(monkeypatch, tmp_path):
-    monkeypatch.delenv("MAILPOOLS_DATABASE_URL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    url = default_database_url()
+    url = database_url()
+    assert url == default_database_url()
     assert url == f"sqlite:///{tmp_path / 'mailpools' / 'mailpools.db'}"
     assert (tmp_path / "mailpools").is_dir()
 

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app import clock
+from app import clock, settings
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.warmup_plan import planned_days
 from app.services.lookups import get_account, get_domain, get_ip
 from app.services.requests import allocation, decisions, filing, listing
+from app.settings import Settings
 from data.db import session_scope
 from data.models import (
     AuditEvent,
@@ -118,12 +119,12 @@ def test_ip_count_must_be_between_one_and_ten(world, ips):
     assert refused.field == "ips"
 
 
-def test_ip_count_limit_is_configurable(world, monkeypatch):
-    monkeypatch.setenv("MAILPOOLS_MAX_IPS_PER_REQUEST", "2")
-    refused_without_change(
-        world, lambda: file_dedicated(world, ["acme.example"], ips=3), match="between 1 and 2"
-    )
-    file_dedicated(world, ["acme.example"], ips=2)
+def test_ip_count_limit_is_configurable(world):
+    with settings.in_force(Settings(max_ips_per_request=2)):
+        refused_without_change(
+            world, lambda: file_dedicated(world, ["acme.example"], ips=3), match="between 1 and 2"
+        )
+        file_dedicated(world, ["acme.example"], ips=2)
 
 
 def test_one_request_covers_several_domains_of_one_account(world):

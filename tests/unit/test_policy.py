@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app import settings
 from app.errors import MailpoolsError
 from app.rules import policy
+from app.settings import Settings
 
 REAL_JUSTIFICATIONS = [
     "Password resets and order receipts for customers who bought from our shop.",
@@ -308,8 +310,7 @@ def test_dedicated_minimum_is_fifty_thousand_a_week():
 # Number of IPs.
 
 
-def test_ip_count_defaults_to_at_most_ten(monkeypatch):
-    monkeypatch.delenv("MAILPOOLS_MAX_IPS_PER_REQUEST", raising=False)
+def test_ip_count_defaults_to_at_most_ten():
     assert policy.max_ips_per_request() == 10
     policy.check_ip_count(1)
     policy.check_ip_count(10)
@@ -326,20 +327,19 @@ def test_ip_count_must_be_a_whole_number(count):
     assert refused.value.field == "ips"
 
 
-def test_ip_count_limit_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("MAILPOOLS_MAX_IPS_PER_REQUEST", "3")
-    policy.check_ip_count(3)
-    with pytest.raises(MailpoolsError, match="between 1 and 3"):
-        policy.check_ip_count(4)
+def test_ip_count_limit_comes_from_the_settings_in_force():
+    with settings.in_force(Settings.load({"MAILPOOLS_MAX_IPS_PER_REQUEST": "3"})):
+        policy.check_ip_count(3)
+        with pytest.raises(MailpoolsError, match="between 1 and 3"):
+            policy.check_ip_count(4)
 
 
 @pytest.mark.parametrize(
     ("value", "message"), [("many", "whole number"), ("2.5", "whole number"), ("0", "at least 1")]
 )
-def test_bad_ip_count_limit_is_named(monkeypatch, value, message):
-    monkeypatch.setenv("MAILPOOLS_MAX_IPS_PER_REQUEST", value)
+def test_bad_ip_count_limit_is_named(value, message):
     with pytest.raises(MailpoolsError, match=message) as refused:
-        policy.max_ips_per_request()
+        Settings.load({"MAILPOOLS_MAX_IPS_PER_REQUEST": value})
     assert "MAILPOOLS_MAX_IPS_PER_REQUEST" in refused.value.message
 
 

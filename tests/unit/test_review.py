@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app.errors import AlreadyDecided, MailpoolsError, NotFound
 from app.services.requests import allocation, decisions, filing, listing
 from data.db import session_scope
+from tests.clock_moves import move_clock
 from tests.database_state import database_state
 from tests.factories import build_world, user
 
@@ -64,11 +65,11 @@ def test_an_unknown_request_is_named(world, decision):
 
 
 def test_queue_lists_oldest_first_and_filters(world, monkeypatch):
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T08:00:00Z")
+    move_clock("2026-11-26T08:00:00Z")
     first = file_transactional(world)
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T08:30:00Z")
+    move_clock("2026-11-26T08:30:00Z")
     second = file_dedicated(world, ["bolt.example"], by="bruno", ips=2)
-    monkeypatch.setenv("MAILPOOLS_NOW", "2026-11-26T08:45:00Z")
+    move_clock("2026-11-26T08:45:00Z")
     third = file_dedicated(world, ["corvid.example", "mail.corvid.example"], by="carla")
     decide(world, second, "deny")
     with Session(world) as session:

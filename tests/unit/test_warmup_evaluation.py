@@ -23,6 +23,7 @@ from data.models import (
     WarmupHold,
     WarmupState,
 )
+from tests.clock_moves import move_clock
 from tests.factories import user
 from tests.sending_world import make_dedicated, set_warmup, warmup_of, world
 
@@ -36,8 +37,8 @@ def warming(engine):
     return engine, pool
 
 
-def stand_on(monkeypatch, day: date) -> None:
-    monkeypatch.setenv("MAILPOOLS_NOW", f"{day.isoformat()}T09:00:00")
+def stand_on(day: date) -> None:
+    move_clock(f"{day.isoformat()}T09:00:00")
 
 
 def dedicated_traffic(
@@ -52,7 +53,7 @@ def dedicated_traffic(
 def test_each_clean_day_advances_the_plan_once(warming, monkeypatch):
     engine, pool = warming
     dedicated_traffic(engine, START, sent=140)
-    stand_on(monkeypatch, START + timedelta(days=1))
+    stand_on(START + timedelta(days=1))
     assert evaluate_warmups(engine) == 0
     assert evaluate_warmups(engine) == 0  # judged already: no second advance
     warmup = warmup_of(engine, pool)
@@ -65,7 +66,7 @@ def test_a_day_over_the_thresholds_is_held_with_the_reason(warming, monkeypatch)
     dedicated_traffic(engine, START, sent=130, bounced=10)
     dedicated_traffic(engine, START + timedelta(days=1), sent=150)
     dedicated_traffic(engine, START + timedelta(days=2), sent=160, complaints=2)
-    stand_on(monkeypatch, START + timedelta(days=3))
+    stand_on(START + timedelta(days=3))
     assert evaluate_warmups(engine) == 2
     warmup = warmup_of(engine, pool)
     assert (warmup.current_day, warmup.held_days) == (2, 2)
@@ -90,12 +91,12 @@ def test_held_days_make_a_warmup_run_past_its_planned_length(warming, monkeypatc
     engine, pool = warming
     assert planned_days(50_000) == 45
     dedicated_traffic(engine, START + timedelta(days=10), sent=100, bounced=50)
-    stand_on(monkeypatch, START + timedelta(days=45))
+    stand_on(START + timedelta(days=45))
     evaluate_warmups(engine)
     warmup = warmup_of(engine, pool)
     assert warmup.state == WarmupState.RUNNING
     assert (warmup.current_day, warmup.held_days) == (45, 1)
-    stand_on(monkeypatch, START + timedelta(days=46))
+    stand_on(START + timedelta(days=46))
     evaluate_warmups(engine)
     assert warmup_of(engine, pool).state == WarmupState.COMPLETE
 
@@ -103,7 +104,7 @@ def test_held_days_make_a_warmup_run_past_its_planned_length(warming, monkeypatc
 def test_completion_activates_the_ips_and_tells_the_owner(warming, monkeypatch):
     engine, pool = warming
     set_warmup(engine, pool, current_day=45, evaluated_through=START - timedelta(days=1))
-    stand_on(monkeypatch, START + timedelta(days=1))
+    stand_on(START + timedelta(days=1))
     evaluate_warmups(engine)
     warmup = warmup_of(engine, pool)
     assert warmup.state == WarmupState.COMPLETE and warmup.completed_at == clock.now()
@@ -126,7 +127,7 @@ def test_a_paused_warmup_does_not_advance(warming, monkeypatch):
     engine, pool = warming
     with session_scope(engine) as session:
         pause_warmup(session, user(session, "sam"), "news.acme.example")
-    stand_on(monkeypatch, START + timedelta(days=5))
+    stand_on(START + timedelta(days=5))
     evaluate_warmups(engine)
     assert warmup_of(engine, pool).current_day == 1
 
@@ -134,7 +135,7 @@ def test_a_paused_warmup_does_not_advance(warming, monkeypatch):
 def test_status_shows_the_plan_today_held_days_and_expected_completion(warming, monkeypatch):
     engine, pool = warming
     dedicated_traffic(engine, START + timedelta(days=1), sent=100, bounced=30)
-    stand_on(monkeypatch, START + timedelta(days=3))
+    stand_on(START + timedelta(days=3))
     evaluate_warmups(engine)
     with session_scope(engine) as session:
         status = warmup_status(session, user(session, "alice"), "news.acme.example")
