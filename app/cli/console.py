@@ -28,9 +28,9 @@ def default_user_name() -> str:
             config = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise MailpoolsError(f"{path} is not valid TOML: {error}.") from None
-        name = config.get("user")
-        if isinstance(name, str) and name.strip():
-            return name.strip()
+        configured = config.get("user")
+        if isinstance(configured, str) and configured.strip():
+            return configured.strip()
         raise MailpoolsError(f'{path} has no user = "NAME" line: add one, or set MAILPOOLS_USER.')
     raise MailpoolsError(
         f'No default user: set MAILPOOLS_USER, or write user = "NAME" in {path}, '
