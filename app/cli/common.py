@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app import settings
+from app import clock, settings
 from app.errors import MailpoolsError
 from app.services.auth import get_user
 from data.db import default_database_url, make_engine, session_scope
@@ -105,7 +105,7 @@ def local_reader(session: Session, args: argparse.Namespace) -> User:
     who already has the database in hand and so may read all of it."""
     if getattr(args, "as_user", None):
         return get_user(session, args.as_user)
-    return User(name="operator", role=Role.ADMIN)
+    return User(name="operator", role=Role.ADMIN, created_at=clock.now())
 
 
 def command(subparsers, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:

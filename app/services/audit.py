@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
-from data.models import Account, AuditEvent, Domain, User
+from data.models import Account, AuditEvent, Domain, User, saved_id
 
 SYSTEM_ACTOR = "system"
 
@@ -87,21 +87,25 @@ def list_events(
     if user:
         query = query.where(AuditEvent.actor == user)
     if kind:
-        query = query.where(AuditEvent.action.startswith(kind, autoescape=True))
+        query = query.where(col(AuditEvent.action).startswith(kind, autoescape=True))
     if not is_staff(viewer):
         query = query.where(AuditEvent.account_id == viewer.account_id)
-    query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(max(1, limit))
+    query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc()).limit(
+        max(1, limit)
+    )
     events = list(session.exec(query))
     account_names = dict(session.exec(select(Account.id, Account.name)).all())
     domain_ids = {e.domain_id for e in events if e.domain_id}
     domain_names = (
-        dict(session.exec(select(Domain.id, Domain.name).where(Domain.id.in_(domain_ids))).all())
+        dict(
+            session.exec(select(Domain.id, Domain.name).where(col(Domain.id).in_(domain_ids))).all()
+        )
         if domain_ids
         else {}
     )
     return [
         AuditView(
-            id=e.id,
+            id=saved_id(e),
             at=e.at,
             actor=e.actor,
             action=e.action,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
@@ -26,6 +26,7 @@ from data.models import (
     User,
     Warmup,
     WarmupState,
+    saved_id,
 )
 
 
@@ -97,7 +98,7 @@ def latest_warmups(session: Session, pool_ids: set[int]) -> dict[int, Warmup]:
     """Each pool's most recent warm-up."""
     if not pool_ids:
         return {}
-    query = select(Warmup).where(Warmup.pool_id.in_(pool_ids)).order_by(Warmup.id)
+    query = select(Warmup).where(col(Warmup.pool_id).in_(pool_ids)).order_by(col(Warmup.id))
     return {warmup.pool_id: warmup for warmup in session.exec(query)}
 
 
@@ -118,8 +119,8 @@ def _pending_by_domain(session: Session, domain_ids: list[int]) -> dict[int, Poo
         return {}
     rows = session.exec(
         select(RequestDomain.domain_id, PoolRequest)
-        .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
-        .where(RequestDomain.domain_id.in_(domain_ids))
+        .join(PoolRequest, col(PoolRequest.id) == RequestDomain.request_id)
+        .where(col(RequestDomain.domain_id).in_(domain_ids))
         .where(PoolRequest.status == RequestStatus.PENDING)
     ).all()
     return {domain_id: request for domain_id, request in rows}
@@ -130,15 +131,21 @@ def summarize(session: Session, domains: list[Domain]) -> list[DomainSummary]:
     # Only the accounts and pools these domains use: a page of fifty reads a few rows.
     account_ids = {d.account_id for d in domains}
     pool_ids = {sending_pool_id(d) for d in domains} - {None}
-    accounts = {a.id: a for a in session.exec(select(Account).where(Account.id.in_(account_ids)))}
-    pools = {p.id: p for p in session.exec(select(Pool).where(Pool.id.in_(pool_ids)))}
-    rates = stats.domain_rates(session, [d.id for d in domains], clock.today(), days=7)
+    accounts = {
+        a.id: a for a in session.exec(select(Account).where(col(Account.id).in_(account_ids)))
+    }
+    pools = {p.id: p for p in session.exec(select(Pool).where(col(Pool.id).in_(pool_ids)))}
+    rates = stats.domain_rates(session, [saved_id(d) for d in domains], clock.today(), days=7)
     warmups = latest_warmups(session, {d.dedicated_pool_id for d in domains if d.dedicated_pool_id})
-    pending = _pending_by_domain(session, [d.id for d in domains])
+    pending = _pending_by_domain(session, [saved_id(d) for d in domains])
     summaries = []
     for domain in domains:
+        domain_id = saved_id(domain)
         pool = pools.get(sending_pool_id(domain))
-        request = pending.get(domain.id)
+        request = pending.get(domain_id)
+        warmup = (
+            warmups.get(domain.dedicated_pool_id) if domain.dedicated_pool_id is not None else None
+        )
         account = accounts[domain.account_id]
         summaries.append(
             DomainSummary(
@@ -151,9 +158,9 @@ def summarize(session: Session, domains: list[Domain]) -> list[DomainSummary]:
                 status=domain.status,
                 removed_reason=domain.removed_reason,
                 rates_7d=RateReading(
-                    rates.get(domain.id, Rates()), Thresholds.of(pool) if pool else None
+                    rates.get(domain_id, Rates()), Thresholds.of(pool) if pool else None
                 ),
-                warmup=_progress(warmups.get(domain.dedicated_pool_id)),
+                warmup=_progress(warmup),
                 pending_request=request.kind if request else None,
             )
         )
@@ -184,7 +191,7 @@ def domain_detail(session: Session, actor: User, name: str) -> DomainDetail:
     shared_pool = session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None
     open_request = session.exec(
         select(PoolRequest.id)
-        .join(RequestDomain, RequestDomain.request_id == PoolRequest.id)
+        .join(RequestDomain, col(RequestDomain.request_id) == PoolRequest.id)
         .where(RequestDomain.domain_id == domain.id)
         .where(PoolRequest.status == RequestStatus.PENDING)
     ).first()

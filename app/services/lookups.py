@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
 
 from app.errors import MailpoolsError, NotFound
 from app.rules.policy import normalise_domain
@@ -39,7 +40,7 @@ def get_ip(session: Session, address: str) -> IpAddress:
     return ip
 
 
-def _least_used_pool(session: Session, kind: str, member_column) -> Pool:
+def _least_used_pool(session: Session, kind: str, member_column: Mapped[int | None]) -> Pool:
     members = (
         select(member_column.label("pool_id"), func.count().label("n"))
         .where(member_column.is_not(None))
@@ -51,7 +52,7 @@ def _least_used_pool(session: Session, kind: str, member_column) -> Pool:
         select(Pool)
         .outerjoin(members, members.c.pool_id == Pool.id)
         .where(Pool.kind == kind)
-        .order_by(func.coalesce(members.c.n, 0), Pool.id)
+        .order_by(func.coalesce(members.c.n, 0), col(Pool.id))
     )
     pool = session.exec(query).first()
     if pool is None:
@@ -61,8 +62,8 @@ def _least_used_pool(session: Session, kind: str, member_column) -> Pool:
 
 def pick_shared_pool(session: Session) -> Pool:
     """Spread new domains over the shared pools: the one with fewest domains wins."""
-    return _least_used_pool(session, PoolKind.SHARED, Domain.shared_pool_id)
+    return _least_used_pool(session, PoolKind.SHARED, col(Domain.shared_pool_id))
 
 
 def pick_transactional_pool(session: Session) -> Pool:
-    return _least_used_pool(session, PoolKind.TRANSACTIONAL, Domain.transactional_pool_id)
+    return _least_used_pool(session, PoolKind.TRANSACTIONAL, col(Domain.transactional_pool_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.services.auth import require_account_access
@@ -38,7 +38,7 @@ def list_notifications(
     query = (
         select(Notification)
         .where(Notification.account_id == account_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
         .limit(limit)
     )
     return list(session.exec(query))
@@ -47,7 +47,7 @@ def list_notifications(
 def mark_read(session: Session, actor: User, notification_ids: list[int]) -> int:
     marked = 0
     for notification in session.exec(
-        select(Notification).where(Notification.id.in_(notification_ids))
+        select(Notification).where(col(Notification.id).in_(notification_ids))
     ):
         require_account_access(actor, notification.account_id)
         if notification.read_at is None:

@@ -14,7 +14,7 @@ from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
 from app.services import audit
 from app.services.lookups import get_domain
-from data.models import Domain, Message, MessageKind, MessageStatus, User
+from data.models import Domain, Message, MessageKind, MessageStatus, User, table_of
 
 MAX_COUNT = 1_000_000
 RETURNED_IDS = 1_000
@@ -113,8 +113,8 @@ def enqueue(
         raise MailpoolsError(refusal, field="kind")
 
     now = clock.now()
-    message_ids = []
-    table = Message.__table__
+    message_ids: list[str] = []
+    table = table_of(Message)
     for start in range(0, count, _INSERT_CHUNK):
         rows = []
         for _ in range(min(_INSERT_CHUNK, count - start)):

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
+import sqlalchemy
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col
 
 from app.rules.rates import Rates
-from data.models import DomainDailyStat
+from data.models import DomainDailyStat, table_of
 
 
 def window_start(today: date, days: int) -> date:
@@ -30,22 +31,25 @@ def domain_rates(
     ids = list(domain_ids)
     if not ids:
         return {}
+    # sqlmodel's select is typed for at most four columns; SQLAlchemy's for any number.
     query = (
-        select(
-            DomainDailyStat.domain_id,
-            func.sum(DomainDailyStat.sent),
-            func.sum(DomainDailyStat.deferred),
-            func.sum(DomainDailyStat.bounced),
-            func.sum(DomainDailyStat.complaints),
-            func.sum(DomainDailyStat.campaign_sent),
-            func.sum(DomainDailyStat.broadcast_sent),
+        sqlalchemy.select(
+            col(DomainDailyStat.domain_id),
+            func.sum(col(DomainDailyStat.sent)),
+            func.sum(col(DomainDailyStat.deferred)),
+            func.sum(col(DomainDailyStat.bounced)),
+            func.sum(col(DomainDailyStat.complaints)),
+            func.sum(col(DomainDailyStat.campaign_sent)),
+            func.sum(col(DomainDailyStat.broadcast_sent)),
         )
-        .where(DomainDailyStat.domain_id.in_(ids))
-        .where(DomainDailyStat.day >= window_start(today, days))
-        .where(DomainDailyStat.day <= today)
-        .group_by(DomainDailyStat.domain_id)
+        .where(col(DomainDailyStat.domain_id).in_(ids))
+        .where(col(DomainDailyStat.day) >= window_start(today, days))
+        .where(col(DomainDailyStat.day) <= today)
+        .group_by(col(DomainDailyStat.domain_id))
     )
-    return {row[0]: Rates(*(int(value or 0) for value in row[1:])) for row in session.exec(query)}
+    return {
+        row[0]: Rates(*(int(value or 0) for value in row[1:])) for row in session.execute(query)
+    }
 
 
 def combined_rates(
@@ -67,7 +71,7 @@ def add_domain_counts(session: Session, domain_id: int, day: date, **counts: int
     """
     if not any(counts.values()):
         return
-    table = DomainDailyStat.__table__
+    table = table_of(DomainDailyStat)
     dialect = session.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     statement = insert(table).values(domain_id=domain_id, day=day, **counts)

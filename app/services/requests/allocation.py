@@ -23,6 +23,7 @@ from data.models import (
     PoolRequest,
     SendingMode,
     Warmup,
+    saved_id,
 )
 
 
@@ -34,11 +35,11 @@ def free_dedicated_ips(session: Session, *, lock: bool = False) -> list[IpAddres
     """
     query = (
         select(IpAddress)
-        .outerjoin(Pool, Pool.id == IpAddress.pool_id)
-        .where(IpAddress.account_id.is_(None))
-        .where((IpAddress.pool_id.is_(None)) | (Pool.kind == PoolKind.DEDICATED))
-        .where(IpAddress.state.not_in([IpState.BLOCKLISTED, IpState.PAUSED]))
-        .order_by(IpAddress.id)
+        .outerjoin(Pool, col(Pool.id) == IpAddress.pool_id)
+        .where(col(IpAddress.account_id).is_(None))
+        .where(col(IpAddress.pool_id).is_(None) | (Pool.kind == PoolKind.DEDICATED))
+        .where(col(IpAddress.state).not_in([IpState.BLOCKLISTED, IpState.PAUSED]))
+        .order_by(col(IpAddress.id))
     )
     if lock:
         query = query.with_for_update(of=IpAddress, key_share=True)
@@ -110,8 +111,8 @@ def allocate_dedicated(
         session.add(domain)
     days = planned_days(request.expected_weekly_volume or 0)
     warmup = Warmup(
-        pool_id=pool.id,
-        account_id=account.id,
+        pool_id=saved_id(pool),
+        account_id=saved_id(account),
         request_id=request.id,
         expected_weekly_volume=request.expected_weekly_volume or 0,
         started_on=clock.today(),
@@ -154,6 +155,7 @@ def _new_group_name(session: Session, account: Account) -> str:
 
 def join_dedicated(session: Session, request: PoolRequest, domains: list[Domain]) -> dict:
     pool = session.get(Pool, request.dedicated_pool_id)
+    assert pool is not None, "a request to join a group names it by foreign key"
     for domain in domains:
         if domain.status == DomainStatus.REMOVED:
             raise MailpoolsError(f"{domain.name} is removed from its pool; reinstate it first.")

@@ -7,7 +7,9 @@ account in that same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col
 
 from app import clock
@@ -30,6 +32,7 @@ from data.models import (
     RequestStatus,
     SendingMode,
     User,
+    saved_id,
 )
 
 
@@ -45,16 +48,20 @@ def _claim_decision(
     if request.status != RequestStatus.PENDING:
         raise _already_decided(session, request)
     now = clock.now()
-    result = session.execute(
-        update(PoolRequest)
-        .where(col(PoolRequest.id) == request_id)
-        .where(col(PoolRequest.status) == RequestStatus.PENDING)
-        .values(status=status, reviewer_id=reviewer.id, decided_at=now, decision_reason=reason)
-        .execution_options(synchronize_session=False)
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(PoolRequest)
+            .where(col(PoolRequest.id) == request_id)
+            .where(col(PoolRequest.status) == RequestStatus.PENDING)
+            .values(status=status, reviewer_id=reviewer.id, decided_at=now, decision_reason=reason)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if result.rowcount != 1:
+        # Another reviewer won: expiring the request makes it reload with their decision.
         session.expire(request)
-        raise _already_decided(session, session.get(PoolRequest, request_id))
+        raise _already_decided(session, request)
     session.refresh(request)
     return request
 
@@ -147,15 +154,19 @@ def _move_to_transactional(
     rejected = 0
     for kind in (MessageKind.CAMPAIGN, MessageKind.BROADCAST):
         refusal = policy.refusal_for_kind(SendingMode.TRANSACTIONAL, kind, domain.name)
-        rejected += session.execute(
-            update(Message)
-            .where(col(Message.domain_id) == domain.id)
-            .where(col(Message.status).in_([MessageStatus.QUEUED, MessageStatus.HELD]))
-            .where(col(Message.kind) == kind)
-            .values(status=MessageStatus.REJECTED, last_reply=refusal, finished_at=clock.now())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    stats.add_domain_counts(session, domain.id, clock.today(), rejected=rejected)
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(Message)
+                .where(col(Message.domain_id) == domain.id)
+                .where(col(Message.status).in_([MessageStatus.QUEUED, MessageStatus.HELD]))
+                .where(col(Message.kind) == kind)
+                .values(status=MessageStatus.REJECTED, last_reply=refusal, finished_at=clock.now())
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        rejected += result.rowcount
+    stats.add_domain_counts(session, saved_id(domain), clock.today(), rejected=rejected)
     return {
         "pool": pool.name,
         "rejected_queued_messages": rejected,

@@ -30,23 +30,24 @@ from data.models import (
     RequestKind,
     RequestStatus,
     User,
+    saved_id,
 )
 
 
 def standings(session: Session, domains: list[Domain]) -> list[DomainStanding]:
     """What eligibility needs to know of each domain, its open request included."""
-    ids = [domain.id for domain in domains]
+    ids = [saved_id(domain) for domain in domains]
     open_requests: dict[int, OpenRequest] = {}
     if ids:
         rows = session.exec(
-            select(RequestDomain.domain_id, PoolRequest.id, PoolRequest.kind)
-            .join(PoolRequest, PoolRequest.id == RequestDomain.request_id)
+            select(RequestDomain.domain_id, PoolRequest)
+            .join(PoolRequest, col(PoolRequest.id) == RequestDomain.request_id)
             .where(col(RequestDomain.domain_id).in_(ids))
             .where(PoolRequest.status == RequestStatus.PENDING)
-            .order_by(PoolRequest.id)
+            .order_by(col(PoolRequest.id))
         ).all()
-        for domain_id, request_id, kind in rows:
-            open_requests.setdefault(domain_id, OpenRequest(request_id, kind))
+        for domain_id, request in rows:
+            open_requests.setdefault(domain_id, OpenRequest(saved_id(request), request.kind))
     return [
         DomainStanding(
             name=domain.name,
@@ -54,7 +55,7 @@ def standings(session: Session, domains: list[Domain]) -> list[DomainStanding]:
             status=domain.status,
             transactional_service=domain.transactional_service,
             on_dedicated_ips=domain.dedicated_pool_id is not None,
-            open_request=open_requests.get(domain.id),
+            open_request=open_requests.get(saved_id(domain)),
         )
         for domain in domains
     ]
@@ -90,13 +91,13 @@ def _lock_domains(session: Session, domains: list[Domain]) -> None:
     a different order cannot deadlock. The lock is FOR NO KEY UPDATE on PostgreSQL,
     so rows that only refer to a domain (messages being queued) are not held up.
     """
-    ids = sorted(domain.id for domain in domains)
+    ids = sorted(saved_id(domain) for domain in domains)
     # populate_existing re-reads the rows once locked, so the checks that follow see
     # what another transaction may just have committed.
     session.exec(
         select(Domain)
         .where(col(Domain.id).in_(ids))
-        .order_by(Domain.id)
+        .order_by(col(Domain.id))
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).all()
@@ -108,7 +109,7 @@ def _file(
     session.add(request)
     session.flush()
     for domain in domains:
-        session.add(RequestDomain(request_id=request.id, domain_id=domain.id))
+        session.add(RequestDomain(request_id=saved_id(request), domain_id=saved_id(domain)))
     audit.record(
         session,
         actor=actor.name,
@@ -137,7 +138,7 @@ def request_transactional(
     request = PoolRequest(
         kind=RequestKind.TRANSACTIONAL,
         account_id=domain.account_id,
-        requester_id=actor.id,
+        requester_id=saved_id(actor),
         justification=cleaned,
         confirmation=confirmation.strip(),
         created_at=clock.now(),
@@ -164,7 +165,7 @@ def dedicated_ips_in_use(session: Session, account_id: int) -> int:
 
 def quote_for_account(session: Session, account: Account, requested_ips: int) -> policy.CostQuote:
     return policy.quote_monthly_cost(
-        account.plan, dedicated_ips_in_use(session, account.id), requested_ips
+        account.plan, dedicated_ips_in_use(session, saved_id(account)), requested_ips
     )
 
 
@@ -200,6 +201,7 @@ def request_dedicated(
     """Ask for new dedicated IPs, or (JOIN_POOL) to put domains on the account's existing ones."""
     domains = _domains_of_one_account(session, actor, domain_names)
     account = session.get(Account, domains[0].account_id)
+    assert account is not None, "every domain belongs to an account by foreign key"
     volume = policy.parse_volume(weekly_volume)
     pool: Pool | None = None
     if join_pool is not None:
@@ -208,10 +210,10 @@ def request_dedicated(
             raise MailpoolsError(
                 f"{join_pool!r} is not one of {account.name}'s dedicated IP groups.", field="pool"
             )
-        already_on = session.exec(
-            select(Domain.id).where(Domain.dedicated_pool_id == pool.id)
-        ).all()
-        measured = stats.weekly_volume(session, already_on, clock.today())
+        already_on = session.exec(select(Domain).where(Domain.dedicated_pool_id == pool.id))
+        measured = stats.weekly_volume(
+            session, [saved_id(domain) for domain in already_on], clock.today()
+        )
         policy.check_dedicated_volume(volume + measured)
         ip_count = 0
         quote = policy.quote_monthly_cost(account.plan, 0, 0)
@@ -221,15 +223,15 @@ def request_dedicated(
         quote = quote_for_account(session, account, ip_count)
     request = PoolRequest(
         kind=RequestKind.DEDICATED,
-        account_id=account.id,
-        requester_id=actor.id,
+        account_id=saved_id(account),
+        requester_id=saved_id(actor),
         expected_weekly_volume=volume,
         ip_count=ip_count,
         monthly_cost_cents=quote.monthly_cents,
         dedicated_pool_id=pool.id if pool else None,
         created_at=clock.now(),
     )
-    summary = {
+    summary: dict[str, int | str] = {
         "expected_weekly_volume": volume,
         "ip_count": ip_count,
         "monthly_cost_cents": quote.monthly_cents,

@@ -5,11 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import MailpoolsError, NotFound
 from app.services.lookups import get_domain
-from data.models import Account, Domain, Pool, PoolRequest, RequestDomain, RequestStatus, User
+from data.models import (
+    Account,
+    Domain,
+    Pool,
+    PoolRequest,
+    RequestDomain,
+    RequestStatus,
+    User,
+    saved_id,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ def request_domains(session: Session, request: PoolRequest) -> list[Domain]:
     return list(
         session.exec(
             select(Domain)
-            .join(RequestDomain, RequestDomain.domain_id == Domain.id)
+            .join(RequestDomain, col(RequestDomain.domain_id) == Domain.id)
             .where(RequestDomain.request_id == request.id)
             .order_by(Domain.name)
         )
@@ -84,21 +93,24 @@ def list_requests(
         query = query.where(PoolRequest.account_id == actor.account_id)
     if domain_name:
         domain = get_domain(session, domain_name)
-        query = query.join(RequestDomain, RequestDomain.request_id == PoolRequest.id).where(
+        query = query.join(RequestDomain, col(RequestDomain.request_id) == PoolRequest.id).where(
             RequestDomain.domain_id == domain.id
         )
-    order = PoolRequest.created_at if oldest_first else PoolRequest.created_at.desc()
-    requests = list(session.exec(query.order_by(order, PoolRequest.id)))
+    created_at = col(PoolRequest.created_at)
+    order = created_at if oldest_first else created_at.desc()
+    requests = list(session.exec(query.order_by(order, col(PoolRequest.id))))
     return [to_view(session, request) for request in requests]
 
 
 def to_view(session: Session, request: PoolRequest) -> RequestView:
     account = session.get(Account, request.account_id)
     requester = session.get(User, request.requester_id)
+    assert account is not None, "a request's account is a foreign key"
+    assert requester is not None, "a request's requester is a foreign key"
     reviewer = session.get(User, request.reviewer_id) if request.reviewer_id else None
     pool = session.get(Pool, request.dedicated_pool_id) if request.dedicated_pool_id else None
     return RequestView(
-        id=request.id,
+        id=saved_id(request),
         kind=request.kind,
         status=request.status,
         account=account.name,
