@@ -64,7 +64,7 @@ class AuditLogScreen(StaffScreen):
             yield Select([], prompt="Any user", id="audit-user")
             yield Select([], prompt="Any kind", id="audit-kind")
             yield Input(placeholder="Domain  ( / )", id="audit-domain")
-        table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         table.add_column("When", key="at", width=11)
         table.add_column("Who", key="actor", width=8)
         table.add_column("What", key="action", width=27)
@@ -153,6 +153,7 @@ class AuditLogScreen(StaffScreen):
             detail.update("")
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert key is not None, "every row is keyed by its event's id"
         event = self.events.get(int(key))
         if event is None:
             return

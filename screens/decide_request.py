@@ -8,6 +8,8 @@ says who, and offers nothing more to do.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,8 +25,13 @@ from app.services.triage import DecisionContext
 from screens.failures import FailureAware
 from widgets.request_details import RequestDetails
 
+if TYPE_CHECKING:
+    from app.console.app import MailpoolsConsole
+
 
 class DecideRequestScreen(FailureAware, Screen):
+    app: MailpoolsConsole
+
     DEFAULT_CSS = """
     DecideRequestScreen #decide-body { height: 1fr; }
     DecideRequestScreen #decide-ips-box { height: auto; padding: 0 1; }
@@ -49,7 +56,7 @@ class DecideRequestScreen(FailureAware, Screen):
         self.request_id = request_id
         self.context: DecisionContext | None = None
         # The decision waiting for confirmation: (approve?, chosen IPs, reason).
-        self.pending: tuple[bool, list[str], str] | None = None
+        self.pending: tuple[bool, list[str] | None, str] | None = None
 
     @property
     def agent(self) -> AgentBackend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -26,6 +27,9 @@ from widgets.rate_gauge import RateGauge
 from widgets.request_form import RequestForm
 from widgets.transactional_form import TransactionalForm
 
+if TYPE_CHECKING:
+    from app.console.app import MailpoolsConsole
+
 TAB_LABELS = {
     "overview": "Overview",
     "mail-servers": "Mail Servers",
@@ -44,6 +48,8 @@ MODE_WORDS = {
 
 
 class DomainScreen(FailureAware, Screen):
+    app: MailpoolsConsole
+
     DEFAULT_CSS = """
     DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
     DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }
@@ -106,7 +112,9 @@ class DomainScreen(FailureAware, Screen):
         except MailpoolsError as error:
             self.app.call_from_thread(self.show_error, error.message)
             return
-        self.app.call_from_thread(self.show_domain, view)
+        # Textual types the callback as returning `T | Awaitable[T]`, which mypy cannot
+        # solve for a coroutine function; the call itself awaits show_domain as intended.
+        self.app.call_from_thread(self.show_domain, view)  # type: ignore[arg-type]
 
     @work(
         thread=True,
@@ -173,9 +181,13 @@ class DomainScreen(FailureAware, Screen):
         pane = self.query_one("#activity", Container)
         if pane.query("#activity-body"):
             return
-        messages = DataTable(id="activity-messages", cursor_type="row", zebra_stripes=True)
+        messages: DataTable[str] = DataTable(
+            id="activity-messages", cursor_type="row", zebra_stripes=True
+        )
         messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
-        events = DataTable(id="activity-events", cursor_type="row", zebra_stripes=True)
+        events: DataTable[str] = DataTable(
+            id="activity-events", cursor_type="row", zebra_stripes=True
+        )
         events.add_columns("When", "Who", "What", "Details")
         await pane.remove_children()
         await pane.mount(

@@ -30,7 +30,7 @@ class FlagsScreen(StaffScreen):
             id="low-volume-title",
             classes="flags-title",
         )
-        low = DataTable(id="low-volume", cursor_type="row")
+        low: DataTable[str | Text] = DataTable(id="low-volume", cursor_type="row")
         low.add_column("IP", key="address", width=15)
         low.add_column("Group", key="pool", width=20)
         low.add_column("Account", key="account", width=10)
@@ -41,7 +41,7 @@ class FlagsScreen(StaffScreen):
         yield Static(
             "Domains close to their pool's thresholds", id="near-title", classes="flags-title"
         )
-        near = DataTable(id="near-thresholds", cursor_type="row")
+        near: DataTable[str | Text] = DataTable(id="near-thresholds", cursor_type="row")
         near.add_column("Domain", key="domain", width=22)
         near.add_column(Text("Of limit", justify="right"), key="closeness", width=8)
         near.add_column(Text("Bounce", justify="right"), key="bounce", width=11)
@@ -86,27 +86,28 @@ class FlagsScreen(StaffScreen):
         )
         near = self.query_one("#near-thresholds", DataTable)
         near.clear()
-        for flag in flags.near_thresholds:
-            rates = flag.rates
+        for domain in flags.near_thresholds:
+            rates = domain.rates
             limits = rates.thresholds
+            assert limits is not None, "a domain is flagged only against its pool's thresholds"
             style = "bold red" if rates.closeness > 1 else "yellow"
             near.add_row(
-                flag.name,
+                domain.name,
                 Text(whole_percent(rates.closeness), style=style, justify="right"),
                 Text(
                     f"{percent(rates.bounce_rate)}/{percent(limits.max_bounce_rate)}",
-                    style=style if flag.worst == "bounce" else "",
+                    style=style if domain.worst == "bounce" else "",
                     justify="right",
                 ),
                 Text(
                     f"{percent(rates.complaint_rate)}/{percent(limits.max_complaint_rate)}",
-                    style=style if flag.worst == "complaint" else "",
+                    style=style if domain.worst == "complaint" else "",
                     justify="right",
                 ),
                 Text(short_count(rates.sent) + ("" if rates.judged else " (few)"), justify="right"),
-                flag.pool,
-                flag.account,
-                key=flag.name,
+                domain.pool,
+                domain.account,
+                key=domain.name,
             )
         self.query_one("#near-title", Static).update(
             f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"

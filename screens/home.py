@@ -6,6 +6,8 @@ with ten thousand domains as with ten.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +26,9 @@ from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.rate_gauge import LEVEL_STYLES
 
+if TYPE_CHECKING:
+    from app.console.app import MailpoolsConsole
+
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
 FILTER_DELAY_SECONDS = 0.25
 
@@ -34,6 +39,8 @@ def rate_cell(reading: RateAgainstLimit) -> Text:
 
 class HomeScreen(FailureAware, Screen):
     """The owner's domains: way of sending, pool, status, volume, rates, warm-up."""
+
+    app: MailpoolsConsole
 
     DEFAULT_CSS = """
     HomeScreen #home-filter { margin: 0 1; }
@@ -66,7 +73,9 @@ class HomeScreen(FailureAware, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="Filter domains by name  ( / )", id="home-filter")
-        table = DataTable(id="home-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(
+            id="home-table", cursor_type="row", zebra_stripes=True
+        )
         # Fixed widths: the page paints at once, without measuring every cell first.
         # What matters most comes first, so 80 columns show it without scrolling.
         table.add_column("Domain", key="domain", width=22)

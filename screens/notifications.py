@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,8 +18,13 @@ from app.rules.formatting import age
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 
+if TYPE_CHECKING:
+    from app.console.app import MailpoolsConsole
+
 
 class NotificationsScreen(FailureAware, Screen):
+    app: MailpoolsConsole
+
     DEFAULT_CSS = """
     NotificationsScreen #inbox-title { padding: 0 1; text-style: bold; }
     NotificationsScreen #inbox { height: 1fr; }
@@ -43,7 +50,7 @@ class NotificationsScreen(FailureAware, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Notifications — newest first; ● unread", id="inbox-title")
-        table = DataTable(id="inbox", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(id="inbox", cursor_type="row", zebra_stripes=True)
         table.add_column(" ", key="read")
         table.add_column("When", key="when")
         table.add_column("What", key="title")

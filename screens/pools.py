@@ -84,7 +84,9 @@ class PoolsScreen(StaffScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield StaffNav(self.SECTION)
-        pools = DataTable(id="pools-table", cursor_type="row", zebra_stripes=True)
+        pools: DataTable[str | Text] = DataTable(
+            id="pools-table", cursor_type="row", zebra_stripes=True
+        )
         pools.add_column("Pool", key="pool", width=18)
         pools.add_column("Kind", key="kind", width=13)
         pools.add_column(Text("IPs", justify="right"), key="ips", width=3)
@@ -94,7 +96,7 @@ class PoolsScreen(StaffScreen):
         pools.add_column(Text("Complaint", justify="right"), key="complaint", width=9)
         yield pools
         yield Static("Loading pools…", id="pool-summary")
-        ips = DataTable(id="pool-ips", cursor_type="row")
+        ips: DataTable[str | Text] = DataTable(id="pool-ips", cursor_type="row")
         ips.add_column("IP", key="address", width=15)
         ips.add_column("State", key="state", width=11)
         ips.add_column(Text("Weight", justify="right"), key="weight", width=6)
@@ -103,7 +105,7 @@ class PoolsScreen(StaffScreen):
         ips.add_column(Text("Sent today", justify="right"), key="sent", width=10)
         ips.add_column("Hostname", key="hostname", width=30)
         yield ips
-        domains = DataTable(id="pool-domains", cursor_type="row")
+        domains: DataTable[str | Text] = DataTable(id="pool-domains", cursor_type="row")
         domains.add_column("Domain", key="domain", width=24)
         domains.add_column("Account", key="account", width=10)
         domains.add_column("Status", key="status", width=8)
@@ -221,18 +223,19 @@ class PoolsScreen(StaffScreen):
     def action_pause_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
         if address:
-            self.run_action(lambda: self.agent.pause_ip(address))
+            self.run_change(lambda: self.agent.pause_ip(address))
 
     def action_resume_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
         if address:
-            self.run_action(lambda: self.agent.resume_ip(address))
+            self.run_change(lambda: self.agent.resume_ip(address))
 
     def action_weight(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
-        if address is None:
+        pool = self.selected_pool()
+        if address is None or pool is None:
             return
-        current = next(ip.weight for ip in self.selected_pool().ips if ip.address == address)
+        current = next(ip.weight for ip in pool.ips if ip.address == address)
         self.app.push_screen(
             PromptDialog(
                 f"Weight of {address}",
@@ -261,7 +264,7 @@ class PoolsScreen(StaffScreen):
     def action_reinstate_domain(self) -> None:
         name = self.highlighted("#pool-domains", "member domains")
         if name:
-            self.run_action(lambda: self.agent.reinstate_domain(name))
+            self.run_change(lambda: self.agent.reinstate_domain(name))
 
     def prompt_closed(self, message: str | None) -> None:
         if message:

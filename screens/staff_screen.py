@@ -8,9 +8,10 @@ a toast, then the screen reloads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker
 
@@ -19,15 +20,22 @@ from app.errors import MailpoolsError
 from screens.failures import FailureAware
 from widgets.staff_nav import STAFF_SECTIONS
 
+if TYPE_CHECKING:
+    from app.console.app import MailpoolsConsole
+
 
 class StaffScreen(FailureAware, Screen):
     """Base of the agents' section screens; SECTION names the one this screen is."""
 
+    app: MailpoolsConsole
     SECTION = ""
-    BINDINGS = [
-        Binding(key, f"section('{name}')", label, show=False, id=f"go-{name}")
-        for key, name, label in STAFF_SECTIONS
-    ] + [Binding("ctrl+r", "reload", "Reload", show=False, id="reload")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"section('{name}')", label, show=False, id=f"go-{name}")
+            for key, name, label in STAFF_SECTIONS
+        ),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="reload"),
+    ]
 
     _agent: AgentBackend | None = None
 
@@ -72,7 +80,7 @@ class StaffScreen(FailureAware, Screen):
         )
 
     @work(thread=True, exit_on_error=False, group="staff-action", name="making the change")
-    def run_action(self, call: Callable[[], str]) -> None:
+    def run_change(self, call: Callable[[], str]) -> None:
         """Run one state change; toast what happened or why it was refused, then reload."""
         try:
             message = call()

@@ -53,7 +53,9 @@ class TriageScreen(StaffScreen):
             yield Select(KIND_OPTIONS, prompt="Any kind", id="triage-kind")
             yield Select([], prompt="Any account", id="triage-account")
             yield Input(placeholder="Search by domain  ( / )", id="triage-search")
-        table = DataTable(id="triage-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(
+            id="triage-table", cursor_type="row", zebra_stripes=True
+        )
         table.add_column("#", key="id", width=3)
         table.add_column("Account", key="account", width=15)
         table.add_column("Asks for", key="asked", width=15)
@@ -157,11 +159,13 @@ class TriageScreen(StaffScreen):
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return int(key.value)
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert key is not None, "every row is keyed by its request's id"
+        return int(key)
 
     def show_detail(self) -> None:
-        item = self.items.get(self.highlighted_id())
+        request_id = self.highlighted_id()
+        item = self.items.get(request_id) if request_id is not None else None
         self.query_one(RequestDetails).show(item, empty="Nothing selected.")
 
     @on(DataTable.RowHighlighted, "#triage-table")
@@ -172,7 +176,9 @@ class TriageScreen(StaffScreen):
     def decide(self, event: DataTable.RowSelected) -> None:
         from screens.decide_request import DecideRequestScreen
 
-        self.app.push_screen(DecideRequestScreen(int(event.row_key.value)))
+        request_id = event.row_key.value
+        assert request_id is not None, "every row is keyed by its request's id"
+        self.app.push_screen(DecideRequestScreen(int(request_id)))
 
     @on(Select.Changed)
     def filter_changed(self) -> None:

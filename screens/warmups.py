@@ -45,7 +45,9 @@ class WarmupsScreen(StaffScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield StaffNav(self.SECTION)
-        table = DataTable(id="warmups-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str | Text] = DataTable(
+            id="warmups-table", cursor_type="row", zebra_stripes=True
+        )
         table.add_column("Group", key="pool", width=20)
         table.add_column("Domains", key="domains", width=22)
         table.add_column("State", key="state", width=8)
@@ -143,9 +145,9 @@ class WarmupsScreen(StaffScreen):
     def action_pause(self) -> None:
         domain = self.acting_domain()
         if domain:
-            self.run_action(lambda: self.agent.pause_warmup(domain))
+            self.run_change(lambda: self.agent.pause_warmup(domain))
 
     def action_resume(self) -> None:
         domain = self.acting_domain()
         if domain:
-            self.run_action(lambda: self.agent.resume_warmup(domain))
+            self.run_change(lambda: self.agent.resume_warmup(domain))

@@ -81,7 +81,12 @@ class RequestForm(Vertical):
     def refused(self, error: MailpoolsError) -> None:
         self.submit_button.disabled = False
         self.note(self.form_note, "")
-        shown = error.field in self.FIELDS and self.query(f"#{error.field}-error")
-        self.note(error.field if shown else self.form_note, error.message)
-        if shown and self.query(f"#{error.field}"):
-            self.query_one(f"#{error.field}").focus()
+        # The field named by the refusal, if this form shows errors next to it.
+        field = (
+            error.field
+            if error.field in self.FIELDS and self.query(f"#{error.field}-error")
+            else None
+        )
+        self.note(field or self.form_note, error.message)
+        if field and self.query(f"#{field}"):
+            self.query_one(f"#{field}").focus()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.console.views import ActivityView, EventLine, MessageLine, NotificationView
 from app.services.auth import require_account_access
 from app.services.lookups import get_domain
 from app.services.notifications import list_notifications
-from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User
+from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User, saved_id
 
 RECENT_MESSAGE_LIMIT = 50
 RECENT_EVENT_LIMIT = 50
@@ -37,17 +37,17 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
     require_account_access(actor, domain.account_id)
     rows = session.exec(
         select(Message, IpAddress.address)
-        .outerjoin(IpAddress, IpAddress.id == Message.ip_id)
+        .outerjoin(IpAddress, col(IpAddress.id) == Message.ip_id)
         .where(Message.domain_id == domain.id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         .limit(RECENT_MESSAGE_LIMIT)
     ).all()
     events = session.exec(
         select(AuditEvent)
         .where(AuditEvent.domain_id == domain.id)
         # Queued mail is listed above, message by message; here only changes to the domain.
-        .where(AuditEvent.action.not_like("message.%"))
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .where(col(AuditEvent.action).not_like("message.%"))
+        .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
         .limit(RECENT_EVENT_LIMIT)
     ).all()
     return ActivityView(
@@ -62,13 +62,13 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
 def _notification_views(session: Session, rows: list[Notification]) -> list[NotificationView]:
     ids = {n.domain_id for n in rows if n.domain_id}
     names = (
-        dict(session.exec(select(Domain.id, Domain.name).where(Domain.id.in_(ids))).all())
+        dict(session.exec(select(Domain.id, Domain.name).where(col(Domain.id).in_(ids))).all())
         if ids
         else {}
     )
     return [
         NotificationView(
-            id=n.id,
+            id=saved_id(n),
             kind=n.kind,
             title=n.title,
             body=n.body,
@@ -93,8 +93,8 @@ def notifications_after(session: Session, actor: User, last_seen_id: int) -> lis
     rows = session.exec(
         select(Notification)
         .where(Notification.account_id == actor.account_id)
-        .where(Notification.id > last_seen_id)
-        .order_by(Notification.id)
+        .where(col(Notification.id) > last_seen_id)
+        .order_by(col(Notification.id))
         .limit(20)
     ).all()
     return _notification_views(session, list(rows))
@@ -103,11 +103,10 @@ def notifications_after(session: Session, actor: User, last_seen_id: int) -> lis
 def latest_notification_id(session: Session, actor: User) -> int:
     if actor.account_id is None:
         return 0
-    return session.exec(
-        select(func.coalesce(func.max(Notification.id), 0)).where(
-            Notification.account_id == actor.account_id
-        )
+    latest = session.exec(
+        select(func.max(col(Notification.id))).where(Notification.account_id == actor.account_id)
     ).one()
+    return latest or 0
 
 
 def unread_count(session: Session, actor: User) -> int:
@@ -117,5 +116,5 @@ def unread_count(session: Session, actor: User) -> int:
         select(func.count())
         .select_from(Notification)
         .where(Notification.account_id == actor.account_id)
-        .where(Notification.read_at.is_(None))
+        .where(col(Notification.read_at).is_(None))
     ).one()

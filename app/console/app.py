@@ -27,6 +27,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -103,10 +104,12 @@ def staff_modes() -> dict[str, type[Screen]]:
 class DomainCommands(Provider):
     """The command palette's "go to domain": every domain of the owner's account."""
 
+    app: MailpoolsConsole
+
     async def startup(self) -> None:
         app = self.app
         self.names: list[str] = []
-        if isinstance(app, MailpoolsConsole) and app.viewer and not app.viewer.is_staff:
+        if app.viewer and not app.viewer.is_staff:
             self.names = await asyncio.to_thread(app.backend.domain_names)
 
     async def discover(self) -> Hits:
@@ -252,7 +255,7 @@ class MailpoolsConsole(App):
             return
         for notification in arrived:
             self.last_notification_id = max(self.last_notification_id, notification.id)
-            severity = (
+            severity: SeverityLevel = (
                 "warning"
                 if notification.kind in ("request_denied", "domain_removed")
                 else "information"

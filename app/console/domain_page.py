@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import clock
 from app.console.views import (
@@ -32,6 +32,7 @@ from data.models import (
     RequestStatus,
     SendingMode,
     User,
+    saved_id,
 )
 
 # The dedicated form lists at most this many other domains to share the IPs with.
@@ -39,13 +40,9 @@ SHARE_CANDIDATE_LIMIT = 100
 CAMPAIGN_LOOKBACK_DAYS = 30
 
 
-def request_summary(
-    request: PoolRequest | None, pool_names: dict[int, str]
-) -> RequestSummary | None:
-    if request is None:
-        return None
+def request_summary(request: PoolRequest, pool_names: dict[int, str]) -> RequestSummary:
     return RequestSummary(
-        id=request.id,
+        id=saved_id(request),
         kind=request.kind,
         status=request.status,
         created_at=request.created_at,
@@ -95,7 +92,7 @@ def _dedicated_groups(session: Session, account_id: int) -> list[DedicatedGroup]
                 ips=pool_view(session, pool).ips,
                 domains=[d.name for d in members],
                 measured_weekly=stats.weekly_volume(
-                    session, [d.id for d in members], clock.today()
+                    session, [saved_id(d) for d in members], clock.today()
                 ),
             )
         )
@@ -107,9 +104,9 @@ def _share_candidates(session: Session, domain: Domain) -> tuple[list[ShareCandi
     others = filing.dedicated_candidates(session, domain)
     truncated = len(others) > SHARE_CANDIDATE_LIMIT
     others = others[:SHARE_CANDIDATE_LIMIT]
-    volumes = stats.domain_rates(session, [d.id for d in others], clock.today(), days=7)
+    volumes = stats.domain_rates(session, [saved_id(d) for d in others], clock.today(), days=7)
     return (
-        [ShareCandidate(d.name, volumes.get(d.id, Rates()).volume) for d in others],
+        [ShareCandidate(d.name, volumes.get(saved_id(d), Rates()).volume) for d in others],
         truncated,
     )
 
@@ -118,6 +115,7 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
     domain = get_domain(session, name)
     require_account_access(actor, domain.account_id)
     account = session.get(Account, domain.account_id)
+    assert account is not None, "a domain's account_id is a foreign key to a stored account"
     shared = _pool_or_none(
         session, session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None
     )
@@ -126,35 +124,38 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
     else:
         # The pool it would join: show its thresholds before the owner asks.
         transactional_pool = session.exec(
-            select(Pool).where(Pool.kind == PoolKind.TRANSACTIONAL).order_by(Pool.id)
+            select(Pool).where(Pool.kind == PoolKind.TRANSACTIONAL).order_by(col(Pool.id))
         ).first()
     transactional = _pool_or_none(session, transactional_pool)
     dedicated_pool = (
         session.get(Pool, domain.dedicated_pool_id) if domain.dedicated_pool_id else None
     )
     dedicated = _pool_or_none(session, dedicated_pool)
-    sending = {
+    sending_pools: dict[str, PoolView | None] = {
         SendingMode.SHARED: shared,
         SendingMode.TRANSACTIONAL: transactional,
         SendingMode.DEDICATED: dedicated,
-    }.get(domain.sending_mode)
+    }
+    sending = sending_pools.get(domain.sending_mode)
+    domain_id = saved_id(domain)
     rates = RateReading(
-        stats.domain_rates(session, [domain.id], clock.today(), days=7).get(domain.id, Rates()),
+        stats.domain_rates(session, [domain_id], clock.today(), days=7).get(domain_id, Rates()),
         sending.thresholds if sending else None,
     )
-    campaign, broadcast = _campaign_volume(session, domain.id)
-    pool_names = {pool.id: pool.name for pool in session.exec(select(Pool))}
+    campaign, broadcast = _campaign_volume(session, domain_id)
+    pool_names = {saved_id(pool): pool.name for pool in session.exec(select(Pool))}
     requests = session.exec(
         select(PoolRequest)
-        .join(RequestDomain, RequestDomain.request_id == PoolRequest.id)
-        .where(RequestDomain.domain_id == domain.id)
-        .order_by(PoolRequest.created_at.desc(), PoolRequest.id.desc())
+        .join(RequestDomain, col(RequestDomain.request_id) == PoolRequest.id)
+        .where(RequestDomain.domain_id == domain_id)
+        .order_by(col(PoolRequest.created_at).desc(), col(PoolRequest.id).desc())
     ).all()
     pending = next((r for r in requests if r.status == RequestStatus.PENDING), None)
     decided = next((r for r in requests if r.status != RequestStatus.PENDING), None)
     warmup = None
     if dedicated_pool is not None:
-        row = latest_warmups(session, {dedicated_pool.id}).get(dedicated_pool.id)
+        dedicated_pool_id = saved_id(dedicated_pool)
+        row = latest_warmups(session, {dedicated_pool_id}).get(dedicated_pool_id)
         if row is not None:
             warmup = describe_warmup(session, row, domain.name)
     candidates, truncated = _share_candidates(session, domain)
@@ -177,12 +178,12 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         campaign_30d=campaign,
         broadcast_30d=broadcast,
         measured_weekly=rates.volume,
-        pending=request_summary(pending, pool_names),
-        last_decision=request_summary(decided, pool_names),
+        pending=request_summary(pending, pool_names) if pending else None,
+        last_decision=request_summary(decided, pool_names) if decided else None,
         warmup=warmup,
-        dedicated_groups=_dedicated_groups(session, account.id),
+        dedicated_groups=_dedicated_groups(session, domain.account_id),
         share_candidates=candidates,
         candidates_truncated=truncated,
-        dedicated_ips_in_use=filing.dedicated_ips_in_use(session, account.id),
+        dedicated_ips_in_use=filing.dedicated_ips_in_use(session, domain.account_id),
         max_ips_per_request=policy.max_ips_per_request(),
     )

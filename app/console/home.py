@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, col, select
 
 from app.console.views import HomePage, Viewer
 from app.errors import MailpoolsError
@@ -42,9 +42,9 @@ def home_page(
     """One page of the account's domains by name, with their 7-day stats in one grouped query."""
     account_id = own_account_id(actor)
     wanted = filter_text.strip().lower()
-    conditions = [Domain.account_id == account_id]
+    conditions: list[ColumnElement[bool]] = [col(Domain.account_id) == account_id]
     if wanted:
-        conditions.append(Domain.name.contains(wanted, autoescape=True))
+        conditions.append(col(Domain.name).contains(wanted, autoescape=True))
     total = session.exec(select(func.count()).select_from(Domain).where(*conditions)).one()
     offset = max(0, min(offset, max(0, total - 1) // limit * limit))
     domains = session.exec(

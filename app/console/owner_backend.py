@@ -33,7 +33,7 @@ from app.services.notifications import list_notifications, mark_read
 from app.services.outcomes import Outcome
 from app.services.requests import filing
 from data.db import session_scope
-from data.models import User
+from data.models import User, saved_id
 
 
 class ConsoleBackend:
@@ -92,7 +92,7 @@ class ConsoleBackend:
 
     def mark_all_read(self) -> int:
         def mark(session: Session, actor: User) -> int:
-            unread = [n.id for n in list_notifications(session, actor) if n.read_at is None]
+            unread = [saved_id(n) for n in list_notifications(session, actor) if n.read_at is None]
             return mark_read(session, actor, unread) if unread else 0
 
         return self._run(mark)
@@ -143,7 +143,8 @@ class ConsoleBackend:
                 ip_count=count,
                 join_pool=join_pool,
             )
-            names = {outcome.subject.dedicated_pool_id: join_pool} if join_pool else {}
+            pool_id = outcome.subject.dedicated_pool_id
+            names = {pool_id: join_pool} if join_pool and pool_id is not None else {}
             return Outcome(request_summary(outcome.subject, names), outcome.summary)
 
         return self._run(file)
