@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -34,6 +35,8 @@ from data.db import make_engine, session_scope, upgrade
 from data.models import Account, Domain, DomainStatus, Role, User
 
 TRAFFIC_INTERVAL_SECONDS = 1.0
+# How often the demo checks that its terminal is still there.
+HANGUP_CHECK_SECONDS = 1.0
 MESSAGES_PER_TICK = 6
 
 
@@ -163,6 +166,23 @@ def main() -> int:
         return run_demo(configured, engine)
 
 
+def _leave_when_hung_up(sender: subprocess.Popen, stopped: threading.Event) -> None:
+    """End the demo when its terminal is gone.
+
+    Closing the terminal of `make demo` hangs up make, not the demo under it: the
+    demo would keep its sender and traffic running for ever, spinning on a
+    terminal that no longer answers. Once the terminal is hung up, this process
+    has no controlling terminal left to open.
+    """
+    while not stopped.wait(HANGUP_CHECK_SECONDS):
+        try:
+            os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        except OSError:
+            sender.terminate()
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
 def run_demo(configured: Settings, engine: Engine) -> int:
     sink = LoopbackSink(record=False).start()
     log_path = demo_database_path().with_name("sender.log")
@@ -184,6 +204,9 @@ def run_demo(configured: Settings, engine: Engine) -> int:
             return 0
         from app.console.app import MailpoolsConsole
 
+        threading.Thread(
+            target=_leave_when_hung_up, args=(sender, traffic.stopped), daemon=True
+        ).start()
         while True:
             chosen = DemoLauncher(demo_cast(engine), traffic_summary, configured.theme).run()
             if not chosen:
