@@ -7,6 +7,13 @@ from datetime import datetime
 from app import clock
 
 
+def one_line(text: str, limit: int) -> str:
+    """TEXT fit to echo in a one-sentence message: escaped if it holds characters that
+    do not print (a newline would split the message), and cut to LIMIT characters."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 def short_count(number: int) -> str:
     """Volumes as people read them at a glance: 950, 82.4k, 1.2M."""
     if number < 1_000:

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules.formatting import one_line
 from app.rules.policy import normalise_domain
 from app.rules.rates import DEFAULT_THRESHOLDS
 from app.services import audit
@@ -177,7 +178,7 @@ class _Entry:
 
 def load_file(path: str | Path) -> dict[str, list[_Entry]]:
     """Read an inventory file, refusing anything that is not a regular file of sane size."""
-    shown = _printable(str(path), limit=300)
+    shown = one_line(str(path), 300)
     if not str(path).strip():
         raise InventoryError("The inventory file's path is empty.")
     path = Path(path)
@@ -513,12 +514,6 @@ def _user_keys(entry: _Entry, name: str, key_holders: dict[bytes, str]) -> list[
 def _shorten(text: str, limit: int = 40) -> str:
     """TEXT quoted for a message, cut short so a long value cannot flood it."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _printable(text: str, limit: int = 80) -> str:
-    """TEXT as one line for a message: shortened, and escaped if it holds unprintable characters."""
-    shown = text if text.isprintable() else repr(text)[1:-1]
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _hidden_character(value: str) -> str | None:
