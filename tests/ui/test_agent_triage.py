@@ -101,6 +101,9 @@ async def test_approving_a_dedicated_request_with_changed_ips_after_confirmation
         assert "Choose exactly 2 IPs" in _text(screen, "#decide-ips-error")
         assert not screen.query_one("#decide-confirm").display
         choices.deselect("127.0.0.22")
+        # A button ignores clicks during its short pressed effect; a person clicks after it.
+        approve = screen.query_one("#approve")
+        await wait_for(pilot, lambda: not approve.has_class("-active"))
         await pilot.click("#approve")
         await settle(pilot)
         assert screen.query_one("#decide-confirm").display
