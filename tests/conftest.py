@@ -1,8 +1,10 @@
 """Databases for the tests: every test that takes `engine` runs on SQLite and on PostgreSQL.
 
 The schema comes from the real migrations: it is built once per test worker
-into a template (a SQLite file, a PostgreSQL template database) and each test
-gets a fresh copy, so tests are isolated and still fast.
+into a template (a SQLite file, a PostgreSQL template database). Each SQLite test
+gets a fresh copy of the file. Copying a PostgreSQL database costs most of a
+second, while emptying its few small tables takes milliseconds, so each test
+worker keeps the PostgreSQL copies it made and empties one for the next test.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,18 +78,103 @@ def postgres_template() -> tuple[str, str]:
     admin.dispose()
 
 
-def fresh_postgres_database(admin_url: str, template: str) -> tuple[str, callable]:
-    name = f"mailpools_test_{uuid.uuid4().hex[:12]}"
-    admin = sa_create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+class ReusedDatabases:
+    """One test worker's copies of the PostgreSQL template, handed out one test at a time.
 
-    def drop() -> None:
-        with admin.connect() as connection:
+    A copy comes back emptied: every other connection to it is ended, every table's
+    rows are deleted and every sequence starts again at 1, all in one transaction,
+    so the next test sees what a fresh copy would show. A copy that cannot be
+    emptied (a test left it refusing connections, or holding a lock) is dropped.
+    """
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self.admin = sa_create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.idle: list[str] = []
+        self.made: list[str] = []
+        self._emptying: str | None = None
+
+    def take(self) -> str:
+        if self.idle:
+            return self.idle.pop()
+        name = f"mailpools_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.made.append(name)
+        return name
+
+    def give_back(self, name: str) -> None:
+        try:
+            self._empty(name)
+        except Exception:
+            self._drop(name)
+        else:
+            self.idle.append(name)
+
+    def _empty(self, name: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+        engine = sa_create_engine(_with_database(self.admin_url, name))
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+                connection.execute(text(self._emptying_statement(connection)))
+        finally:
+            engine.dispose()
+
+    def _emptying_statement(self, connection) -> str:
+        # Every copy has the template's schema, so the statement is worked out once.
+        if self._emptying is None:
+            tables = connection.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ).scalars()
+            sequences = connection.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            ).scalars()
+            # As a replica the session skips foreign-key triggers, so order does not matter.
+            self._emptying = (
+                "SET LOCAL session_replication_role = replica;"
+                + "".join(f'DELETE FROM "{table}";' for table in tables)
+                + "".join(f"SELECT setval('\"{sequence}\"', 1, false);" for sequence in sequences)
+            )
+        return self._emptying
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        self.made.remove(name)
 
-    return _with_database(admin_url, name), drop
+    def close(self) -> None:
+        for name in list(self.made):
+            self._drop(name)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def reused_databases(postgres_template):
+    databases = ReusedDatabases(*postgres_template)
+    yield databases
+    databases.close()
+
+
+@contextmanager
+def postgres_database(databases: ReusedDatabases):
+    """The URL of an empty, migrated PostgreSQL database, for the length of the block."""
+    name = databases.take()
+    try:
+        yield _with_database(databases.admin_url, name)
+    finally:
+        databases.give_back(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -98,10 +186,8 @@ def database_url(request, tmp_path) -> str:
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    admin_url, template = request.getfixturevalue("postgres_template")
-    url, drop = fresh_postgres_database(admin_url, template)
-    yield url
-    drop()
+    with postgres_database(request.getfixturevalue("reused_databases")) as url:
+        yield url
 
 
 @pytest.fixture

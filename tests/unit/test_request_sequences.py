@@ -31,7 +31,7 @@ from data.models import (
     RequestDomain,
     Warmup,
 )
-from tests.conftest import fresh_postgres_database
+from tests.conftest import ReusedDatabases, postgres_database
 from tests.database_state import database_state
 from tests.factories import build_world, user
 
@@ -203,14 +203,13 @@ def fresh_sqlite(template: Path):
 
 
 @contextmanager
-def fresh_postgres(admin_url: str, template: str):
-    url, drop = fresh_postgres_database(admin_url, template)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop()
+def fresh_postgres(databases: ReusedDatabases):
+    with postgres_database(databases) as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @SETTINGS
@@ -222,6 +221,6 @@ def test_any_sequence_keeps_the_rules_on_sqlite(sqlite_template, steps):
 
 @SETTINGS
 @given(steps=STEPS)
-def test_any_sequence_keeps_the_rules_on_postgresql(postgres_template, steps):
-    with fresh_postgres(*postgres_template) as engine:
+def test_any_sequence_keeps_the_rules_on_postgresql(reused_databases, steps):
+    with fresh_postgres(reused_databases) as engine:
         run_sequence(engine, steps)
