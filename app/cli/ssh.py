@@ -7,7 +7,6 @@ import logging
 import signal
 from pathlib import Path
 
-import asyncssh
 from platformdirs import user_data_dir
 
 from app import settings
@@ -35,6 +34,9 @@ def register(subparsers) -> None:
 
 
 def _serve(args) -> int:
+    # Imported here: every other command starts faster without the SSH stack.
+    import asyncssh
+
     from app.ssh.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
