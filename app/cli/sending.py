@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
 import time
 from datetime import date
 
-from app.cli.arguments import WHOLE_NUMBER, seconds, whole_number
+from app.cli.arguments import seconds, whole_number
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -29,7 +30,8 @@ from app.cli.common import (
     transaction,
 )
 from app.errors import MailpoolsError
-from app.rules.formatting import percent
+from app.rules.formatting import one_line, percent
+from app.rules.numbers import whole_number_or_none
 from app.sender import SenderOptions, SenderStats, run_sender
 from app.services import complaints, outbox, warmups
 
@@ -126,6 +128,8 @@ def register(subparsers) -> None:
     add_as_option(show, required=False)
 
 
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
 # The sender's options as the command line names them, for refusals.
 OPTION_LABELS = {
     "smtp_port": "--smtp-port",
@@ -147,9 +151,10 @@ def _host_port(value: str, option: str, default_port: int | None = None) -> tupl
         if default_port is None:
             raise MailpoolsError(f"{option} needs HOST:PORT, e.g. 127.0.0.1:2525; got {value!r}.")
         return value, default_port
-    if not WHOLE_NUMBER.fullmatch(port) or not 0 < int(port) < 65536:
+    number = whole_number_or_none(port)
+    if number is None or not 0 < number < 65536:
         raise MailpoolsError(f"{option} has no valid port in {value!r}; use HOST:PORT.")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), number
 
 
 def _sender(args) -> int:
@@ -276,10 +281,15 @@ def _complaints_record(args) -> int:
 def _day(value: str | None) -> date | None:
     if not value:
         return None
+    # Only YYYY-MM-DD: date.fromisoformat also takes 20261126 and week dates like 2026-W48-4.
     try:
+        if not DAY.fullmatch(value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
-        raise MailpoolsError(f"--day must be a date like 2026-11-26, not {value!r}.") from None
+        raise MailpoolsError(
+            f"--day must be a date like 2026-11-26, not {one_line(repr(value), 40)}."
+        ) from None
 
 
 def _warmup_show(args) -> int:

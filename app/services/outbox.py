@@ -13,7 +13,7 @@ from app import clock
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
 from app.services import audit
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from data.models import Domain, Message, MessageKind, MessageStatus, User, table_of
 
 MAX_COUNT = 1_000_000
@@ -101,7 +101,7 @@ def enqueue(
         raise MailpoolsError(
             f"The subject is longer than {MAX_SUBJECT_LENGTH} characters.", field="subject"
         )
-    domain: Domain = get_domain(session, sender_domain)
+    domain: Domain = get_domain_for(session, actor, sender_domain)
     if actor.account_id is None or actor.account_id != domain.account_id:
         raise PermissionDenied(
             f"{actor.name} may only send from their own account's domains; "
