@@ -112,5 +112,6 @@ def local_reader(session: Session, args: argparse.Namespace) -> User:
 
 def command(subparsers, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
+    # The parser goes along so its arguments can be named in refusals.
+    parser.set_defaults(handler=handler, parser=parser)
     return parser

@@ -9,6 +9,7 @@ mailpools warmup show DOMAIN [--json]
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import signal
@@ -157,6 +158,17 @@ def _host_port(value: str, option: str, default_port: int | None = None) -> tupl
     return host.strip("[]"), number
 
 
+def _require_ip_address(host: str, value: str) -> None:
+    # The resolver takes a nameserver's address only, never a name it would have to look up.
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise MailpoolsError(
+            "--nameserver needs an IP address, such as 127.0.0.1 or 127.0.0.1:5353, "
+            f"not {one_line(repr(value), 60)}."
+        ) from None
+
+
 def _sender(args) -> int:
     options = SenderOptions(
         relay=_host_port(args.relay, "--relay") if args.relay else None,
@@ -173,6 +185,7 @@ def _sender(args) -> int:
     )
     if args.nameserver:
         host, port = _host_port(args.nameserver, "--nameserver", default_port=53)
+        _require_ip_address(host, args.nameserver)
         options.nameservers = [host]
         options.dns_port = port
     options.validate(OPTION_LABELS)
