@@ -79,6 +79,9 @@ def list_events(
     from app.services.auth import is_staff
     from app.services.lookups import get_account_for, get_domain_for
 
+    if not all(text.isprintable() for text in (user or "", kind or "")):
+        # No actor or action holds a control character (and PostgreSQL refuses NUL in a query).
+        return []
     query = select(AuditEvent)
     if account:
         query = query.where(AuditEvent.account_id == get_account_for(session, viewer, account).id)

@@ -12,7 +12,6 @@ from data.models import Role, User
 
 def get_user(session: Session, name: str) -> User:
     # Exactly the name: "sam " is not sam, or a typo could act as someone after all.
-    # A name with control characters matches nobody (PostgreSQL refuses NUL in a query).
     user = (
         session.exec(select(User).where(User.name == name)).first() if name.isprintable() else None
     )

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError, NotFound
+from app.rules.formatting import one_line
 from app.sender.store import add_daily_counts
 from app.services import audit
 from app.services.auth import require_staff
@@ -61,11 +62,16 @@ def record_complaints_for_messages(
         raise MailpoolsError("Name at least one Message-ID that was complained about.")
     found = {
         message.message_id: message
-        for message in session.exec(select(Message).where(col(Message.message_id).in_(wanted)))
+        for message in session.exec(
+            select(Message).where(
+                col(Message.message_id).in_([value for value in wanted if value.isprintable()])
+            )
+        )
     }
     missing = [value for value in wanted if value not in found]
     if missing:
-        raise NotFound(f"No message has the Message-ID {', '.join(missing)}; nothing was recorded.")
+        shown = one_line(", ".join(missing), 200)
+        raise NotFound(f"No message has the Message-ID {shown}; nothing was recorded.")
     unsent = [value for value in wanted if found[value].status != MessageStatus.SENT]
     if unsent:
         raise MailpoolsError(

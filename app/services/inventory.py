@@ -193,6 +193,9 @@ def load_file(path: str | Path) -> dict[str, list[_Entry]]:
         raise InventoryError(f"{shown}: is a directory, not a file") from None
     except OSError as error:
         raise InventoryError(f"{shown}: cannot be read ({error.strerror or error})") from None
+    except ValueError:
+        # A NUL character, which no path can hold.
+        raise InventoryError(f"{shown}: not a path (it holds a NUL character)") from None
     if len(content) > MAX_FILE_BYTES:
         raise InventoryError(f"{shown}: larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:

@@ -12,7 +12,8 @@ from app.rules.policy import normalise_domain
 from app.services.auth import is_staff
 from data.models import Account, Domain, DomainStatus, IpAddress, Pool, PoolKind, User
 
-# Names are echoed back in refusals; a long one is cut so the sentence stays readable.
+# Names with control characters match nothing and are not looked up: PostgreSQL refuses
+# NUL in a query. Names are echoed back in refusals, cut so the sentence stays readable.
 ECHOED_NAME_LIMIT = 80
 
 
@@ -72,14 +73,21 @@ def get_account_for(session: Session, actor: User, name: str) -> Account:
 
 
 def get_pool(session: Session, name: str) -> Pool:
-    pool = session.exec(select(Pool).where(Pool.name == name)).first()
+    pool = (
+        session.exec(select(Pool).where(Pool.name == name)).first() if name.isprintable() else None
+    )
     if pool is None:
         raise NotFound(f"There is no pool named {shown(name)}.")
     return pool
 
 
 def get_ip(session: Session, address: str) -> IpAddress:
-    ip = session.exec(select(IpAddress).where(IpAddress.address == address.strip())).first()
+    wanted = address.strip()
+    ip = (
+        session.exec(select(IpAddress).where(IpAddress.address == wanted)).first()
+        if wanted.isprintable()
+        else None
+    )
     if ip is None:
         raise NotFound(f"There is no IP address {shown(address)} in the inventory.")
     return ip
