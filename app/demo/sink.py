@@ -6,7 +6,8 @@ sees is the source address the sender bound: it proves the routing end to end.
 
 Recipients steer the replies, so failure paths can be exercised with real SMTP:
 a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
-no reply for `stall_seconds`.
+no reply to DATA for `stall_seconds`, and "wait" no reply to RCPT for as long.
+With `stall_greeting_every=N`, every Nth connection waits as long for its greeting.
 
 `python -m app.demo.sink [--port N]` runs one in the foreground and prints its port.
 """
@@ -46,12 +47,15 @@ class SinkHandler:
         self.by_peer: Counter[str] = Counter()
         self.helo_by_peer: dict[str, str | None] = {}
         self.connections = 0
+        self.stalled_greetings = 0
         self._lock = threading.Lock()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         local = address.split("@", 1)[0].lower()
+        if local.startswith("wait"):
+            await asyncio.sleep(self.stall_seconds)
         if local.startswith("defer"):
             return "451 4.3.0 Mailbox busy, try again later"
         if local.startswith("bounce"):
@@ -92,13 +96,26 @@ class SinkHandler:
 
 
 class _CountingSMTP(SMTP):
-    def __init__(self, handler: SinkHandler, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: SinkHandler, stall_greeting_every: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._sink_handler = handler
+        self._stall_greeting_every = stall_greeting_every
+        self._stall_greeting = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sink_handler.connections += 1
+        every = self._stall_greeting_every
+        if every and self._sink_handler.connections % every == 0:
+            self._stall_greeting = True
+            self._sink_handler.stalled_greetings += 1
         super().connection_made(transport)
+
+    async def _handle_client(self) -> None:
+        if self._stall_greeting:
+            await asyncio.sleep(self._sink_handler.stall_seconds)
+        await super()._handle_client()
 
 
 class LoopbackSink:
@@ -115,8 +132,10 @@ class LoopbackSink:
         *,
         record: bool = True,
         stall_seconds: float = 30.0,
+        stall_greeting_every: int | None = None,
     ) -> None:
         self.host = host
+        self.stall_greeting_every = stall_greeting_every
         self.port = port
         self.handler = SinkHandler(record=record, stall_seconds=stall_seconds)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,7 +159,12 @@ class LoopbackSink:
         try:
             self._server = loop.run_until_complete(
                 loop.create_server(
-                    lambda: _CountingSMTP(self.handler, hostname="sink.mailpools.test", loop=loop),
+                    lambda: _CountingSMTP(
+                        self.handler,
+                        self.stall_greeting_every,
+                        hostname="sink.mailpools.test",
+                        loop=loop,
+                    ),
                     host=self.host,
                     port=self.port,
                 )
