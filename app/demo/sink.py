@@ -8,6 +8,8 @@ Recipients steer the replies, so failure paths can be exercised with real SMTP:
 a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
 no reply to DATA for `stall_seconds`, and "wait" no reply to RCPT for as long.
 With `stall_greeting_every=N`, every Nth connection waits as long for its greeting.
+`release_stalls()` ends every stall at once, now and later (tests use it to
+decide when a stalled server answers, rather than racing a clock).
 
 `python -m app.demo.sink [--port N]` runs one in the foreground and prints its port.
 """
@@ -49,13 +51,26 @@ class SinkHandler:
         self.connections = 0
         self.stalled_greetings = 0
         self._lock = threading.Lock()
+        self._stalls_released = threading.Event()
+
+    async def stall(self) -> None:
+        """No answer for stall_seconds, or until release_stalls()."""
+        deadline = asyncio.get_running_loop().time() + self.stall_seconds
+        while not self._stalls_released.is_set():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.05))
+
+    def release_stalls(self) -> None:
+        self._stalls_released.set()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         local = address.split("@", 1)[0].lower()
         if local.startswith("wait"):
-            await asyncio.sleep(self.stall_seconds)
+            await self.stall()
         if local.startswith("defer"):
             return "451 4.3.0 Mailbox busy, try again later"
         if local.startswith("bounce"):
@@ -65,7 +80,7 @@ class SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
-            await asyncio.sleep(self.stall_seconds)
+            await self.stall()
         # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).
         peer_ip: str = session.peer[0]  # type: ignore[index]
         with self._lock:
@@ -114,7 +129,7 @@ class _CountingSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         if self._stall_greeting:
-            await asyncio.sleep(self._sink_handler.stall_seconds)
+            await self._sink_handler.stall()
         await super()._handle_client()
 
 
