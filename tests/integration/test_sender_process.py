@@ -276,3 +276,46 @@ async def test_a_database_restart_mid_run_leaves_the_sender_up_and_sends_each_me
     # the sender renewed its own leases once the database was back, and sent each once.
     assert max(delivered.values()) == 1
     assert statuses(make_engine(private_postgres.url)) == {MessageStatus.SENT: count}
+
+
+@pytest.mark.drill
+async def test_crash_drill_each_kill_duplicates_at_most_the_messages_in_flight(
+    engine, database_url, live_clock, drill
+):
+    """kill -9, again and again: each kill resends only what had been accepted but not yet
+    recorded, which immediate write-back keeps to about the messages in flight."""
+    count, kills = (20_000, 10) if drill else (1_500, 2)
+    world(engine)
+    enqueue(engine, by="bruno", from_addr=SENDER, count=count)
+    ids = {message.message_id for message in messages(engine)}
+    # Which kill left each message leased: the first kill whose dead sender held it.
+    left_by: dict[str, int] = {}
+    with LoopbackSink() as sink:
+        for kill in range(kills):
+            worker = start_sender(database_url, sink)
+            mark = sink.handler.received() + count // (kills + 2)
+            try:
+                wait_for(lambda mark=mark: sink.handler.received() >= mark)
+            finally:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(10)
+            for message in messages(engine, status=MessageStatus.SENDING):
+                left_by.setdefault(message.message_id, kill)
+        stats = await run_sender(engine, relay_options(sink))
+        delivered = Counter(d.message_id for d in sink.handler.snapshot())
+    assert statuses(engine) == {MessageStatus.SENT: count}
+    assert set(delivered) == ids
+    duplicates = Counter({kill: 0 for kill in range(kills)})
+    for message_id, times in delivered.items():
+        if times > 1:
+            # Every message sent twice was one a killed sender held.
+            duplicates[left_by[message_id]] += times - 1
+    leased = Counter(left_by.values())
+    print(f"\ncrash drill: {count:,} messages, {kills} kills, {stats.reclaimed:,} reclaimed")
+    for kill in range(kills):
+        print(f"  kill {kill + 1}: {leased[kill]} leased, {duplicates[kill]} sent again")
+    # The senders here have two IPs with at most 4 connections each; a kill can resend
+    # those in flight and those accepted while the last write-back was under way.
+    in_flight = 2 * 4
+    for kill in range(kills):
+        assert duplicates[kill] <= 4 * in_flight, duplicates
