@@ -62,6 +62,9 @@ LANE_TURN = 100
 # Connections to one destination that fail in a row, with none opening between,
 # before the rest of its queue is deferred: one bad connection defers nothing.
 CONNECT_FAILURES_BEFORE_DEFERRING = 3
+# When stopping, how long messages in the middle of being sent may take to finish
+# before their connections are closed and they go back to the queue.
+STOP_GRACE_SECONDS = 5.0
 # What a database outage looks like from here: the driver's errors and the pool's.
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
@@ -273,6 +276,8 @@ class Sender:
         # out (monotonic), as far as this worker knows.
         self.leases: dict[int, float] = {}
         self.outcomes: list[store.Outcome] = []
+        # Messages whose sending a stop cut short; released with the unsent ones.
+        self.interrupted: list[int] = []
         self.pending = 0
         self.closing = False
         self.writer_stopping = False
@@ -299,7 +304,7 @@ class Sender:
         finally:
             self.closing = True
             self.work.set()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await self._finish_lanes(lanes)
             await self._release_unsent()
             # Ask the writer to finish rather than cancelling it: cancelled inside a
             # write, its thread would go on committing after this run returned.
@@ -317,6 +322,14 @@ class Sender:
             if self.progress:
                 self.progress(self.stats)
         return self.stats
+
+    async def _finish_lanes(self, lanes: list[asyncio.Task[None]]) -> None:
+        """Let messages being sent finish; when stopping, give a stalled server only a short grace."""
+        if self.stop_event.is_set():
+            _, stalled = await asyncio.wait(lanes, timeout=STOP_GRACE_SECONDS)
+            for lane in stalled:
+                lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
 
     async def _claim_loop(self) -> None:
         options = self.options
@@ -596,6 +609,12 @@ class Sender:
             served += 1
             try:
                 reply = await send_one(client, job.message, render(job.message), self.timeouts.data)
+            except asyncio.CancelledError:
+                # Stopping, and the server did not answer within the grace: the message
+                # goes back to the queue (it may have arrived: at least once).
+                client.close()
+                self.interrupted.append(job.message.id)
+                raise
             except ConnectionBroken as broken:
                 client.close()
                 client = None
@@ -825,7 +844,9 @@ class Sender:
 
     async def _release_unsent(self) -> None:
         unsent = [job.message.id for queue in self.queues.values() for job in queue]
+        unsent += self.interrupted
         self.queues.clear()
+        self.interrupted = []
         if not unsent:
             return
         self.pending -= len(unsent)

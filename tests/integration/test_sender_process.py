@@ -117,6 +117,23 @@ async def test_sigterm_finishes_or_releases_in_flight_messages(engine, database_
     assert counts[MessageStatus.QUEUED] > 0
 
 
+async def test_sigterm_gives_a_stalled_server_only_a_short_grace(engine, database_url, live_clock):
+    world(engine)
+    enqueue(engine, by="bruno", from_addr=SENDER, to_addr="stall@dest.test", count=2)
+    enqueue(engine, by="bruno", from_addr=SENDER, count=200)
+    with LoopbackSink(stall_seconds=600) as sink:
+        worker = start_sender(database_url, sink)
+        wait_for(lambda: sink.handler.received() >= 200)
+        worker.send_signal(signal.SIGTERM)
+        # The DATA timeout (60 s) is twice this limit: only the stop's grace ends it sooner.
+        _, errors = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errors
+    # The stalled messages went back to the queue, to be tried again.
+    for message in messages(engine, to_addr="stall@dest.test"):
+        assert (message.status, message.lease_owner) == (MessageStatus.QUEUED, None)
+    assert statuses(engine)[MessageStatus.SENT] == 200
+
+
 async def test_a_slow_delivery_renews_its_lease_so_no_other_worker_takes_it(engine, live_clock):
     world(engine)
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="stall@dest.test")
