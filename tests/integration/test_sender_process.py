@@ -75,37 +75,63 @@ def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
         time.sleep(0.02)
 
 
-async def test_a_worker_killed_mid_batch_loses_no_message(engine, database_url, live_clock):
+@pytest.mark.drill
+async def test_a_worker_killed_mid_batch_loses_no_message(engine, database_url, live_clock, drill):
+    """The crash drill: kill -9 mid-batch (ten times over 20,000 messages in make drill).
+    Nothing is lost, and each kill resends only what had been accepted but not yet
+    recorded, which immediate write-back keeps to about the messages in flight."""
+    count, kills = (20_000, 10) if drill else (2_000, 1)
     world(engine)
-    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=2_000)
+    enqueue(engine, by="bruno", from_addr=SENDER, count=count)
     ids = {message.message_id for message in messages(engine)}
+    # Which kill left each message leased: the first kill whose dead sender held it.
+    left_by: dict[str, int] = {}
     with LoopbackSink() as sink:
-        worker = start_sender(database_url, sink)
-        try:
-            wait_for(lambda: sink.handler.received() >= 300)
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(10)
-        leased_at_kill = statuses(engine)[MessageStatus.SENDING]
-        assert leased_at_kill > 0, "the worker was not mid-batch when it was killed"
-        time.sleep(LEASE_SECONDS + 0.5)
+        for kill in range(kills):
+            worker = start_sender(database_url, sink)
+            mark = sink.handler.received() + count // (kills + 2)
+            try:
+                wait_for(lambda mark=mark: sink.handler.received() >= mark)
+            finally:
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(10)
+            leased_at_kill = messages(engine, status=MessageStatus.SENDING)
+            assert leased_at_kill, "the worker was not mid-batch when it was killed"
+            for message in leased_at_kill:
+                left_by.setdefault(message.message_id, kill)
+        # No pause: --until-empty waits for the dead senders' leases to expire.
         stats = await run_sender(engine, relay_options(sink))
-        assert stats.reclaimed >= leased_at_kill
+        assert stats.reclaimed >= len(leased_at_kill)
         delivered = Counter(d.message_id for d in sink.handler.snapshot())
-    assert statuses(engine) == {MessageStatus.SENT: 2_000}
+    assert statuses(engine) == {MessageStatus.SENT: count}
     assert set(delivered) == ids
-    # At least once: only messages in flight at the kill can have gone out twice.
-    duplicates = sum(count - 1 for count in delivered.values())
-    assert duplicates <= leased_at_kill
+    duplicates = Counter({kill: 0 for kill in range(kills)})
+    for message_id, times in delivered.items():
+        if times > 1:
+            # At least once: only a message a killed sender held can have gone out twice.
+            duplicates[left_by[message_id]] += times - 1
+    leased = Counter(left_by.values())
+    print(f"\ncrash drill: {count:,} messages, {kills} kills")
+    for kill in range(kills):
+        print(f"  kill {kill + 1}: {leased[kill]} leased, {duplicates[kill]} sent twice")
+    # Two IPs with at most four connections each: a kill resends those in flight and
+    # those accepted while the last write-back was under way, far fewer than a batch.
+    in_flight = 2 * 4
+    for kill in range(kills):
+        assert duplicates[kill] <= 4 * in_flight, duplicates
 
 
 async def test_sigterm_finishes_or_releases_in_flight_messages(engine, database_url, live_clock):
     world(engine)
-    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=3_000)
-    with LoopbackSink() as sink:
+    # Two messages the server never answers: the stop gives them a short grace, not the
+    # whole DATA timeout, and puts them back in the queue.
+    enqueue(engine, by="bruno", from_addr=SENDER, to_addr="stall@dest.test", count=2)
+    enqueue(engine, by="bruno", from_addr=SENDER, count=3_000)
+    with LoopbackSink(stall_seconds=600) as sink:
         worker = start_sender(database_url, sink)
         wait_for(lambda: sink.handler.received() >= 300)
         worker.send_signal(signal.SIGTERM)
+        # The DATA timeout (60 s) is twice this limit: only the stop's grace ends it sooner.
         _, errors = worker.communicate(timeout=30)
         assert worker.returncode == 0, errors
         delivered = Counter(d.message_id for d in sink.handler.snapshot())
@@ -113,25 +139,9 @@ async def test_sigterm_finishes_or_releases_in_flight_messages(engine, database_
     # Nothing is left leased; every message is either sent or back in the queue, exactly once.
     assert MessageStatus.SENDING not in counts
     assert counts[MessageStatus.SENT] == len(delivered) == sum(delivered.values())
-    assert counts[MessageStatus.SENT] + counts[MessageStatus.QUEUED] == 3_000
+    assert counts[MessageStatus.SENT] + counts[MessageStatus.QUEUED] == 3_002
     assert counts[MessageStatus.QUEUED] > 0
-
-
-async def test_sigterm_gives_a_stalled_server_only_a_short_grace(engine, database_url, live_clock):
-    world(engine)
-    enqueue(engine, by="bruno", from_addr=SENDER, to_addr="stall@dest.test", count=2)
-    enqueue(engine, by="bruno", from_addr=SENDER, count=200)
-    with LoopbackSink(stall_seconds=600) as sink:
-        worker = start_sender(database_url, sink)
-        wait_for(lambda: sink.handler.received() >= 200)
-        worker.send_signal(signal.SIGTERM)
-        # The DATA timeout (60 s) is twice this limit: only the stop's grace ends it sooner.
-        _, errors = worker.communicate(timeout=30)
-    assert worker.returncode == 0, errors
-    # The stalled messages went back to the queue, to be tried again.
-    for message in messages(engine, to_addr="stall@dest.test"):
-        assert (message.status, message.lease_owner) == (MessageStatus.QUEUED, None)
-    assert statuses(engine)[MessageStatus.SENT] == 200
+    assert {m.status for m in messages(engine, to_addr="stall@dest.test")} == {MessageStatus.QUEUED}
 
 
 async def test_a_slow_delivery_renews_its_lease_so_no_other_worker_takes_it(engine, live_clock):
@@ -207,7 +217,7 @@ async def test_until_empty_waits_for_the_messages_a_killed_sender_left_leased(
     world(engine)
     enqueue(engine, by="bruno", from_addr=SENDER, to_addr="stall@dest.test", count=30)
     with LoopbackSink(stall_seconds=600) as sink:
-        worker = start_sender(database_url, sink, lease=5)
+        worker = start_sender(database_url, sink, lease=3)
         try:
             # Every message is claimed, and the first ones sit in DATA.
             wait_for(
@@ -263,7 +273,7 @@ def private_postgres():
 async def test_a_database_restart_mid_run_leaves_the_sender_up_and_sends_each_message_once(
     private_postgres, live_clock, drill
 ):
-    count, lease, outages = (20_000, 5, 3) if drill else (1_500, 3, 1)
+    count, lease, outages = (20_000, 5, 3) if drill else (800, 3, 1)
     upgrade(private_postgres.url)
     engine = make_engine(private_postgres.url)
     world(engine)
@@ -293,46 +303,3 @@ async def test_a_database_restart_mid_run_leaves_the_sender_up_and_sends_each_me
     # the sender renewed its own leases once the database was back, and sent each once.
     assert max(delivered.values()) == 1
     assert statuses(make_engine(private_postgres.url)) == {MessageStatus.SENT: count}
-
-
-@pytest.mark.drill
-async def test_crash_drill_each_kill_duplicates_at_most_the_messages_in_flight(
-    engine, database_url, live_clock, drill
-):
-    """kill -9, again and again: each kill resends only what had been accepted but not yet
-    recorded, which immediate write-back keeps to about the messages in flight."""
-    count, kills = (20_000, 10) if drill else (1_500, 2)
-    world(engine)
-    enqueue(engine, by="bruno", from_addr=SENDER, count=count)
-    ids = {message.message_id for message in messages(engine)}
-    # Which kill left each message leased: the first kill whose dead sender held it.
-    left_by: dict[str, int] = {}
-    with LoopbackSink() as sink:
-        for kill in range(kills):
-            worker = start_sender(database_url, sink)
-            mark = sink.handler.received() + count // (kills + 2)
-            try:
-                wait_for(lambda mark=mark: sink.handler.received() >= mark)
-            finally:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait(10)
-            for message in messages(engine, status=MessageStatus.SENDING):
-                left_by.setdefault(message.message_id, kill)
-        stats = await run_sender(engine, relay_options(sink))
-        delivered = Counter(d.message_id for d in sink.handler.snapshot())
-    assert statuses(engine) == {MessageStatus.SENT: count}
-    assert set(delivered) == ids
-    duplicates = Counter({kill: 0 for kill in range(kills)})
-    for message_id, times in delivered.items():
-        if times > 1:
-            # Every message sent twice was one a killed sender held.
-            duplicates[left_by[message_id]] += times - 1
-    leased = Counter(left_by.values())
-    print(f"\ncrash drill: {count:,} messages, {kills} kills, {stats.reclaimed:,} reclaimed")
-    for kill in range(kills):
-        print(f"  kill {kill + 1}: {leased[kill]} leased, {duplicates[kill]} sent again")
-    # The senders here have two IPs with at most 4 connections each; a kill can resend
-    # those in flight and those accepted while the last write-back was under way.
-    in_flight = 2 * 4
-    for kill in range(kills):
-        assert duplicates[kill] <= 4 * in_flight, duplicates
