@@ -213,17 +213,21 @@ class _DatabaseRetry:
         self.failures += 1
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         log.warning(
-            "%s failed (%s); try %d again in %.1f s",
+            "%s failed (%s); retrying in %.1f s (%d failures in a row)",
             self.what,
             reason[0] if reason else type(error).__name__,
-            self.failures + 1,
             delay,
+            self.failures,
         )
         return delay
 
     def succeeded(self) -> None:
         if self.failures:
             log.warning("%s works again after %d failed tries", self.what, self.failures)
+        self.failures = 0
+
+    def forget(self) -> None:
+        """The work is no longer needed (nothing left to do): no failure stands."""
         self.failures = 0
 
 
@@ -501,6 +505,8 @@ class Sender:
             await asyncio.sleep(delay)
             held = list(self.leases)
             if not held:
+                # Nothing to protect, so nothing for claims to wait for either.
+                self.renew_retry.forget()
                 delay = options.lease_seconds / 3
                 continue
             started = time.monotonic()
