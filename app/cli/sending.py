@@ -45,7 +45,13 @@ def register(subparsers) -> None:
         "run the delivery worker (Ctrl-C or SIGTERM stops it cleanly)",
     )
     sender.add_argument(
-        "--until-empty", action="store_true", help="exit once no message is due (for scripts, cron)"
+        "--until-empty",
+        action="store_true",
+        help=(
+            "exit once no message is due and none is leased to another sender (for scripts, "
+            "cron); messages a stopped sender left leased are waited for until their lease "
+            "expires, then sent"
+        ),
     )
     sender.add_argument(
         "--relay",
@@ -70,10 +76,35 @@ def register(subparsers) -> None:
         "--per-ip", type=whole_number, default=4, help="connections per source IP (4)"
     )
     sender.add_argument(
+        "--per-destination",
+        type=whole_number,
+        help=(
+            "connections from one source IP to one recipient domain (default: one fewer than "
+            "--per-ip, so a slow domain always leaves the IP a connection for the others)"
+        ),
+    )
+    sender.add_argument(
         "--batch", type=whole_number, default=500, help="messages claimed at a time (500)"
     )
     sender.add_argument("--lease", type=seconds, default=300, help="seconds a claim is held (300)")
-    sender.add_argument("--timeout", type=seconds, default=30, help="SMTP timeout in seconds (30)")
+    sender.add_argument(
+        "--connect-timeout", type=seconds, default=10, help="seconds to open a connection (10)"
+    )
+    sender.add_argument(
+        "--greeting-timeout",
+        type=seconds,
+        default=30,
+        help="seconds to wait for the server's greeting (30)",
+    )
+    sender.add_argument(
+        "--timeout", type=seconds, default=30, help="seconds to wait for each SMTP command (30)"
+    )
+    sender.add_argument(
+        "--data-timeout",
+        type=seconds,
+        default=60,
+        help="seconds to send a message's content and hear the server's answer (60)",
+    )
     sender.add_argument(
         "--backoff", type=seconds, default=60, help="first retry delay in seconds, doubling (60)"
     )
@@ -138,8 +169,12 @@ OPTION_LABELS = {
     "batch_size": "--batch",
     "total_concurrency": "--concurrency",
     "per_ip_concurrency": "--per-ip",
+    "per_destination_concurrency": "--per-destination",
     "lease_seconds": "--lease",
+    "connect_timeout": "--connect-timeout",
+    "greeting_timeout": "--greeting-timeout",
     "smtp_timeout": "--timeout",
+    "data_timeout": "--data-timeout",
     "backoff_base_seconds": "--backoff",
     "backoff_max_seconds": "--max-backoff",
     "max_age_seconds": "--max-age",
@@ -176,9 +211,13 @@ def _sender(args) -> int:
         until_empty=args.until_empty,
         total_concurrency=args.concurrency,
         per_ip_concurrency=args.per_ip,
+        per_destination_concurrency=args.per_destination,
         batch_size=args.batch,
         lease_seconds=args.lease,
+        connect_timeout=args.connect_timeout,
+        greeting_timeout=args.greeting_timeout,
         smtp_timeout=args.timeout,
+        data_timeout=args.data_timeout,
         backoff_base_seconds=args.backoff,
         backoff_max_seconds=args.max_backoff,
         max_age_seconds=args.max_age,

@@ -129,8 +129,25 @@ def test_sender_options_are_checked(cli):
         (("--backoff", "100", "--max-backoff", "10"), "--max-backoff must be at least --backoff"),
         (("--relay", "127.0.0.1:²"), "--relay has no valid port in '127.0.0.1:²'"),
         (("--nameserver", "127.0.0.1:99999"), "--nameserver has no valid port"),
+        (("--per-destination", "0"), "--per-destination must be from 1 to 100, not 0."),
+        (("--connect-timeout", "0.5"), "--connect-timeout must be from 1 to 600, not 0.5."),
+        (("--greeting-timeout", "7200"), "--greeting-timeout must be from 1 to 3,600"),
+        (("--data-timeout", "0"), "--data-timeout must be from 1 to 3,600, not 0.0."),
     ],
-    ids=["concurrency", "batch", "port", "lease", "max-age", "backoffs", "relay-digit", "dns-port"],
+    ids=[
+        "concurrency",
+        "batch",
+        "port",
+        "lease",
+        "max-age",
+        "backoffs",
+        "relay-digit",
+        "dns-port",
+        "per-destination",
+        "connect-timeout",
+        "greeting-timeout",
+        "data-timeout",
+    ],
 )
 def test_every_sender_number_has_a_range_checked_before_anything_starts(
     cli, engine, args, sentence
