@@ -17,7 +17,10 @@ Delivery guarantee: at least once. A message is marked sent only after the
 server accepted it, and a claimed message whose worker dies returns to the
 queue when its lease expires. A worker killed between the server's 250 and
 the write-back therefore causes that message to be sent again; no message is
-ever lost.
+ever lost. A connection starts its next message only once the one before the
+last it delivered is recorded, so a kill leaves at most two messages per
+connection delivered but unrecorded: the one whose result was being written,
+and the one on the wire.
 """
 
 from __future__ import annotations
@@ -289,6 +292,8 @@ class Sender:
         self.room = asyncio.Event()
         self.drained = asyncio.Event()
         self.flush_now = asyncio.Event()
+        # Set, and replaced by a fresh one, each time a batch of results is recorded.
+        self.batch_recorded = asyncio.Event()
         self.unbound: frozenset[str] = frozenset()
 
     # The main loop -----------------------------------------------------------------
@@ -600,7 +605,15 @@ class Sender:
         """Send up to a turn's worth of KEY's messages; return the connection if still usable."""
         ip, destination, _ = key
         served = 0
+        # The last two messages this connection delivered whose results may still be
+        # unwritten: the older must be recorded before another message is sent.
+        older: int | None = None
+        newer: int | None = None
         while served < LANE_TURN and not self.stop_event.is_set():
+            if older is not None:
+                await self._until_recorded(older)
+                older = None
+                continue
             queue = self.queues.get(key)
             if not queue or not self._lease_allows(queue[0]):
                 break
@@ -633,7 +646,26 @@ class Sender:
                 client = None
                 reply = Reply(None, f"sending failed: {error!r}")
             self._finish(job.message, job.route, reply)
+            if reply.accepted:
+                older, newer = newer, job.message.id
         return client
+
+    async def _until_recorded(self, message_id: int) -> None:
+        """Wait until MESSAGE_ID's result is written back (its lease is gone), or stopping.
+
+        Sending goes on meanwhile (the caller has one message on the wire while the
+        previous result is written), but never further ahead than that.
+        """
+        while message_id in self.leases and not self.stop_event.is_set():
+            waiters = [
+                asyncio.ensure_future(self.batch_recorded.wait()),
+                asyncio.ensure_future(self.stop_event.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def _connect(self, key: Key) -> aiosmtplib.SMTP | None:
         """A new connection for KEY, or None; a destination failing again and again
@@ -837,6 +869,8 @@ class Sender:
             self.write_retry.succeeded()
             for outcome in batch:
                 self.leases.pop(outcome.message.id, None)
+            self.batch_recorded.set()
+            self.batch_recorded = asyncio.Event()
             if dropped:
                 log.warning(
                     "%d results were not recorded: their leases had gone to another sender",
