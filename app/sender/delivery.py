@@ -17,6 +17,7 @@ import aiosmtplib
 from app.rules.routing import RoutingIp
 from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
+from app.sender.tls import OPPORTUNISTIC, TlsPolicy, secure, tls_version
 
 # Text of every generated message: mailpools routes and sends; content comes from elsewhere.
 BODY = "This message was sent by mailpools.\r\n"
@@ -28,6 +29,8 @@ class Reply:
 
     code: int | None
     text: str
+    # The TLS version of the connection that carried an answered message; None in clear.
+    tls: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -63,11 +66,12 @@ def _same_family(source: str, host: str) -> bool:
 
 
 async def open_connection(
-    ip: RoutingIp, destination: Destination, timeout: float
+    ip: RoutingIp, destination: Destination, timeout: float, tls: TlsPolicy = OPPORTUNISTIC
 ) -> aiosmtplib.SMTP:
-    """Connect from IP to the first destination host that answers; raise the last error otherwise."""
+    """Connect from IP to the first destination host that answers (over TLS when offered, or
+    as TLS requires); raise the last error otherwise."""
     last_error: Exception | None = None
-    for host, port in destination.hosts:
+    for position, (host, port) in enumerate(destination.hosts):
         if not _same_family(ip.address, host):
             continue
         client = aiosmtplib.SMTP(
@@ -81,6 +85,7 @@ async def open_connection(
         try:
             await client.connect()
             await client.ehlo()
+            await secure(client, tls, destination.host_name(position))
             return client
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             last_error = error
@@ -100,13 +105,16 @@ class ConnectionBroken(Exception):
         self.reply = reply
 
 
-async def send_one(client: aiosmtplib.SMTP, message: ClaimedMessage, payload: bytes) -> Reply:
-    """One envelope on an open connection. Raises ConnectionBroken when the connection is lost."""
+async def send_one(
+    client: aiosmtplib.SMTP, message: ClaimedMessage, payload: bytes, mail_from: str
+) -> Reply:
+    """One envelope from MAIL_FROM on an open connection. Raises ConnectionBroken when the
+    connection is lost."""
     try:
-        await client.mail(message.from_addr)
+        await client.mail(mail_from)
         await client.rcpt(message.to_addr)
         response = await client.data(payload)
-        return Reply(response.code, response.message)
+        return Reply(response.code, response.message, tls_version(client))
     except aiosmtplib.SMTPResponseException as error:
         reply = Reply(error.code, error.message)
         if error.code == 421:

@@ -31,7 +31,7 @@ import aiosmtplib
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from app import clock
+from app import clock, settings
 from app.rules.routing import Action, Route, RoutingIp, route_message
 from app.sender import store
 from app.sender.binding import check_bindings
@@ -44,6 +44,8 @@ from app.sender.delivery import (
     send_one,
 )
 from app.sender.destinations import Destination, MxDestinations, RelayDestinations, Unreachable
+from app.sender.outgoing import Outgoing
+from app.sender.tls import OPPORTUNISTIC, TlsPolicy
 from data.models import MessageStatus
 
 log = logging.getLogger("mailpools.sender")
@@ -58,6 +60,14 @@ def _recipient_domain(message: store.ClaimedMessage) -> str:
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _configured_tls_domains() -> frozenset[str]:
+    return frozenset(filter(None, (settings.current().tls_required_domains or "").split(",")))
+
+
+def _configured_ca_file() -> str | None:
+    return settings.current().tls_ca_file
 
 
 @dataclass
@@ -85,6 +95,19 @@ class SenderOptions:
     flush_seconds: float = 0.2
     # Stop after finishing this many messages (benchmarks); None: no limit.
     max_messages: int | None = None
+    # Recipient domains reached only over verified TLS; the rest get TLS when offered.
+    tls_required_domains: frozenset[str] = field(default_factory=_configured_tls_domains)
+    tls_ca_file: str | None = field(default_factory=_configured_ca_file)
+    # Relay mode: the smarthost only over verified TLS.
+    relay_requires_tls: bool = False
+
+    def tls_policy(self, destination: Destination) -> TlsPolicy:
+        required = (
+            self.relay_requires_tls
+            if self.relay
+            else destination.name.lower() in self.tls_required_domains
+        )
+        return TlsPolicy(required=True, ca_file=self.tls_ca_file) if required else OPPORTUNISTIC
 
     def validate(self, labels: dict[str, str] | None = None) -> None:
         """Refuse any number out of its range before anything starts.
@@ -200,10 +223,12 @@ class Sender:
         self.flush_now = asyncio.Event()
         self.write_lock = asyncio.Lock()
         self.unbound: frozenset[str] = frozenset()
+        self.outgoing: Outgoing | None = None
 
     # The main loop -----------------------------------------------------------------
 
     async def run(self) -> SenderStats:
+        self.outgoing = await asyncio.to_thread(self._outgoing)
         await self._check_bindings()
         await self._maintenance()
         lanes = [asyncio.create_task(self._lane()) for _ in range(self.options.total_concurrency)]
@@ -301,6 +326,8 @@ class Sender:
     async def _dispatch(self, claim: store.Claim) -> None:
         now = clock.now()
         state = claim.state
+        assert self.outgoing is not None, "run() prepares the outgoing mail first"
+        self.outgoing.use_keys(claim.keys)
         self.stats.claimed += len(claim.messages)
         self.pending += len(claim.messages)
         routed = [
@@ -412,7 +439,12 @@ class Sender:
             served += 1
             if client is None:
                 try:
-                    client = await open_connection(ip, destination, self.options.smtp_timeout)
+                    client = await open_connection(
+                        ip,
+                        destination,
+                        self.options.smtp_timeout,
+                        self.options.tls_policy(destination),
+                    )
                     self.stats.connections_opened += 1
                 except Exception as error:  # refused, unreachable, timed out, or worse
                     reply = Reply(
@@ -425,7 +457,10 @@ class Sender:
                         self._finish(other.message, other.route, reply)
                     return None
             try:
-                reply = await send_one(client, job.message, render(job.message))
+                assert self.outgoing is not None, "run() prepares the outgoing mail first"
+                payload = self.outgoing.seal(job.message, render(job.message))
+                mail_from = self.outgoing.return_path(job.message)
+                reply = await send_one(client, job.message, payload, mail_from)
             except ConnectionBroken as broken:
                 client.close()
                 client = None
@@ -475,6 +510,7 @@ class Sender:
                 "sent",
                 attempts=message.attempts + 1,
                 finished=clock.now(),
+                tls_version=reply.tls,
             )
         elif reply.permanent:
             self._record(
@@ -538,6 +574,7 @@ class Sender:
         attempts: int,
         finished: datetime | None = None,
         next_attempt: datetime | None = None,
+        tls_version: str | None = None,
     ) -> None:
         self.outcomes.append(
             store.Outcome(
@@ -550,6 +587,7 @@ class Sender:
                 pool_id=route.pool_id,
                 ip_id=route.ip.id if route.ip else None,
                 counter=counter,
+                tls_version=tls_version,
             )
         )
         tally = {
@@ -616,6 +654,22 @@ class Sender:
         self.pending -= len(unsent)
 
     # Upkeep ------------------------------------------------------------------------
+
+    def _outgoing(self) -> Outgoing:
+        from app.services.secrets import RETURN_PATH_SECRET, server_secret
+        from data.db import session_scope
+
+        configured = settings.current()
+        if configured.return_path_secret:
+            secret = configured.return_path_secret.encode()
+        else:
+            with session_scope(self.engine) as session:
+                secret = server_secret(session, RETURN_PATH_SECRET)
+        return Outgoing(
+            secret,
+            return_path_template=configured.return_path_domain,
+            unsubscribe_url=configured.unsubscribe_url,
+        )
 
     async def _check_bindings(self) -> None:
         self.unbound = await asyncio.to_thread(check_bindings, self.engine)

@@ -1,0 +1,137 @@
+"""DKIM signatures (RFC 6376), rsa-sha256 with relaxed/relaxed canonicalization.
+
+The arithmetic is OpenSSL's through `cryptography` (about 1 ms a signature),
+where dkimpy's own would cost about 11 ms; the tests verify what this signs
+with dkimpy. Messages are bytes with CRLF line endings, as they go on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+# The fields signed when present, in this order (RFC 6376 5.4.1, and RFC 8058 for the last two).
+SIGNED_HEADERS = (
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+)
+
+_BARE_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+_WHITESPACE_RUN = re.compile(rb"[ \t]+")
+_WHITESPACE_BEFORE_LINE_END = re.compile(rb"[ \t]+\r\n")
+_FOLD = re.compile(rb"\r\n(?=[ \t])")
+_TRAILING_EMPTY_LINES = re.compile(rb"(\r\n)+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """What a signature needs: the d= domain, the s= selector and the private key."""
+
+    domain: str
+    selector: str
+    private_key: rsa.RSAPrivateKey
+
+
+def load_private_key(pem: str) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("a DKIM key must be an RSA key")
+    return key
+
+
+def with_crlf(message: bytes) -> bytes:
+    """MESSAGE with every line ending as CRLF, as SMTP will carry it."""
+    return _BARE_LINE_ENDINGS.sub(b"\r\n", message)
+
+
+def split_message(message: bytes) -> tuple[list[bytes], bytes]:
+    """The header fields (each with its folding, without the final CRLF) and the body."""
+    head, separator, body = message.partition(b"\r\n\r\n")
+    if not separator:
+        # No empty line: all header, or a header block that ends right at its last CRLF.
+        head, body = message.removesuffix(b"\r\n"), b""
+    fields: list[bytes] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    return fields, body
+
+
+def relaxed_header(field: bytes) -> bytes:
+    """One header field in relaxed form (RFC 6376 3.4.2), without the CRLF that follows it."""
+    name, _, value = field.partition(b":")
+    value = _WHITESPACE_RUN.sub(b" ", _FOLD.sub(b"", value)).strip(b" \t")
+    return name.strip(b" \t").lower() + b":" + value
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """The body in relaxed form (RFC 6376 3.4.4): an empty body stays empty."""
+    body = _WHITESPACE_RUN.sub(b" ", body)
+    body = _WHITESPACE_BEFORE_LINE_END.sub(b"\r\n", body)
+    if body.endswith(b" "):
+        body = body[:-1]
+    body = _TRAILING_EMPTY_LINES.sub(b"", body)
+    return body + b"\r\n" if body else b""
+
+
+def _chosen_fields(fields: list[bytes], names: Iterable[str]) -> tuple[list[str], list[bytes]]:
+    """The signed names (repeated per instance) and their fields, each instance taken from the
+    bottom up as RFC 6376 5.4.2 describes."""
+    by_name: dict[str, list[bytes]] = {}
+    for field in fields:
+        by_name.setdefault(field.partition(b":")[0].strip().lower().decode("ascii"), []).append(
+            field
+        )
+    listed: list[str] = []
+    chosen: list[bytes] = []
+    for name in names:
+        for field in reversed(by_name.get(name, [])):
+            listed.append(name)
+            chosen.append(field)
+    return listed, chosen
+
+
+def _folded(data: str, width: int = 72) -> str:
+    return "\r\n\t".join(data[i : i + width] for i in range(0, len(data), width))
+
+
+def dkim_signature(
+    message: bytes,
+    key: SigningKey,
+    *,
+    timestamp: int,
+    header_names: Iterable[str] = SIGNED_HEADERS,
+) -> bytes:
+    """The DKIM-Signature header field for MESSAGE (CRLF line endings), with its CRLF."""
+    fields, body = split_message(message)
+    body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode()
+    names, chosen = _chosen_fields(fields, header_names)
+    unsigned = (
+        f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={key.domain};"
+        f" s={key.selector};\r\n\tt={timestamp}; h={':'.join(names)};\r\n\tbh={body_hash};\r\n\tb="
+    ).encode()
+    signed_data = b"".join(relaxed_header(field) + b"\r\n" for field in chosen)
+    signed_data += relaxed_header(unsigned)
+    signature = key.private_key.sign(signed_data, padding.PKCS1v15(), hashes.SHA256())
+    return unsigned + _folded(base64.b64encode(signature).decode()).encode() + b"\r\n"
+
+
+def sign(message: bytes, key: SigningKey, *, timestamp: int) -> bytes:
+    """MESSAGE with CRLF line endings and its DKIM-Signature on top."""
+    message = with_crlf(message)
+    return dkim_signature(message, key, timestamp=timestamp) + message
