@@ -269,10 +269,7 @@ def lookup_txt(name: str, nameserver: str | None) -> list[list[str]]:
         return []
     except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
         raise MailpoolsError(f"Looking up the TXT record at {name} failed: {error}") from None
-    return [
-        [part.decode("ascii", "replace") for part in record.strings]
-        for record in answer
-    ]
+    return [[part.decode("ascii", "replace") for part in record.strings] for record in answer]
 
 
 def confirm_rotation(
