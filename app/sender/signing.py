@@ -53,8 +53,10 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
 
 
 def with_crlf(message: bytes) -> bytes:
-    """MESSAGE with every line ending as CRLF, as SMTP will carry it."""
-    return _BARE_LINE_ENDINGS.sub(b"\r\n", message)
+    """MESSAGE as SMTP will carry it: every line ending CRLF, the last line too. Signing
+    that form leaves no doubt about trailing whitespace on an unterminated last line."""
+    message = _BARE_LINE_ENDINGS.sub(b"\r\n", message)
+    return message if message.endswith(b"\r\n") else message + b"\r\n"
 
 
 def split_message(message: bytes) -> tuple[list[bytes], bytes]:
