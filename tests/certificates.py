@@ -30,7 +30,7 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 @dataclass(frozen=True)
-class TestAuthority:
+class LoopbackAuthority:
     """A CA whose certificate is written to CA_FILE, for the sender to verify against."""
 
     key: ec.EllipticCurvePrivateKey
@@ -38,7 +38,7 @@ class TestAuthority:
     ca_file: Path
 
     @classmethod
-    def create(cls, directory: Path, name: str = "mailpools test CA") -> TestAuthority:
+    def create(cls, directory: Path, name: str = "mailpools test CA") -> LoopbackAuthority:
         key = ec.generate_private_key(ec.SECP256R1())
         certificate = (
             x509.CertificateBuilder()
