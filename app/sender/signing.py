@@ -46,7 +46,11 @@ class SigningKey:
 
 
 def load_private_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    # Checking an RSA key's consistency costs 100 to 400 ms; these keys are our own, made
+    # by app.services.dkim and read from our database, and a sender may meet thousands.
+    key = serialization.load_pem_private_key(
+        pem.encode(), password=None, unsafe_skip_rsa_key_validation=True
+    )
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("a DKIM key must be an RSA key")
     return key
