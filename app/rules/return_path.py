@@ -3,7 +3,7 @@
 A token reads `<purpose>-<message id>-<mac>`: the purpose says what mail sent
 to it means (`b` a bounce, `u` an unsubscribe request), the id is the
 message's row in the outbox, and the mac is an HMAC-SHA256 of both under the
-server's secret, cut to 128 bits and written in lowercase base32. Receiving
+server's secret, cut to 128 bits and written in lowercase hex. Receiving
 servers may change the case of a local part, so tokens are read without
 regard to case. Without the secret no token can be made or guessed, and a
 token for one purpose is refused for another.
@@ -11,7 +11,6 @@ token for one purpose is refused for another.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ class MessageToken:
 
 def _mac(secret: bytes, purpose: TokenPurpose, message_id: int) -> str:
     digest = hmac.new(secret, f"{purpose.value}-{message_id}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest[:MAC_BYTES]).decode().rstrip("=").lower()
+    return digest[:MAC_BYTES].hex()
 
 
 def make_token(secret: bytes, purpose: TokenPurpose, message_id: int) -> str:

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 
-from app import clock
+from sqlalchemy.engine import Engine
+
+from app import clock, settings
 from app.rules.return_path import TokenPurpose, make_token, return_path_domain, token_address
-from app.sender.signing import SigningKey, load_private_key, sign, with_crlf
+from app.sender.signing import SigningKey, dkim_signature, load_private_key, with_crlf
 from app.sender.store import ClaimedMessage, StoredKey
+from app.services.secrets import RETURN_PATH_SECRET, server_secret
+from data.db import session_scope
 from data.models import MessageKind
 
 log = logging.getLogger("mailpools.sender")
@@ -85,4 +89,20 @@ class Outgoing:
                     _from_domain(message),
                 )
             return payload
-        return sign(payload, key, timestamp=int(clock.now().timestamp()))
+        return dkim_signature(payload, key, timestamp=int(clock.now().timestamp())) + payload
+
+
+def configured_outgoing(engine: Engine) -> Outgoing:
+    """An Outgoing from the settings in force; without a configured secret, the one kept
+    in the database (made there on first use)."""
+    configured = settings.current()
+    if configured.return_path_secret:
+        secret = configured.return_path_secret.encode()
+    else:
+        with session_scope(engine) as session:
+            secret = server_secret(session, RETURN_PATH_SECRET)
+    return Outgoing(
+        secret,
+        return_path_template=configured.return_path_domain,
+        unsubscribe_url=configured.unsubscribe_url,
+    )

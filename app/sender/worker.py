@@ -44,7 +44,7 @@ from app.sender.delivery import (
     send_one,
 )
 from app.sender.destinations import Destination, MxDestinations, RelayDestinations, Unreachable
-from app.sender.outgoing import Outgoing
+from app.sender.outgoing import Outgoing, configured_outgoing
 from app.sender.tls import OPPORTUNISTIC, TlsPolicy
 from data.models import MessageStatus
 
@@ -228,7 +228,7 @@ class Sender:
     # The main loop -----------------------------------------------------------------
 
     async def run(self) -> SenderStats:
-        self.outgoing = await asyncio.to_thread(self._outgoing)
+        self.outgoing = await asyncio.to_thread(configured_outgoing, self.engine)
         await self._check_bindings()
         await self._maintenance()
         lanes = [asyncio.create_task(self._lane()) for _ in range(self.options.total_concurrency)]
@@ -654,22 +654,6 @@ class Sender:
         self.pending -= len(unsent)
 
     # Upkeep ------------------------------------------------------------------------
-
-    def _outgoing(self) -> Outgoing:
-        from app.services.secrets import RETURN_PATH_SECRET, server_secret
-        from data.db import session_scope
-
-        configured = settings.current()
-        if configured.return_path_secret:
-            secret = configured.return_path_secret.encode()
-        else:
-            with session_scope(self.engine) as session:
-                secret = server_secret(session, RETURN_PATH_SECRET)
-        return Outgoing(
-            secret,
-            return_path_template=configured.return_path_domain,
-            unsubscribe_url=configured.unsubscribe_url,
-        )
 
     async def _check_bindings(self) -> None:
         self.unbound = await asyncio.to_thread(check_bindings, self.engine)

@@ -12,13 +12,15 @@ import dns.resolver
 import pytest
 from sqlmodel import select
 
+from app import settings
 from app.demo.sink import Delivery, LoopbackSink
 from app.rules.return_path import MessageToken, TokenPurpose, read_address
 from app.sender import SenderOptions, run_sender
 from app.services import dkim as dkim_keys
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
+from app.settings import Settings
 from data.db import session_scope
-from data.models import IpAddress, MessageStatus
+from data.models import IpAddress, MessageStatus, ServerSecret
 from tests.certificates import LoopbackAuthority
 from tests.command_line import Cli
 from tests.integration.dns_server import LoopbackDns
@@ -246,3 +248,31 @@ async def test_a_rotated_key_signs_only_once_its_record_is_published(
         confirmed = cli.json("dkim", "confirm", "offers.bolt.example", "--as", "sam")
         assert confirmed["signing_selector"] == rotated["selector"]
         assert _signature_selector(await send_one_message(dns_server)) == rotated["selector"]
+
+
+async def test_configured_return_path_domain_secret_and_unsubscribe_url(sqlite_engine):
+    engine = world(sqlite_engine)
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example")
+    configured = Settings(
+        return_path_domain="{domain}.rp.example",
+        return_path_secret="a configured secret",
+        unsubscribe_url="https://unsubscribe.example/u",
+    )
+    with settings.in_force(configured), LoopbackSink(keep_content=True) as sink:
+        await run_sender(engine, relay_options(sink))
+        [delivery] = sink.handler.snapshot()
+    [row] = messages(engine)
+    assert delivery.mail_from.endswith("@offers.bolt.example.rp.example")
+    assert read_address(b"a configured secret", delivery.mail_from) == MessageToken(
+        TokenPurpose.BOUNCE, row.id
+    )
+    # The configured secret replaces the stored one, which was never made.
+    with session_scope(engine) as session:
+        assert session.exec(select(ServerSecret)).all() == []
+    parsed = email.message_from_bytes(delivery.content, policy=email.policy.SMTP)
+    mailto, url = (part.strip().strip("<>") for part in str(parsed["List-Unsubscribe"]).split(","))
+    assert mailto.startswith("mailto:u-") and "@offers.bolt.example.rp.example" in mailto
+    token = url.removeprefix("https://unsubscribe.example/u/")
+    assert read_address(b"a configured secret", f"{token}@x") == MessageToken(
+        TokenPurpose.UNSUBSCRIBE, row.id
+    )
