@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint clean-venv schema
+.PHONY: demo test drill bench lint clean-venv schema
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The long versions of the sender's drills (kill -9, database restart, slow receivers),
+# printing what they measured; the suite runs short versions of the same tests.
+# PostgreSQL variants need MAILPOOLS_TEST_POSTGRES_URL, as for make test.
+drill: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist -s --drill -m drill --timeout=3600 tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

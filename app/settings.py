@@ -35,6 +35,7 @@ from platformdirs import user_config_dir
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules.numbers import whole_number_or_none
 
 ENVIRONMENT_PREFIX = "MAILPOOLS_"
 DEFAULT_MAX_IPS_PER_REQUEST = 10
@@ -50,10 +51,9 @@ def _text(value: str, name: str) -> str | None:
 
 
 def _whole_number_from_one(value: str, name: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise MailpoolsError(f"{name} must be a whole number, not {value!r}.") from None
+    number = whole_number_or_none(value)
+    if number is None:
+        raise MailpoolsError(f"{name} must be a whole number, not {value!r}.")
     if number < 1:
         raise MailpoolsError(f"{name} must be at least 1.")
     return number

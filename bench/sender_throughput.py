@@ -101,6 +101,9 @@ def _sender(port: int) -> tuple[float, int]:
             relay=("127.0.0.1", port),
             until_empty=True,
             per_ip_concurrency=PER_IP,
+            # One recipient domain, as in the bare loop: no other destination to keep
+            # a connection free for, so it may use every connection of its IP.
+            per_destination_concurrency=PER_IP,
             total_concurrency=TOTAL,
             batch_size=500,
         )

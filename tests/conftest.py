@@ -29,6 +29,26 @@ POSTGRES_URL_VARIABLE = "MAILPOOLS_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--drill",
+        action="store_true",
+        help="run the long versions of the sender's drills (make drill)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "drill: has a long version, run by `make drill` (pytest --drill -m drill)"
+    )
+
+
+@pytest.fixture
+def drill(request) -> bool:
+    """True for the long version of a drill (make drill); the suite runs the short one."""
+    return bool(request.config.getoption("--drill"))
+
+
 def pytest_report_header(config):
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if url:

@@ -91,7 +91,6 @@ def relay_options(sink, **changes) -> SenderOptions:
         # Only the tests about slow servers should ever reach a timeout.
         smtp_timeout=30,
         poll_seconds=0.1,
-        flush_seconds=0.05,
     )
     for name, value in changes.items():
         setattr(options, name, value)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
 from app import settings
+from app.cli.arguments import OneLineParser, check_text_arguments
 from app.cli.common import close_engine, database_url
 from app.errors import MailpoolsError
 from app.settings import Settings
@@ -39,7 +40,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mailpools",
         description="Decide which IPs each sending domain uses, and send through them.",
     )
@@ -100,6 +101,7 @@ def _run(arguments: list[str]) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
     try:
+        check_text_arguments(args)
         return handler(args) or 0
     except MailpoolsError as error:
         print(f"mailpools: {error.message}", file=sys.stderr)

@@ -101,14 +101,17 @@ def group(subparsers, name: str, help_text: str) -> argparse._SubParsersAction:
 
 
 def local_reader(session: Session, args: argparse.Namespace) -> User:
-    """The identity for a read-only listing: --as if given, else the local operator,
-    who already has the database in hand and so may read all of it."""
-    if getattr(args, "as_user", None):
-        return get_user(session, args.as_user)
+    """The identity for a read-only listing: --as or MAILPOOLS_USER, as for a change, so a
+    read shows what that user may see; with neither, the local operator, who already has
+    the database in hand and so may read all of it."""
+    name = getattr(args, "as_user", None) or settings.current().user
+    if name:
+        return get_user(session, name)
     return User(name="operator", role=Role.ADMIN, created_at=clock.now())
 
 
 def command(subparsers, name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
+    # The parser goes along so its arguments can be named in refusals.
+    parser.set_defaults(handler=handler, parser=parser)
     return parser

@@ -9,13 +9,15 @@ mailpools warmup show DOMAIN [--json]
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import re
 import signal
 import sys
 import time
 from datetime import date
 
-from app.cli.arguments import WHOLE_NUMBER, seconds, whole_number
+from app.cli.arguments import seconds, whole_number
 from app.cli.common import (
     acting_user,
     add_as_option,
@@ -29,7 +31,8 @@ from app.cli.common import (
     transaction,
 )
 from app.errors import MailpoolsError
-from app.rules.formatting import percent
+from app.rules.formatting import one_line, percent
+from app.rules.numbers import whole_number_or_none
 from app.sender import SenderOptions, SenderStats, run_sender
 from app.services import complaints, outbox, warmups
 
@@ -42,7 +45,13 @@ def register(subparsers) -> None:
         "run the delivery worker (Ctrl-C or SIGTERM stops it cleanly)",
     )
     sender.add_argument(
-        "--until-empty", action="store_true", help="exit once no message is due (for scripts, cron)"
+        "--until-empty",
+        action="store_true",
+        help=(
+            "exit once no message is due and none is leased to another sender (for scripts, "
+            "cron); messages a stopped sender left leased are waited for until their lease "
+            "expires, then sent"
+        ),
     )
     sender.add_argument(
         "--relay",
@@ -73,10 +82,35 @@ def register(subparsers) -> None:
         "--per-ip", type=whole_number, default=4, help="connections per source IP (4)"
     )
     sender.add_argument(
+        "--per-destination",
+        type=whole_number,
+        help=(
+            "connections from one source IP to one recipient domain (default: one fewer than "
+            "--per-ip, so a slow domain always leaves the IP a connection for the others)"
+        ),
+    )
+    sender.add_argument(
         "--batch", type=whole_number, default=500, help="messages claimed at a time (500)"
     )
     sender.add_argument("--lease", type=seconds, default=300, help="seconds a claim is held (300)")
-    sender.add_argument("--timeout", type=seconds, default=30, help="SMTP timeout in seconds (30)")
+    sender.add_argument(
+        "--connect-timeout", type=seconds, default=10, help="seconds to open a connection (10)"
+    )
+    sender.add_argument(
+        "--greeting-timeout",
+        type=seconds,
+        default=30,
+        help="seconds to wait for the server's greeting (30)",
+    )
+    sender.add_argument(
+        "--timeout", type=seconds, default=30, help="seconds to wait for each SMTP command (30)"
+    )
+    sender.add_argument(
+        "--data-timeout",
+        type=seconds,
+        default=60,
+        help="seconds to send a message's content and hear the server's answer (60)",
+    )
     sender.add_argument(
         "--backoff", type=seconds, default=60, help="first retry delay in seconds, doubling (60)"
     )
@@ -132,6 +166,8 @@ def register(subparsers) -> None:
     add_as_option(show, required=False)
 
 
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
 # The sender's options as the command line names them, for refusals.
 OPTION_LABELS = {
     "smtp_port": "--smtp-port",
@@ -139,8 +175,12 @@ OPTION_LABELS = {
     "batch_size": "--batch",
     "total_concurrency": "--concurrency",
     "per_ip_concurrency": "--per-ip",
+    "per_destination_concurrency": "--per-destination",
     "lease_seconds": "--lease",
+    "connect_timeout": "--connect-timeout",
+    "greeting_timeout": "--greeting-timeout",
     "smtp_timeout": "--timeout",
+    "data_timeout": "--data-timeout",
     "backoff_base_seconds": "--backoff",
     "backoff_max_seconds": "--max-backoff",
     "max_age_seconds": "--max-age",
@@ -153,9 +193,21 @@ def _host_port(value: str, option: str, default_port: int | None = None) -> tupl
         if default_port is None:
             raise MailpoolsError(f"{option} needs HOST:PORT, e.g. 127.0.0.1:2525; got {value!r}.")
         return value, default_port
-    if not WHOLE_NUMBER.fullmatch(port) or not 0 < int(port) < 65536:
+    number = whole_number_or_none(port)
+    if number is None or not 0 < number < 65536:
         raise MailpoolsError(f"{option} has no valid port in {value!r}; use HOST:PORT.")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), number
+
+
+def _require_ip_address(host: str, value: str) -> None:
+    # The resolver takes a nameserver's address only, never a name it would have to look up.
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise MailpoolsError(
+            "--nameserver needs an IP address, such as 127.0.0.1 or 127.0.0.1:5353, "
+            f"not {one_line(repr(value), 60)}."
+        ) from None
 
 
 def _sender(args) -> int:
@@ -166,9 +218,13 @@ def _sender(args) -> int:
         until_empty=args.until_empty,
         total_concurrency=args.concurrency,
         per_ip_concurrency=args.per_ip,
+        per_destination_concurrency=args.per_destination,
         batch_size=args.batch,
         lease_seconds=args.lease,
+        connect_timeout=args.connect_timeout,
+        greeting_timeout=args.greeting_timeout,
         smtp_timeout=args.timeout,
+        data_timeout=args.data_timeout,
         backoff_base_seconds=args.backoff,
         backoff_max_seconds=args.max_backoff,
         max_age_seconds=args.max_age,
@@ -177,6 +233,7 @@ def _sender(args) -> int:
         raise MailpoolsError("--relay-tls needs --relay HOST:PORT: it is about the smarthost.")
     if args.nameserver:
         host, port = _host_port(args.nameserver, "--nameserver", default_port=53)
+        _require_ip_address(host, args.nameserver)
         options.nameservers = [host]
         options.dns_port = port
     options.validate(OPTION_LABELS)
@@ -285,10 +342,15 @@ def _complaints_record(args) -> int:
 def _day(value: str | None) -> date | None:
     if not value:
         return None
+    # Only YYYY-MM-DD: date.fromisoformat also takes 20261126 and week dates like 2026-W48-4.
     try:
+        if not DAY.fullmatch(value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
-        raise MailpoolsError(f"--day must be a date like 2026-11-26, not {value!r}.") from None
+        raise MailpoolsError(
+            f"--day must be a date like 2026-11-26, not {one_line(repr(value), 40)}."
+        ) from None
 
 
 def _warmup_show(args) -> int:

@@ -8,8 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.console.views import ActivityView, EventLine, MessageLine, NotificationView
-from app.services.auth import require_account_access
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications
 from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User, saved_id
 
@@ -33,8 +32,7 @@ def _describe_event(event: AuditEvent) -> str:
 
 
 def activity(session: Session, actor: User, name: str) -> ActivityView:
-    domain = get_domain(session, name)
-    require_account_access(actor, domain.account_id)
+    domain = get_domain_for(session, actor, name)
     rows = session.exec(
         select(Message, IpAddress.address)
         .outerjoin(IpAddress, col(IpAddress.id) == Message.ip_id)

@@ -15,9 +15,8 @@ from app.console.views import (
 from app.rules import policy
 from app.rules.rates import RateReading, Rates
 from app.services import stats
-from app.services.auth import require_account_access
 from app.services.domains import latest_warmups
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from app.services.pools import PoolView, pool_view
 from app.services.requests import filing
 from app.services.warmups import describe_warmup
@@ -112,8 +111,7 @@ def _share_candidates(session: Session, domain: Domain) -> tuple[list[ShareCandi
 
 
 def domain_view(session: Session, actor: User, name: str) -> DomainView:
-    domain = get_domain(session, name)
-    require_account_access(actor, domain.account_id)
+    domain = get_domain_for(session, actor, name)
     account = session.get(Account, domain.account_id)
     assert account is not None, "a domain's account_id is a foreign key to a stored account"
     shared = _pool_or_none(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.console.views import DedicatedEstimate, DomainView
 from app.errors import MailpoolsError
 from app.rules import policy
+from app.rules.numbers import whole_number_or_none
 
 
 def dedicated_estimate(
@@ -29,12 +30,12 @@ def dedicated_estimate(
     ip_count: int | None = None
     ip_error: str | None = None
     if group is None:
+        ip_count = whole_number_or_none(ip_count_text)
         try:
-            ip_count = int(ip_count_text.strip())
-            policy.check_ip_count(ip_count, view.max_ips_per_request)
-        except ValueError:
-            ip_error = f"Enter a number of IPs from 1 to {view.max_ips_per_request}."
-            ip_count = None
+            if ip_count is None:
+                ip_error = f"Enter a number of IPs from 1 to {view.max_ips_per_request}."
+            else:
+                policy.check_ip_count(ip_count, view.max_ips_per_request)
         except MailpoolsError as error:
             ip_error = error.message
             ip_count = None

@@ -27,8 +27,10 @@ from app.console.views import (
 )
 from app.errors import MailpoolsError
 from app.rules import policy
+from app.rules.formatting import one_line
+from app.rules.numbers import whole_number_or_none
 from app.services.auth import get_user
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications, mark_read
 from app.services.outcomes import Outcome
 from app.services.requests import filing
@@ -103,7 +105,7 @@ class ConsoleBackend:
         def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             # Checked in form order so the first problem shows next to its field.
             policy.validate_justification(justification)
-            policy.validate_confirmation(confirmation, get_domain(session, domain).name)
+            policy.validate_confirmation(confirmation, get_domain_for(session, actor, domain).name)
             if not acknowledged:
                 raise MailpoolsError(
                     "Tick the box to acknowledge that campaigns and broadcasts will stop "
@@ -129,12 +131,12 @@ class ConsoleBackend:
         def file(session: Session, actor: User) -> Outcome[RequestSummary]:
             count = 0
             if join_pool is None:
-                try:
-                    count = int(str(ip_count).strip())
-                except ValueError:
+                parsed = whole_number_or_none(str(ip_count))
+                if parsed is None:
                     raise MailpoolsError(
-                        f"{ip_count!r} is not a number of IPs.", field="ips"
-                    ) from None
+                        f"{one_line(repr(str(ip_count)), 40)} is not a number of IPs.", field="ips"
+                    )
+                count = parsed
             outcome = filing.request_dedicated(
                 session,
                 actor,

@@ -6,7 +6,10 @@ sees is the source address the sender bound: it proves the routing end to end.
 
 Recipients steer the replies, so failure paths can be exercised with real SMTP:
 a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
-no reply for `stall_seconds`.
+no reply to DATA for `stall_seconds`, and "wait" no reply to RCPT for as long.
+With `stall_greeting_every=N`, every Nth connection waits as long for its greeting.
+`release_stalls()` ends every stall at once, now and later (tests use it to
+decide when a stalled server answers, rather than racing a clock).
 
 `python -m app.demo.sink [--port N]` runs one in the foreground and prints its port.
 """
@@ -54,12 +57,28 @@ class SinkHandler:
         self.by_peer: Counter[str] = Counter()
         self.helo_by_peer: dict[str, str | None] = {}
         self.connections = 0
+        self.stalled_greetings = 0
         self._lock = threading.Lock()
+        self._stalls_released = threading.Event()
+
+    async def stall(self) -> None:
+        """No answer for stall_seconds, or until release_stalls()."""
+        deadline = asyncio.get_running_loop().time() + self.stall_seconds
+        while not self._stalls_released.is_set():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.05))
+
+    def release_stalls(self) -> None:
+        self._stalls_released.set()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         local = address.split("@", 1)[0].lower()
+        if local.startswith("wait"):
+            await self.stall()
         if local.startswith("defer"):
             return "451 4.3.0 Mailbox busy, try again later"
         if local.startswith("bounce"):
@@ -69,7 +88,7 @@ class SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
-            await asyncio.sleep(self.stall_seconds)
+            await self.stall()
         # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).
         peer_ip: str = session.peer[0]  # type: ignore[index]
         with self._lock:
@@ -104,13 +123,26 @@ class SinkHandler:
 
 
 class _CountingSMTP(SMTP):
-    def __init__(self, handler: SinkHandler, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: SinkHandler, stall_greeting_every: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._sink_handler = handler
+        self._stall_greeting_every = stall_greeting_every
+        self._stall_greeting = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._sink_handler.connections += 1
+        every = self._stall_greeting_every
+        if every and self._sink_handler.connections % every == 0:
+            self._stall_greeting = True
+            self._sink_handler.stalled_greetings += 1
         super().connection_made(transport)
+
+    async def _handle_client(self) -> None:
+        if self._stall_greeting:
+            await self._sink_handler.stall()
+        await super()._handle_client()
 
 
 class LoopbackSink:
@@ -127,10 +159,12 @@ class LoopbackSink:
         *,
         record: bool = True,
         stall_seconds: float = 30.0,
+        stall_greeting_every: int | None = None,
         tls_context: ssl.SSLContext | None = None,
         keep_content: bool = False,
     ) -> None:
         self.host = host
+        self.stall_greeting_every = stall_greeting_every
         self.port = port
         # With a context the sink offers STARTTLS (without requiring it).
         self.tls_context = tls_context
@@ -160,6 +194,7 @@ class LoopbackSink:
                 loop.create_server(
                     lambda: _CountingSMTP(
                         self.handler,
+                        self.stall_greeting_every,
                         hostname="sink.mailpools.test",
                         loop=loop,
                         tls_context=self.tls_context,

@@ -26,6 +26,8 @@ MIN_JUSTIFICATION_WORDS = 6
 MIN_JUSTIFICATION_LETTERS = 25
 # A few paragraphs; an agent reads every one of them.
 MAX_JUSTIFICATION_CHARACTERS = 2_000
+# A reason an owner reads (a denial, a removal) fits in a notification.
+MAX_REASON_CHARACTERS = 500
 # Words that carry no information about what will be sent.
 FILLER_WORDS = frozenset(
     """
@@ -83,6 +85,34 @@ def validate_justification(text: str | None) -> str:
     if sum(1 for word in meaningful if _looks_like_a_word(word)) < 3:
         raise MailpoolsError(
             "The justification does not read as a sentence: describe the messages in plain words.",
+            field=field,
+        )
+    return cleaned
+
+
+def validate_reason(text: str | None, *, when_empty: str) -> str:
+    """Return a reason an owner will read (why a request was denied, why a domain was
+    removed) trimmed, or refuse it: one rule for every such reason. It must say something
+    in words ("-1" or "1e9" tell the owner nothing), in plain text, and fit a notification.
+    WHEN_EMPTY is the refusal for no reason at all, which says who reads it."""
+    cleaned = " ".join((text or "").split())
+    field = "reason"
+    if not cleaned:
+        raise MailpoolsError(when_empty, field=field)
+    if len(cleaned) > MAX_REASON_CHARACTERS:
+        raise MailpoolsError(
+            f"Keep the reason under {MAX_REASON_CHARACTERS:,} characters; "
+            f"this one has {len(cleaned):,}.",
+            field=field,
+        )
+    if not cleaned.isprintable():
+        raise MailpoolsError(
+            "The reason holds characters that do not print; write it in plain text.", field=field
+        )
+    if not re.search(r"[^\W\d_]{2,}", cleaned):
+        raise MailpoolsError(
+            "Write the reason in words the owner can act on, e.g. "
+            "“Bounce rate 9% over the last week.”",
             field=field,
         )
     return cleaned

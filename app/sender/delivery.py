@@ -3,11 +3,14 @@
 Each connection binds its socket to the chosen IP (`source_address`) and
 greets with that IP's hostname, so the receiving server sees the address and
 the name the route chose. Connections are kept and reused per (IP, destination).
+Every phase has its own timeout, so a server that stalls fails on its own
+clock: the TCP connect, the greeting, each command, and the DATA transfer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime
@@ -44,6 +47,16 @@ class Reply:
         return f"{self.code} {self.text}" if self.code is not None else self.text
 
 
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds each SMTP phase may take before the connection is given up."""
+
+    connect: float = 10.0
+    greeting: float = 30.0
+    command: float = 30.0
+    data: float = 60.0
+
+
 def render(message: ClaimedMessage) -> bytes:
     subject = message.subject
     if not subject.isascii():
@@ -66,7 +79,7 @@ def _same_family(source: str, host: str) -> bool:
 
 
 async def open_connection(
-    ip: RoutingIp, destination: Destination, timeout: float, tls: TlsPolicy = OPPORTUNISTIC
+    ip: RoutingIp, destination: Destination, timeouts: Timeouts, tls: TlsPolicy = OPPORTUNISTIC
 ) -> aiosmtplib.SMTP:
     """Connect from IP to the first destination host that answers (over TLS when offered, or
     as TLS requires); raise the last error otherwise."""
@@ -74,16 +87,16 @@ async def open_connection(
     for position, (host, port) in enumerate(destination.hosts):
         if not _same_family(ip.address, host):
             continue
+        # The socket is connected here, so the client is given no port of its own.
         client = aiosmtplib.SMTP(
             hostname=host,
-            port=port,
-            source_address=(ip.address, 0),
             local_hostname=ip.hostname,
-            timeout=timeout,
+            timeout=timeouts.command,
             start_tls=False,
         )
         try:
-            await client.connect()
+            bound = await _connect_socket(ip.address, host, port, timeouts.connect)
+            await client.connect(sock=bound, timeout=timeouts.greeting)
             await client.ehlo()
             await secure(client, tls, destination.host_name(position))
             return client
@@ -97,6 +110,25 @@ async def open_connection(
     raise last_error
 
 
+async def _connect_socket(source: str, host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection from SOURCE to HOST:PORT, within TIMEOUT seconds (the greeting has its own)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    bound = socket.socket(family, socket.SOCK_STREAM)
+    bound.setblocking(False)
+    try:
+        bound.bind((source, 0))
+        await asyncio.wait_for(
+            asyncio.get_running_loop().sock_connect(bound, (host, port)), timeout
+        )
+    except TimeoutError:
+        bound.close()
+        raise TimeoutError(f"timed out connecting to {host} port {port}") from None
+    except BaseException:
+        bound.close()
+        raise
+    return bound
+
+
 class ConnectionBroken(Exception):
     """The connection can no longer be used; the reply says why."""
 
@@ -106,14 +138,21 @@ class ConnectionBroken(Exception):
 
 
 async def send_one(
-    client: aiosmtplib.SMTP, message: ClaimedMessage, payload: bytes, mail_from: str
+    client: aiosmtplib.SMTP,
+    message: ClaimedMessage,
+    payload: bytes,
+    data_timeout: float,
+    mail_from: str,
 ) -> Reply:
     """One envelope from MAIL_FROM on an open connection. Raises ConnectionBroken when the
-    connection is lost."""
+    connection is lost.
+
+    MAIL and RCPT take the connection's command timeout; DATA its own.
+    """
     try:
         await client.mail(mail_from)
         await client.rcpt(message.to_addr)
-        response = await client.data(payload)
+        response = await client.data(payload, timeout=data_timeout)
         return Reply(response.code, response.message, tls_version(client))
     except aiosmtplib.SMTPResponseException as error:
         reply = Reply(error.code, error.message)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -124,10 +124,13 @@ def claim_batch(
     with session_scope(engine) as session:
         # Core statements go through the connection, whose types know an UPDATE's rowcount.
         connection = session.connection()
+        # Not this worker's own: it still holds those in memory and renews them once
+        # the database answers again, so taking them back could send them twice.
         reclaimed = connection.execute(
             update(MESSAGES)
             .where(MESSAGES.c.status == MessageStatus.SENDING.value)
             .where(MESSAGES.c.lease_expires_at < now)
+            .where(MESSAGES.c.lease_owner != worker_id)
             .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
         ).rowcount
         due = (
@@ -259,28 +262,62 @@ _WRITE_BACK = (
 )
 
 
-def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, day: date) -> None:
-    """Record a batch of results and add them to the day's per-domain and per-IP stats."""
+def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, day: date) -> int:
+    """Record a batch of results and add them to the day's per-domain and per-IP stats.
+
+    Only messages still leased to WORKER_ID are written: one whose lease expired
+    and went to another worker is that worker's now, and this result is dropped
+    rather than written over its lease. Returns how many were dropped.
+    """
     if not outcomes:
-        return
-    parameters = [
-        {
-            "b_id": outcome.message.id,
-            "b_owner": worker_id,
-            "b_status": outcome.status,
-            "b_attempts": outcome.attempts,
-            "b_next": outcome.next_attempt_at,
-            "b_finished": outcome.finished_at,
-            "b_pool": outcome.pool_id,
-            "b_ip": outcome.ip_id,
-            "b_reply": outcome.reply,
-            "b_over_tls": (outcome.tls_version is not None)
-            if outcome.status == MessageStatus.SENT
-            else None,
-            "b_tls_version": outcome.tls_version,
-        }
-        for outcome in outcomes
-    ]
+        return 0
+    with session_scope(engine) as session:
+        connection = session.connection()
+        still_ours = _still_leased(connection, [o.message.id for o in outcomes], worker_id)
+        kept = [outcome for outcome in outcomes if outcome.message.id in still_ours]
+        if kept:
+            connection.execute(_WRITE_BACK, [_write_back_row(o, worker_id) for o in kept])
+            domain_counts, ip_counts = _daily_counts(kept)
+            add_daily_counts(connection, table_of(DomainDailyStat), "domain_id", day, domain_counts)
+            add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts)
+    return len(outcomes) - len(kept)
+
+
+def _still_leased(connection: Connection, message_ids: list[int], worker_id: str) -> set[int]:
+    """Which of MESSAGE_IDS are leased to WORKER_ID, locked until the transaction ends."""
+    found: set[int] = set()
+    for start in range(0, len(message_ids), 500):
+        query = (
+            select(MESSAGES.c.id)
+            .where(MESSAGES.c.id.in_(message_ids[start : start + 500]))
+            .where(MESSAGES.c.lease_owner == worker_id)
+            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+        )
+        if connection.dialect.name != "sqlite":
+            query = query.with_for_update()
+        found.update(connection.execute(query).scalars())
+    return found
+
+
+def _write_back_row(outcome: Outcome, worker_id: str) -> dict[str, object]:
+    return {
+        "b_id": outcome.message.id,
+        "b_owner": worker_id,
+        "b_status": outcome.status,
+        "b_attempts": outcome.attempts,
+        "b_next": outcome.next_attempt_at,
+        "b_finished": outcome.finished_at,
+        "b_pool": outcome.pool_id,
+        "b_ip": outcome.ip_id,
+        "b_reply": outcome.reply,
+        "b_over_tls": (outcome.tls_version is not None)
+        if outcome.status == MessageStatus.SENT
+        else None,
+        "b_tls_version": outcome.tls_version,
+    }
+
+
+def _daily_counts(outcomes: list[Outcome]) -> tuple[dict[int, Counter], dict[int, Counter]]:
     domain_counts: dict[int, Counter] = {}
     ip_counts: dict[int, Counter] = {}
     for outcome in outcomes:
@@ -294,11 +331,7 @@ def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, d
             counts["broadcast_sent"] += 1
         if outcome.ip_id is not None and outcome.counter in IP_COUNTERS:
             ip_counts.setdefault(outcome.ip_id, Counter())[outcome.counter] += 1
-    with session_scope(engine) as session:
-        connection = session.connection()
-        connection.execute(_WRITE_BACK, parameters)
-        add_daily_counts(connection, table_of(DomainDailyStat), "domain_id", day, domain_counts)
-        add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts)
+    return domain_counts, ip_counts
 
 
 def add_daily_counts(
@@ -340,12 +373,41 @@ def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:
     return released
 
 
-def renew_leases(engine: Engine, *, worker_id: str, until: datetime) -> int:
-    statement = (
-        update(MESSAGES)
-        .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-        .where(MESSAGES.c.lease_owner == worker_id)
-        .values(lease_expires_at=until)
-    )
+def renew_leases(
+    engine: Engine, message_ids: list[int], *, worker_id: str, until: datetime
+) -> set[int]:
+    """Extend the leases of MESSAGE_IDS that WORKER_ID still holds; return those it renewed.
+
+    A message missing from the answer went back to the queue or to another
+    worker while this one could not renew it: it is no longer this worker's to send.
+    """
+    renewed: set[int] = set()
     with session_scope(engine) as session:
-        return session.connection().execute(statement).rowcount
+        connection = session.connection()
+        for start in range(0, len(message_ids), 500):
+            renewed.update(
+                connection.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id.in_(message_ids[start : start + 500]))
+                    .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                    .where(MESSAGES.c.lease_owner == worker_id)
+                    .values(lease_expires_at=until)
+                    .returning(MESSAGES.c.id)
+                ).scalars()
+            )
+    return renewed
+
+
+def leased_elsewhere(engine: Engine, *, worker_id: str) -> int:
+    """How many messages other workers (live or dead) hold under a lease."""
+    with session_scope(engine) as session:
+        return (
+            session.connection()
+            .execute(
+                select(func.count())
+                .select_from(MESSAGES)
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .where(MESSAGES.c.lease_owner != worker_id)
+            )
+            .scalar_one()
+        )

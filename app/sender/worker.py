@@ -2,8 +2,16 @@
 
 One asyncio task claims batches (in a thread, under a lease) and routes each
 message; a fixed set of lanes sends them, each lane holding one SMTP
-connection for one (IP, destination) at a time, within the per-IP and total
-concurrency limits; a writer task records results in batches.
+connection for one (IP, destination) at a time, within the total, per-IP and
+per-destination concurrency limits (a destination never takes all of an IP's
+connections, so one that stalls leaves the IP's others moving); a writer task
+records results as soon as they are ready, as many as arrived during the last
+write; another renews the leases.
+
+Every database touch retries with backoff and logs, so the worker rides out
+a database restart. A message is started only while its lease has time left,
+and a lease that could not be renewed before it ran out, and went to another
+worker meanwhile, is given up: that message is neither sent nor recorded here.
 
 Delivery guarantee: at least once. A message is marked sent only after the
 server accepted it, and a claimed message whose worker dies returns to the
@@ -29,7 +37,7 @@ from datetime import datetime, timedelta
 
 import aiosmtplib
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import clock, settings
 from app.rules.routing import Action, Route, RoutingIp, route_message
@@ -38,6 +46,7 @@ from app.sender.binding import check_bindings
 from app.sender.delivery import (
     ConnectionBroken,
     Reply,
+    Timeouts,
     close_quietly,
     open_connection,
     render,
@@ -52,6 +61,14 @@ log = logging.getLogger("mailpools.sender")
 
 # Messages a lane sends before letting other (IP, destination) pairs have a turn.
 LANE_TURN = 100
+# Connections to one destination that fail in a row, with none opening between,
+# before the rest of its queue is deferred: one bad connection defers nothing.
+CONNECT_FAILURES_BEFORE_DEFERRING = 3
+# When stopping, how long messages in the middle of being sent may take to finish
+# before their connections are closed and they go back to the queue.
+STOP_GRACE_SECONDS = 5.0
+# What a database outage looks like from here: the driver's errors and the pool's.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
 def _recipient_domain(message: store.ClaimedMessage) -> str:
@@ -82,7 +99,13 @@ class SenderOptions:
     lease_seconds: float = 300.0
     total_concurrency: int = 16
     per_ip_concurrency: int = 4
+    # Connections from one IP to one destination; None: one fewer than per IP.
+    per_destination_concurrency: int | None = None
+    connect_timeout: float = 10.0
+    greeting_timeout: float = 30.0
+    # Each SMTP command (EHLO, MAIL, RCPT, RSET, QUIT).
     smtp_timeout: float = 30.0
+    data_timeout: float = 60.0
     backoff_base_seconds: float = 60.0
     backoff_max_seconds: float = 3600.0
     max_age_seconds: float = 3 * 86400.0
@@ -91,8 +114,10 @@ class SenderOptions:
     bind_check_seconds: float = 60.0
     maintenance_seconds: float = 300.0
     idle_connection_seconds: float = 30.0
+    # Most results written in one transaction.
     flush_size: int = 250
-    flush_seconds: float = 0.2
+    # The longest wait between tries while the database does not answer.
+    database_retry_max_seconds: float = 10.0
     # Stop after finishing this many messages (benchmarks); None: no limit.
     max_messages: int | None = None
     # Recipient domains reached only over verified TLS; the rest get TLS when offered.
@@ -119,6 +144,8 @@ class SenderOptions:
 
         for name, (lowest, highest) in OPTION_RANGES.items():
             value = getattr(self, name)
+            if value is None:
+                continue
             label = (labels or {}).get(name, name.replace("_", " "))
             if not math.isfinite(value) or not lowest <= value <= highest:
                 raise MailpoolsError(
@@ -140,9 +167,13 @@ OPTION_RANGES: dict[str, tuple[float, float]] = {
     "batch_size": (1, 10_000),
     "total_concurrency": (1, 1_000),
     "per_ip_concurrency": (1, 100),
+    "per_destination_concurrency": (1, 100),
     "flush_size": (1, 10_000),
     "lease_seconds": (1, 86_400),
+    "connect_timeout": (1, 600),
+    "greeting_timeout": (1, 3_600),
     "smtp_timeout": (1, 3_600),
+    "data_timeout": (1, 3_600),
     "backoff_base_seconds": (1, 86_400),
     "backoff_max_seconds": (1, 30 * 86_400),
     "max_age_seconds": (60, 30 * 86_400),
@@ -162,6 +193,8 @@ class SenderStats:
     reclaimed: int = 0
     in_flight: int = 0
     connections_opened: int = 0
+    # Claimed messages given up because their lease went to another worker.
+    lost_leases: int = 0
     unbound: frozenset[str] = frozenset()
 
     @property
@@ -183,7 +216,42 @@ class _Job:
     route: Route
 
 
-Key = tuple[RoutingIp, Destination]
+# (source IP, where its mail goes, recipient domain): one queue each. The
+# recipient domain counts as the destination for the per-destination limit,
+# so in relay mode too one slow domain cannot take all of an IP's connections.
+Key = tuple[RoutingIp, Destination, str]
+
+
+class _DatabaseRetry:
+    """Backoff for one kind of database work, logging each failure and the recovery."""
+
+    def __init__(self, what: str, longest: float) -> None:
+        self.what = what
+        self.longest = longest
+        self.failures = 0
+
+    def failed(self, error: BaseException) -> float:
+        """Note a failure; return the seconds to wait before the next try."""
+        delay = min(0.25 * 2**self.failures, self.longest)
+        self.failures += 1
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        log.warning(
+            "%s failed (%s); retrying in %.1f s (%d failures in a row)",
+            self.what,
+            reason[0] if reason else type(error).__name__,
+            delay,
+            self.failures,
+        )
+        return delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.warning("%s works again after %d failed tries", self.what, self.failures)
+        self.failures = 0
+
+    def forget(self) -> None:
+        """The work is no longer needed (nothing left to do): no failure stands."""
+        self.failures = 0
 
 
 class Sender:
@@ -209,11 +277,34 @@ class Sender:
                 dns_port=options.dns_port,
                 smtp_port=options.smtp_port,
             )
+        self.timeouts = Timeouts(
+            connect=options.connect_timeout,
+            greeting=options.greeting_timeout,
+            command=options.smtp_timeout,
+            data=options.data_timeout,
+        )
+        self.per_destination = options.per_destination_concurrency or max(
+            1, options.per_ip_concurrency - 1
+        )
+        retry_cap = options.database_retry_max_seconds
+        self.claim_retry = _DatabaseRetry("claiming messages", retry_cap)
+        self.write_retry = _DatabaseRetry("recording results", retry_cap)
+        # Renewing must not wait so long that the leases it protects run out.
+        self.renew_retry = _DatabaseRetry(
+            "renewing leases", min(retry_cap, options.lease_seconds / 6)
+        )
+        self.upkeep_retry = _DatabaseRetry("upkeep (IP bindings, warm-ups, health)", retry_cap)
         self.queues: OrderedDict[Key, deque[_Job]] = OrderedDict()
         self.ip_lanes: Counter[str] = Counter()
         self.key_lanes: Counter[Key] = Counter()
-        self.idle: dict[Key, list[tuple[aiosmtplib.SMTP, float]]] = {}
+        self.idle: dict[tuple[RoutingIp, Destination], list[tuple[aiosmtplib.SMTP, float]]] = {}
+        self.connect_failures: Counter[tuple[RoutingIp, Destination]] = Counter()
+        # Every claimed message not yet written back: its id -> when its lease runs
+        # out (monotonic), as far as this worker knows.
+        self.leases: dict[int, float] = {}
         self.outcomes: list[store.Outcome] = []
+        # Messages whose sending a stop cut short; released with the unsent ones.
+        self.interrupted: list[int] = []
         self.pending = 0
         self.closing = False
         self.writer_stopping = False
@@ -221,71 +312,77 @@ class Sender:
         self.room = asyncio.Event()
         self.drained = asyncio.Event()
         self.flush_now = asyncio.Event()
-        self.write_lock = asyncio.Lock()
         self.unbound: frozenset[str] = frozenset()
         self.outgoing: Outgoing | None = None
 
     # The main loop -----------------------------------------------------------------
 
     async def run(self) -> SenderStats:
+        # At start a database error ends the run: a wrong URL or a missing schema is
+        # better told at once. From here on, every database touch retries.
         self.outgoing = await asyncio.to_thread(configured_outgoing, self.engine)
-        await self._check_bindings()
+        self.unbound = await asyncio.to_thread(check_bindings, self.engine)
+        self.stats.unbound = self.unbound
         await self._maintenance()
         lanes = [asyncio.create_task(self._lane()) for _ in range(self.options.total_concurrency)]
         writer = asyncio.create_task(self._writer())
+        renewer = asyncio.create_task(self._renewer())
         reporter = asyncio.create_task(self._report(self.progress)) if self.progress else None
         try:
             await self._claim_loop()
         finally:
             self.closing = True
             self.work.set()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await self._finish_lanes(lanes)
             await self._release_unsent()
             # Ask the writer to finish rather than cancelling it: cancelled inside a
-            # write, its thread would go on committing after this run returned, and
-            # a cancellation that meets a set flush_now inside wait_for can be lost.
+            # write, its thread would go on committing after this run returned.
             self.writer_stopping = True
             self.flush_now.set()
             await writer
-            await self._flush_all()
             await self._close_idle(everything=True)
-            if reporter:
-                reporter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reporter
+            for task in (renewer, reporter):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self.options.until_empty and not self.stop_event.is_set():
                 await self._maintenance()
             if self.progress:
                 self.progress(self.stats)
         return self.stats
 
+    async def _finish_lanes(self, lanes: list[asyncio.Task[None]]) -> None:
+        """Let messages being sent finish; when stopping, give a stalled server only a short grace."""
+        if self.stop_event.is_set():
+            _, stalled = await asyncio.wait(lanes, timeout=STOP_GRACE_SECONDS)
+            for lane in stalled:
+                lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+
     async def _claim_loop(self) -> None:
         options = self.options
         lease = timedelta(seconds=options.lease_seconds)
         next_bind_check = time.monotonic() + options.bind_check_seconds
         next_maintenance = time.monotonic() + options.maintenance_seconds
-        next_renewal = time.monotonic() + options.lease_seconds / 3
+        waiting_for: int | None = None
         while not self.stop_event.is_set():
             moment = time.monotonic()
             if moment >= next_bind_check:
-                await self._check_bindings()
-                next_bind_check = moment + options.bind_check_seconds
+                next_bind_check = moment + await self._check_bindings()
             if moment >= next_maintenance:
-                await self._maintenance()
-                next_maintenance = moment + options.maintenance_seconds
-            if moment >= next_renewal:
-                await asyncio.to_thread(
-                    store.renew_leases,
-                    self.engine,
-                    worker_id=options.worker_id,
-                    until=clock.now() + lease,
-                )
-                next_renewal = moment + options.lease_seconds / 3
+                next_maintenance = moment + await self._maintenance()
             await self._close_idle()
             if self.pending >= options.batch_size:
                 self.room.clear()
                 await self._wait(self.room, options.poll_seconds)
                 continue
+            if self.renew_retry.failures:
+                # Claim nothing until the leases in hand are renewed: the database has
+                # just been away, and the renewal tells which messages are still ours.
+                await self._wait(None, options.poll_seconds)
+                continue
+            claim_started = time.monotonic()
             try:
                 claim = await asyncio.to_thread(
                     store.claim_batch,
@@ -296,21 +393,48 @@ class Sender:
                     lease=lease,
                     unbound_addresses=self.unbound,
                 )
-            except OperationalError as error:
-                # A database restart or a long lock: keep sending what is claimed, retry soon.
-                log.warning("claiming messages failed, retrying: %s", error.orig or error)
-                await self._wait(self.room, options.poll_seconds * 5)
+            except DATABASE_ERRORS as error:
+                # Keep sending what is claimed meanwhile.
+                await self._wait(None, self.claim_retry.failed(error))
                 continue
+            self.claim_retry.succeeded()
             self.stats.reclaimed += claim.reclaimed
             if claim.messages:
+                waiting_for = None
+                expires = claim_started + options.lease_seconds
+                for message in claim.messages:
+                    self.leases[message.id] = expires
                 await self._dispatch(claim)
                 continue
             if options.until_empty and self.pending == 0:
-                return
+                elsewhere = await self._leased_elsewhere()
+                if elsewhere == 0:
+                    return
+                if elsewhere is not None and elsewhere != waiting_for:
+                    log.warning(
+                        "%d messages are leased to other senders; waiting for them to be "
+                        "sent, or for their leases to expire and be taken over",
+                        elsewhere,
+                    )
+                    waiting_for = elsewhere
+                await self._wait(None, options.poll_seconds)
+                continue
             # Nothing due: look again after the poll interval, or as soon as the
             # messages in hand are all done (so --until-empty exits promptly).
             self.drained.clear()
             await self._wait(self.drained if self.pending else None, options.poll_seconds)
+
+    async def _leased_elsewhere(self) -> int | None:
+        """Messages other senders hold; None when the database cannot say."""
+        try:
+            count = await asyncio.to_thread(
+                store.leased_elsewhere, self.engine, worker_id=self.options.worker_id
+            )
+        except DATABASE_ERRORS as error:
+            await self._wait(None, self.claim_retry.failed(error))
+            return None
+        self.claim_retry.succeeded()
+        return count
 
     async def _wait(self, event: asyncio.Event | None, seconds: float) -> None:
         """Until EVENT, a stop request, or SECONDS pass."""
@@ -356,12 +480,13 @@ class Sender:
         )
         for message, route in routed:
             if route.action == Action.SEND:
-                destination = resolved[_recipient_domain(message)]
+                recipient_domain = _recipient_domain(message)
+                destination = resolved[recipient_domain]
                 if isinstance(destination, Unreachable):
                     self._finish(message, route, Reply(destination.code, destination.text))
                     continue
                 assert route.ip is not None, "a route that sends always names its IP"
-                key = (route.ip, destination)
+                key = (route.ip, destination, recipient_domain)
                 queue = self.queues.get(key)
                 if queue is None:
                     queue = self.queues[key] = deque()
@@ -389,6 +514,73 @@ class Sender:
                 )
         self.work.set()
 
+    # Leases ------------------------------------------------------------------------
+
+    def _lease_allows(self, job: _Job) -> bool:
+        """Whether JOB's lease leaves time to send it: more than a renewal interval.
+
+        Renewals come every third of the lease, so a lease shorter than that
+        means renewals are failing; the message waits for the next one.
+        """
+        expires = self.leases.get(job.message.id, 0.0)
+        return expires - time.monotonic() > self.options.lease_seconds / 3
+
+    async def _renewer(self) -> None:
+        options = self.options
+        delay = options.lease_seconds / 3
+        while True:
+            await asyncio.sleep(delay)
+            held = list(self.leases)
+            if not held:
+                # Nothing to protect, so nothing for claims to wait for either.
+                self.renew_retry.forget()
+                delay = options.lease_seconds / 3
+                continue
+            started = time.monotonic()
+            try:
+                renewed = await asyncio.to_thread(
+                    store.renew_leases,
+                    self.engine,
+                    held,
+                    worker_id=options.worker_id,
+                    until=clock.now() + timedelta(seconds=options.lease_seconds),
+                )
+            except DATABASE_ERRORS as error:
+                delay = self.renew_retry.failed(error)
+                continue
+            self.renew_retry.succeeded()
+            expires = started + options.lease_seconds
+            for message_id in renewed:
+                if message_id in self.leases:
+                    self.leases[message_id] = expires
+            self._give_up(set(held) - renewed)
+            self.work.set()
+            delay = options.lease_seconds / 3
+
+    def _give_up(self, message_ids: set[int]) -> None:
+        """Forget messages that are no longer this worker's: written back, or taken over.
+
+        One written back meanwhile is simply gone from the leases; one still
+        queued here went to another worker while the database was away, and is
+        dropped unsent.
+        """
+        if not message_ids:
+            return
+        for message_id in message_ids:
+            self.leases.pop(message_id, None)
+        lost = 0
+        for key, queue in list(self.queues.items()):
+            kept = deque(job for job in queue if job.message.id not in message_ids)
+            lost += len(queue) - len(kept)
+            self.queues[key] = kept
+        if lost:
+            log.warning("%d claimed messages went to another sender; they are not sent here", lost)
+            self.stats.lost_leases += lost
+            self.pending -= lost
+            self.room.set()
+            if self.pending == 0:
+                self.drained.set()
+
     # Lanes -------------------------------------------------------------------------
 
     def _pick_key(self) -> Key | None:
@@ -401,7 +593,9 @@ class Sender:
                 continue
             if self.ip_lanes[key[0].address] >= self.options.per_ip_concurrency:
                 continue
-            if self.key_lanes[key] >= len(queue):
+            if self.key_lanes[key] >= min(len(queue), self.per_destination):
+                continue
+            if not self._lease_allows(queue[0]):
                 continue
             self.queues.move_to_end(key)
             return key
@@ -416,51 +610,47 @@ class Sender:
                 self.work.clear()
                 await self.work.wait()
                 continue
-            ip, destination = key
+            ip, destination, _ = key
             self.ip_lanes[ip.address] += 1
             self.key_lanes[key] += 1
-            client = self._take_idle(key)
+            client = self._take_idle((ip, destination))
             try:
                 client = await self._serve(key, client)
             finally:
                 self.ip_lanes[ip.address] -= 1
                 self.key_lanes[key] -= 1
                 if client is not None:
-                    self.idle.setdefault(key, []).append((client, time.monotonic()))
+                    self.idle.setdefault((ip, destination), []).append((client, time.monotonic()))
                 self.work.set()
 
     async def _serve(self, key: Key, client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
         """Send up to a turn's worth of KEY's messages; return the connection if still usable."""
-        ip, destination = key
-        queue = self.queues.get(key)
+        ip, destination, _ = key
         served = 0
-        while queue and served < LANE_TURN and not self.stop_event.is_set():
+        while served < LANE_TURN and not self.stop_event.is_set():
+            queue = self.queues.get(key)
+            if not queue or not self._lease_allows(queue[0]):
+                break
+            if client is None:
+                # The connection opens before a message is taken, so a connection that
+                # fails (refused, or a greeting that never comes) had no message on it.
+                client = await self._connect(key)
+                if client is None:
+                    return None
+                continue
             job = queue.popleft()
             served += 1
-            if client is None:
-                try:
-                    client = await open_connection(
-                        ip,
-                        destination,
-                        self.options.smtp_timeout,
-                        self.options.tls_policy(destination),
-                    )
-                    self.stats.connections_opened += 1
-                except Exception as error:  # refused, unreachable, timed out, or worse
-                    reply = Reply(
-                        None, f"cannot connect from {ip.address} to {destination.name}: {error}"
-                    )
-                    self._finish(job.message, job.route, reply)
-                    # The same connection would fail the same way for the rest of the queue.
-                    while queue:
-                        other = queue.popleft()
-                        self._finish(other.message, other.route, reply)
-                    return None
             try:
                 assert self.outgoing is not None, "run() prepares the outgoing mail first"
                 payload = self.outgoing.seal(job.message, render(job.message))
                 mail_from = self.outgoing.return_path(job.message)
-                reply = await send_one(client, job.message, payload, mail_from)
+                reply = await send_one(client, job.message, payload, self.timeouts.data, mail_from)
+            except asyncio.CancelledError:
+                # Stopping, and the server did not answer within the grace: the message
+                # goes back to the queue (it may have arrived: at least once).
+                client.close()
+                self.interrupted.append(job.message.id)
+                raise
             except ConnectionBroken as broken:
                 client.close()
                 client = None
@@ -475,8 +665,40 @@ class Sender:
             self._finish(job.message, job.route, reply)
         return client
 
-    def _take_idle(self, key: Key) -> aiosmtplib.SMTP | None:
-        connections = self.idle.get(key)
+    async def _connect(self, key: Key) -> aiosmtplib.SMTP | None:
+        """A new connection for KEY, or None; a destination failing again and again
+        has the rest of KEY's queue deferred."""
+        ip, destination, _ = key
+        connection_key = (ip, destination)
+        try:
+            client = await open_connection(
+                ip, destination, self.timeouts, self.options.tls_policy(destination)
+            )
+        except Exception as error:  # refused, unreachable, timed out, or worse
+            self.connect_failures[connection_key] += 1
+            failures = self.connect_failures[connection_key]
+            log.warning(
+                "cannot connect from %s to %s (%d in a row): %s",
+                ip.address,
+                destination.name,
+                failures,
+                error,
+            )
+            if failures >= CONNECT_FAILURES_BEFORE_DEFERRING:
+                reply = Reply(
+                    None, f"cannot connect from {ip.address} to {destination.name}: {error}"
+                )
+                queue = self.queues.get(key)
+                while queue:
+                    job = queue.popleft()
+                    self._finish(job.message, job.route, reply)
+            return None
+        self.connect_failures.pop(connection_key, None)
+        self.stats.connections_opened += 1
+        return client
+
+    def _take_idle(self, connection_key: tuple[RoutingIp, Destination]) -> aiosmtplib.SMTP | None:
+        connections = self.idle.get(connection_key)
         while connections:
             client, _ = connections.pop()
             if client.is_connected:
@@ -602,70 +824,121 @@ class Sender:
         self.room.set()
         if self.pending == 0:
             self.drained.set()
-        if len(self.outcomes) >= self.options.flush_size:
-            self.flush_now.set()
+        # Written back at once (as many as came in during the previous write), so a
+        # worker killed now leaves as few sent-but-unrecorded messages as it can.
+        self.flush_now.set()
         limit = self.options.max_messages
         if limit is not None and self.stats.finished >= limit:
             self.stop_event.set()
 
     async def _writer(self) -> None:
-        while not self.writer_stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.flush_now.wait(), self.options.flush_seconds)
-            self.flush_now.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        async with self.write_lock:
+        """Record results as they come; while stopping, until all are or time runs out."""
+        give_up_at: float | None = None
+        while True:
             if not self.outcomes:
-                return
-            batch, self.outcomes = self.outcomes, []
+                if self.writer_stopping:
+                    return
+                self.flush_now.clear()
+                await self.flush_now.wait()
+                continue
+            if self.writer_stopping and give_up_at is None:
+                give_up_at = time.monotonic() + self._shutdown_patience()
+            batch = self.outcomes[: self.options.flush_size]
+            del self.outcomes[: self.options.flush_size]
             try:
-                await asyncio.to_thread(
+                dropped = await asyncio.to_thread(
                     store.write_outcomes,
                     self.engine,
                     batch,
                     worker_id=self.options.worker_id,
                     day=clock.today(),
                 )
-            except Exception:
+            except Exception as error:
                 # Keep the results and try again; if this worker dies first, the
                 # leases expire and the messages are sent again (at least once).
-                log.exception("recording %d results failed; retrying", len(batch))
+                if not isinstance(error, DATABASE_ERRORS):
+                    log.exception("recording %d results failed unexpectedly", len(batch))
                 self.outcomes[:0] = batch
-                await asyncio.sleep(1)
+                delay = self.write_retry.failed(error)
+                if give_up_at is not None and time.monotonic() + delay > give_up_at:
+                    log.error(
+                        "%d results could not be recorded; their messages go back to the "
+                        "queue when their leases expire",
+                        len(self.outcomes),
+                    )
+                    return
+                await asyncio.sleep(delay)
+                continue
+            self.write_retry.succeeded()
+            for outcome in batch:
+                self.leases.pop(outcome.message.id, None)
+            if dropped:
+                log.warning(
+                    "%d results were not recorded: their leases had gone to another sender",
+                    dropped,
+                )
+                self.stats.lost_leases += dropped
 
-    async def _flush_all(self) -> None:
-        for _ in range(30):
-            if not self.outcomes:
-                return
-            await self._flush()
-        log.error("%d results could not be recorded; their leases will expire", len(self.outcomes))
+    def _shutdown_patience(self) -> float:
+        """How long stopping keeps trying the database: no longer than a lease, at most a minute."""
+        return min(self.options.lease_seconds, 60.0)
 
     async def _release_unsent(self) -> None:
         unsent = [job.message.id for queue in self.queues.values() for job in queue]
+        unsent += self.interrupted
         self.queues.clear()
+        self.interrupted = []
         if not unsent:
             return
-        released = await asyncio.to_thread(
-            store.release, self.engine, unsent, worker_id=self.options.worker_id
-        )
-        self.stats.released += released
         self.pending -= len(unsent)
+        give_up_at = time.monotonic() + self._shutdown_patience()
+        while True:
+            try:
+                released = await asyncio.to_thread(
+                    store.release, self.engine, unsent, worker_id=self.options.worker_id
+                )
+            except DATABASE_ERRORS as error:
+                delay = self.write_retry.failed(error)
+                if time.monotonic() + delay > give_up_at:
+                    log.error(
+                        "%d unsent messages could not be released; they go back to the "
+                        "queue when their leases expire",
+                        len(unsent),
+                    )
+                    return
+                await asyncio.sleep(delay)
+                continue
+            self.write_retry.succeeded()
+            break
+        for message_id in unsent:
+            self.leases.pop(message_id, None)
+        self.stats.released += released
 
     # Upkeep ------------------------------------------------------------------------
 
-    async def _check_bindings(self) -> None:
-        self.unbound = await asyncio.to_thread(check_bindings, self.engine)
+    async def _check_bindings(self) -> float:
+        """Probe the pool IPs; return the seconds until the next check (sooner after a failure)."""
+        try:
+            self.unbound = await asyncio.to_thread(check_bindings, self.engine)
+        except DATABASE_ERRORS as error:
+            return self.upkeep_retry.failed(error)
+        self.upkeep_retry.succeeded()
         self.stats.unbound = self.unbound
+        return self.options.bind_check_seconds
 
-    async def _maintenance(self) -> None:
-        """Judge finished warm-up days and domain health from the daily stats."""
+    async def _maintenance(self) -> float:
+        """Judge finished warm-up days and domain health from the daily stats;
+        return the seconds until the next time (sooner after a failure)."""
         from app.services.health import check_domain_health
         from app.services.warmups import evaluate_warmups
 
-        await asyncio.to_thread(evaluate_warmups, self.engine)
-        await asyncio.to_thread(check_domain_health, self.engine)
+        try:
+            await asyncio.to_thread(evaluate_warmups, self.engine)
+            await asyncio.to_thread(check_domain_health, self.engine)
+        except DATABASE_ERRORS as error:
+            return self.upkeep_retry.failed(error)
+        self.upkeep_retry.succeeded()
+        return self.options.maintenance_seconds
 
     async def _report(self, progress: Callable[[SenderStats], None]) -> None:
         while True:

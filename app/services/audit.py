@@ -77,13 +77,16 @@ def list_events(
 ) -> list[AuditView]:
     """Newest first. Owners see only their own account's events."""
     from app.services.auth import is_staff
-    from app.services.lookups import get_account, get_domain
+    from app.services.lookups import get_account_for, get_domain_for
 
+    if not all(text.isprintable() for text in (user or "", kind or "")):
+        # No actor or action holds a control character (and PostgreSQL refuses NUL in a query).
+        return []
     query = select(AuditEvent)
     if account:
-        query = query.where(AuditEvent.account_id == get_account(session, account).id)
+        query = query.where(AuditEvent.account_id == get_account_for(session, viewer, account).id)
     if domain:
-        query = query.where(AuditEvent.domain_id == get_domain(session, domain).id)
+        query = query.where(AuditEvent.domain_id == get_domain_for(session, viewer, domain).id)
     if user:
         query = query.where(AuditEvent.actor == user)
     if kind:

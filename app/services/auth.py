@@ -5,15 +5,18 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from app.errors import NotFound, PermissionDenied
+from app.rules.formatting import one_line
 from app.services.ssh_keys import identity_or_none, stored_identities
 from data.models import Role, User
 
 
 def get_user(session: Session, name: str) -> User:
-    # The inventory stores names trimmed, so a name typed with spaces still finds its user.
-    user = session.exec(select(User).where(User.name == (name or "").strip())).first()
+    # Exactly the name: "sam " is not sam, or a typo could act as someone after all.
+    user = (
+        session.exec(select(User).where(User.name == name)).first() if name.isprintable() else None
+    )
     if user is None:
-        raise NotFound(f"There is no user named {name!r}.")
+        raise NotFound(f"There is no user named {one_line(repr(name), 80)}.")
     return user
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError, NotFound
+from app.rules.formatting import one_line
 from app.sender.store import add_daily_counts
 from app.services import audit
 from app.services.auth import require_staff
@@ -28,6 +29,11 @@ from data.models import (
     saved_id,
     table_of,
 )
+
+# Feedback loops report within days; a date older than a year is a mistake, not a report.
+MAX_COMPLAINT_AGE_DAYS = 365
+# Far above any day's feedback-loop reports, and well inside the daily stats' columns.
+MAX_COMPLAINTS_AT_ONCE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,16 @@ def record_complaints_for_messages(
         raise MailpoolsError("Name at least one Message-ID that was complained about.")
     found = {
         message.message_id: message
-        for message in session.exec(select(Message).where(col(Message.message_id).in_(wanted)))
+        for message in session.exec(
+            select(Message).where(
+                col(Message.message_id).in_([value for value in wanted if value.isprintable()])
+            )
+        )
     }
     missing = [value for value in wanted if value not in found]
     if missing:
-        raise NotFound(f"No message has the Message-ID {', '.join(missing)}; nothing was recorded.")
+        shown = one_line(", ".join(missing), 200)
+        raise NotFound(f"No message has the Message-ID {shown}; nothing was recorded.")
     unsent = [value for value in wanted if found[value].status != MessageStatus.SENT]
     if unsent:
         raise MailpoolsError(
@@ -109,12 +120,20 @@ def record_complaints_for_domain(
 ) -> ComplaintsRecorded:
     """COUNT complaints against a domain (and optionally the IP that sent the mail) on DAY."""
     require_staff(actor, "record complaints")
-    if count < 1:
-        raise MailpoolsError("Record at least one complaint.", field="count")
+    if not 1 <= count <= MAX_COMPLAINTS_AT_ONCE:
+        raise MailpoolsError(
+            f"Record from 1 to {MAX_COMPLAINTS_AT_ONCE:,} complaints at a time.", field="count"
+        )
     domain = get_domain(session, domain_name)
     day = day or clock.today()
     if day > clock.today():
         raise MailpoolsError(f"{day} is in the future; complaints are about mail already sent.")
+    oldest = clock.today() - timedelta(days=MAX_COMPLAINT_AGE_DAYS)
+    if day < oldest:
+        raise MailpoolsError(
+            f"{day} is more than {MAX_COMPLAINT_AGE_DAYS} days ago; "
+            f"record complaints about mail sent from {oldest} on."
+        )
     connection = session.connection()
     counts = Counter(complaints=count)
     add_daily_counts(

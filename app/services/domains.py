@@ -13,8 +13,8 @@ from app.rules.rates import RateReading, Rates, Thresholds
 from app.rules.routing import sending_pool_id
 from app.rules.warmup_plan import dedicated_share
 from app.services import stats
-from app.services.auth import is_staff, require_account_access
-from app.services.lookups import get_account, get_domain
+from app.services.auth import is_staff
+from app.services.lookups import get_account_for, get_domain_for
 from app.services.pools import IpView, pool_ip_views
 from data.models import (
     Account,
@@ -173,8 +173,7 @@ def list_domains(
     """Owners see their own account's domains; agents and admins all, or one account's."""
     query = select(Domain).order_by(Domain.name)
     if account is not None:
-        wanted = get_account(session, account)
-        require_account_access(actor, wanted.id)
+        wanted = get_account_for(session, actor, account)
         query = query.where(Domain.account_id == wanted.id)
     elif not is_staff(actor):
         if actor.account_id is None:
@@ -184,8 +183,7 @@ def list_domains(
 
 
 def domain_detail(session: Session, actor: User, name: str) -> DomainDetail:
-    domain = get_domain(session, name)
-    require_account_access(actor, domain.account_id)
+    domain = get_domain_for(session, actor, name)
     summary = summarize(session, [domain])[0]
     warming = summary.warmup is not None and summary.warmup.state != WarmupState.COMPLETE
     shared_pool = session.get(Pool, domain.shared_pool_id) if domain.shared_pool_id else None

@@ -95,7 +95,7 @@ class _Entry:
     def error(self, field_name: str | None, problem: str) -> InventoryError:
         where = f"{self.source}: {self.section}[{self.index}]"
         if field_name:
-            where += f", field {field_name!r}"
+            where += f", field {_shorten(field_name)}"
         return InventoryError(f"{where}: {problem}")
 
     @overload
@@ -194,6 +194,9 @@ def load_file(path: str | Path) -> dict[str, list[_Entry]]:
         raise InventoryError(f"{shown}: is a directory, not a file") from None
     except OSError as error:
         raise InventoryError(f"{shown}: cannot be read ({error.strerror or error})") from None
+    except ValueError:
+        # A NUL character, which no path can hold.
+        raise InventoryError(f"{shown}: not a path (it holds a NUL character)") from None
     if len(content) > MAX_FILE_BYTES:
         raise InventoryError(f"{shown}: larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
@@ -209,7 +212,8 @@ def parse(raw: dict, source: str) -> dict[str, list[_Entry]]:
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise InventoryError(
-            f"{source}: unknown section [[{unknown[0]}]] (known: {', '.join(SECTIONS)})"
+            f"{source}: unknown section [[{_shorten(unknown[0])[1:-1]}]] "
+            f"(known: {', '.join(SECTIONS)})"
         )
     sections: dict[str, list[_Entry]] = {}
     for section in SECTIONS:
@@ -520,7 +524,8 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 
 def _hidden_character(value: str) -> str | None:
-    """A description of the first control or direction character in VALUE, if any."""
+    """A description of the first control, direction or other unprintable character in
+    VALUE, if any."""
     for character in value:
         if unicodedata.category(character) == "Cc":
             return f"the control character U+{ord(character):04X}"
@@ -529,6 +534,10 @@ def _hidden_character(value: str) -> str | None:
             or character in "\u200e\u200f\u061c"
         ):
             return f"the direction mark U+{ord(character):04X}"
+        if not character.isprintable():
+            # Zero-width and format characters, unassigned code points, odd spaces:
+            # two names that look the same must not be two names.
+            return f"the character U+{ord(character):04X}, which does not print"
     return None
 
 

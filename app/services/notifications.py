@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from app import clock
+from app.errors import NotFound
 from app.services.auth import require_account_access
+from app.services.lookups import may_see_account
 from data.models import Notification, User
 
 
@@ -45,11 +47,20 @@ def list_notifications(
 
 
 def mark_read(session: Session, actor: User, notification_ids: list[int]) -> int:
+    """Mark ACTOR's notifications read. Another account's notification is refused in the
+    same words as one that does not exist, so an owner learns nothing from the refusal."""
+    found = [
+        notification
+        for notification in session.exec(
+            select(Notification).where(col(Notification.id).in_(notification_ids))
+        )
+        if may_see_account(actor, notification.account_id)
+    ]
+    missing = set(notification_ids) - {notification.id for notification in found}
+    if missing:
+        raise NotFound(f"There is no notification #{min(missing)}.")
     marked = 0
-    for notification in session.exec(
-        select(Notification).where(col(Notification.id).in_(notification_ids))
-    ):
-        require_account_access(actor, notification.account_id)
+    for notification in found:
         if notification.read_at is None:
             notification.read_at = clock.now()
             marked += 1

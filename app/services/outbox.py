@@ -12,8 +12,9 @@ from sqlmodel import Session
 from app import clock
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
+from app.rules.formatting import one_line
 from app.services import audit
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from data.models import Domain, Message, MessageKind, MessageStatus, User, table_of
 
 MAX_COUNT = 1_000_000
@@ -55,10 +56,16 @@ def parse_address(value: str | None, field: str) -> tuple[str, str]:
     address = f"{local}{at}{policy.normalise_domain(domain)}" if at else raw
     if len(address) > 320:
         raise MailpoolsError(f"The {field} address is longer than 320 characters.", field=field)
+    if len(local) > 64:
+        # RFC 5321's limit: receiving servers refuse longer ones.
+        raise MailpoolsError(
+            f"The {field} address's local part (before the @) is longer than 64 characters.",
+            field=field,
+        )
     match = _ADDRESS.match(address)
     if not match or not address.isascii():
         raise MailpoolsError(
-            f"{raw!r} is not an email address this sender can use (local-part@domain, "
+            f"{one_line(repr(raw), 80)} is not an email address this sender can use (local-part@domain, "
             "ASCII local part, no spaces).",
             field=field,
         )
@@ -101,7 +108,7 @@ def enqueue(
         raise MailpoolsError(
             f"The subject is longer than {MAX_SUBJECT_LENGTH} characters.", field="subject"
         )
-    domain: Domain = get_domain(session, sender_domain)
+    domain: Domain = get_domain_for(session, actor, sender_domain)
     if actor.account_id is None or actor.account_id != domain.account_id:
         raise PermissionDenied(
             f"{actor.name} may only send from their own account's domains; "

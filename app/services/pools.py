@@ -23,6 +23,9 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules import policy
+from app.rules.formatting import one_line
+from app.rules.numbers import whole_number_or_none
 from app.rules.rates import RateReading, Rates, Thresholds
 from app.rules.routing import sending_pool_id
 from app.services import audit, stats
@@ -348,16 +351,16 @@ def resume_ip(session: Session, actor: User, address: str) -> Outcome[IpAddress]
 
 
 def parse_weight(value: int | str) -> int:
-    text = str(value).strip()
-    if not text:
+    text = str(value)
+    if not text.strip():
         raise MailpoolsError(f"Enter a weight from 0 to {MAX_IP_WEIGHT}.", field="weight")
-    try:
-        weight = int(text)
-    except ValueError:
+    weight = whole_number_or_none(text)
+    if weight is None:
         raise MailpoolsError(
-            f"The weight must be a whole number from 0 to {MAX_IP_WEIGHT}, not {text!r}.",
+            f"The weight must be a whole number from 0 to {MAX_IP_WEIGHT}, "
+            f"not {one_line(repr(text), 40)}.",
             field="weight",
-        ) from None
+        )
     if not 0 <= weight <= MAX_IP_WEIGHT:
         raise MailpoolsError(
             f"The weight must be from 0 to {MAX_IP_WEIGHT}; {weight} is out of range.",
@@ -397,11 +400,9 @@ def _lock(session: Session, domain: Domain) -> Domain:
 
 def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, actor: str) -> Domain:
     """Take DOMAIN out of its pool. ACTOR is a user's name, or audit.SYSTEM_ACTOR for health checks."""
-    cleaned = " ".join((reason or "").split())
-    if not cleaned:
-        raise MailpoolsError(
-            "Say why the domain is removed: the owner will read it.", field="reason"
-        )
+    cleaned = policy.validate_reason(
+        reason, when_empty="Say why the domain is removed: the owner will read it."
+    )
     domain = _lock(session, domain)
     if domain.status == DomainStatus.REMOVED:
         raise MailpoolsError(f"{domain.name} is already removed from its pool.")

@@ -26,8 +26,8 @@ from app.rules.formatting import percent
 from app.rules.rates import Rates
 from app.rules.warmup_plan import dedicated_share, schedule
 from app.services import audit
-from app.services.auth import require_account_access, require_staff
-from app.services.lookups import get_domain
+from app.services.auth import require_staff
+from app.services.lookups import get_domain, get_domain_for
 from app.services.notifications import notify
 from app.services.outcomes import Outcome
 from data.db import session_scope
@@ -317,8 +317,7 @@ class WarmupStatus:
 
 def warmup_status(session: Session, actor: User, domain_name: str) -> WarmupStatus:
     """The plan (every day's share), the current day, the held days and the expected completion."""
-    domain = get_domain(session, domain_name)
-    require_account_access(actor, domain.account_id)
+    domain = get_domain_for(session, actor, domain_name)
     warmup = None
     if domain.dedicated_pool_id is not None:
         warmup = session.exec(

@@ -178,7 +178,7 @@ def test_refusals_change_nothing(cli, engine):
                 "--as",
                 "alice",
             ),
-            "own account",
+            "There is no sending domain named 'bolt.example'.",
         ),
         (
             ("request", "dedicated", "news.acme.example", "--volume", "49,999", "--as", "alice"),
@@ -213,7 +213,7 @@ def test_refusals_change_nothing(cli, engine):
                 "--as",
                 "alice",
             ),
-            "own account",
+            "There is no sending domain named 'bolt.example'.",
         ),
         (("requests", "approve", "99", "--as", "sam"), "no request #99"),
         (

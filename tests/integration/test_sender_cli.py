@@ -58,8 +58,11 @@ def test_enqueue_refusals_are_one_sentence_and_write_nothing(cli, engine):
         "--as",
         "alice",
     )
-    for outsider in ("bruno", "sam"):
-        assert "own account" in cli.refused(
+    for outsider, sentence in (
+        ("bruno", "There is no sending domain named 'acme.example'."),
+        ("sam", "own account"),
+    ):
+        assert sentence in cli.refused(
             "enqueue",
             "--from",
             "news@acme.example",
@@ -126,8 +129,25 @@ def test_sender_options_are_checked(cli):
         (("--backoff", "100", "--max-backoff", "10"), "--max-backoff must be at least --backoff"),
         (("--relay", "127.0.0.1:²"), "--relay has no valid port in '127.0.0.1:²'"),
         (("--nameserver", "127.0.0.1:99999"), "--nameserver has no valid port"),
+        (("--per-destination", "0"), "--per-destination must be from 1 to 100, not 0."),
+        (("--connect-timeout", "0.5"), "--connect-timeout must be from 1 to 600, not 0.5."),
+        (("--greeting-timeout", "7200"), "--greeting-timeout must be from 1 to 3,600"),
+        (("--data-timeout", "0"), "--data-timeout must be from 1 to 3,600, not 0.0."),
     ],
-    ids=["concurrency", "batch", "port", "lease", "max-age", "backoffs", "relay-digit", "dns-port"],
+    ids=[
+        "concurrency",
+        "batch",
+        "port",
+        "lease",
+        "max-age",
+        "backoffs",
+        "relay-digit",
+        "dns-port",
+        "per-destination",
+        "connect-timeout",
+        "greeting-timeout",
+        "data-timeout",
+    ],
 )
 def test_every_sender_number_has_a_range_checked_before_anything_starts(
     cli, engine, args, sentence
@@ -220,7 +240,9 @@ def test_warmup_show_prints_the_plan(cli, engine):
     assert (
         "day 1 of 45" in text and "<- today" in text and "Expected completion: 2027-01-10" in text
     )
-    assert "own account" in cli.refused("warmup", "show", "news.acme.example", "--as", "bruno")
+    assert cli.refused("warmup", "show", "news.acme.example", "--as", "bruno") == cli.refused(
+        "warmup", "show", "news.nowhere.example", "--as", "bruno"
+    ).replace("nowhere", "acme")
 
 
 def test_a_large_enqueue_gives_every_message_its_own_message_id(cli, engine):

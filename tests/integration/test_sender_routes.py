@@ -282,10 +282,10 @@ async def test_a_stalled_server_times_out_and_the_message_is_deferred(sending_wo
     engine = sending_world
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="stall@dest.test")
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="fine@dest.test")
-    # The server would stay silent far longer than the 2 s timeout; the sink stops
+    # The server would stay silent far longer than the 2 s DATA timeout; the sink stops
     # with the test, so the margin costs nothing.
     with LoopbackSink(stall_seconds=60) as slow:
-        stats = await run_sender(engine, relay_options(slow, smtp_timeout=2))
+        stats = await run_sender(engine, relay_options(slow, data_timeout=2))
     assert (stats.sent, stats.deferred) == (1, 1)
     [stalled] = messages(engine, to_addr="stall@dest.test")
     assert stalled.status == MessageStatus.QUEUED and "timed out" in stalled.last_reply.lower()

@@ -201,6 +201,12 @@ def test_a_key_held_by_two_users_logs_in_as_neither(ssh_world):
     assert not _login_refused(ssh_world["port"], ssh_world["bruno"], "bruno")
 
 
+@pytest.mark.parametrize("login", ["alice ", " alice", "ALICE", "nobody"])
+def test_only_the_exact_name_of_the_keys_owner_logs_in(ssh_world, login):
+    """alice's own key, with a login that is almost alice or no one: refused like a wrong key."""
+    assert _login_refused(ssh_world["port"], ssh_world["alice"], login), login
+
+
 @pytest.mark.parametrize(
     ("make_args", "sentence"),
     [

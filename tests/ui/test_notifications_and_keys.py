@@ -121,7 +121,7 @@ async def test_an_owner_cannot_open_another_accounts_domain(world):
         app.open_domain("bolt.example")
         await settle(pilot)
         assert isinstance(app.screen, HomeScreen)
-        assert toasts.messages == ["alice may only act on their own account."]
+        assert toasts.messages == ["There is no sending domain named 'bolt.example'."]
 
 
 async def test_staff_start_on_the_triage_screen_and_owners_on_their_domains(world):

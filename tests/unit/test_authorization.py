@@ -72,9 +72,11 @@ def test_roles(world):
             require_account_access(user(session, "alice"), bolt)
 
 
-def test_a_name_typed_with_spaces_finds_the_user(world):
-    with Session(world) as session:
-        assert get_user(session, "  alice ").name == "alice"
+@pytest.mark.parametrize("typed", ["  alice ", "alice ", "alice\n", "ALICE", "ali\x00ce"])
+def test_only_the_exact_name_finds_the_user(world, typed):
+    """A name typed with spaces around it is not the user: a slip must not act as someone."""
+    with Session(world) as session, pytest.raises(NotFound, match="^There is no user named "):
+        get_user(session, typed)
 
 
 def test_unknown_user_is_named(world):
@@ -96,7 +98,8 @@ def test_owners_file_only_for_their_own_account(world, owner):
     refused_without_change(
         world,
         lambda: file_transactional(world, by=owner),
-        match=f"{owner} may only act on their own account",
+        match="^There is no sending domain named 'acme.example'.$",
+        error=NotFound,
     )
     refused_without_change(
         world,
@@ -107,7 +110,8 @@ def test_owners_file_only_for_their_own_account(world, owner):
                 filing.request_dedicated(s, actor, ["acme.example"], weekly_volume=80_000).subject
             ),
         ),
-        match=f"{owner} may only act on their own account",
+        match="^There is no sending domain named 'acme.example'.$",
+        error=NotFound,
     )
 
 
@@ -169,15 +173,19 @@ def test_owners_see_only_their_accounts_requests(world):
             name: [v.id for v in listing.list_requests(session, user(session, name))]
             for name in ("alice", "bruno", "carla", "sam")
         }
-        # An owner naming another account still sees only their own.
-        filtered = listing.list_requests(session, user(session, "alice"), account_name="bolt")
+        # To an owner another account does not exist: naming it is refused as an unknown one.
+        refusals = []
+        for account_name in ("bolt", "nosuch"):
+            with pytest.raises(NotFound) as refused:
+                listing.list_requests(session, user(session, "alice"), account_name=account_name)
+            refusals.append(refused.value.message)
     assert seen == {
         "alice": [acme_request],
         "bruno": [bolt_request],
         "carla": [],
         "sam": [acme_request, bolt_request],
     }
-    assert filtered == []
+    assert refusals == ["There is no account named 'bolt'.", "There is no account named 'nosuch'."]
 
 
 @pytest.mark.parametrize("owner", ["alice", "bruno"])
@@ -222,8 +230,11 @@ def test_owners_read_and_mark_only_their_own_notifications(world):
         assert notifications.list_notifications(session, bruno) == []
         with pytest.raises(PermissionDenied):
             notifications.list_notifications(session, bruno, account_id=alice.account_id)
-        with pytest.raises(PermissionDenied):
+        # Another account's notification is refused as if it did not exist.
+        with pytest.raises(NotFound, match=f"^There is no notification #{mine[0].id}.$"):
             notifications.mark_read(session, bruno, [mine[0].id])
+        with pytest.raises(NotFound, match="^There is no notification #999999.$"):
+            notifications.mark_read(session, alice, [999999])
         assert notifications.mark_read(session, alice, [mine[0].id]) == 1
         assert notifications.mark_read(session, alice, [mine[0].id]) == 0
         # Agents read any account's notifications.

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import clock, settings
-from app.errors import MailpoolsError, PermissionDenied
+from app.errors import MailpoolsError, NotFound
 from app.rules.warmup_plan import planned_days
 from app.services.lookups import get_account, get_domain, get_ip
 from app.services.requests import allocation, decisions, filing, listing
@@ -148,8 +148,8 @@ def test_an_owner_cannot_add_another_accounts_domain(world):
     refused_without_change(
         world,
         lambda: file_dedicated(world, ["acme.example", "bolt.example"]),
-        match="alice may only act on their own account",
-        error=PermissionDenied,
+        match="^There is no sending domain named 'bolt.example'.$",
+        error=NotFound,
     )
 
 

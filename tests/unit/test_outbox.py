@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from app.errors import MailpoolsError, PermissionDenied
+from app.errors import MailpoolsError, NotFound, PermissionDenied
 from app.services.outbox import enqueue, parse_address
 from data.db import session_scope
 from data.models import AuditEvent, Message, MessageStatus
@@ -79,7 +79,7 @@ def test_each_message_gets_its_own_message_id_and_one_audit_event(sending_world)
 @pytest.mark.parametrize(
     ("actor", "from_addr", "kind", "error", "words"),
     [
-        ("bruno", "news@acme.example", "transactional", PermissionDenied, "own account"),
+        ("bruno", "news@acme.example", "transactional", NotFound, "no sending domain"),
         ("sam", "news@acme.example", "transactional", PermissionDenied, "own account"),
         ("alice", "news@acme.example", "campaign", MailpoolsError, "transactional pool"),
         ("alice", "news@acme.example", "newsletter", MailpoolsError, "not a message kind"),

@@ -133,8 +133,10 @@ def test_resuming_an_ip_of_a_warming_group_returns_it_to_warming(engine):
 @pytest.mark.parametrize(
     ("weight", "message"),
     [
-        ("-1", "out of range"),
+        ("-1", "whole number from 0 to 100, not '-1'"),
         (" ", "Enter a weight"),
+        ("٣", "whole number"),
+        (" 5 ", "whole number"),
         ("101", "out of range"),
         ("heavy", "whole number"),
         ("2.5", "whole number"),

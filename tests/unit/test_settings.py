@@ -92,7 +92,19 @@ def test_a_configuration_file_elsewhere_can_be_named(tmp_path):
         ),
         (
             {"MAILPOOLS_MAX_IPS_PER_REQUEST": "-2"},
+            "MAILPOOLS_MAX_IPS_PER_REQUEST must be a whole number, not '-2'.",
+        ),
+        (
+            {"MAILPOOLS_MAX_IPS_PER_REQUEST": "0"},
             "MAILPOOLS_MAX_IPS_PER_REQUEST must be at least 1.",
+        ),
+        (
+            {"MAILPOOLS_MAX_IPS_PER_REQUEST": "٣"},
+            "MAILPOOLS_MAX_IPS_PER_REQUEST must be a whole number, not '٣'.",
+        ),
+        (
+            {"MAILPOOLS_MAX_IPS_PER_REQUEST": " 5 "},
+            "MAILPOOLS_MAX_IPS_PER_REQUEST must be a whole number, not ' 5 '.",
         ),
         (
             {"MAILPOOLS_NOW": "next tuesday"},

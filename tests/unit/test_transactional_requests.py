@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import clock
-from app.errors import MailpoolsError, PermissionDenied
+from app.errors import MailpoolsError, NotFound
 from app.services.inventory import apply_inventory, parse
 from app.services.lookups import get_domain
 from app.services.requests import decisions, filing, listing
@@ -173,8 +173,8 @@ def test_owner_cannot_file_for_another_accounts_domain(world):
     refused_without_change(
         world,
         lambda: file_transactional(world, by="bruno", domain="acme.example"),
-        match="bruno may only act on their own account",
-        error=PermissionDenied,
+        match="^There is no sending domain named 'acme.example'.$",
+        error=NotFound,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from app import clock
-from app.errors import MailpoolsError, PermissionDenied
+from app.errors import MailpoolsError, NotFound
 from app.rules.warmup_plan import dedicated_share, planned_days
 from app.sender.store import add_daily_counts
 from app.services.warmups import evaluate_warmups, pause_warmup, warmup_status
@@ -152,7 +152,7 @@ def test_status_shows_the_plan_today_held_days_and_expected_completion(warming, 
 def test_status_is_for_the_account_and_needs_dedicated_ips(warming):
     engine, _ = warming
     with session_scope(engine) as session:
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound, match="no sending domain named 'news.acme.example'"):
             warmup_status(session, user(session, "bruno"), "news.acme.example")
         with pytest.raises(MailpoolsError, match="no dedicated IPs"):
             warmup_status(session, user(session, "alice"), "acme.example")

@@ -74,9 +74,9 @@ def _already_decided(session: Session, request: PoolRequest) -> AlreadyDecided:
 
 def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> Outcome[PoolRequest]:
     require_staff(reviewer, "review requests")
-    cleaned = " ".join((reason or "").split())
-    if not cleaned:
-        raise MailpoolsError("A denial needs a reason the requester can act on.", field="reason")
+    cleaned = policy.validate_reason(
+        reason, when_empty="A denial needs a reason the requester can act on."
+    )
     request = _claim_decision(session, reviewer, request_id, RequestStatus.DENIED, cleaned)
     domains = request_domains(session, request)
     names = ", ".join(d.name for d in domains)

@@ -16,8 +16,7 @@ from app.errors import MailpoolsError
 from app.rules import eligibility, policy
 from app.rules.eligibility import DomainStanding, OpenRequest
 from app.services import audit, stats
-from app.services.auth import require_account_access
-from app.services.lookups import get_domain
+from app.services.lookups import get_domain_for
 from app.services.outcomes import Outcome
 from data.models import (
     Account,
@@ -126,8 +125,7 @@ def _file(
 def request_transactional(
     session: Session, actor: User, domain_name: str, *, justification: str, confirmation: str
 ) -> Outcome[PoolRequest]:
-    domain = get_domain(session, domain_name)
-    require_account_access(actor, domain.account_id)
+    domain = get_domain_for(session, actor, domain_name)
     _lock_domains(session, [domain])
     domain_standing = standing(session, domain)
     # The domain's own obstacles first, then the form, then a request already waiting.
@@ -174,8 +172,7 @@ def _domains_of_one_account(session: Session, actor: User, names: list[str]) -> 
         raise MailpoolsError("Name at least one domain for the dedicated IPs.", field="domains")
     domains: list[Domain] = []
     for name in names:
-        domain = get_domain(session, name)
-        require_account_access(actor, domain.account_id)
+        domain = get_domain_for(session, actor, name)
         if domain not in domains:
             domains.append(domain)
     if len({domain.account_id for domain in domains}) > 1:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.errors import MailpoolsError, NotFound
-from app.services.lookups import get_domain
+from app.services.lookups import get_account_for, get_domain_for
 from data.models import (
     Account,
     Domain,
@@ -85,14 +85,12 @@ def list_requests(
     if kind:
         query = query.where(PoolRequest.kind == kind)
     if account_name:
-        account = session.exec(select(Account).where(Account.name == account_name)).first()
-        if account is None:
-            raise NotFound(f"There is no account named {account_name!r}.")
+        account = get_account_for(session, actor, account_name)
         query = query.where(PoolRequest.account_id == account.id)
     if actor.role == "owner":
         query = query.where(PoolRequest.account_id == actor.account_id)
     if domain_name:
-        domain = get_domain(session, domain_name)
+        domain = get_domain_for(session, actor, domain_name)
         query = query.join(RequestDomain, col(RequestDomain.request_id) == PoolRequest.id).where(
             RequestDomain.domain_id == domain.id
         )
