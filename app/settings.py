@@ -59,6 +59,43 @@ def _whole_number_from_one(value: str, name: str) -> int:
     return number
 
 
+def _host_and_port(value: str, name: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise MailpoolsError(f"{name} must be HOST:PORT, e.g. 127.0.0.1:53, not {value!r}.")
+    return text
+
+
+def _return_path_domain(value: str, name: str) -> str | None:
+    text = value.strip().lower()
+    if not text:
+        return None
+    try:
+        text.format(domain="example.com")
+    except (KeyError, IndexError, ValueError):
+        raise MailpoolsError(
+            f"{name} must be a domain, optionally with {{domain}} in it, not {value!r}."
+        ) from None
+    return text
+
+
+def _https_url(value: str, name: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    if not text.startswith("https://") or len(text) <= len("https://"):
+        raise MailpoolsError(f"{name} must be an https:// address, not {value!r}.")
+    return text.rstrip("/")
+
+
+def _domain_list(value: str, name: str) -> str | None:
+    domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
+    return ",".join(domains) or None
+
+
 def _moment(value: str, name: str) -> datetime | None:
     return clock.parse_instant(value, name) if value.strip() else None
 
@@ -83,6 +120,31 @@ class Settings:
     now: datetime | None = None
     """MAILPOOLS_NOW: an ISO 8601 moment the whole program stands on, for tests and demos
     (no offset means UTC); unset means the real time."""
+
+    dns_server: str | None = None
+    """MAILPOOLS_DNS_SERVER: HOST:PORT of the DNS server asked whether a rotated DKIM
+    key's record is published; unset means the system's resolvers."""
+
+    return_path_domain: str | None = None
+    """MAILPOOLS_RETURN_PATH_DOMAIN: the domain of each message's envelope sender, where
+    bounces and unsubscribe mail arrive; {domain} stands for the From domain. Unset means
+    bounces.{domain}."""
+
+    return_path_secret: str | None = None
+    """MAILPOOLS_RETURN_PATH_SECRET: the key that signs return-path and unsubscribe tokens;
+    unset means one made on first use and kept in the database's server_secrets table."""
+
+    unsubscribe_url: str | None = None
+    """MAILPOOLS_UNSUBSCRIBE_URL: an https:// address under which one-click unsubscribe
+    links are served (List-Unsubscribe); unset means the mailto: address only."""
+
+    tls_required_domains: str | None = None
+    """MAILPOOLS_TLS_REQUIRED_DOMAINS: recipient domains, comma-separated, whose mail leaves
+    only over STARTTLS with a verified certificate; others use TLS whenever offered."""
+
+    tls_ca_file: str | None = None
+    """MAILPOOLS_TLS_CA_FILE: a PEM file of certificate authorities to verify receiving
+    servers against where TLS is required; unset means the system's."""
 
     config_file: Path | None = None
     """The configuration file the settings were read from, if there was one."""
@@ -124,6 +186,12 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "theme": _text,
     "max_ips_per_request": _whole_number_from_one,
     "now": _moment,
+    "dns_server": _host_and_port,
+    "return_path_domain": _return_path_domain,
+    "return_path_secret": _text,
+    "unsubscribe_url": _https_url,
+    "tls_required_domains": _domain_list,
+    "tls_ca_file": _text,
 }
 
 

@@ -72,6 +72,12 @@ class MessageKind(StrEnum):
     BROADCAST = "broadcast"
 
 
+class DkimKeyState(StrEnum):
+    ACTIVE = "active"  # the key the sender signs with; one per domain
+    PENDING = "pending"  # made by a rotation, waiting for its DNS record to be published
+    RETIRED = "retired"  # replaced; kept so its record can be withdrawn knowingly
+
+
 class MessageStatus(StrEnum):
     QUEUED = "queued"  # waiting to be claimed; retries are queued with a later next_attempt_at
     SENDING = "sending"  # claimed under a lease by one worker
@@ -254,6 +260,39 @@ class Message(SQLModel, table=True):
     last_reply: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = None
+    # How the accepted copy left: None until sent; the TLS version, or no TLS at all.
+    sent_over_tls: bool | None = None
+    tls_version: str | None = Field(default=None, max_length=20)
+
+
+class DkimKey(SQLModel, table=True):
+    """A domain's DKIM key pair, published at <selector>._domainkey.<domain>."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (Index("ix_dkim_keys_domain_selector", "domain_id", "selector", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    domain_id: int = Field(foreign_key="domains.id", index=True)
+    selector: str = Field(max_length=63)
+    # PKCS#8 PEM, unencrypted: the sender must sign without a person present.
+    private_key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    # The base64 DER SubjectPublicKeyInfo, as the TXT record's p= carries it.
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default=DkimKeyState.ACTIVE, max_length=20, index=True)
+    created_at: datetime
+    # When the sender began signing with it (for a rotated key: when its record was found).
+    activated_at: datetime | None = None
+    retired_at: datetime | None = None
+
+
+class ServerSecret(SQLModel, table=True):
+    """Secrets the program makes for itself on first use, shared by all its processes."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(primary_key=True, max_length=100)
+    value: str = Field(max_length=200)
+    created_at: datetime
 
 
 class DomainDailyStat(SQLModel, table=True):

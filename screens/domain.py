@@ -184,7 +184,7 @@ class DomainScreen(FailureAware, Screen):
         messages: DataTable[str] = DataTable(
             id="activity-messages", cursor_type="row", zebra_stripes=True
         )
-        messages.add_columns("When", "To", "Kind", "Status", "IP", "SMTP reply")
+        messages.add_columns("When", "To", "Kind", "Status", "IP", "TLS", "SMTP reply")
         events: DataTable[str] = DataTable(
             id="activity-events", cursor_type="row", zebra_stripes=True
         )
@@ -265,10 +265,11 @@ class DomainScreen(FailureAware, Screen):
                 line.kind,
                 line.status,
                 line.ip or "—",
+                line.tls,
                 (line.reply or "")[:60],
             )
         if not activity.messages:
-            messages.add_row("—", "no messages yet", "", "", "", "")
+            messages.add_row("—", "no messages yet", "", "", "", "", "")
         events = self.query_one("#activity-events", DataTable)
         events.clear()
         for event in activity.events:

@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import text
 
+from app.services import dkim
 from app.settings import PARSERS, environment_name
 from data.db import make_engine, normalise_url, upgrade
 from tests.clock_moves import standing_clock
+from tests.dkim_keys import reused_keys
 
 POSTGRES_URL_VARIABLE = "MAILPOOLS_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
@@ -246,4 +248,19 @@ def fixed_clock(monkeypatch, empty_config_home):
         monkeypatch.delenv(environment_name(key), raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(empty_config_home))
     with standing_clock(monkeypatch):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def few_dkim_keys():
+    """New domains take turns with a few RSA keys made once per test process: each fresh
+    key costs 50 to 100 ms, and the demo world alone has seven domains. Tests of key
+    generation itself take `fresh_dkim_keys`."""
+    with dkim.keys_made_by(reused_keys):
+        yield
+
+
+@pytest.fixture
+def fresh_dkim_keys(few_dkim_keys):
+    with dkim.keys_made_by(dkim.new_rsa_key):
         yield

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "app.cli.audit",
     "app.cli.operations",
     "app.cli.sending",
+    "app.cli.dkim",
     "app.cli.console",
     "app.cli.ssh",
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.cli.common import command, database_url, group
+from app.cli.common import command, database_url, group, transaction
+from app.services.dkim import add_missing_keys
 from data.db import redact_url, upgrade
 
 
@@ -14,5 +15,11 @@ def register(subparsers) -> None:
 def _upgrade(args) -> int:
     url = database_url()
     upgrade(url)
+    # Domains made before DKIM keys existed get theirs here, once, where an operator
+    # expects the database to change, rather than in whatever command reads one first.
+    with transaction() as session:
+        keyed = add_missing_keys(session)
     print(f"database is up to date: {redact_url(url)}")
+    if keyed:
+        print(f"made DKIM keys for {len(keyed)} domain(s): {', '.join(keyed)}")
     return 0

@@ -1,6 +1,6 @@
 """Sending from the command line.
 
-mailpools sender [--until-empty] [--relay HOST:PORT] [--concurrency N] [--per-ip N] ...
+mailpools sender [--until-empty] [--relay HOST:PORT [--relay-tls]] [--concurrency N] [--per-ip N] ...
 mailpools enqueue --from ADDR --to ADDR --kind KIND [--subject S] [--count N] --as USER
 mailpools complaints record (--message-id ID ... | --domain D --count N [--ip A] [--day D]) --as USER
 mailpools warmup show DOMAIN [--json]
@@ -57,6 +57,12 @@ def register(subparsers) -> None:
         "--relay",
         metavar="HOST:PORT",
         help="send everything to this smarthost (default: MX lookups)",
+    )
+    sender.add_argument(
+        "--relay-tls",
+        action="store_true",
+        help="reach the smarthost only over STARTTLS with a verified certificate "
+        "(MAILPOOLS_TLS_CA_FILE names your own CA)",
     )
     sender.add_argument(
         "--nameserver",
@@ -207,6 +213,7 @@ def _require_ip_address(host: str, value: str) -> None:
 def _sender(args) -> int:
     options = SenderOptions(
         relay=_host_port(args.relay, "--relay") if args.relay else None,
+        relay_requires_tls=args.relay_tls,
         smtp_port=args.smtp_port,
         until_empty=args.until_empty,
         total_concurrency=args.concurrency,
@@ -222,6 +229,8 @@ def _sender(args) -> int:
         backoff_max_seconds=args.max_backoff,
         max_age_seconds=args.max_age,
     )
+    if args.relay_tls and not args.relay:
+        raise MailpoolsError("--relay-tls needs --relay HOST:PORT: it is about the smarthost.")
     if args.nameserver:
         host, port = _host_port(args.nameserver, "--nameserver", default_port=53)
         _require_ip_address(host, args.nameserver)

@@ -50,7 +50,16 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
     ).all()
     return ActivityView(
         messages=[
-            MessageLine(m.created_at, m.to_addr, m.kind, m.status, address, m.last_reply)
+            MessageLine(
+                m.created_at,
+                m.to_addr,
+                m.kind,
+                m.status,
+                address,
+                m.last_reply,
+                m.sent_over_tls,
+                m.tls_version,
+            )
             for m, address in rows
         ],
         events=[EventLine(e.at, e.actor, e.action, _describe_event(e)) for e in events],

@@ -110,6 +110,15 @@ class MessageLine:
     status: str
     ip: str | None
     reply: str | None
+    # None until the message is sent; then whether it left over TLS, and which version.
+    sent_over_tls: bool | None = None
+    tls_version: str | None = None
+
+    @property
+    def tls(self) -> str:
+        if self.sent_over_tls is None:
+            return "—"
+        return (self.tls_version or "TLS") if self.sent_over_tls else "none"
 
 
 @dataclass(frozen=True)

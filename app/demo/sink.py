@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import re
 import signal
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -37,13 +38,20 @@ class Delivery:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     message_id: str | None
+    # The TLS version the message arrived over (after STARTTLS), or None in clear.
+    tls_version: str | None = None
+    # The message as received, when the sink keeps content.
+    content: bytes = b""
 
 
 class SinkHandler:
     """aiosmtpd handler: replies as the recipients ask and records what arrived."""
 
-    def __init__(self, *, record: bool = True, stall_seconds: float = 30.0) -> None:
+    def __init__(
+        self, *, record: bool = True, stall_seconds: float = 30.0, keep_content: bool = False
+    ) -> None:
         self.record = record
+        self.keep_content = keep_content
         self.stall_seconds = stall_seconds
         self.deliveries: list[Delivery] = []
         self.by_peer: Counter[str] = Counter()
@@ -89,6 +97,8 @@ class SinkHandler:
                 # aiosmtpd answers DATA only after MAIL FROM, and keeps the raw bytes as well.
                 assert envelope.mail_from is not None and envelope.original_content is not None
                 found = _MESSAGE_ID.search(envelope.original_content)
+                # aiosmtpd keeps the TLS transport's extra information once STARTTLS is done.
+                ssl_object = (session.ssl or {}).get("ssl_object")
                 self.deliveries.append(
                     Delivery(
                         peer_ip=peer_ip,
@@ -96,6 +106,8 @@ class SinkHandler:
                         mail_from=envelope.mail_from,
                         rcpt_tos=tuple(envelope.rcpt_tos),
                         message_id=found.group(1).decode() if found else None,
+                        tls_version=ssl_object.version() if ssl_object else None,
+                        content=envelope.original_content if self.keep_content else b"",
                     )
                 )
                 self.helo_by_peer[peer_ip] = session.host_name
@@ -148,11 +160,17 @@ class LoopbackSink:
         record: bool = True,
         stall_seconds: float = 30.0,
         stall_greeting_every: int | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        keep_content: bool = False,
     ) -> None:
         self.host = host
         self.stall_greeting_every = stall_greeting_every
         self.port = port
-        self.handler = SinkHandler(record=record, stall_seconds=stall_seconds)
+        # With a context the sink offers STARTTLS (without requiring it).
+        self.tls_context = tls_context
+        self.handler = SinkHandler(
+            record=record, stall_seconds=stall_seconds, keep_content=keep_content
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -179,6 +197,7 @@ class LoopbackSink:
                         self.stall_greeting_every,
                         hostname="sink.mailpools.test",
                         loop=loop,
+                        tls_context=self.tls_context,
                     ),
                     host=self.host,
                     port=self.port,

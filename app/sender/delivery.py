@@ -20,6 +20,7 @@ import aiosmtplib
 from app.rules.routing import RoutingIp
 from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
+from app.sender.tls import OPPORTUNISTIC, TlsPolicy, secure, tls_version
 
 # Text of every generated message: mailpools routes and sends; content comes from elsewhere.
 BODY = "This message was sent by mailpools.\r\n"
@@ -31,6 +32,8 @@ class Reply:
 
     code: int | None
     text: str
+    # The TLS version of the connection that carried an answered message; None in clear.
+    tls: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -76,11 +79,12 @@ def _same_family(source: str, host: str) -> bool:
 
 
 async def open_connection(
-    ip: RoutingIp, destination: Destination, timeouts: Timeouts
+    ip: RoutingIp, destination: Destination, timeouts: Timeouts, tls: TlsPolicy = OPPORTUNISTIC
 ) -> aiosmtplib.SMTP:
-    """Connect from IP to the first destination host that answers; raise the last error otherwise."""
+    """Connect from IP to the first destination host that answers (over TLS when offered, or
+    as TLS requires); raise the last error otherwise."""
     last_error: Exception | None = None
-    for host, port in destination.hosts:
+    for position, (host, port) in enumerate(destination.hosts):
         if not _same_family(ip.address, host):
             continue
         # The socket is connected here, so the client is given no port of its own.
@@ -94,6 +98,7 @@ async def open_connection(
             bound = await _connect_socket(ip.address, host, port, timeouts.connect)
             await client.connect(sock=bound, timeout=timeouts.greeting)
             await client.ehlo()
+            await secure(client, tls, destination.host_name(position))
             return client
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             last_error = error
@@ -133,17 +138,22 @@ class ConnectionBroken(Exception):
 
 
 async def send_one(
-    client: aiosmtplib.SMTP, message: ClaimedMessage, payload: bytes, data_timeout: float
+    client: aiosmtplib.SMTP,
+    message: ClaimedMessage,
+    payload: bytes,
+    data_timeout: float,
+    mail_from: str,
 ) -> Reply:
-    """One envelope on an open connection. Raises ConnectionBroken when the connection is lost.
+    """One envelope from MAIL_FROM on an open connection. Raises ConnectionBroken when the
+    connection is lost.
 
     MAIL and RCPT take the connection's command timeout; DATA its own.
     """
     try:
-        await client.mail(message.from_addr)
+        await client.mail(mail_from)
         await client.rcpt(message.to_addr)
         response = await client.data(payload, timeout=data_timeout)
-        return Reply(response.code, response.message)
+        return Reply(response.code, response.message, tls_version(client))
     except aiosmtplib.SMTPResponseException as error:
         reply = Reply(error.code, error.message)
         if error.code == 421:

@@ -9,7 +9,7 @@ a DNS timeout or server failure is temporary, so the message is deferred.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.asyncresolver
 import dns.exception
@@ -25,6 +25,12 @@ class Destination:
 
     name: str
     hosts: tuple[tuple[str, int], ...]
+    # Each host's name (the MX name, or the smarthost as given), which a verified TLS
+    # certificate must match; by position, like HOSTS.
+    host_names: tuple[str, ...] = field(default=(), compare=False)
+
+    def host_name(self, position: int) -> str:
+        return self.host_names[position] if position < len(self.host_names) else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ class RelayDestinations:
     """Relay mode: every message goes to one smarthost."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.destination = Destination(f"relay {host}:{port}", ((host, port),))
+        self.destination = Destination(f"relay {host}:{port}", ((host, port),), (host,))
 
     async def resolve(self, recipient_domain: str) -> Destination | Unreachable:
         return self.destination
@@ -93,17 +99,19 @@ class MxDestinations:
         records = sorted(answer, key=lambda record: record.preference)
         if len(records) == 1 and records[0].exchange == dns.name.root:
             return Unreachable(556, f"5.1.10 {domain} accepts no mail (null MX)")
-        hosts: list[tuple[str, int]] = []
+        hosts: dict[tuple[str, int], str] = {}
         temporary = None
         for record in records:
+            exchange = record.exchange.to_text(omit_final_dot=True)
             try:
-                addresses = await self._addresses(record.exchange.to_text(omit_final_dot=True))
+                addresses = await self._addresses(exchange)
             except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
                 temporary = error
                 continue
-            hosts.extend((address, self.smtp_port) for address in addresses)
+            for address in addresses:
+                hosts.setdefault((address, self.smtp_port), exchange.lower())
         if hosts:
-            return Destination(domain, tuple(dict.fromkeys(hosts)))
+            return Destination(domain, tuple(hosts), tuple(hosts.values()))
         if temporary is not None:
             return Unreachable(451, f"4.4.3 resolving the MX hosts of {domain} failed: {temporary}")
         return Unreachable(451, f"4.4.4 no MX host of {domain} has an address")
@@ -115,7 +123,11 @@ class MxDestinations:
             return Unreachable(451, f"4.4.3 address lookup for {domain} failed: {error}")
         if not addresses:
             return Unreachable(550, f"5.1.2 {domain} has no MX and no address record")
-        return Destination(domain, tuple((address, self.smtp_port) for address in addresses))
+        return Destination(
+            domain,
+            tuple((address, self.smtp_port) for address in addresses),
+            tuple(domain for _ in addresses),
+        )
 
     async def _addresses(self, host: str) -> list[str]:
         """The host's IPv4 then IPv6 addresses; empty when it has neither."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -21,6 +21,8 @@ from sqlmodel import Session
 from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
 from data.db import is_sqlite, session_scope
 from data.models import (
+    DkimKey,
+    DkimKeyState,
     Domain,
     DomainDailyStat,
     IpAddress,
@@ -38,6 +40,7 @@ DOMAINS = table_of(Domain)
 POOLS = table_of(Pool)
 IPS = table_of(IpAddress)
 WARMUPS = table_of(Warmup)
+DKIM_KEYS = table_of(DkimKey)
 
 DOMAIN_COUNTERS = ("sent", "deferred", "bounced", "rejected", "campaign_sent", "broadcast_sent")
 IP_COUNTERS = ("sent", "deferred", "bounced")
@@ -66,11 +69,23 @@ class RoutingState:
     warmups: dict[int, RoutingWarmup]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A domain's active DKIM key as stored; the sender parses each PEM once."""
+
+    id: int
+    domain: str
+    selector: str
+    private_key_pem: str
+
+
 @dataclass(frozen=True)
 class Claim:
     messages: list[ClaimedMessage]
     state: RoutingState
     reclaimed: int
+    # The active DKIM key of each domain in the batch that has one, by domain id.
+    keys: dict[int, StoredKey] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,8 @@ class Outcome:
     ip_id: int | None
     # The daily counter this outcome adds to: sent, deferred, bounced, rejected, or None.
     counter: str | None
+    # For a sent message: the TLS version it left over, or None when it went in clear.
+    tls_version: str | None = None
 
 
 def claim_batch(
@@ -146,8 +163,34 @@ def claim_batch(
             )
         ).all()
         messages = sorted((ClaimedMessage(*row) for row in rows), key=lambda m: m.id)
-        state = load_routing_state(session, {m.domain_id for m in messages}, unbound_addresses)
-    return Claim(messages=messages, state=state, reclaimed=reclaimed)
+        domain_ids = {m.domain_id for m in messages}
+        state = load_routing_state(session, domain_ids, unbound_addresses)
+        keys = load_signing_keys(connection, domain_ids)
+    return Claim(messages=messages, state=state, reclaimed=reclaimed, keys=keys)
+
+
+def load_signing_keys(connection: Connection, domain_ids: Iterable[int]) -> dict[int, StoredKey]:
+    ids = list(domain_ids)
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(
+            DKIM_KEYS.c.id,
+            DKIM_KEYS.c.domain_id,
+            DOMAINS.c.name,
+            DKIM_KEYS.c.selector,
+            DKIM_KEYS.c.private_key_pem,
+        )
+        .join(DOMAINS, DOMAINS.c.id == DKIM_KEYS.c.domain_id)
+        .where(DKIM_KEYS.c.domain_id.in_(ids))
+        .where(DKIM_KEYS.c.state == DkimKeyState.ACTIVE.value)
+        .order_by(DKIM_KEYS.c.id)
+    ).all()
+    # Ordered by id, so the newest active key wins should two ever be active at once.
+    return {
+        row.domain_id: StoredKey(row.id, row.name, row.selector, row.private_key_pem)
+        for row in rows
+    }
 
 
 def load_routing_state(
@@ -211,6 +254,8 @@ _WRITE_BACK = (
         pool_id=bindparam("b_pool"),
         ip_id=bindparam("b_ip"),
         last_reply=bindparam("b_reply"),
+        sent_over_tls=bindparam("b_over_tls"),
+        tls_version=bindparam("b_tls_version"),
         lease_owner=None,
         lease_expires_at=None,
     )
@@ -265,6 +310,10 @@ def _write_back_row(outcome: Outcome, worker_id: str) -> dict[str, object]:
         "b_pool": outcome.pool_id,
         "b_ip": outcome.ip_id,
         "b_reply": outcome.reply,
+        "b_over_tls": (outcome.tls_version is not None)
+        if outcome.status == MessageStatus.SENT
+        else None,
+        "b_tls_version": outcome.tls_version,
     }
 
 

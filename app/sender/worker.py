@@ -42,7 +42,7 @@ import aiosmtplib
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import clock
+from app import clock, settings
 from app.rules.routing import Action, Route, RoutingIp, route_message
 from app.sender import store
 from app.sender.binding import check_bindings
@@ -56,6 +56,8 @@ from app.sender.delivery import (
     send_one,
 )
 from app.sender.destinations import Destination, MxDestinations, RelayDestinations, Unreachable
+from app.sender.outgoing import Outgoing, configured_outgoing
+from app.sender.tls import OPPORTUNISTIC, TlsPolicy
 from data.models import MessageStatus
 
 log = logging.getLogger("mailpools.sender")
@@ -78,6 +80,14 @@ def _recipient_domain(message: store.ClaimedMessage) -> str:
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _configured_tls_domains() -> frozenset[str]:
+    return frozenset(filter(None, (settings.current().tls_required_domains or "").split(",")))
+
+
+def _configured_ca_file() -> str | None:
+    return settings.current().tls_ca_file
 
 
 @dataclass
@@ -113,6 +123,19 @@ class SenderOptions:
     database_retry_max_seconds: float = 10.0
     # Stop after finishing this many messages (benchmarks); None: no limit.
     max_messages: int | None = None
+    # Recipient domains reached only over verified TLS; the rest get TLS when offered.
+    tls_required_domains: frozenset[str] = field(default_factory=_configured_tls_domains)
+    tls_ca_file: str | None = field(default_factory=_configured_ca_file)
+    # Relay mode: the smarthost only over verified TLS.
+    relay_requires_tls: bool = False
+
+    def tls_policy(self, destination: Destination) -> TlsPolicy:
+        required = (
+            self.relay_requires_tls
+            if self.relay
+            else destination.name.lower() in self.tls_required_domains
+        )
+        return TlsPolicy(required=True, ca_file=self.tls_ca_file) if required else OPPORTUNISTIC
 
     def validate(self, labels: dict[str, str] | None = None) -> None:
         """Refuse any number out of its range before anything starts.
@@ -295,12 +318,14 @@ class Sender:
         # Set, and replaced by a fresh one, each time a batch of results is recorded.
         self.batch_recorded = asyncio.Event()
         self.unbound: frozenset[str] = frozenset()
+        self.outgoing: Outgoing | None = None
 
     # The main loop -----------------------------------------------------------------
 
     async def run(self) -> SenderStats:
         # At start a database error ends the run: a wrong URL or a missing schema is
         # better told at once. From here on, every database touch retries.
+        self.outgoing = await asyncio.to_thread(configured_outgoing, self.engine)
         self.unbound = await asyncio.to_thread(check_bindings, self.engine)
         self.stats.unbound = self.unbound
         await self._maintenance()
@@ -430,6 +455,8 @@ class Sender:
     async def _dispatch(self, claim: store.Claim) -> None:
         now = clock.now()
         state = claim.state
+        assert self.outgoing is not None, "run() prepares the outgoing mail first"
+        self.outgoing.use_keys(claim.keys)
         self.stats.claimed += len(claim.messages)
         self.pending += len(claim.messages)
         routed = [
@@ -627,7 +654,10 @@ class Sender:
             job = queue.popleft()
             served += 1
             try:
-                reply = await send_one(client, job.message, render(job.message), self.timeouts.data)
+                assert self.outgoing is not None, "run() prepares the outgoing mail first"
+                payload = self.outgoing.seal(job.message, render(job.message))
+                mail_from = self.outgoing.return_path(job.message)
+                reply = await send_one(client, job.message, payload, self.timeouts.data, mail_from)
             except asyncio.CancelledError:
                 # Stopping, and the server did not answer within the grace: the message
                 # goes back to the queue (it may have arrived: at least once).
@@ -673,7 +703,9 @@ class Sender:
         ip, destination, _ = key
         connection_key = (ip, destination)
         try:
-            client = await open_connection(ip, destination, self.timeouts)
+            client = await open_connection(
+                ip, destination, self.timeouts, self.options.tls_policy(destination)
+            )
         except Exception as error:  # refused, unreachable, timed out, or worse
             self.connect_failures[connection_key] += 1
             failures = self.connect_failures[connection_key]
@@ -732,6 +764,7 @@ class Sender:
                 "sent",
                 attempts=message.attempts + 1,
                 finished=clock.now(),
+                tls_version=reply.tls,
             )
         elif reply.permanent:
             self._record(
@@ -795,6 +828,7 @@ class Sender:
         attempts: int,
         finished: datetime | None = None,
         next_attempt: datetime | None = None,
+        tls_version: str | None = None,
     ) -> None:
         self.outcomes.append(
             store.Outcome(
@@ -807,6 +841,7 @@ class Sender:
                 pool_id=route.pool_id,
                 ip_id=route.ip.id if route.ip else None,
                 counter=counter,
+                tls_version=tls_version,
             )
         )
         tally = {

@@ -30,6 +30,7 @@ from app.rules.rates import DEFAULT_THRESHOLDS
 from app.services import audit
 from app.services.audit import SYSTEM_ACTOR
 from app.services.auth import require_staff
+from app.services.dkim import create_domain_key
 from app.services.lookups import pick_shared_pool
 from app.services.pools import MAX_IP_WEIGHT
 from app.services.ssh_keys import KeyRefused, key_identity, stored_identities
@@ -425,6 +426,8 @@ def apply_inventory(
         session.flush()
         _note(report, f"domain {name}", created, changes)
         audit_change("domain", name, created, changes, account_id=account.id, domain_id=domain.id)
+        if created:
+            create_domain_key(session, domain, who)
 
     _unique(sections["users"], "name")
     users = {u.name: u for u in session.exec(select(User))}

@@ -41,7 +41,7 @@ def _actions(engine) -> list[tuple[str, str, str]]:
         return [
             (e.actor, e.action, e.entity_id)
             for e in events
-            if not e.action.startswith(("inventory", "request"))
+            if not e.action.startswith(("inventory", "dkim", "request"))
         ]
 
 

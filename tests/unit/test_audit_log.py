@@ -47,7 +47,7 @@ def test_kinds_and_actors_to_filter_by(engine):
         root = user(session, "root")
         kinds = event_kinds(session, root)
         actors = event_actors(session, root)
-    assert kinds[:3] == ["domain", "inventory", "ip"]
+    assert kinds[:4] == ["dkim", "domain", "inventory", "ip"]
     assert {"domain.remove", "domain.reinstate", "ip.pause"} <= set(kinds)
     assert actors == ["operator", "sam", "tess"]
 

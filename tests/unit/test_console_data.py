@@ -207,9 +207,13 @@ def test_activity_reads_the_latest_messages_of_one_domain(world):
                     created_at=moment,
                     next_attempt_at=moment,
                     last_reply="250 OK",
+                    # The newest left over TLS 1.3, the next in clear, the rest before TLS.
+                    sent_over_tls={0: True, 1: False}.get(n),
+                    tls_version="TLSv1.3" if n == 0 else None,
                 )
             )
     activity = ConsoleBackend(world, "alice").activity("acme.example")
+    assert [line.tls for line in activity.messages[:3]] == ["TLSv1.3", "none", "—"]
     assert len(activity.messages) == 50
     assert activity.messages[0].to_addr == "c0@example.net"
     assert activity.messages[-1].to_addr == "c49@example.net"

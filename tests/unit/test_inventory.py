@@ -120,6 +120,8 @@ def test_a_file_creates_what_it_describes(engine, tmp_path):
             "inventory.ip.create": 2,
             "inventory.account.create": 1,
             "inventory.domain.create": 1,
+            # A new domain gets its DKIM key in the same transaction.
+            "dkim.created": 1,
             "inventory.user.create": 2,
         }
         assert {e.actor for e in session.exec(select(AuditEvent))} == {"operator"}

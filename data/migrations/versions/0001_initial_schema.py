@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 09:35:34.667048
+Create Date: 2026-12-02 05:54:19.093299
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,6 +27,12 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_name'), ['name'], unique=True)
 
+    op.create_table('server_secrets',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('pools',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -152,6 +158,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_domain_id'), ['domain_id'], unique=False)
 
+    op.create_table('dkim_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('domain_id', sa.Integer(), nullable=False),
+    sa.Column('selector', sqlmodel.sql.sqltypes.AutoString(length=63), nullable=False),
+    sa.Column('private_key_pem', sa.Text(), nullable=False),
+    sa.Column('public_key', sa.Text(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('activated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('retired_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('dkim_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dkim_keys_domain_id'), ['domain_id'], unique=False)
+        batch_op.create_index('ix_dkim_keys_domain_selector', ['domain_id', 'selector'], unique=True)
+        batch_op.create_index(batch_op.f('ix_dkim_keys_state'), ['state'], unique=False)
+
     op.create_table('domain_daily_stats',
     sa.Column('domain_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -199,6 +223,8 @@ def upgrade() -> None:
     sa.Column('last_reply', sa.Text(), nullable=True),
     sa.Column('lease_owner', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('lease_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('sent_over_tls', sa.Boolean(), nullable=True),
+    sa.Column('tls_version', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
     sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], ),
@@ -305,6 +331,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_domain_daily_stats_day'))
 
     op.drop_table('domain_daily_stats')
+    with op.batch_alter_table('dkim_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dkim_keys_state'))
+        batch_op.drop_index('ix_dkim_keys_domain_selector')
+        batch_op.drop_index(batch_op.f('ix_dkim_keys_domain_id'))
+
+    op.drop_table('dkim_keys')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_domain_id'))
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
@@ -342,6 +374,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pools_account_id'))
 
     op.drop_table('pools')
+    op.drop_table('server_secrets')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accounts_name'))
 
