@@ -39,6 +39,11 @@ from app.rules.numbers import whole_number_or_none
 
 ENVIRONMENT_PREFIX = "MAILPOOLS_"
 DEFAULT_MAX_IPS_PER_REQUEST = 10
+DEFAULT_SUBMISSION_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_SUBMISSION_MAX_RECIPIENTS = 100
+DEFAULT_ACCOUNT_HOURLY_LIMIT = 100_000
+DEFAULT_CONTENT_RETENTION_DAYS = 7
+DEFAULT_AUTH_FAILURE_DELAY = 1.0
 
 
 def config_path() -> Path:
@@ -94,6 +99,14 @@ def _https_url(value: str, name: str) -> str | None:
 def _domain_list(value: str, name: str) -> str | None:
     domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
     return ",".join(domains) or None
+def _seconds(value: str, name: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise MailpoolsError(f"{name} must be a number of seconds, not {value!r}.") from None
+    if not 0 <= number <= 60:
+        raise MailpoolsError(f"{name} must be between 0 and 60 seconds.")
+    return number
 
 
 def _moment(value: str, name: str) -> datetime | None:
@@ -116,6 +129,23 @@ class Settings:
 
     max_ips_per_request: int = DEFAULT_MAX_IPS_PER_REQUEST
     """MAILPOOLS_MAX_IPS_PER_REQUEST: the most dedicated IPs one request may ask for."""
+
+    submission_max_bytes: int = DEFAULT_SUBMISSION_MAX_BYTES
+    """MAILPOOLS_SUBMISSION_MAX_BYTES: the largest message `submit` and `enqueue --eml` take."""
+
+    submission_max_recipients: int = DEFAULT_SUBMISSION_MAX_RECIPIENTS
+    """MAILPOOLS_SUBMISSION_MAX_RECIPIENTS: the most recipients of one submitted message."""
+
+    account_hourly_limit: int = DEFAULT_ACCOUNT_HOURLY_LIMIT
+    """MAILPOOLS_ACCOUNT_HOURLY_LIMIT: the most messages one account may queue in a clock hour."""
+
+    content_retention_days: int = DEFAULT_CONTENT_RETENTION_DAYS
+    """MAILPOOLS_CONTENT_RETENTION_DAYS: days a message's content is kept after every message
+    using it has finished (sent, bounced or rejected)."""
+
+    auth_failure_delay: float = DEFAULT_AUTH_FAILURE_DELAY
+    """MAILPOOLS_AUTH_FAILURE_DELAY: seconds `submit` waits before answering a failed login,
+    times the failures from that address in a row (at most ten times)."""
 
     now: datetime | None = None
     """MAILPOOLS_NOW: an ISO 8601 moment the whole program stands on, for tests and demos
@@ -185,6 +215,11 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "user": _text,
     "theme": _text,
     "max_ips_per_request": _whole_number_from_one,
+    "submission_max_bytes": _whole_number_from_one,
+    "submission_max_recipients": _whole_number_from_one,
+    "account_hourly_limit": _whole_number_from_one,
+    "content_retention_days": _whole_number_from_one,
+    "auth_failure_delay": _seconds,
     "now": _moment,
     "dns_server": _host_and_port,
     "return_path_domain": _return_path_domain,

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Column, Index, Table, Text, inspect, text
+from sqlalchemy import Column, Index, LargeBinary, Table, Text, inspect, text
 from sqlmodel import Field, SQLModel
 
 
@@ -226,6 +226,35 @@ class WarmupHold(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class SubmissionCredential(SQLModel, table=True):
+    """A login for SMTP submission: an account's, for one message kind (stream)."""
+
+    __tablename__ = "submission_credentials"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    kind: str = Field(max_length=20)
+    username: str = Field(unique=True, index=True, max_length=100)
+    # The secret only as a salted scrypt hash, in the form app.services.credentials writes.
+    secret_hash: str = Field(max_length=300)
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=200)
+
+
+class MessageContent(SQLModel, table=True):
+    """A submitted message's bytes, stored once however many recipients share it."""
+
+    __tablename__ = "message_contents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # zlib-compressed RFC 5322 message as submitted (plus any Message-ID or Date added).
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int
+    created_at: datetime = Field(index=True)
+
+
 class Message(SQLModel, table=True):
     """The outbox."""
 
@@ -263,6 +292,8 @@ class Message(SQLModel, table=True):
     # How the accepted copy left: None until sent; the TLS version, or no TLS at all.
     sent_over_tls: bool | None = None
     tls_version: str | None = Field(default=None, max_length=20)
+    # The submitted content; None for messages queued by subject alone, which get a generated body.
+    content_id: int | None = Field(default=None, foreign_key="message_contents.id", index=True)
 
 
 class DkimKey(SQLModel, table=True):
@@ -319,6 +350,16 @@ class IpDailyStat(SQLModel, table=True):
     deferred: int = 0
     bounced: int = 0
     complaints: int = 0
+
+
+class AccountHourlyCount(SQLModel, table=True):
+    """Messages an account queued in one clock hour, for its sending rate."""
+
+    __tablename__ = "account_hourly_counts"
+
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True)
+    hour: datetime = Field(primary_key=True)
+    queued: int = 0
 
 
 class Notification(SQLModel, table=True):

@@ -165,6 +165,11 @@ def test_child_processes_get_the_settings_back_as_variables():
         "MAILPOOLS_DATABASE_URL": "sqlite:///x.db",
         "MAILPOOLS_THEME": "ansi-light",
         "MAILPOOLS_MAX_IPS_PER_REQUEST": "10",
+        "MAILPOOLS_SUBMISSION_MAX_BYTES": "10485760",
+        "MAILPOOLS_SUBMISSION_MAX_RECIPIENTS": "100",
+        "MAILPOOLS_ACCOUNT_HOURLY_LIMIT": "100000",
+        "MAILPOOLS_CONTENT_RETENTION_DAYS": "7",
+        "MAILPOOLS_AUTH_FAILURE_DELAY": "1.0",
         "MAILPOOLS_NOW": "2027-03-01T00:00:00+00:00",
     }
     assert Settings.load(variables) == configured

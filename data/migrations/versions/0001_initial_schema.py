@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 05:54:19.093299
+Create Date: 2026-12-02 07:39:23.465021
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,11 +27,28 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_name'), ['name'], unique=True)
 
+    op.create_table('message_contents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('message_contents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_message_contents_created_at'), ['created_at'], unique=False)
+
     op.create_table('server_secrets',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
+    )
+    op.create_table('account_hourly_counts',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('hour', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('queued', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.PrimaryKeyConstraint('account_id', 'hour')
     )
     op.create_table('pools',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -49,6 +66,23 @@ def upgrade() -> None:
     with op.batch_alter_table('pools', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pools_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pools_name'), ['name'], unique=True)
+
+    op.create_table('submission_credentials',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('username', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('secret_hash', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('revoked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('submission_credentials', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_submission_credentials_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_submission_credentials_username'), ['username'], unique=True)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -225,6 +259,8 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('sent_over_tls', sa.Boolean(), nullable=True),
     sa.Column('tls_version', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('content_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['content_id'], ['message_contents.id'], ),
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
     sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], ),
@@ -232,6 +268,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id')
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messages_content_id'), ['content_id'], unique=False)
         batch_op.create_index('ix_messages_domain_created', ['domain_id', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
@@ -321,6 +358,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_messages_status'))
         batch_op.drop_index('ix_messages_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_domain_created')
+        batch_op.drop_index(batch_op.f('ix_messages_content_id'))
 
     op.drop_table('messages')
     with op.batch_alter_table('ip_daily_stats', schema=None) as batch_op:
@@ -369,12 +407,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_account_id'))
 
     op.drop_table('users')
+    with op.batch_alter_table('submission_credentials', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_submission_credentials_username'))
+        batch_op.drop_index(batch_op.f('ix_submission_credentials_account_id'))
+
+    op.drop_table('submission_credentials')
     with op.batch_alter_table('pools', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pools_name'))
         batch_op.drop_index(batch_op.f('ix_pools_account_id'))
 
     op.drop_table('pools')
+    op.drop_table('account_hourly_counts')
     op.drop_table('server_secrets')
+    with op.batch_alter_table('message_contents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_message_contents_created_at'))
+
+    op.drop_table('message_contents')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accounts_name'))
 
