@@ -22,7 +22,7 @@ from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
 from app.sender.tls import OPPORTUNISTIC, TlsPolicy, secure, tls_version
 
-# Text of every generated message: mailpools routes and sends; content comes from elsewhere.
+# Text of a generated message: one queued by subject alone, with no submitted content.
 BODY = "This message was sent by mailpools.\r\n"
 
 
@@ -58,6 +58,10 @@ class Timeouts:
 
 
 def render(message: ClaimedMessage) -> bytes:
+    """The message's bytes: its submitted content, or a generated one for a message
+    queued by subject alone."""
+    if message.content is not None:
+        return message.content
     subject = message.subject
     if not subject.isascii():
         subject = Header(subject, "utf-8").encode()

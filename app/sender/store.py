@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
+from app.services import contents
 from data.db import is_sqlite, session_scope
 from data.models import (
     DkimKey,
@@ -28,6 +29,7 @@ from data.models import (
     IpAddress,
     IpDailyStat,
     Message,
+    MessageContent,
     MessageKind,
     MessageStatus,
     Pool,
@@ -41,6 +43,7 @@ POOLS = table_of(Pool)
 IPS = table_of(IpAddress)
 WARMUPS = table_of(Warmup)
 DKIM_KEYS = table_of(DkimKey)
+CONTENTS = table_of(MessageContent)
 
 DOMAIN_COUNTERS = ("sent", "deferred", "bounced", "rejected", "campaign_sent", "broadcast_sent")
 IP_COUNTERS = ("sent", "deferred", "bounced")
@@ -57,6 +60,9 @@ class ClaimedMessage:
     kind: str
     attempts: int
     created_at: datetime
+    content_id: int | None = None
+    # The submitted message, loaded with its batch; None means a generated body.
+    content: bytes | None = None
 
     def view(self) -> RoutingMessage:
         return RoutingMessage(self.id, self.message_id, self.domain_id, self.kind)
@@ -160,9 +166,29 @@ def claim_batch(
                 MESSAGES.c.kind,
                 MESSAGES.c.attempts,
                 MESSAGES.c.created_at,
+                MESSAGES.c.content_id,
             )
         ).all()
-        messages = sorted((ClaimedMessage(*row) for row in rows), key=lambda m: m.id)
+        loaded = load_contents(connection, {row.content_id for row in rows} - {None})
+        messages = sorted(
+            (
+                ClaimedMessage(
+                    row.id,
+                    row.message_id,
+                    row.domain_id,
+                    row.from_addr,
+                    row.to_addr,
+                    row.subject,
+                    row.kind,
+                    row.attempts,
+                    row.created_at,
+                    row.content_id,
+                    loaded.get(row.content_id),
+                )
+                for row in rows
+            ),
+            key=lambda m: m.id,
+        )
         domain_ids = {m.domain_id for m in messages}
         state = load_routing_state(session, domain_ids, unbound_addresses)
         keys = load_signing_keys(connection, domain_ids)
@@ -191,6 +217,16 @@ def load_signing_keys(connection: Connection, domain_ids: Iterable[int]) -> dict
         row.domain_id: StoredKey(row.id, row.name, row.selector, row.private_key_pem)
         for row in rows
     }
+
+
+def load_contents(connection: Connection, content_ids: set[int]) -> dict[int, bytes]:
+    """The contents one batch uses, each once however many of its messages share it."""
+    if not content_ids:
+        return {}
+    rows = connection.execute(
+        select(CONTENTS.c.id, CONTENTS.c.data).where(CONTENTS.c.id.in_(sorted(content_ids)))
+    )
+    return {content_id: contents.unpack(data) for content_id, data in rows}
 
 
 def load_routing_state(

@@ -1,29 +1,45 @@
-"""Putting messages in the outbox: the one enqueue service for the CLI, the console and tests."""
+"""Putting messages in the outbox: the one enqueue service for the CLI, the console, SMTP
+submission and tests.
+
+Every way in (`enqueue` by subject, `enqueue --eml` with a whole message, an
+SMTP submission) ends in `_queue`, which holds the rules once: the message
+kind, the From domain belonging to the sender's account, the transactional
+pool's refusal of campaigns and broadcasts, and the account's hourly rate.
+A refusal writes nothing.
+"""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app import clock
-from app.errors import MailpoolsError, PermissionDenied
+from app import clock, settings
+from app.errors import MailpoolsError, NotFound, PermissionDenied
 from app.rules import policy
-from app.rules.formatting import one_line
-from app.services import audit
-from app.services.lookups import get_domain_for
-from data.models import Domain, Message, MessageKind, MessageStatus, User, table_of
+from app.services import audit, contents
+from app.services.credentials import SubmissionLogin
+from app.services.lookups import get_domain
+from data.models import (
+    AccountHourlyCount,
+    Domain,
+    Message,
+    MessageKind,
+    MessageStatus,
+    User,
+    table_of,
+)
 
 MAX_COUNT = 1_000_000
 RETURNED_IDS = 1_000
 MAX_SUBJECT_LENGTH = 998
 _INSERT_CHUNK = 5_000
-_ADDRESS = re.compile(
-    r"^[^@\s<>()\[\],;:\"\\]+@([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+)$"
-)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,31 @@ class EnqueueResult:
         }
 
 
+@dataclass(frozen=True)
+class Queuer:
+    """Who queues: a person, or a submission credential, acting for one account."""
+
+    name: str
+    account_id: int | None
+    # How a refusal names them: "bruno", "credential bolt-campaign-1a2b3c4d".
+    described: str
+    by_credential: bool = False
+
+
+def _person(actor: User) -> Queuer:
+    # Agents and admins have no account, so they cannot send as a customer.
+    return Queuer(actor.name, actor.account_id, actor.name)
+
+
+def _credential(login: SubmissionLogin) -> Queuer:
+    return Queuer(
+        f"credential:{login.username}",
+        login.account_id,
+        f"credential {login.username}",
+        by_credential=True,
+    )
+
+
 def parse_address(value: str | None, field: str) -> tuple[str, str]:
     """Return (address, domain) or refuse an address that SMTP cannot carry.
 
@@ -52,24 +93,17 @@ def parse_address(value: str | None, field: str) -> tuple[str, str]:
     raw = (value or "").strip()
     if not raw:
         raise MailpoolsError(f"Give the {field} address, e.g. news@example.com.", field=field)
-    local, at, domain = raw.rpartition("@")
-    address = f"{local}{at}{policy.normalise_domain(domain)}" if at else raw
-    if len(address) > 320:
-        raise MailpoolsError(f"The {field} address is longer than 320 characters.", field=field)
-    if len(local) > 64:
-        # RFC 5321's limit: receiving servers refuse longer ones.
-        raise MailpoolsError(
-            f"The {field} address's local part (before the @) is longer than 64 characters.",
-            field=field,
+    try:
+        # Deliverability is the sender's business, not a DNS query's here; the .test
+        # names (RFC 2606) are allowed because loopback tests and demos send to them.
+        checked = validate_email(
+            raw, check_deliverability=False, allow_smtputf8=False, test_environment=True
         )
-    match = _ADDRESS.match(address)
-    if not match or not address.isascii():
+    except EmailNotValidError as error:
         raise MailpoolsError(
-            f"{one_line(repr(raw), 80)} is not an email address this sender can use (local-part@domain, "
-            "ASCII local part, no spaces).",
-            field=field,
-        )
-    return address, match.group(1).lower()
+            f"{raw!r} is not an email address this sender can use: {error}", field=field
+        ) from None
+    return checked.ascii_email or checked.normalized, checked.ascii_domain.lower()
 
 
 def new_message_id(domain_name: str) -> str:
@@ -86,53 +120,151 @@ def enqueue(
     subject: str = "",
     count: int = 1,
 ) -> EnqueueResult:
-    """Queue COUNT messages from FROM_ADDR's domain, which ACTOR's account must own
-    (agents and admins have no account, so they cannot send as a customer).
-
-    A campaign or broadcast from a domain in the transactional pool is refused
-    here, with the reason, before anything is written.
-    """
-    if kind not in set(MessageKind):
-        raise MailpoolsError(
-            f"{kind!r} is not a message kind; use transactional, campaign or broadcast.",
-            field="kind",
-        )
+    """Queue COUNT messages with a generated body from FROM_ADDR's domain, which ACTOR's
+    account must own."""
     if not 1 <= count <= MAX_COUNT:
         raise MailpoolsError(
             f"Queue between 1 and {MAX_COUNT:,} messages at a time.", field="count"
         )
-    sender, sender_domain = parse_address(from_addr, "from")
+    sender, _ = parse_address(from_addr, "from")
     recipient, _ = parse_address(to_addr, "to")
     subject = " ".join((subject or "").split())
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise MailpoolsError(
             f"The subject is longer than {MAX_SUBJECT_LENGTH} characters.", field="subject"
         )
-    domain: Domain = get_domain_for(session, actor, sender_domain)
-    if actor.account_id is None or actor.account_id != domain.account_id:
+    return _queue(
+        session,
+        _person(actor),
+        kind=kind,
+        from_addr=sender,
+        recipients=[recipient],
+        copies=count,
+        subject=subject,
+    )
+
+
+def enqueue_message(session: Session, actor: User, *, raw: bytes, kind: str) -> EnqueueResult:
+    """Queue a whole message (`enqueue --eml`): one copy to each address in its To, Cc
+    and Bcc headers, with the same checks as an SMTP submission."""
+    limits = settings.current()
+    message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
+    if not message.header_recipients:
+        raise MailpoolsError(
+            "The message names no recipient: give it a To, Cc or Bcc header.", field="to"
+        )
+    return _queue(
+        session,
+        _person(actor),
+        kind=kind,
+        from_addr=message.from_addr,
+        recipients=_recipients(message.header_recipients),
+        subject=message.subject,
+        content=message,
+    )
+
+
+def submit(
+    session: Session, login: SubmissionLogin, *, raw: bytes, recipients: list[str]
+) -> EnqueueResult:
+    """Queue a message handed over by SMTP submission: one copy to each envelope recipient,
+    of the kind the credential sends."""
+    limits = settings.current()
+    message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
+    return _queue(
+        session,
+        _credential(login),
+        kind=login.kind,
+        from_addr=message.from_addr,
+        recipients=_recipients(recipients),
+        subject=message.subject,
+        content=message,
+    )
+
+
+def check_recipient_count(count: int) -> None:
+    limit = settings.current().submission_max_recipients
+    if count > limit:
+        raise MailpoolsError(
+            f"A message may have at most {limit} recipients; send the rest separately.",
+            field="recipients",
+        )
+
+
+def _recipients(addresses: list[str]) -> list[str]:
+    check_recipient_count(len(addresses))
+    return [parse_address(address, "to")[0] for address in addresses]
+
+
+def check_sender(session: Session, login: SubmissionLogin, from_addr: str) -> Domain:
+    """The domain of FROM_ADDR if LOGIN's account may send from it, checked before any
+    content arrives (the submission server asks at MAIL FROM)."""
+    _, domain_name = parse_address(from_addr, "from")
+    return _sending_domain(session, _credential(login), domain_name, login.kind)
+
+
+def _sending_domain(session: Session, queuer: Queuer, domain_name: str, kind: str) -> Domain:
+    if kind not in set(MessageKind):
+        raise MailpoolsError(
+            f"{kind!r} is not a message kind; use transactional, campaign or broadcast.",
+            field="kind",
+        )
+    try:
+        domain = get_domain(session, domain_name)
+    except NotFound as missing:
+        if not queuer.by_credential:
+            raise
         raise PermissionDenied(
-            f"{actor.name} may only send from their own account's domains; "
+            f"{domain_name} is not a sending domain of this account.", field="from"
+        ) from missing
+    if queuer.account_id is None or queuer.account_id != domain.account_id:
+        raise PermissionDenied(
+            f"{queuer.described} may only send from their own account's domains; "
             f"{domain.name} is not one of them.",
             field="from",
         )
     refusal = policy.refusal_for_kind(domain.sending_mode, kind, domain.name)
     if refusal:
         raise MailpoolsError(refusal, field="kind")
+    return domain
 
+
+def _queue(
+    session: Session,
+    queuer: Queuer,
+    *,
+    kind: str,
+    from_addr: str,
+    recipients: list[str],
+    subject: str,
+    copies: int = 1,
+    content: contents.PreparedMessage | None = None,
+) -> EnqueueResult:
+    """The one place messages enter the outbox; nothing is written unless all of it is."""
+    domain_name = from_addr.rpartition("@")[2].lower()
+    domain = _sending_domain(session, queuer, domain_name, kind)
+    count = len(recipients) * copies
     now = clock.now()
+    _count_against_hourly_limit(session, domain.account_id, count, now)
+    ids = [new_message_id(domain.name) for _ in range(min(count, _INSERT_CHUNK))]
+    content_id = contents.store(session, content.completed(ids[0], now), now) if content else None
     message_ids: list[str] = []
     table = table_of(Message)
-    for start in range(0, count, _INSERT_CHUNK):
+    pairs = ((recipient, copy) for recipient in recipients for copy in range(copies))
+    written = 0
+    while written < count:
         rows = []
-        for _ in range(min(_INSERT_CHUNK, count - start)):
-            message_id = new_message_id(domain.name)
+        for _ in range(min(_INSERT_CHUNK, count - written)):
+            recipient, _copy = next(pairs)
+            message_id = ids[written] if written < len(ids) else new_message_id(domain.name)
+            written += 1
             if len(message_ids) < RETURNED_IDS:
                 message_ids.append(message_id)
             rows.append(
                 {
                     "message_id": message_id,
                     "domain_id": domain.id,
-                    "from_addr": sender,
+                    "from_addr": from_addr,
                     "to_addr": recipient,
                     "subject": subject,
                     "kind": kind,
@@ -140,22 +272,53 @@ def enqueue(
                     "attempts": 0,
                     "created_at": now,
                     "next_attempt_at": now,
+                    "content_id": content_id,
                 }
             )
         session.execute(insert(table), rows)
+    after: dict[str, object] = {"kind": kind, "count": count, "to": recipients[0]}
+    after["subject"] = subject
+    if len(recipients) > 1:
+        after["recipients"] = len(recipients)
+    if content_id is not None:
+        after["content_id"] = content_id
     audit.record(
         session,
-        actor=actor.name,
+        actor=queuer.name,
         action="message.enqueue",
         entity="domain",
         entity_id=domain.name,
         account_id=domain.account_id,
         domain_id=domain.id,
-        after={"kind": kind, "count": count, "to": recipient, "subject": subject},
+        after=after,
     )
-    return EnqueueResult(
-        domain=domain.name,
-        kind=kind,
-        count=count,
-        message_ids=message_ids,
-    )
+    return EnqueueResult(domain=domain.name, kind=kind, count=count, message_ids=message_ids)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _count_against_hourly_limit(
+    session: Session, account_id: int, count: int, now: datetime
+) -> None:
+    """Add COUNT to the account's messages this clock hour, or refuse if that passes its limit."""
+    limit = settings.current().account_hourly_limit
+    hour = _hour_of(now)
+    table = table_of(AccountHourlyCount)
+    connection = session.connection()
+    insert_into = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    statement = insert_into(table).values(account_id=account_id, hour=hour, queued=count)
+    queued = connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.account_id, table.c.hour],
+            set_={"queued": table.c.queued + statement.excluded.queued},
+        ).returning(table.c.queued)
+    ).scalar_one()
+    if queued > limit:
+        minutes = max(1, round((hour + timedelta(hours=1) - now).total_seconds() / 60))
+        raise MailpoolsError(
+            f"This account has reached its limit of {limit:,} messages an hour; "
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            field="rate",
+        )

@@ -1,0 +1,204 @@
+"""Whole messages handed to mailpools: checked, completed, stored once, purged when done.
+
+A submitted message (SMTP submission or `enqueue --eml`) is parsed with the
+standard `email` package, refused in one sentence if it is not a message this
+sender can pass on, completed with a Message-ID and a Date when it has none,
+and stored compressed, once however many recipients share it. Every queued
+copy points at it; it is deleted some days after the last of them finished.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import policy
+from email.headerregistry import AddressHeader, BaseHeader
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlmodel import Session
+
+from app.errors import MailpoolsError
+from app.services import audit
+from data.models import Message, MessageContent, MessageStatus, table_of
+
+CONTENTS = table_of(MessageContent)
+MESSAGES = table_of(Message)
+FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.BOUNCED, MessageStatus.REJECTED)
+# Headers that name hidden recipients: they steer delivery and never travel with the message.
+_HIDDEN_RECIPIENT_HEADERS = (b"bcc",)
+_PARSER = BytesParser(policy=policy.default)
+_PURGE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A checked message: its From, subject and recipients, and its bytes (CRLF lines)."""
+
+    from_addr: str
+    subject: str
+    # Recipients named in the To, Cc and Bcc headers (for `enqueue --eml`).
+    header_recipients: list[str]
+    headers: bytes
+    body: bytes
+    missing: list[str] = field(default_factory=list)
+
+    def completed(self, message_id: str, moment: datetime) -> bytes:
+        """The message as it will be sent: a missing Message-ID or Date added at the top."""
+        added = b""
+        if "message-id" in self.missing:
+            added += f"Message-ID: {message_id}\r\n".encode("ascii")
+        if "date" in self.missing:
+            added += f"Date: {format_datetime(moment)}\r\n".encode("ascii")
+        return added + self.headers + self.body
+
+
+def size_refusal(size: int, limit: int) -> MailpoolsError:
+    return MailpoolsError(
+        f"The message is {_megabytes(size)}, over this server's limit of {_megabytes(limit)}.",
+        field="size",
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 100 * 1024 else f"{size:,} bytes"
+
+
+def _malformed(reason: str) -> MailpoolsError:
+    return MailpoolsError(f"The message is malformed: {reason}.", field="content")
+
+
+def prepare(raw: bytes, *, max_bytes: int) -> PreparedMessage:
+    """Check RAW (an RFC 5322 message) and split it for storage, or refuse it in one sentence."""
+    if len(raw) > max_bytes:
+        raise size_refusal(len(raw), max_bytes)
+    data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        headers, body = data if data.endswith(b"\r\n") else data + b"\r\n", b"\r\n"
+    else:
+        headers, body = data[: end + 2], data[end + 2 :]
+    if not headers.strip():
+        raise _malformed("it has no header lines")
+    if not headers.isascii():
+        raise _malformed("its header lines hold 8-bit characters (encode them as RFC 2047 words)")
+    parsed = _PARSER.parsebytes(headers + b"\r\n", headersonly=True)
+    assert isinstance(parsed, EmailMessage)
+    if parsed.defects:
+        raise _malformed(f"its header lines cannot be read ({type(parsed.defects[0]).__name__})")
+    from_addr = _single_from(parsed)
+    subject = " ".join(str(parsed.get("Subject", "")).split())[:998]
+    return PreparedMessage(
+        from_addr=from_addr,
+        subject=subject,
+        header_recipients=_header_recipients(parsed),
+        headers=_without_hidden_recipients(headers),
+        body=body,
+        missing=[name for name in ("message-id", "date") if name not in parsed],
+    )
+
+
+def _single_from(parsed: EmailMessage) -> str:
+    values = parsed.get_all("From") or []
+    if len(values) != 1:
+        raise _malformed("it needs exactly one From header")
+    header = values[0]
+    if not _clean_address_header(header):
+        raise _malformed("its From header is not an address")
+    addresses = header.addresses
+    if len(addresses) != 1 or not addresses[0].domain:
+        raise _malformed("its From header must name exactly one address")
+    return addresses[0].addr_spec
+
+
+def _clean_address_header(header: object) -> bool:
+    # The parser builds each header as a BaseHeader mixed with its kind (here AddressHeader).
+    return (
+        isinstance(header, AddressHeader) and isinstance(header, BaseHeader) and not header.defects
+    )
+
+
+def _header_recipients(parsed: EmailMessage) -> list[str]:
+    recipients: list[str] = []
+    for name in ("To", "Cc", "Bcc"):
+        for header in parsed.get_all(name) or []:
+            if not _clean_address_header(header):
+                raise _malformed(f"its {name} header is not a list of addresses")
+            recipients.extend(address.addr_spec for address in header.addresses)
+    return recipients
+
+
+def _without_hidden_recipients(headers: bytes) -> bytes:
+    """HEADERS without Bcc fields (a field runs on over lines that start with white space)."""
+    if b"bcc" not in headers.lower():
+        return headers
+    kept: list[bytes] = []
+    dropping = False
+    for line in headers.splitlines(keepends=True):
+        if line[:1] not in (b" ", b"\t"):
+            name = line.split(b":", 1)[0].strip().lower()
+            dropping = name in _HIDDEN_RECIPIENT_HEADERS
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept)
+
+
+def store(session: Session, data: bytes, moment: datetime) -> int:
+    """Keep DATA compressed, once; returns the id each queued copy refers to."""
+    result = session.connection().execute(
+        insert(CONTENTS)
+        .values(data=zlib.compress(data), size=len(data), created_at=moment)
+        .returning(CONTENTS.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def unpack(data: bytes) -> bytes:
+    return zlib.decompress(data)
+
+
+def purge_finished(session: Session, *, retention_days: int, now: datetime) -> int:
+    """Delete contents RETENTION_DAYS after every message using them finished; returns how many.
+
+    The maintenance command `mailpools content purge` runs this (from cron, say);
+    the finished messages keep their rows, without content.
+    """
+    cutoff = now - timedelta(days=retention_days)
+    in_use = (
+        select(MESSAGES.c.content_id)
+        .where(MESSAGES.c.content_id.is_not(None))
+        .where(
+            or_(
+                MESSAGES.c.status.not_in([status.value for status in FINAL_STATUSES]),
+                MESSAGES.c.finished_at.is_(None),
+                MESSAGES.c.finished_at >= cutoff,
+            )
+        )
+    )
+    connection = session.connection()
+    doomed = list(
+        connection.execute(
+            select(CONTENTS.c.id)
+            .where(CONTENTS.c.created_at < cutoff)
+            .where(CONTENTS.c.id.not_in(in_use))
+        ).scalars()
+    )
+    for start in range(0, len(doomed), _PURGE_CHUNK):
+        chunk = doomed[start : start + _PURGE_CHUNK]
+        connection.execute(
+            update(MESSAGES).where(MESSAGES.c.content_id.in_(chunk)).values(content_id=None)
+        )
+        connection.execute(delete(CONTENTS).where(CONTENTS.c.id.in_(chunk)))
+    if doomed:
+        audit.record(
+            session,
+            actor=audit.SYSTEM_ACTOR,
+            action="content.purge",
+            entity="message_content",
+            entity_id=len(doomed),
+            after={"deleted": len(doomed), "finished_before": cutoff.isoformat()},
+        )
+    return len(doomed)
