@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "app.cli.operations",
     "app.cli.sending",
     "app.cli.dkim",
+    "app.cli.submission",
     "app.cli.console",
     "app.cli.ssh",
 )

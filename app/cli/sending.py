@@ -2,6 +2,7 @@
 
 mailpools sender [--until-empty] [--relay HOST:PORT [--relay-tls]] [--concurrency N] [--per-ip N] ...
 mailpools enqueue --from ADDR --to ADDR --kind KIND [--subject S] [--count N] --as USER
+mailpools enqueue --eml FILE|- --kind KIND --as USER
 mailpools complaints record (--message-id ID ... | --domain D --count N [--ip A] [--day D]) --as USER
 mailpools warmup show DOMAIN [--json]
 """
@@ -16,6 +17,7 @@ import signal
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from app.cli.arguments import seconds, whole_number
 from app.cli.common import (
@@ -126,13 +128,19 @@ def register(subparsers) -> None:
     sender.add_argument("--quiet", action="store_true", help="no progress line")
 
     enqueue = command(subparsers, "enqueue", _enqueue, "queue messages from one of your domains")
-    enqueue.add_argument("--from", dest="from_addr", required=True, metavar="ADDR")
-    enqueue.add_argument("--to", dest="to_addr", required=True, metavar="ADDR")
+    enqueue.add_argument("--from", dest="from_addr", metavar="ADDR")
+    enqueue.add_argument("--to", dest="to_addr", metavar="ADDR")
+    enqueue.add_argument(
+        "--eml",
+        metavar="FILE",
+        help="a whole message (RFC 5322; - reads standard input), one copy to each of its "
+        "To, Cc and Bcc addresses, instead of --from, --to, --subject and --count",
+    )
     enqueue.add_argument(
         "--kind", required=True, choices=["transactional", "campaign", "broadcast"]
     )
-    enqueue.add_argument("--subject", default="", metavar="S")
-    enqueue.add_argument("--count", type=whole_number, default=1, metavar="N")
+    enqueue.add_argument("--subject", metavar="S")
+    enqueue.add_argument("--count", type=whole_number, metavar="N")
     add_as_option(enqueue)
     add_json_option(enqueue)
 
@@ -293,17 +301,50 @@ class ProgressLine:
             print(file=sys.stderr)
 
 
+def _read_message(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as error:
+        raise MailpoolsError(f"Cannot read {name}: {error.strerror or error}.") from None
+
+
 def _enqueue(args) -> int:
-    with transaction() as session:
-        result = outbox.enqueue(
-            session,
-            acting_user(session, args),
-            from_addr=args.from_addr,
-            to_addr=args.to_addr,
-            kind=args.kind,
-            subject=args.subject,
-            count=args.count,
-        )
+    if args.eml is not None:
+        given = [
+            option
+            for option, value in (
+                ("--from", args.from_addr),
+                ("--to", args.to_addr),
+                ("--subject", args.subject),
+                ("--count", args.count),
+            )
+            if value is not None
+        ]
+        if given:
+            raise MailpoolsError(
+                f"--eml takes the sender, recipients and subject from the message; "
+                f"leave out {', '.join(given)}."
+            )
+        raw = _read_message(args.eml)
+        with transaction() as session:
+            result = outbox.enqueue_message(
+                session, acting_user(session, args), raw=raw, kind=args.kind
+            )
+    else:
+        if not args.from_addr or not args.to_addr:
+            raise MailpoolsError("Give --from and --to, or a whole message with --eml FILE.")
+        with transaction() as session:
+            result = outbox.enqueue(
+                session,
+                acting_user(session, args),
+                from_addr=args.from_addr,
+                to_addr=args.to_addr,
+                kind=args.kind,
+                subject=args.subject or "",
+                count=1 if args.count is None else args.count,
+            )
     if args.json:
         print_json(result.as_json())
     else:

@@ -28,8 +28,10 @@ from data.models import Message, MessageContent, MessageStatus, table_of
 CONTENTS = table_of(MessageContent)
 MESSAGES = table_of(Message)
 FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.BOUNCED, MessageStatus.REJECTED)
-# Headers that name hidden recipients: they steer delivery and never travel with the message.
-_HIDDEN_RECIPIENT_HEADERS = (b"bcc",)
+# A message may name its stream (kind), as Postmark's X-PM-Message-Stream does.
+STREAM_HEADER = "X-Mailpools-Stream"
+# Headers that steer delivery (hidden recipients, the stream) and never travel with the message.
+_DELIVERY_HEADERS = (b"bcc", STREAM_HEADER.lower().encode("ascii"))
 _PARSER = BytesParser(policy=policy.default)
 _PURGE_CHUNK = 500
 
@@ -45,6 +47,8 @@ class PreparedMessage:
     headers: bytes
     body: bytes
     missing: list[str] = field(default_factory=list)
+    # The kind the message says it is (its X-Mailpools-Stream header), if it says.
+    declared_kind: str | None = None
 
     def completed(self, message_id: str, moment: datetime) -> bytes:
         """The message as it will be sent: a missing Message-ID or Date added at the top."""
@@ -58,12 +62,12 @@ class PreparedMessage:
 
 def size_refusal(size: int, limit: int) -> MailpoolsError:
     return MailpoolsError(
-        f"The message is {_megabytes(size)}, over this server's limit of {_megabytes(limit)}.",
+        f"The message is {readable_size(size)}, over this server's limit of {readable_size(limit)}.",
         field="size",
     )
 
 
-def _megabytes(size: int) -> str:
+def readable_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 100 * 1024 else f"{size:,} bytes"
 
 
@@ -95,9 +99,10 @@ def prepare(raw: bytes, *, max_bytes: int) -> PreparedMessage:
         from_addr=from_addr,
         subject=subject,
         header_recipients=_header_recipients(parsed),
-        headers=_without_hidden_recipients(headers),
+        headers=_without_delivery_headers(headers),
         body=body,
         missing=[name for name in ("message-id", "date") if name not in parsed],
+        declared_kind=" ".join(str(parsed.get(STREAM_HEADER, "")).split()).lower() or None,
     )
 
 
@@ -131,16 +136,17 @@ def _header_recipients(parsed: EmailMessage) -> list[str]:
     return recipients
 
 
-def _without_hidden_recipients(headers: bytes) -> bytes:
-    """HEADERS without Bcc fields (a field runs on over lines that start with white space)."""
-    if b"bcc" not in headers.lower():
+def _without_delivery_headers(headers: bytes) -> bytes:
+    """HEADERS without Bcc and stream fields (a field runs on over lines starting with white space)."""
+    lowered = headers.lower()
+    if not any(name in lowered for name in _DELIVERY_HEADERS):
         return headers
     kept: list[bytes] = []
     dropping = False
     for line in headers.splitlines(keepends=True):
         if line[:1] not in (b" ", b"\t"):
             name = line.split(b":", 1)[0].strip().lower()
-            dropping = name in _HIDDEN_RECIPIENT_HEADERS
+            dropping = name in _DELIVERY_HEADERS
         if not dropping:
             kept.append(line)
     return b"".join(kept)

@@ -149,6 +149,7 @@ def enqueue_message(session: Session, actor: User, *, raw: bytes, kind: str) -> 
     and Bcc headers, with the same checks as an SMTP submission."""
     limits = settings.current()
     message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
+    _check_declared_kind(message, kind, f"--kind {kind}")
     if not message.header_recipients:
         raise MailpoolsError(
             "The message names no recipient: give it a To, Cc or Bcc header.", field="to"
@@ -171,6 +172,7 @@ def submit(
     of the kind the credential sends."""
     limits = settings.current()
     message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
+    _check_declared_kind(message, login.kind, f"credential {login.username}")
     return _queue(
         session,
         _credential(login),
@@ -180,6 +182,20 @@ def submit(
         subject=message.subject,
         content=message,
     )
+
+
+def _check_declared_kind(message: contents.PreparedMessage, kind: str, source: str) -> None:
+    declared = message.declared_kind
+    if declared is not None and declared != kind:
+        raise MailpoolsError(
+            f"The message says it is {_with_article(declared)} ({contents.STREAM_HEADER}), "
+            f"but {source} sends {kind} messages only.",
+            field="kind",
+        )
+
+
+def _with_article(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
 def check_recipient_count(count: int) -> None:
