@@ -80,13 +80,13 @@ def prepare(raw: bytes, *, max_bytes: int) -> PreparedMessage:
     if len(raw) > max_bytes:
         raise size_refusal(len(raw), max_bytes)
     data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if not data.strip() or data.startswith(b"\r\n"):
+        raise _malformed("it has no header lines")
     end = data.find(b"\r\n\r\n")
     if end < 0:
         headers, body = data if data.endswith(b"\r\n") else data + b"\r\n", b"\r\n"
     else:
         headers, body = data[: end + 2], data[end + 2 :]
-    if not headers.strip():
-        raise _malformed("it has no header lines")
     if not headers.isascii():
         raise _malformed("its header lines hold 8-bit characters (encode them as RFC 2047 words)")
     parsed = _PARSER.parsebytes(headers + b"\r\n", headersonly=True)
