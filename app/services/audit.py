@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from app import clock
-from data.models import Account, AuditEvent, Domain, User, saved_id
+from data.models import Account, AuditEvent, Domain, User, saved_id, table_of
 
 SYSTEM_ACTOR = "system"
 
@@ -46,6 +48,40 @@ def record(
     )
     session.add(event)
     return event
+
+
+_INSERT_EVENT = insert(table_of(AuditEvent))
+
+
+def record_at_once(
+    connection: Connection,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    account_id: int | None = None,
+    domain_id: int | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """The same event as `record`, written now with one Core statement instead of at the
+    next flush: for the paths that queue one message at a time (SMTP submission), where
+    a flush per message cost more than the rest of the transaction. Whatever it refers
+    to must already be in the database."""
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "at": clock.now(),
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "account_id": account_id,
+            "domain_id": domain_id,
+            "before": None,
+            "after": _encode(after),
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
 from email.headerregistry import AddressHeader, BaseHeader
-from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
+from functools import lru_cache
 
 from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from app.errors import MailpoolsError
@@ -32,8 +33,10 @@ FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.BOUNCED, MessageStatus.REJEC
 STREAM_HEADER = "X-Mailpools-Stream"
 # Headers that steer delivery (hidden recipients, the stream) and never travel with the message.
 _DELIVERY_HEADERS = (b"bcc", STREAM_HEADER.lower().encode("ascii"))
-_PARSER = BytesParser(policy=policy.default)
+_PARSER = BytesParser(policy=policy.compat32)
+_RECIPIENT_FIELDS = ("to", "cc", "bcc")
 _PURGE_CHUNK = 500
+_STORE = insert(CONTENTS).returning(CONTENTS.c.id)
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,21 @@ class PreparedMessage:
 
     from_addr: str
     subject: str
-    # Recipients named in the To, Cc and Bcc headers (for `enqueue --eml`).
-    header_recipients: list[str]
+    # The To, Cc and Bcc fields as written, read only by `enqueue --eml`.
+    recipient_fields: tuple[tuple[str, str], ...]
     headers: bytes
     body: bytes
     missing: list[str] = field(default_factory=list)
     # The kind the message says it is (its X-Mailpools-Stream header), if it says.
     declared_kind: str | None = None
+
+    def header_recipients(self) -> list[str]:
+        """The addresses in the To, Cc and Bcc headers."""
+        recipients: list[str] = []
+        for name, value in self.recipient_fields:
+            header = _address_header(name.capitalize(), value)
+            recipients.extend(address.addr_spec for address in header.addresses)
+        return recipients
 
     def completed(self, message_id: str, moment: datetime) -> bytes:
         """The message as it will be sent: a missing Message-ID or Date added at the top."""
@@ -90,50 +101,66 @@ def prepare(raw: bytes, *, max_bytes: int) -> PreparedMessage:
     if not headers.isascii():
         raise _malformed("its header lines hold 8-bit characters (encode them as RFC 2047 words)")
     parsed = _PARSER.parsebytes(headers + b"\r\n", headersonly=True)
-    assert isinstance(parsed, EmailMessage)
     if parsed.defects:
         raise _malformed(f"its header lines cannot be read ({type(parsed.defects[0]).__name__})")
-    from_addr = _single_from(parsed)
-    subject = " ".join(str(parsed.get("Subject", "")).split())[:998]
+    # Raw values, and a structured parse only of the fields read: parsing costs per field.
+    fields = [(name.lower(), _unfold(str(value))) for name, value in parsed.raw_items()]
     return PreparedMessage(
-        from_addr=from_addr,
-        subject=subject,
-        header_recipients=_header_recipients(parsed),
+        from_addr=_single_from([value for name, value in fields if name == "from"]),
+        subject=_unfolded(_subject(fields))[:998],
+        recipient_fields=tuple(
+            (name, value) for name, value in fields if name in _RECIPIENT_FIELDS
+        ),
         headers=_without_delivery_headers(headers),
         body=body,
-        missing=[name for name in ("message-id", "date") if name not in parsed],
-        declared_kind=" ".join(str(parsed.get(STREAM_HEADER, "")).split()).lower() or None,
+        missing=[name for name in ("message-id", "date") if name not in dict(fields)],
+        declared_kind=_unfolded(dict(fields).get(STREAM_HEADER.lower(), "")).lower() or None,
     )
 
 
-def _single_from(parsed: EmailMessage) -> str:
-    values = parsed.get_all("From") or []
+def _unfold(value: str) -> str:
+    # A folded field continues after a line break followed by white space (RFC 5322 2.2.3).
+    return value.replace("\r\n", "").replace("\n", "")
+
+
+def _unfolded(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _subject(fields: list[tuple[str, str]]) -> str:
+    value = dict(fields).get("subject", "")
+    # Only an encoded word (RFC 2047) needs the full parse to be read.
+    return str(policy.default.header_factory("subject", value)) if "=?" in value else value
+
+
+def _address_header(name: str, value: str) -> AddressHeader:
+    header = policy.default.header_factory(name, value)
+    # The factory builds a BaseHeader mixed with the field's kind, here AddressHeader.
+    if not isinstance(header, AddressHeader) or not isinstance(header, BaseHeader):
+        raise _malformed(f"its {name} header is not a list of addresses")
+    if header.defects:
+        raise _malformed(f"its {name} header is not a list of addresses")
+    return header
+
+
+def _single_from(values: list[str]) -> str:
     if len(values) != 1:
         raise _malformed("it needs exactly one From header")
-    header = values[0]
-    if not _clean_address_header(header):
-        raise _malformed("its From header is not an address")
+    return _from_address(values[0])
+
+
+@lru_cache(maxsize=1024)
+def _from_address(value: str) -> str:
+    """The address in a From field's VALUE. Parsing one costs about a millisecond, and a
+    sender's From is the same message after message, so recent answers are remembered."""
+    try:
+        header = _address_header("from", value)
+    except MailpoolsError:
+        raise _malformed("its From header is not an address") from None
     addresses = header.addresses
     if len(addresses) != 1 or not addresses[0].domain:
         raise _malformed("its From header must name exactly one address")
     return addresses[0].addr_spec
-
-
-def _clean_address_header(header: object) -> bool:
-    # The parser builds each header as a BaseHeader mixed with its kind (here AddressHeader).
-    return (
-        isinstance(header, AddressHeader) and isinstance(header, BaseHeader) and not header.defects
-    )
-
-
-def _header_recipients(parsed: EmailMessage) -> list[str]:
-    recipients: list[str] = []
-    for name in ("To", "Cc", "Bcc"):
-        for header in parsed.get_all(name) or []:
-            if not _clean_address_header(header):
-                raise _malformed(f"its {name} header is not a list of addresses")
-            recipients.extend(address.addr_spec for address in header.addresses)
-    return recipients
 
 
 def _without_delivery_headers(headers: bytes) -> bytes:
@@ -152,12 +179,10 @@ def _without_delivery_headers(headers: bytes) -> bytes:
     return b"".join(kept)
 
 
-def store(session: Session, data: bytes, moment: datetime) -> int:
+def store(connection: Connection, data: bytes, moment: datetime) -> int:
     """Keep DATA compressed, once; returns the id each queued copy refers to."""
-    result = session.connection().execute(
-        insert(CONTENTS)
-        .values(data=zlib.compress(data), size=len(data), created_at=moment)
-        .returning(CONTENTS.c.id)
+    result = connection.execute(
+        _STORE, {"data": zlib.compress(data), "size": len(data), "created_at": moment}
     )
     return int(result.scalar_one())
 

@@ -34,6 +34,8 @@ MAX_DELAY_STEPS = 10
 MAX_REMEMBERED_ADDRESSES = 10_000
 # Ids listed in an accepted message's reply; the count covers the rest.
 LISTED_IDS = 100
+# The most submissions written in one transaction.
+MAX_BATCH = 64
 
 # Each refusal's reply code and enhanced status, by the field the service names.
 REPLY_CODES = {
@@ -86,6 +88,71 @@ class FailedLogins:
         return self._failures.get(address, 0)
 
 
+class QueueWriter:
+    """Queues submissions a batch at a time: those that arrive while one transaction is being
+    written wait for the next, which takes them all. Each runs `outbox.submit` in its own
+    savepoint, so a refusal undoes its own rows only; a commit serves the whole batch."""
+
+    def __init__(self, engine: Engine, configured: settings.Settings) -> None:
+        self.engine = engine
+        self.settings = configured
+        self._waiting: list[tuple[tuple[SubmissionLogin, bytes, list[str]], asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def submit(
+        self, login: SubmissionLogin, raw: bytes, recipients: list[str]
+    ) -> outbox.EnqueueResult:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiting.append(((login, raw, recipients), future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_while_waiting())
+        return await future
+
+    async def _write_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                results: list[outbox.EnqueueResult | Exception]
+                try:
+                    results = list(await asyncio.to_thread(self._write, [job for job, _ in batch]))
+                except Exception as error:
+                    # The database failed: every submission in the batch hears so, none is queued.
+                    results = [error] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._writer = None
+
+    def _write(
+        self, jobs: list[tuple[SubmissionLogin, bytes, list[str]]]
+    ) -> list[outbox.EnqueueResult | MailpoolsError]:
+        results: list[outbox.EnqueueResult | MailpoolsError] = []
+        # Threads do not inherit the settings in force, so the transaction puts them back.
+        if len(jobs) == 1:
+            # Alone in its transaction, a submission needs no savepoint: a refusal undoes it all.
+            login, raw, recipients = jobs[0]
+            try:
+                with settings.in_force(self.settings), session_scope(self.engine) as session:
+                    return [outbox.submit(session, login, raw=raw, recipients=recipients)]
+            except MailpoolsError as refusal:
+                return [refusal]
+        with settings.in_force(self.settings), session_scope(self.engine) as session:
+            for login, raw, recipients in jobs:
+                try:
+                    with session.begin_nested():
+                        results.append(
+                            outbox.submit(session, login, raw=raw, recipients=recipients)
+                        )
+                except MailpoolsError as refusal:
+                    results.append(refusal)
+        return results
+
+
 class SubmissionHandler:
     """The aiosmtpd handler: checks addresses as they come and queues each accepted message."""
 
@@ -96,6 +163,7 @@ class SubmissionHandler:
         self.failed_logins = FailedLogins(
             configured.auth_failure_delay if failed_login_delay is None else failed_login_delay
         )
+        self.writer = QueueWriter(engine, configured)
         self.accepted = 0
 
     def _in_transaction(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -133,11 +201,8 @@ class SubmissionHandler:
         assert login is not None, "aiosmtpd asks for a login before DATA"
         assert envelope.original_content is not None
         try:
-            result = await self.run(
-                outbox.submit,
-                login,
-                raw=envelope.original_content,
-                recipients=list(envelope.rcpt_tos),
+            result = await self.writer.submit(
+                login, envelope.original_content, list(envelope.rcpt_tos)
             )
         except MailpoolsError as error:
             return reply_for(error)

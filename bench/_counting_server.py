@@ -1,0 +1,61 @@
+"""The submission benchmark's baseline: a bare aiosmtpd server that only counts messages.
+
+It speaks what the submission client needs (STARTTLS, then AUTH) and takes
+every login and every message without looking at either. Run as a process:
+`python -m bench._counting_server CERT KEY` prints its port, then on SIGTERM
+the number of messages it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+import sys
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+
+class CountingHandler:
+    def __init__(self) -> None:
+        self.received = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received += 1
+        return "250 2.0.0 Counted"
+
+
+def accept_any_login(*_: Any) -> AuthResult:
+    return AuthResult(success=True, auth_data="anyone")
+
+
+async def main(certificate: str, key: str) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    handler = CountingHandler()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(
+            handler,
+            tls_context=context,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=accept_any_login,
+            hostname="127.0.0.1",
+            loop=loop,
+        ),
+        host="127.0.0.1",
+        port=0,
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
+    print(handler.received, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
