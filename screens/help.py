@@ -15,6 +15,7 @@ KEYS = [
     ("anywhere", "ctrl+p", "command palette: go to domain, themes, quit"),
     ("anywhere", "i", "notifications inbox"),
     ("anywhere", "h", "back to your domains"),
+    ("anywhere", "c", "SMTP submission credentials"),
     ("anywhere", "ctrl+t", "switch between the dark and light theme"),
     ("anywhere", "q", "quit (not while typing in a field)"),
     ("anywhere", "tab / shift+tab", "next / previous field or control"),
@@ -27,6 +28,7 @@ KEYS = [
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
     ("inbox", "m", "mark all notifications read"),
     ("inbox", "enter", "open the notification's domain"),
+    ("credentials", "x  y", "revoke the highlighted credential; y confirms"),
 ]
 # Shown to support agents and admins only.
 STAFF_KEYS = [

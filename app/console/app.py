@@ -153,6 +153,14 @@ class MailpoolsConsole(App):
         Binding("question_mark,f1", "help", "Help", tooltip="List the keys", id="help"),
         Binding("i", "notifications", "Inbox", tooltip="Your notifications", id="inbox"),
         Binding("h", "home", "Domains", tooltip="Back to your domains", id="home"),
+        Binding(
+            "c",
+            "credentials",
+            "Credentials",
+            show=False,
+            tooltip="Logins for the SMTP submission server",
+            id="credentials",
+        ),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False, tooltip="Light or dark", id="theme"),
         Binding("q", "quit", "Quit", tooltip="Leave the console", id="quit"),
     ]
@@ -343,6 +351,13 @@ class MailpoolsConsole(App):
         ):
             return
         self.push_screen(NotificationsScreen())
+
+    def action_credentials(self) -> None:
+        from screens.credentials import CredentialsScreen
+
+        if self.viewer is None or isinstance(self.screen, CredentialsScreen):
+            return
+        self.push_screen(CredentialsScreen())
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

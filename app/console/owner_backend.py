@@ -29,7 +29,9 @@ from app.errors import MailpoolsError
 from app.rules import policy
 from app.rules.formatting import one_line
 from app.rules.numbers import whole_number_or_none
+from app.services import credentials
 from app.services.auth import get_user
+from app.services.credentials import CredentialView, NewCredential
 from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications, mark_read
 from app.services.outcomes import Outcome
@@ -150,3 +152,14 @@ class ConsoleBackend:
             return Outcome(request_summary(outcome.subject, names), outcome.summary)
 
         return self._run(file)
+
+    # Submission credentials: owners manage their account's, agents read every account's.
+
+    def credentials(self) -> list[CredentialView]:
+        return self._run(credentials.list_credentials)
+
+    def create_credential(self, kind: str) -> Outcome[NewCredential]:
+        return self._run(credentials.create_credential, kind=kind)
+
+    def revoke_credential(self, credential_id: int) -> Outcome[CredentialView]:
+        return self._run(credentials.revoke_credential, credential_id)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.services import credentials
+from data.db import session_scope
+from data.models import SubmissionCredential
+from tests.factories import user
 from tests.pilot import settle
 from tests.ui.conftest import make_console
 
@@ -31,6 +35,27 @@ def pressing(*keys: str):
     return run_before
 
 
+def with_credentials(*keys: str):
+    """Two credentials of acme, one revoked, under fixed names (real ones end in random hex)."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        engine = pilot.app.engine
+        with session_scope(engine) as session:
+            alice = user(session, "alice")
+            for number, kind in enumerate(("transactional", "campaign"), start=1):
+                created = credentials.create_credential(session, alice, kind=kind).subject
+                row = session.get(SubmissionCredential, created.credential.id)
+                row.username = f"acme-{kind}-0000000{number}"
+                session.add(row)
+            session.flush()
+            credentials.revoke_credential(session, alice, created.credential.id)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
 SCREENS = {
     "home": ("alice", pressing()),
     "overview": ("alice", at_domain("news.acme.example", "overview")),
@@ -47,6 +72,7 @@ SCREENS = {
     "activity": ("carla", at_domain("corvid.example", "activity")),
     "inbox": ("carla", pressing("i")),
     "help": ("alice", pressing("question_mark")),
+    "credentials": ("alice", with_credentials("c")),
 }
 
 
