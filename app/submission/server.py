@@ -93,9 +93,8 @@ class QueueWriter:
     written wait for the next, which takes them all. Each runs `outbox.submit` in its own
     savepoint, so a refusal undoes its own rows only; a commit serves the whole batch."""
 
-    def __init__(self, engine: Engine, configured: settings.Settings) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.settings = configured
         self._waiting: list[tuple[tuple[SubmissionLogin, bytes, list[str]], asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
@@ -137,11 +136,11 @@ class QueueWriter:
             # Alone in its transaction, a submission needs no savepoint: a refusal undoes it all.
             login, raw, recipients = jobs[0]
             try:
-                with settings.in_force(self.settings), session_scope(self.engine) as session:
+                with session_scope(self.engine) as session:
                     return [outbox.submit(session, login, raw=raw, recipients=recipients)]
             except MailpoolsError as refusal:
                 return [refusal]
-        with settings.in_force(self.settings), session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
             for login, raw, recipients in jobs:
                 try:
                     with session.begin_nested():
@@ -163,12 +162,11 @@ class SubmissionHandler:
         self.failed_logins = FailedLogins(
             configured.auth_failure_delay if failed_login_delay is None else failed_login_delay
         )
-        self.writer = QueueWriter(engine, configured)
+        self.writer = QueueWriter(engine)
         self.accepted = 0
 
     def _in_transaction(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # Threads do not inherit the settings in force, so each transaction puts them back.
-        with settings.in_force(self.settings), session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
             return work(session, *args, **kwargs)
 
     async def run(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
