@@ -159,7 +159,8 @@ def enqueue_message(session: Session, actor: User, *, raw: bytes, kind: str) -> 
     limits = settings.current()
     message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
     _check_declared_kind(message, kind, f"--kind {kind}")
-    if not message.header_recipients():
+    named = message.header_recipients()
+    if not named:
         raise MailpoolsError(
             "The message names no recipient: give it a To, Cc or Bcc header.", field="to"
         )
@@ -168,7 +169,7 @@ def enqueue_message(session: Session, actor: User, *, raw: bytes, kind: str) -> 
         _person(actor),
         kind=kind,
         from_addr=parse_address(message.from_addr, "from")[0],
-        recipients=_recipients(message.header_recipients()),
+        recipients=_recipients(named),
         subject=message.subject,
         content=message,
     )
@@ -287,7 +288,6 @@ def _queue(
         contents.store(connection, content.completed(ids[0], now), now) if content else None
     )
     message_ids: list[str] = []
-    table = MESSAGES
     pairs = ((recipient, copy) for recipient in recipients for copy in range(copies))
     written = 0
     while written < count:
@@ -313,9 +313,13 @@ def _queue(
                     "content_id": content_id,
                 }
             )
-        connection.execute(insert(table), rows)
-    after: dict[str, object] = {"kind": kind, "count": count, "to": recipients[0]}
-    after["subject"] = subject
+        connection.execute(insert(MESSAGES), rows)
+    after: dict[str, object] = {
+        "kind": kind,
+        "count": count,
+        "to": recipients[0],
+        "subject": subject,
+    }
     if len(recipients) > 1:
         after["recipients"] = len(recipients)
     if content_id is not None:
