@@ -163,7 +163,6 @@ class SubmissionHandler:
             configured.auth_failure_delay if failed_login_delay is None else failed_login_delay
         )
         self.writer = QueueWriter(engine)
-        self.accepted = 0
 
     def _in_transaction(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with session_scope(self.engine) as session:
@@ -207,7 +206,6 @@ class SubmissionHandler:
         except Exception:
             log.exception("could not queue a message from %s", login.username)
             return NOT_QUEUED
-        self.accepted += result.count
         ids = result.message_ids[:LISTED_IDS]
         if result.count == 1:
             return f"250 2.0.0 Queued as {ids[0]}"
