@@ -109,7 +109,7 @@ def check_text_arguments(args: argparse.Namespace) -> None:
 
 
 def _problem(dest: str, value: str) -> str | None:
-    if dest in {"file", "host_key"}:
+    if dest in {"file", "host_key", "eml", "tls_cert", "tls_key"}:
         if "\x00" in value:
             return "holds a NUL character, which no path can"
         if len(value) > PATH_LIMIT:

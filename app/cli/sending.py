@@ -307,7 +307,9 @@ def _read_message(name: str) -> bytes:
     try:
         return Path(name).read_bytes()
     except OSError as error:
-        raise MailpoolsError(f"Cannot read {name}: {error.strerror or error}.") from None
+        raise MailpoolsError(
+            f"Cannot read {one_line(name, 200)}: {error.strerror or error}."
+        ) from None
 
 
 def _enqueue(args) -> int:

@@ -25,10 +25,12 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from app import clock, settings
-from app.errors import MailpoolsError, NotFound, PermissionDenied
+from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
+from app.rules.formatting import one_line
 from app.services import audit, contents
 from app.services.credentials import SubmissionLogin
+from app.services.lookups import no_such_domain
 from data.models import (
     AccountHourlyCount,
     Domain,
@@ -102,6 +104,12 @@ def parse_address(value: str | None, field: str) -> tuple[str, str]:
     raw = (value or "").strip()
     if not raw:
         raise MailpoolsError(f"Give the {field} address, e.g. news@example.com.", field=field)
+    if len(raw.rpartition("@")[0]) > 64:
+        # RFC 5321's limit: receiving servers refuse longer ones.
+        raise MailpoolsError(
+            f"The {field} address's local part (before the @) is longer than 64 characters.",
+            field=field,
+        )
     try:
         # Deliverability is the sender's business, not a DNS query's here; the .test
         # names (RFC 2606) are allowed because loopback tests and demos send to them.
@@ -110,7 +118,8 @@ def parse_address(value: str | None, field: str) -> tuple[str, str]:
         )
     except EmailNotValidError as error:
         raise MailpoolsError(
-            f"{raw!r} is not an email address this sender can use: {error}", field=field
+            f"{one_line(repr(raw), 80)} is not an email address this sender can use: {error}",
+            field=field,
         ) from None
     return checked.ascii_email or checked.normalized, checked.ascii_domain.lower()
 
@@ -244,15 +253,23 @@ def _sending_domain(
             field="kind",
         )
     wanted = policy.normalise_domain(domain_name)
-    row = connection.execute(_DOMAIN_BY_NAME, {"name": wanted}).first()
-    if row is None:
-        if queuer.by_credential:
-            raise PermissionDenied(
-                f"{wanted} is not a sending domain of this account.", field="from"
-            )
-        raise NotFound(f"There is no sending domain named {domain_name!r}.")
+    # A name that does not print matches nothing (and PostgreSQL refuses a NUL in a query).
+    row = (
+        connection.execute(_DOMAIN_BY_NAME, {"name": wanted}).first()
+        if wanted.isprintable()
+        else None
+    )
+    other_account = row is not None and row.account_id != queuer.account_id
+    # Another account's domain is refused in the words used for one that does not exist,
+    # so a refusal tells nothing about other accounts.
+    if queuer.by_credential and (row is None or other_account):
+        raise PermissionDenied(
+            f"{one_line(wanted, 80)} is not a sending domain of this account.", field="from"
+        )
+    if row is None or (other_account and queuer.account_id is not None):
+        raise no_such_domain(domain_name)
     domain = _SendingDomain(row.id, row.name, row.account_id)
-    if queuer.account_id is None or queuer.account_id != domain.account_id:
+    if queuer.account_id is None:
         raise PermissionDenied(
             f"{queuer.described} may only send from their own account's domains; "
             f"{domain.name} is not one of them.",

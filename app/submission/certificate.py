@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from app import clock
 from app.errors import MailpoolsError
+from app.rules.formatting import one_line
 
 SELF_SIGNED_DAYS = 825
 CERTIFICATE_NAME = "submission-cert.pem"
@@ -75,7 +76,7 @@ def server_context(files: CertificateFiles) -> ssl.SSLContext:
         context.load_cert_chain(files.certificate, files.key)
     except (OSError, ssl.SSLError) as error:
         raise MailpoolsError(
-            f"Cannot use the certificate {files.certificate} with the key {files.key}: "
-            f"{getattr(error, 'strerror', None) or error}."
+            f"Cannot use the certificate {one_line(str(files.certificate), 200)} with the key "
+            f"{one_line(str(files.key), 200)}: {getattr(error, 'strerror', None) or error}."
         ) from None
     return context

@@ -138,6 +138,7 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
     ],
     "flags": [("flags", "--as", SLOT)],
     "enqueue": [
+        ("enqueue", "--eml", SLOT, "--kind", "campaign", "--as", "bruno"),
         ("enqueue", "--from", SLOT, "--to", "x@dest.test", "--kind", "campaign", "--as", "alice"),
         (
             "enqueue",
@@ -250,6 +251,20 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
     ],
     "console": [("console", "--as", SLOT)],
     "ssh-server": [("ssh-server", "--port", SLOT)],
+    "submit": [
+        ("submit", "--port", SLOT),
+        ("submit", "--port", "0", "--tls-cert", SLOT, "--tls-key", SLOT),
+    ],
+    "credentials create": [
+        ("credentials", "create", "--kind", SLOT, "--as", "alice"),
+        ("credentials", "create", "--kind", "campaign", "--as", SLOT),
+    ],
+    "credentials list": [("credentials", "list", "--as", SLOT)],
+    "credentials revoke": [
+        ("credentials", "revoke", SLOT, "--as", "alice"),
+        ("credentials", "revoke", "1", "--as", SLOT),
+    ],
+    "content purge": [("content", "purge", "--days", SLOT)],
 }
 
 # Filters that match text without naming anything: a value that names nothing finds

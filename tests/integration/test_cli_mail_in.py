@@ -93,7 +93,11 @@ def test_enqueue_eml_reads_standard_input(cli, engine, monkeypatch):
 @pytest.mark.parametrize(
     ("eml", "options", "words"),
     [
-        (EML, ["--kind", "campaign", "--as", "alice"], "own account"),
+        (
+            EML,
+            ["--kind", "campaign", "--as", "alice"],
+            "There is no sending domain named 'offers.bolt.example'.",
+        ),
         (b"no headers here\n", ["--kind", "campaign", "--as", "bruno"], "malformed"),
         (
             EML.replace(b"offers.bolt.example", b"acme.example"),

@@ -229,7 +229,7 @@ async def test_a_password_over_plain_text_is_refused_and_nothing_is_taken_withou
             message(from_addr="news@news.acme.example"),
             550,
             "5.7.1",
-            "own account's domains",
+            "news.acme.example is not a sending domain of this account",
         ),
         (
             "bolt-campaign",
