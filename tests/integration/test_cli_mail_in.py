@@ -60,7 +60,8 @@ def test_an_owner_creates_lists_and_revokes_credentials(cli, engine):
     assert revoked["revoked_by"] == "bruno"
     assert "no account" in cli.refused("credentials", "create", "--kind", "campaign", "--as", "sam")
     with session_scope(engine) as session:
-        actions = [e.action for e in session.exec(select(AuditEvent)) if "credential" in e.action]
+        events = session.exec(select(AuditEvent).order_by(AuditEvent.id))
+        actions = [e.action for e in events if "credential" in e.action]
     assert actions == ["credential.create", "credential.create", "credential.revoke"]
 
 

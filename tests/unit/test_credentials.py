@@ -38,7 +38,9 @@ def test_the_secret_is_returned_once_and_stored_only_as_a_salted_scrypt_hash(wor
         # The same kind of hash, salted differently, even for equal inputs.
         assert credentials.hash_secret("same") != credentials.hash_secret("same")
         events = session.exec(
-            select(AuditEvent).where(AuditEvent.action == "credential.create")
+            select(AuditEvent)
+            .where(AuditEvent.action == "credential.create")
+            .order_by(AuditEvent.id)
         ).all()
         assert [event.actor for event in events] == ["alice", "alice"]
         assert all(first.secret not in (event.after or "") for event in events)
