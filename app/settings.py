@@ -99,6 +99,8 @@ def _https_url(value: str, name: str) -> str | None:
 def _domain_list(value: str, name: str) -> str | None:
     domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
     return ",".join(domains) or None
+
+
 def _seconds(value: str, name: str) -> float:
     try:
         number = float(value.strip())

@@ -265,6 +265,15 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         ("credentials", "revoke", "1", "--as", SLOT),
     ],
     "content purge": [("content", "purge", "--days", SLOT)],
+    "dkim show": [("dkim", "show", SLOT)],
+    "dkim rotate": [
+        ("dkim", "rotate", SLOT, "--as", "sam"),
+        ("dkim", "rotate", "acme.example", "--as", SLOT),
+    ],
+    "dkim confirm": [
+        ("dkim", "confirm", SLOT, "--as", "sam"),
+        ("dkim", "confirm", "acme.example", "--as", SLOT),
+    ],
 }
 
 # Filters that match text without naming anything: a value that names nothing finds

@@ -75,7 +75,7 @@ def test_enqueue_eml_queues_one_copy_per_header_recipient_and_sends_the_message(
     rows = messages(engine)
     assert [m.to_addr for m in rows] == ["dana@dest.test", "eli@dest.test", "hidden@dest.test"]
     assert {m.subject for m in rows} == {"Winter sale"}
-    with LoopbackSink() as sink:
+    with LoopbackSink(keep_content=True) as sink:
         cli.ok("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
         arrived = sink.handler.snapshot()
     assert len(arrived) == 3
@@ -137,7 +137,7 @@ def test_content_purge_deletes_content_days_after_its_last_message_finished(cli,
     path = tmp_path / "sale.eml"
     path.write_bytes(EML)
     cli.ok("enqueue", "--eml", str(path), "--kind", "campaign", "--as", "bruno")
-    with LoopbackSink() as sink:
+    with LoopbackSink(keep_content=True) as sink:
         cli.ok("sender", "--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
     cli.ok("enqueue", "--eml", str(path), "--kind", "campaign", "--as", "bruno")
     assert "content of 0 submissions" in cli.ok("content", "purge")

@@ -143,7 +143,7 @@ async def test_an_accepted_message_is_queued_once_per_recipient_and_sent_as_subm
     assert submission.stored_contents() == 1
     assert len({m.content_id for m in queued}) == 1
 
-    with LoopbackSink() as sink:
+    with LoopbackSink(keep_content=True) as sink:
         stats = await run_sender(submission.engine, relay_options(sink))
         arrived = sink.handler.snapshot()
     assert stats.sent == 2
@@ -163,7 +163,7 @@ async def test_a_message_with_its_own_message_id_and_date_keeps_them(submission)
     own = b"Message-ID: <own-1@offers.bolt.example>\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000\r\n"
     await client.sendmail("deals@offers.bolt.example", ["dana@dest.test"], message(extra=own))
     await client.quit()
-    with LoopbackSink() as sink:
+    with LoopbackSink(keep_content=True) as sink:
         await run_sender(submission.engine, relay_options(sink))
         [delivery] = sink.handler.snapshot()
     parsed = BytesParser(policy=default_policy).parsebytes(delivery.content)
@@ -334,7 +334,7 @@ async def test_a_domain_removed_from_its_pool_is_accepted_and_held(submission):
     errors, _ = await client.sendmail("deals@offers.bolt.example", ["dana@dest.test"], message())
     await client.quit()
     assert errors == {}
-    with LoopbackSink() as sink:
+    with LoopbackSink(keep_content=True) as sink:
         await run_sender(submission.engine, relay_options(sink))
         assert sink.handler.snapshot() == []
     assert [m.status for m in submission.queued()] == [MessageStatus.HELD]
