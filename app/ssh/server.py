@@ -70,6 +70,12 @@ def _set_window(fd: int, width: int, height: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+def take_terminal() -> None:
+    """In the console's child, just started in a session of its own: make its standard
+    input, the session's pseudo-terminal, the session's controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def console_environment(configured: Settings, term: str) -> dict[str, str]:
     """What a session's console process starts with: the server's environment and settings,
     less who the server runs as (the console runs as the session's user) and COLORTERM."""
@@ -104,6 +110,9 @@ async def run_console_session(
         stderr=secondary,
         env=console_environment(configured, term),
         start_new_session=True,
+        # The pseudo-terminal becomes the console's controlling terminal, so the kernel
+        # tells it of each window change (SIGWINCH) and it redraws at the new size.
+        preexec_fn=take_terminal,
         close_fds=True,
     )
     os.close(secondary)

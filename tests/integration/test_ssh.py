@@ -229,3 +229,71 @@ def test_a_server_that_cannot_start_says_why_in_one_sentence(
         refusal = Cli(sqlite_url, monkeypatch).refused("ssh-server", *args)
     assert refusal.startswith("mailpools: ")
     assert sentence in refusal
+
+
+class Tmux:
+    """A tmux server of its own, running one window: resized and read as a person sees it."""
+
+    def __init__(self, directory: Path, command: list[str], width: int, height: int):
+        self.socket = str(directory / "tmux.sock")
+        self.run("new-session", "-d", "-x", str(width), "-y", str(height), "--", *command)
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout
+
+    def screen(self) -> list[str]:
+        return self.run("capture-pane", "-p").splitlines()
+
+    def wait_until(self, condition, seconds: float = 90) -> list[str]:
+        deadline = time.monotonic() + seconds
+        while True:
+            lines = self.screen()
+            if condition(lines):
+                return lines
+            if time.monotonic() > deadline:
+                shown = "\n".join(lines)
+                raise AssertionError(f"the terminal never showed the expected screen:\n{shown}")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+def _drawn_whole(lines: list[str], width: int, height: int) -> bool:
+    """One header on the top row and one footer on the bottom row, its palette key at the
+    right edge of WIDTH columns, and the domains between them."""
+    headers = [number for number, line in enumerate(lines) if "mailpools" in line]
+    footers = [number for number, line in enumerate(lines) if "Quit" in line]
+    return (
+        len(lines) == height
+        and headers == [0]
+        and footers == [height - 1]
+        and lines[-1].rstrip().endswith("palette")
+        and width - 2 <= len(lines[-1].rstrip()) <= width
+        and "news.acme.example" in "\n".join(lines)
+    )
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_console_redraws_whole_when_the_ssh_window_is_resized(ssh_world, tmp_path):
+    """The console over ssh follows each change of its window's size, growing and shrinking."""
+    tmux = Tmux(
+        tmp_path,
+        _ssh_args(ssh_world["port"], ssh_world["alice"], "alice", "-tt"),
+        width=100,
+        height=30,
+    )
+    try:
+        tmux.wait_until(lambda lines: _drawn_whole(lines, 100, 30))
+        for width, height in ((120, 40), (80, 24), (110, 34)):
+            tmux.run("resize-window", "-x", str(width), "-y", str(height))
+            tmux.wait_until(lambda lines, w=width, h=height: _drawn_whole(lines, w, h))
+    finally:
+        tmux.close()
