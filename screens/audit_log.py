@@ -18,6 +18,7 @@ from app.services.audit import AuditView
 from app.services.audit_log import DEFAULT_LIMIT
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
+from widgets.text_field import TextField
 
 SEARCH_DELAY_SECONDS = 0.25
 
@@ -63,7 +64,7 @@ class AuditLogScreen(StaffScreen):
             yield Select([], prompt="Any account", id="audit-account")
             yield Select([], prompt="Any user", id="audit-user")
             yield Select([], prompt="Any kind", id="audit-kind")
-            yield Input(placeholder="Domain  ( / )", id="audit-domain")
+            yield TextField(placeholder="Domain  ( / )", id="audit-domain")
         table: DataTable[str] = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         table.add_column("When", key="at", width=11)
         table.add_column("Who", key="actor", width=8)

@@ -24,6 +24,7 @@ from app.errors import AlreadyDecided, MailpoolsError
 from app.services.triage import DecisionContext
 from screens.failures import FailureAware
 from widgets.request_details import RequestDetails
+from widgets.text_field import TextField
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -71,7 +72,9 @@ class DecideRequestScreen(FailureAware, Screen):
                 yield SelectionList[str](id="decide-ips")
                 yield Static("", id="decide-ips-error", classes="field-error")
             yield Static("", id="decide-cost")
-            yield Input(placeholder="Reason for a denial (the owner reads it)", id="decide-reason")
+            yield TextField(
+                placeholder="Reason for a denial (the owner reads it)", id="decide-reason"
+            )
             yield Static("", id="decide-reason-error", classes="field-error")
             with Horizontal(id="decide-buttons"):
                 yield Button("Approve…", variant="success", id="approve")

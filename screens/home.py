@@ -25,6 +25,7 @@ from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.rate_gauge import LEVEL_STYLES
+from widgets.text_field import TextField
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -72,7 +73,7 @@ class HomeScreen(FailureAware, Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="Filter domains by name  ( / )", id="home-filter")
+        yield TextField(placeholder="Filter domains by name  ( / )", id="home-filter")
         table: DataTable[str | Text] = DataTable(
             id="home-table", cursor_type="row", zebra_stripes=True
         )

@@ -19,6 +19,7 @@ from textual.worker import Worker
 
 from app.errors import MailpoolsError
 from screens.failures import FailureAware
+from widgets.text_field import TextField
 
 
 class PromptDialog(FailureAware, ModalScreen[str | None]):
@@ -60,7 +61,7 @@ class PromptDialog(FailureAware, ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = self.title_text
             yield Static(self.question, id="prompt-question")
-            yield Input(self.initial, placeholder=self.placeholder, id="prompt-value")
+            yield TextField(self.initial, placeholder=self.placeholder, id="prompt-value")
             yield Static("", id="prompt-error")
             with Horizontal(id="prompt-buttons"):
                 yield Button(self.submit_label, variant="primary", id="prompt-submit")

@@ -16,6 +16,7 @@ from app.services.triage import TriageItem
 from screens.staff_screen import StaffScreen
 from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav
+from widgets.text_field import TextField
 
 SEARCH_DELAY_SECONDS = 0.25
 QUEUE_REFRESH_SECONDS = 30.0
@@ -52,7 +53,7 @@ class TriageScreen(StaffScreen):
         with Horizontal(id="triage-filters"):
             yield Select(KIND_OPTIONS, prompt="Any kind", id="triage-kind")
             yield Select([], prompt="Any account", id="triage-account")
-            yield Input(placeholder="Search by domain  ( / )", id="triage-search")
+            yield TextField(placeholder="Search by domain  ( / )", id="triage-search")
         table: DataTable[str | Text] = DataTable(
             id="triage-table", cursor_type="row", zebra_stripes=True
         )

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from textual import events
+from textual.keys import _character_to_key
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
@@ -71,3 +73,18 @@ class Toasts:
     @property
     def messages(self) -> list[str]:
         return [str(notification.message) for notification in self.shown]
+
+
+def burst(pilot: Pilot, *keys: str) -> None:
+    """Hand KEYS to the console all at once, as a terminal delivers a fast typist's keys over
+    ssh: no pause between them. A key is one character, or a key name such as "backspace"."""
+    for key in keys:
+        if len(key) == 1:
+            pilot.app.post_message(events.Key(_character_to_key(key), key))
+        else:
+            pilot.app.post_message(events.Key(key, None))
+
+
+def burst_text(pilot: Pilot, text: str) -> None:
+    """Type TEXT in one burst."""
+    burst(pilot, *text)

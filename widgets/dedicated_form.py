@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from app.console.estimate import dedicated_estimate
 from app.rules.formatting import short_count
 from widgets.request_form import RequestForm
+from widgets.text_field import TextField
 
 NEW_IPS = "new"
 
@@ -59,11 +60,11 @@ class DedicatedForm(RequestForm):
             yield Select(options, value=NEW_IPS, allow_blank=False, id="pool")
             yield Static("", id="pool-error", classes="field-note")
         yield Label("Expected weekly volume (e.g. 80000, 80,000 or 80k)")
-        yield Input(placeholder="80k", id="volume")
+        yield TextField(placeholder="80k", id="volume")
         yield Static("", id="volume-error", classes="field-note")
         with Vertical(id="new-ips-fields"):
             yield Label(f"Number of dedicated IPs (1–{view.max_ips_per_request})")
-            yield Input(value="1", id="ips", type="integer", max_length=3)
+            yield TextField(value="1", id="ips", type="integer", max_length=3)
             yield Static("", id="ips-error", classes="field-note")
         if view.share_candidates:
             yield Label("Other domains of the account that will share them (space to tick)")

@@ -11,6 +11,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 from app.errors import MailpoolsError
 from app.rules import policy
 from widgets.request_form import RequestForm
+from widgets.text_box import TextBox
+from widgets.text_field import TextField
 
 
 class TransactionalForm(RequestForm):
@@ -57,10 +59,10 @@ class TransactionalForm(RequestForm):
             classes="warning-note",
         )
         yield Label("What will this domain send, and to whom?")
-        yield TextArea(id="justification", soft_wrap=True, show_line_numbers=False)
+        yield TextBox(id="justification", soft_wrap=True, show_line_numbers=False)
         yield Static("", id="justification-error", classes="field-note")
         yield Label(f"Type the domain name to confirm: {view.name}")
-        yield Input(placeholder=view.name, id="confirmation")
+        yield TextField(placeholder=view.name, id="confirmation")
         yield Static("", id="confirmation-error", classes="field-note")
         yield Checkbox(
             f"I understand campaigns and broadcasts will stop working from {view.name}",
