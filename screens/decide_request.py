@@ -65,7 +65,8 @@ class DecideRequestScreen(FailureAware, Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="decide-body"):
+        # The scroll takes no focus, which it could not show; its fields and buttons do.
+        with VerticalScroll(id="decide-body", can_focus=False):
             yield RequestDetails(id="decide-details")
             with Vertical(id="decide-ips-box"):
                 yield Label("Free dedicated IPs (space toggles; the suggested ones are ticked):")
@@ -139,8 +140,10 @@ class DecideRequestScreen(FailureAware, Screen):
                 self.query_one("#decide-ips-error", Static).update(
                     "No free dedicated IPs are left: add IPs to the inventory, or deny."
                 )
-        # Focus once the new content is laid out, so scrolling to the button uses its real place.
-        self.call_after_refresh(self.query_one("#approve", Button).focus)
+        # Focus on the first thing to decide (the IPs, else the reason), once the new
+        # content is laid out, so scrolling to it uses its real place.
+        first = "#decide-ips" if context.needs_ips else "#decide-reason"
+        self.call_after_refresh(self.query_one(first).focus)
 
     def show_refusal(self, message: str) -> None:
         self.query_one("#decide-error", Static).update(message)

@@ -102,6 +102,17 @@ class DomainScreen(FailureAware, Screen):
             self.load_domain()
         elif self.initial_tab == "activity":
             await self.fill("activity")
+        self.focus_ways()
+
+    def focus_ways(self) -> None:
+        """On Mail Servers the arrows move between the ways of sending, as the help says."""
+        if self.query_one("#domain-tabs", ChoiceStrip).selected != "mail-servers":
+            return
+        ways = self.query("#ways")
+        focused = self.app.focused
+        pane = self.query_one("#mail-servers", Container)
+        if ways and (focused is None or pane not in focused.ancestors):
+            ways.first(ChoiceStrip).focus()
 
     @work(
         thread=True, exclusive=True, exit_on_error=False, group="domain", name="reading the domain"
@@ -167,15 +178,25 @@ class DomainScreen(FailureAware, Screen):
         way = previous.first().shown if previous else None
         await pane.remove_children()
         await pane.mount_all(self.tab_widgets(tab, self.view, way))
+        self.focus_ways()
 
     def tab_widgets(self, tab: str, view: DomainView, way: str | None = None) -> list:
         if tab == "overview":
             return [
-                VerticalScroll(*self.overview_widgets(view), id="overview-body", classes="tab-body")
+                VerticalScroll(
+                    *self.overview_widgets(view),
+                    id="overview-body",
+                    classes="tab-body",
+                    can_focus=False,
+                )
             ]
         if tab == "mail-servers":
             return [MailServersPanel(view, way=way, id="mail-servers-panel")]
-        return [VerticalScroll(Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body")]
+        return [
+            VerticalScroll(
+                Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body", can_focus=False
+            )
+        ]
 
     async def build_activity(self) -> None:
         pane = self.query_one("#activity", Container)
@@ -198,6 +219,7 @@ class DomainScreen(FailureAware, Screen):
                 events,
                 id="activity-body",
                 classes="tab-body",
+                can_focus=False,
             )
         )
 
@@ -292,6 +314,7 @@ class DomainScreen(FailureAware, Screen):
             self.load_activity()
         else:
             await self.fill(tab)
+        self.focus_ways()
 
     @on(TransactionalForm.Submitted)
     def transactional_submitted(self, event: TransactionalForm.Submitted) -> None:

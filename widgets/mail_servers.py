@@ -103,9 +103,14 @@ class MailServersPanel(Vertical):
         )
         # Only the way shown is built now; the others when first chosen, so the tab opens fast.
         with ContentSwitcher(initial=f"way-{self.shown}", id="way-details"):
-            yield VerticalScroll(
-                *self.way_widgets(self.shown), id=f"way-{self.shown}", classes="way"
-            )
+            yield self.way_scroll(self.shown)
+
+    def way_scroll(self, key: str) -> VerticalScroll:
+        # The scroll itself takes no focus, which it could not show: Tab goes from
+        # the ways straight to the way's first field.
+        return VerticalScroll(
+            *self.way_widgets(key), id=f"way-{key}", classes="way", can_focus=False
+        )
 
     def way_widgets(self, key: str) -> list:
         """The way's details; its explanation first, or last for the current way, whose state matters most."""
@@ -123,9 +128,7 @@ class MailServersPanel(Vertical):
         key = event.choice
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query(f"#way-{key}"):
-            await switcher.mount(
-                VerticalScroll(*self.way_widgets(key), id=f"way-{key}", classes="way")
-            )
+            await switcher.mount(self.way_scroll(key))
         self.shown = key
         switcher.current = f"way-{key}"
 

@@ -1,0 +1,144 @@
+"""Where the keyboard is: ← → move between the ways of sending once Mail Servers shows,
+every Tab stop is a control a person can see, and digits typed for a field reach it."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from textual import containers
+from textual.widgets import Button, Input, SelectionList
+
+from app.console.app import MailpoolsConsole
+from app.services.notifications import notify
+from data.db import session_scope
+from data.models import Domain
+from screens.decide_request import DecideRequestScreen
+from screens.domain import DomainScreen
+from tests.agent_world import agent_world
+from tests.pilot import settle
+from tests.ui.conftest import TERMINAL, add_daily_stats, make_console
+
+
+def tab_stops(app, count: int = 12) -> list:
+    """The widgets focus visits, Tab after Tab, from where it is now."""
+    return [app.screen.focus_next() for _ in range(count)]
+
+
+def no_bare_scroll_stop(stops: list) -> None:
+    """A scrolling container that takes focus shows nothing focused: a lost keypress."""
+    invisible = [w for w in stops if type(w).__module__ == containers.__name__]
+    assert invisible == [], invisible
+
+
+async def test_opening_mail_servers_puts_the_arrows_on_the_ways_of_sending(world):
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example", "mail-servers")
+        await settle(pilot)
+        ways = app.screen.query_one("#ways")
+        assert ways.has_focus
+        await pilot.press("right")
+        await settle(pilot)
+        assert ways.selected == "transactional"
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
+
+
+async def test_switching_to_mail_servers_with_its_key_puts_the_arrows_on_the_ways(world):
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example")
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").has_focus
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").selected == "transactional"
+
+
+async def test_opening_a_notification_puts_the_arrows_on_the_ways(world):
+    with session_scope(world) as session:
+        domain = session.exec(select(Domain).where(Domain.name == "news.acme.example")).one()
+        notify(
+            session,
+            account_id=domain.account_id,
+            domain_id=domain.id,
+            kind="domain_removed",
+            title="news.acme.example was removed from its pool",
+        )
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DomainScreen)
+        await pilot.press("left")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").selected == "dedicated"
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
+
+
+async def test_after_filing_a_request_the_arrows_stay_on_the_ways(world):
+    add_daily_stats(world, "news.acme.example", sent=12_000)
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("news.acme.example", "mail-servers")
+        await settle(pilot)
+        app.screen.query_one("#ways").choose("dedicated")
+        await settle(pilot)
+        app.screen.query_one("#volume", Input).value = "80k"
+        app.screen.query_one("#volume", Input).focus()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen.query("#pending-dedicated")
+        await pilot.press("left")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").selected == "transactional"
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
+
+
+async def test_digits_typed_after_the_ways_reach_the_first_field(world):
+    """From the ways, Tab goes straight to the volume field: 49999 is a volume, not a tab key."""
+    add_daily_stats(world, "news.acme.example", sent=3_000)
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("news.acme.example", "mail-servers")
+        await settle(pilot)
+        app.screen.query_one("#ways").choose("dedicated")
+        await settle(pilot)
+        await pilot.press("tab", *"49999")
+        await settle(pilot)
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
+        assert app.screen.query_one("#volume", Input).value == "49999"
+        no_bare_scroll_stop(tab_stops(app))
+
+
+async def test_decide_screen_first_tab_and_typed_reason_land_in_the_reason(sqlite_engine):
+    """Focus starts on the first thing to decide: the IPs of a dedicated request, from
+    which the first Tab leads to the reason; the reason itself for any other request."""
+    agent_world(sqlite_engine)
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for keys_first in (["tab"], []):
+            await pilot.press("enter")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, DecideRequestScreen)
+            assert screen.query_one("#decide-ips-box").display == bool(keys_first)
+            await pilot.press(*keys_first, *"Campaign traffic seen")
+            await settle(pilot)
+            assert screen.query_one("#decide-reason", Input).value == "Campaign traffic seen"
+            stops = tab_stops(app, 8)
+            no_bare_scroll_stop(stops)
+            assert {type(w) for w in stops} <= {Button, SelectionList} | {
+                type(screen.query_one("#decide-reason"))
+            }
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("down")
