@@ -15,12 +15,36 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 from app.console.agent_backend import AuditFilters
 from app.errors import MailpoolsError
 from app.services.audit import AuditView
-from app.services.audit_log import DEFAULT_LIMIT
+from app.services.audit_log import DEFAULT_LIMIT, MESSAGE_KINDS
 from screens.staff_screen import StaffScreen
 from widgets.staff_nav import StaffNav
 from widgets.text_field import TextField
 
 SEARCH_DELAY_SECONDS = 0.25
+# The kind filter's values beside the kinds themselves: everything, or all but one kind.
+EVERY_KIND = "*"
+ALL_BUT = "-"
+
+
+def kind_options(kinds: list[str]) -> list[tuple[str, str]]:
+    """Each kind to show alone, every kind messages included, and each family to leave out."""
+    families = [kind for kind in kinds if "." not in kind]
+    return [
+        ("Every kind, messages too", EVERY_KIND),
+        *[(kind, kind) for kind in kinds],
+        *[(f"All but {family}", f"{ALL_BUT}{family}") for family in families],
+    ]
+
+
+def kind_filter(choice: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The kind to show and the kinds to leave out for CHOICE; by default, all but messages."""
+    if choice is None:
+        return None, MESSAGE_KINDS
+    if choice == EVERY_KIND:
+        return None, ()
+    if choice.startswith(ALL_BUT):
+        return None, (*MESSAGE_KINDS, choice.removeprefix(ALL_BUT))
+    return choice, ()
 
 
 def describe_state(state: dict | None) -> str:
@@ -63,7 +87,7 @@ class AuditLogScreen(StaffScreen):
         with Horizontal(id="audit-filters"):
             yield Select([], prompt="Any account", id="audit-account")
             yield Select([], prompt="Any user", id="audit-user")
-            yield Select([], prompt="Any kind", id="audit-kind")
+            yield Select([], prompt="Any kind but messages", id="audit-kind")
             yield TextField(placeholder="Domain  ( / )", id="audit-domain")
         table: DataTable[str] = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         table.add_column("When", key="at", width=11)
@@ -85,11 +109,13 @@ class AuditLogScreen(StaffScreen):
         return None if value is Select.NULL else str(value)
 
     def reload(self) -> None:
+        kind, exclude = kind_filter(self.selected_filter("#audit-kind"))
         self.fetch_events(
             self.selected_filter("#audit-account"),
             self.query_one("#audit-domain", Input).value,
             self.selected_filter("#audit-user"),
-            self.selected_filter("#audit-kind"),
+            kind,
+            exclude,
         )
 
     @work(
@@ -100,11 +126,18 @@ class AuditLogScreen(StaffScreen):
         name="reading the audit log",
     )
     def fetch_events(
-        self, account: str | None, domain: str, user: str | None, kind: str | None
+        self,
+        account: str | None,
+        domain: str,
+        user: str | None,
+        kind: str | None,
+        exclude: tuple[str, ...],
     ) -> None:
         try:
             filters = None if self._filters_loaded else self.agent.audit_filters()
-            events = self.agent.audit_events(account=account, domain=domain, user=user, kind=kind)
+            events = self.agent.audit_events(
+                account=account, domain=domain, user=user, kind=kind, exclude=exclude
+            )
         except MailpoolsError as error:
             self.app.call_from_thread(self.show_error, error.message)
             return
@@ -122,9 +155,9 @@ class AuditLogScreen(StaffScreen):
             for selector, names in (
                 ("#audit-account", filters.accounts),
                 ("#audit-user", filters.actors),
-                ("#audit-kind", filters.kinds),
             ):
                 self.query_one(selector, Select).set_options([(name, name) for name in names])
+            self.query_one("#audit-kind", Select).set_options(kind_options(filters.kinds))
         table = self.query_one(DataTable)
         table.clear()
         self.events = {event.id: event for event in events}

@@ -7,7 +7,7 @@ that it is an agent or an admin, whatever the screen does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -147,9 +147,10 @@ class AgentBackend:
         domain: str | None = None,
         user: str | None = None,
         kind: str | None = None,
+        exclude: Sequence[str] = (),
     ) -> list[AuditView]:
         return self._run(
             lambda s, u: audit_log.browse_events(
-                s, u, account=account, domain=domain, user=user, kind=kind
+                s, u, account=account, domain=domain, user=user, kind=kind, exclude=exclude
             )
         )

@@ -2,9 +2,13 @@
 
 A kind is an action or the start of one: `ip` matches `ip.pause` and
 `ip.weight`, `request.dedicated` matches that request kind's filing and decisions.
+Kinds can be left out too: the console leaves out each message queued
+(`MESSAGE_KINDS`) unless asked, since they would drown every change people made.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlmodel import Session, select
 
@@ -13,6 +17,8 @@ from app.services.auth import require_staff
 from data.models import AuditEvent, User
 
 DEFAULT_LIMIT = 500
+# Events about single messages rather than changes people made.
+MESSAGE_KINDS = ("message",)
 
 
 def browse_events(
@@ -23,9 +29,10 @@ def browse_events(
     domain: str | None = None,
     user: str | None = None,
     kind: str | None = None,
+    exclude: Sequence[str] = (),
     limit: int = DEFAULT_LIMIT,
 ) -> list[AuditView]:
-    """Newest first, across all accounts; for agents and admins only."""
+    """Newest first, across all accounts, less the kinds in EXCLUDE; for agents and admins only."""
     require_staff(actor, "browse the audit log")
     return list_events(
         session,
@@ -34,6 +41,7 @@ def browse_events(
         domain=(domain or "").strip() or None,
         user=(user or "").strip() or None,
         kind=(kind or "").strip() or None,
+        exclude=[left_out.strip() for left_out in exclude if left_out.strip()],
         limit=limit,
     )
 

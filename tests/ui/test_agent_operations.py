@@ -6,6 +6,8 @@ from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, Static
 
 from app.console.app import MailpoolsConsole
+from app.services.outbox import enqueue
+from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Warmup
 from screens.audit_log import AuditLogScreen
 from screens.flags import FlagsScreen
@@ -13,6 +15,7 @@ from screens.pools import PoolsScreen
 from screens.prompt_dialog import PromptDialog
 from screens.warmups import WarmupsScreen
 from tests.agent_world import agent_world
+from tests.factories import user
 from tests.pilot import Toasts, settle
 
 
@@ -226,3 +229,38 @@ async def test_help_lists_the_agents_keys_for_agents_only(sqlite_engine, monkeyp
             keys = app.screen.query_one("#help-keys", Static).content
             rows = [str(cell) for column in keys.columns for cell in column.cells]
             assert ("Triage, Pools, Warm-ups, Flags, Audit" in rows) is shown
+
+
+async def test_audit_log_leaves_out_messages_unless_asked_and_can_leave_out_a_kind(
+    sqlite_engine, monkeypatch
+):
+    agent_world(sqlite_engine)
+    with session_scope(sqlite_engine) as session:
+        for _ in range(3):
+            enqueue(
+                session,
+                user(session, "alice"),
+                from_addr="news@news.acme.example",
+                to_addr="reader@example.org",
+                kind="campaign",
+            )
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "5", AuditLogScreen)
+        table = screen.query_one(DataTable)
+
+        def actions() -> list[str]:
+            return [str(table.get_row_at(r)[2]) for r in range(table.row_count)]
+
+        assert actions() and "message.enqueue" not in actions()
+        changes = len(actions())
+        kinds = screen.query_one("#audit-kind", Select)
+        kinds.value = "*"
+        await settle(pilot)
+        assert actions()[:3] == ["message.enqueue"] * 3 and len(actions()) == changes + 3
+        kinds.value = "-request"
+        await settle(pilot)
+        assert actions() and not any(a.startswith(("request", "message")) for a in actions())
+        kinds.value = "message"
+        await settle(pilot)
+        assert actions() == ["message.enqueue"] * 3

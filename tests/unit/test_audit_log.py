@@ -2,7 +2,8 @@ import pytest
 from sqlmodel import Session
 
 from app.errors import MailpoolsError, PermissionDenied
-from app.services.audit_log import browse_events, event_actors, event_kinds
+from app.services.audit_log import MESSAGE_KINDS, browse_events, event_actors, event_kinds
+from app.services.outbox import enqueue
 from app.services.pools import pause_ip, reinstate_domain, remove_domain
 from data.db import session_scope
 from tests.factories import build_world, user
@@ -59,3 +60,25 @@ def test_owners_are_refused(sqlite_engine):
         for browse in (browse_events, event_kinds, event_actors):
             with pytest.raises(PermissionDenied, match="bruno is an owner"):
                 browse(session, bruno)
+
+
+def test_kinds_can_be_left_out(engine):
+    _activity(engine)
+    with session_scope(engine) as session:
+        enqueue(
+            session,
+            user(session, "alice"),
+            from_addr="news@news.acme.example",
+            to_addr="reader@example.org",
+            kind="campaign",
+        )
+    with Session(engine) as session:
+        sam = user(session, "sam")
+        everything = browse_events(session, sam)
+        assert everything[0].action == "message.enqueue"
+        without_messages = browse_events(session, sam, exclude=MESSAGE_KINDS)
+        assert len(without_messages) == len(everything) - 1
+        assert not any(e.action.startswith("message") for e in without_messages)
+        neither = browse_events(session, sam, exclude=[*MESSAGE_KINDS, "domain", " "])
+        assert {e.action.split(".")[0] for e in neither} & {"message", "domain"} == set()
+        assert "ip.pause" in [e.action for e in neither]
