@@ -17,6 +17,7 @@ from app.errors import MailpoolsError
 from app.services.audit import AuditView
 from app.services.audit_log import DEFAULT_LIMIT, MESSAGE_KINDS
 from screens.staff_screen import StaffScreen
+from widgets.fitted_table import FittedTable
 from widgets.staff_nav import StaffNav
 from widgets.text_field import TextField
 
@@ -89,13 +90,18 @@ class AuditLogScreen(StaffScreen):
             yield Select([], prompt="Any user", id="audit-user")
             yield Select([], prompt="Any kind but messages", id="audit-kind")
             yield TextField(placeholder="Domain  ( / )", id="audit-domain")
-        table: DataTable[str] = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("When", key="at", width=11)
-        table.add_column("Who", key="actor", width=8)
-        table.add_column("What", key="action", width=27)
-        table.add_column("On", key="entity", width=19)
-        table.add_column("Account", key="account", width=8)
-        yield table
+        yield FittedTable(
+            [
+                ("When", "at"),
+                ("Who", "actor"),
+                ("What", "action"),
+                ("On", "entity"),
+                ("Account", "account"),
+            ],
+            id="audit-table",
+            cursor_type="row",
+            zebra_stripes=True,
+        )
         yield Static("Loading events…", id="audit-status", classes="hint")
         with VerticalScroll(id="audit-detail-box"):
             yield Static("", id="audit-detail")
@@ -158,18 +164,20 @@ class AuditLogScreen(StaffScreen):
             ):
                 self.query_one(selector, Select).set_options([(name, name) for name in names])
             self.query_one("#audit-kind", Select).set_options(kind_options(filters.kinds))
-        table = self.query_one(DataTable)
-        table.clear()
         self.events = {event.id: event for event in events}
-        for event in events:
-            table.add_row(
-                f"{event.at:%m-%d %H:%M}",
-                event.actor,
-                event.action,
-                event.domain or f"{event.entity} {event.entity_id}",
-                event.account or "—",
-                key=str(event.id),
+        self.query_one(FittedTable).fill(
+            (
+                [
+                    f"{event.at:%m-%d %H:%M}",
+                    event.actor,
+                    event.action,
+                    event.domain or f"{event.entity} {event.entity_id}",
+                    event.account or "—",
+                ],
+                str(event.id),
             )
+            for event in events
+        )
         if not events:
             status = "No event matches these filters."
         elif len(events) >= DEFAULT_LIMIT:

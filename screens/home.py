@@ -24,6 +24,7 @@ from app.rules.rates import RateAgainstLimit
 from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
+from widgets.fitted_table import FittedTable
 from widgets.rate_gauge import LEVEL_STYLES
 from widgets.text_field import TextField
 
@@ -74,20 +75,22 @@ class HomeScreen(FailureAware, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield TextField(placeholder="Filter domains by name  ( / )", id="home-filter")
-        table: DataTable[str | Text] = DataTable(
-            id="home-table", cursor_type="row", zebra_stripes=True
-        )
-        # Fixed widths: the page paints at once, without measuring every cell first.
         # What matters most comes first, so 80 columns show it without scrolling.
-        table.add_column("Domain", key="domain", width=22)
-        table.add_column("Sending", key="mode", width=9)
-        table.add_column("Status", key="status", width=7)
-        table.add_column(Text("7d vol", justify="right"), key="volume", width=6)
-        table.add_column(Text("Bounce", justify="right"), key="bounce", width=6)
-        table.add_column(Text("Compl.", justify="right"), key="complaint", width=6)
-        table.add_column("Warm-up / request", key="progress", width=22)
-        table.add_column("Pool", key="pool", width=18)
-        yield table
+        yield FittedTable(
+            [
+                ("Domain", "domain"),
+                ("Sending", "mode"),
+                ("Status", "status"),
+                (Text("7d vol", justify="right"), "volume"),
+                (Text("Bounce", justify="right"), "bounce"),
+                (Text("Compl.", justify="right"), "complaint"),
+                ("Warm-up / request", "progress"),
+                ("Pool", "pool"),
+            ],
+            id="home-table",
+            cursor_type="row",
+            zebra_stripes=True,
+        )
         yield Static("Loading your domains…", id="home-pager")
         yield Static(
             "Rates against each pool's limits: [green]well under[/] · [yellow]near[/] · "
@@ -125,10 +128,7 @@ class HomeScreen(FailureAware, Screen):
         self.show_error(message)
 
     def show_page(self, page: HomePage) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        for row in page.rows:
-            table.add_row(*self.cells(row), key=row.name)
+        self.query_one(FittedTable).fill((self.cells(row), row.name) for row in page.rows)
         self.page = page
         self.page_offset = page.offset
         if page.total == 0:

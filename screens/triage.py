@@ -14,14 +14,13 @@ from app.errors import MailpoolsError
 from app.rules.formatting import short_count
 from app.services.triage import TriageItem
 from screens.staff_screen import StaffScreen
+from widgets.fitted_table import FittedTable
 from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav
 from widgets.text_field import TextField
 
 SEARCH_DELAY_SECONDS = 0.25
 QUEUE_REFRESH_SECONDS = 30.0
-# Long domain lists are cut here; the detail panel shows them all.
-DOMAINS_WIDTH = 20
 KIND_OPTIONS = [("Transactional", "transactional"), ("Dedicated", "dedicated")]
 
 
@@ -54,17 +53,20 @@ class TriageScreen(StaffScreen):
             yield Select(KIND_OPTIONS, prompt="Any kind", id="triage-kind")
             yield Select([], prompt="Any account", id="triage-account")
             yield TextField(placeholder="Search by domain  ( / )", id="triage-search")
-        table: DataTable[str | Text] = DataTable(
-            id="triage-table", cursor_type="row", zebra_stripes=True
+        yield FittedTable(
+            [
+                ("#", "id"),
+                ("Account", "account"),
+                ("Asks for", "asked"),
+                ("Domains", "domains"),
+                (Text("Sent 7d", justify="right"), "measured"),
+                ("Health", "health"),
+                ("Filed", "filed"),
+            ],
+            id="triage-table",
+            cursor_type="row",
+            zebra_stripes=True,
         )
-        table.add_column("#", key="id", width=3)
-        table.add_column("Account", key="account", width=15)
-        table.add_column("Asks for", key="asked", width=15)
-        table.add_column("Domains", key="domains", width=DOMAINS_WIDTH)
-        table.add_column(Text("Sent 7d", justify="right"), key="measured", width=7)
-        table.add_column("Health", key="health", width=7)
-        table.add_column("Filed", key="filed", width=13)
-        yield table
         yield Static("Loading the queue…", id="triage-status", classes="hint")
         with VerticalScroll(id="triage-detail-box"):
             yield RequestDetails(id="triage-detail")
@@ -105,12 +107,10 @@ class TriageScreen(StaffScreen):
             self.query_one("#triage-account", Select).set_options(
                 [(name, name) for name in accounts]
             )
-        table = self.query_one(DataTable)
+        table = self.query_one(FittedTable)
         highlighted = self.highlighted_id()
-        table.clear()
         self.items = {item.id: item for item in items}
-        for item in items:
-            table.add_row(*self.cells(item), key=str(item.id))
+        table.fill((self.cells(item), str(item.id)) for item in items)
         if highlighted in self.items:
             table.move_cursor(row=table.get_row_index(str(highlighted)))
         filtered = self.filtering()

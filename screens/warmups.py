@@ -12,6 +12,7 @@ from app.errors import MailpoolsError
 from app.rules.formatting import whole_percent
 from app.services.warmups import WarmupView
 from screens.staff_screen import StaffScreen
+from widgets.fitted_table import FittedTable
 from widgets.staff_nav import StaffNav
 
 
@@ -45,17 +46,20 @@ class WarmupsScreen(StaffScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield StaffNav(self.SECTION)
-        table: DataTable[str | Text] = DataTable(
-            id="warmups-table", cursor_type="row", zebra_stripes=True
+        yield FittedTable(
+            [
+                ("Group", "pool"),
+                ("Domains", "domains"),
+                ("State", "state"),
+                (Text("Day", justify="right"), "day"),
+                (Text("Share", justify="right"), "share"),
+                (Text("Held", justify="right"), "held"),
+                ("IPs", "ips"),
+            ],
+            id="warmups-table",
+            cursor_type="row",
+            zebra_stripes=True,
         )
-        table.add_column("Group", key="pool", width=20)
-        table.add_column("Domains", key="domains", width=22)
-        table.add_column("State", key="state", width=8)
-        table.add_column(Text("Day", justify="right"), key="day", width=6)
-        table.add_column(Text("Share", justify="right"), key="share", width=6)
-        table.add_column(Text("Held", justify="right"), key="held", width=4)
-        table.add_column("IPs", key="ips", width=30)
-        yield table
         yield Static("Loading warm-ups…", id="warmup-detail")
         yield Footer()
 
@@ -84,31 +88,32 @@ class WarmupsScreen(StaffScreen):
         self.query_one("#warmup-detail", Static).update(Text(message, style="bold red"))
 
     def show_warmups(self, warmups: list[WarmupView]) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(FittedTable)
         row = table.cursor_row
-        table.clear()
         self.warmups = warmups
-        for warmup in warmups:
-            domains = warmup.domains[0] + (
-                f" +{len(warmup.domains) - 1}" if len(warmup.domains) > 1 else ""
-            )
-            table.add_row(
-                warmup.pool,
-                domains if warmup.domains else "—",
-                Text(warmup.state, style="bold yellow" if warmup.state == "paused" else "green"),
-                Text(f"{warmup.day}/{warmup.planned_days}", justify="right"),
-                Text(whole_percent(warmup.today_share), justify="right"),
-                Text(
-                    str(warmup.held_days),
-                    justify="right",
-                    style="yellow" if warmup.held_days else "",
-                ),
-                ", ".join(warmup.ips),
-                key=str(warmup.id),
-            )
+        table.fill((self.cells(warmup), str(warmup.id)) for warmup in warmups)
         if warmups:
             table.move_cursor(row=min(row, len(warmups) - 1))
         self.show_detail()
+
+    @staticmethod
+    def cells(warmup: WarmupView) -> list[str | Text]:
+        domains = warmup.domains[0] + (
+            f" +{len(warmup.domains) - 1}" if len(warmup.domains) > 1 else ""
+        )
+        return [
+            warmup.pool,
+            domains if warmup.domains else "—",
+            Text(warmup.state, style="bold yellow" if warmup.state == "paused" else "green"),
+            Text(f"{warmup.day}/{warmup.planned_days}", justify="right"),
+            Text(whole_percent(warmup.today_share), justify="right"),
+            Text(
+                str(warmup.held_days),
+                justify="right",
+                style="yellow" if warmup.held_days else "",
+            ),
+            ", ".join(warmup.ips),
+        ]
 
     def selected(self) -> WarmupView | None:
         table = self.query_one(DataTable)

@@ -1,0 +1,76 @@
+"""Columns as wide as their content: nothing is cut while the screen has room, and what
+must be cut on a narrow screen ends in an ellipsis."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from textual.widgets import DataTable
+
+from data.db import session_scope
+from data.models import Domain
+from tests.agent_world import agent_world
+from tests.pilot import settle
+from tests.ui.conftest import make_console
+from widgets.fitted_table import NARROWEST, fit_widths
+
+LONG_NAME = "transactional-notifications.acme.example"
+
+
+def rename(engine, old: str, new: str) -> None:
+    with session_scope(engine) as session:
+        session.exec(select(Domain).where(Domain.name == old)).one().name = new
+
+
+def shown_rows(table: DataTable) -> list[str]:
+    return [table.render_line(y).text for y in range(1, table.row_count + 1)]
+
+
+def test_columns_keep_their_widths_when_they_fit_and_the_widest_give_way_first():
+    assert fit_widths([10, 30, 6], 60) == [10, 30, 6]
+    # Six columns too many: the widest alone gives them up.
+    assert fit_widths([10, 30, 6], 46) == [10, 24, 6]
+    # Far too narrow: the two widest shrink together, none below the narrowest kept.
+    assert fit_widths([20, 30, 4], 30) == [10, 10, 4]
+    assert min(fit_widths([20, 30, 8], 10)) == NARROWEST
+
+
+async def test_home_shows_a_long_domain_whole_at_120_columns_and_cut_with_an_ellipsis_at_60(
+    world,
+):
+    rename(world, "news.acme.example", LONG_NAME)
+    app = make_console(world, "alice")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#home-table", DataTable)
+        rows = shown_rows(table)
+        assert any(LONG_NAME in row for row in rows)
+        assert not any("…" in row for row in rows)
+        await pilot.resize_terminal(60, 24)
+        await settle(pilot)
+        rows = shown_rows(table)
+        assert not any(LONG_NAME in row for row in rows)
+        assert any("…" in row for row in rows)
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert any(LONG_NAME in row for row in shown_rows(table))
+
+
+async def test_staff_tables_show_whole_values_while_there_is_room(sqlite_engine):
+    agent_world(sqlite_engine)
+    rename(sqlite_engine, "offers.bolt.example", "seasonal-offers-and-news.bolt.example")
+    rename(sqlite_engine, "bolt.example", "bolt-transactional-mail.example")
+    app = make_console(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for key, table_id in (
+            ("1", "#triage-table"),
+            ("3", "#warmups-table"),
+            ("5", "#audit-table"),
+        ):
+            await pilot.press(key)
+            await settle(pilot)
+            rows = shown_rows(app.screen.query_one(table_id, DataTable))
+            assert rows and not any("…" in row for row in rows), (table_id, rows)
+        audit = "\n".join(shown_rows(app.screen.query_one("#audit-table", DataTable)))
+        assert "request.transactional.deny" in audit
+        assert "seasonal-offers-and-news.bolt.example" in audit
