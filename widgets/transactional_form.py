@@ -65,7 +65,7 @@ class TransactionalForm(RequestForm):
         yield TextField(placeholder=view.name, id="confirmation")
         yield Static("", id="confirmation-error", classes="field-note")
         yield Checkbox(
-            f"I understand campaigns and broadcasts will stop working from {view.name}",
+            "I understand its campaigns and broadcasts will stop working",
             id="acknowledge",
         )
         yield Static("", id="acknowledge-error", classes="field-note")

@@ -74,3 +74,26 @@ async def test_staff_tables_show_whole_values_while_there_is_room(sqlite_engine)
         audit = "\n".join(shown_rows(app.screen.query_one("#audit-table", DataTable)))
         assert "request.transactional.deny" in audit
         assert "seasonal-offers-and-news.bolt.example" in audit
+
+
+async def test_the_transactional_form_shows_the_whole_name_to_type_and_its_acknowledgement(world):
+    rename(world, "acme.example", LONG_NAME)
+    app = make_console(world, "alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_domain(LONG_NAME, "mail-servers")
+        await settle(pilot)
+        app.screen.query_one("#ways").choose("transactional")
+        await settle(pilot)
+        form = app.screen.query_one("#transactional-form")
+        form.query_one("#acknowledge").scroll_visible(animate=False)
+        await settle(pilot)
+
+        def drawn(widget) -> str:
+            return "".join(widget.render_line(y).text for y in range(widget.size.height))
+
+        label = next(w for w in form.query("Label") if "Type the domain" in str(w.content))
+        assert LONG_NAME in drawn(label).replace(" ", "")
+        acknowledge = form.query_one("#acknowledge")
+        assert acknowledge.region.right <= form.region.right
+        assert "will stop working" in drawn(acknowledge)
