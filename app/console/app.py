@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 from functools import partial
 from pathlib import Path
 
-from platformdirs import user_log_dir
+from platformdirs import user_downloads_path, user_log_dir
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -53,6 +55,15 @@ log.propagate = False
 def console_log_path() -> Path:
     """Where the console writes what went wrong, for whoever looks into it later."""
     return Path(user_log_dir("mailpools")) / "console.log"
+
+
+def screenshot_directory() -> Path:
+    """Where a screenshot goes: the Downloads folder, else the home folder, else the
+    temporary folder (a server often has no Downloads folder, or no writable home)."""
+    for candidate in (user_downloads_path(), Path.home(), Path(tempfile.gettempdir())):
+        if candidate.is_dir() and os.access(candidate, os.W_OK):
+            return candidate
+    return Path.cwd()
 
 
 def write_to_log(path: Path, what: str, error: BaseException) -> None:
@@ -364,6 +375,26 @@ class MailpoolsConsole(App):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save a screenshot where it can, and say where (or why it could not)."""
+        directory = Path(path) if path else screenshot_directory()
+        try:
+            saved = self.save_screenshot(filename, str(directory), time_format)
+        except OSError as error:
+            self.notify(
+                f"Could not save the screenshot in {directory}: {error.strerror or error}.",
+                title="Screenshot",
+                severity="error",
+            )
+            return None
+        self.notify(f"Saved to {saved}", title="Screenshot")
+        return None
 
     def action_toggle_theme(self) -> None:
         light = {"ansi-dark": "ansi-light", "textual-dark": "textual-light"}

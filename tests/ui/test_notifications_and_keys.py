@@ -180,3 +180,18 @@ async def test_the_default_theme_follows_the_terminal_palette_and_toggles(world,
         assert app.theme == "ansi-dark"
     monkeypatch.setenv("MAILPOOLS_THEME", "ansi-light")
     assert MailpoolsConsole(world, "alice", theme=Settings.load().theme).theme == "ansi-light"
+
+
+async def test_a_screenshot_is_saved_where_it_can_be_and_says_where(world, tmp_path, monkeypatch):
+    """On a server without a Downloads folder the screenshot goes to the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(tmp_path / "Downloads"))
+    app = make_console(world, "alice")
+    toasts = Toasts()
+    async with app.run_test(size=TERMINAL, message_hook=toasts) as pilot:
+        await settle(pilot)
+        app.action_screenshot()
+        await settle(pilot)
+    saved = list(tmp_path.glob("*.svg"))
+    assert len(saved) == 1
+    assert toasts.messages == [f"Saved to {saved[0]}"]
