@@ -95,6 +95,18 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def schema_revision(url: str | None = None) -> str | None:
+    """The migration the schema at URL is at; None where there is no schema yet."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the schema at URL up to REVISION with the migrations."""
     from alembic import command

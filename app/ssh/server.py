@@ -96,6 +96,13 @@ async def run_console_session(
     """Run the console for the authenticated user in a pseudo-terminal and relay it."""
     user = process.get_extra_info("username")
     term = process.get_terminal_type()
+    if process.command:
+        process.stderr.write(
+            f"mailpools: this server offers only the interactive console, not commands such "
+            f"as `{process.command}`; connect with `ssh -t` and no command.\r\n".encode()
+        )
+        process.exit(2)
+        return
     if not term:
         process.stderr.write(b"mailpools: the console needs a terminal; connect with `ssh -t`.\r\n")
         process.exit(2)

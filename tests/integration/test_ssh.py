@@ -178,6 +178,26 @@ def test_without_a_terminal_the_server_says_how_to_connect(ssh_world):
     assert "needs a terminal" in result.stderr
 
 
+@pytest.mark.parametrize("terminal", ["-T", "-tt"])
+def test_a_command_is_refused_saying_only_the_console_is_offered(ssh_world, terminal):
+    result = subprocess.run(
+        [
+            *_ssh_args(ssh_world["port"], ssh_world["alice"], "alice", terminal),
+            "mailpools",
+            "domains",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    said = result.stderr + result.stdout
+    assert "only the interactive console" in said
+    assert "`mailpools domains list`" in said
+
+
 def _login_refused(port: int, key: Path, login: str) -> bool:
     result = subprocess.run(
         _ssh_args(port, key, login, "-T"),
