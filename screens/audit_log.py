@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from app.console.agent_backend import AuditFilters
 from app.errors import MailpoolsError
+from app.rules.formatting import table_time
 from app.services.audit import AuditView
 from app.services.audit_log import DEFAULT_LIMIT, MESSAGE_KINDS
 from screens.staff_screen import StaffScreen
@@ -168,7 +169,7 @@ class AuditLogScreen(StaffScreen):
         self.query_one(FittedTable).fill(
             (
                 [
-                    f"{event.at:%m-%d %H:%M}",
+                    table_time(event.at),
                     event.actor,
                     event.action,
                     event.domain or f"{event.entity} {event.entity_id}",

@@ -16,7 +16,7 @@ from textual.worker import Worker
 
 from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
 from app.errors import MailpoolsError
-from app.rules.formatting import age, whole_percent
+from app.rules.formatting import age, plural, sentence_date, table_time, whole_percent
 from app.services.outcomes import Outcome
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
@@ -231,9 +231,9 @@ class DomainScreen(FailureAware, Screen):
     def overview_widgets(self, view: DomainView) -> list:
         pool = view.sending_pool
         lines = [
-            f"Account {view.account} ({view.plan} plan) · added {view.created_at:%-d %b %Y}",
+            f"Account {view.account} ({view.plan} plan) · added {sentence_date(view.created_at)}",
             f"Sends from {MODE_WORDS.get(view.mode, view.mode)}"
-            + (f": {pool.name}, {len(pool.ips)} IP(s)" if pool else ""),
+            + (f": {pool.name}, {plural(len(pool.ips), 'IP')}" if pool else ""),
             f"Status: {view.status}",
         ]
         if view.transactional_service:
@@ -282,7 +282,7 @@ class DomainScreen(FailureAware, Screen):
         messages.clear()
         for line in activity.messages:
             messages.add_row(
-                f"{line.created_at:%d %b %H:%M}",
+                table_time(line.created_at),
                 line.to_addr,
                 line.kind,
                 line.status,
@@ -295,7 +295,7 @@ class DomainScreen(FailureAware, Screen):
         events = self.query_one("#activity-events", DataTable)
         events.clear()
         for event in activity.events:
-            events.add_row(f"{event.at:%d %b %H:%M}", event.actor, event.action, event.details[:80])
+            events.add_row(table_time(event.at), event.actor, event.action, event.details[:80])
         if not activity.events:
             events.add_row("—", "", "no changes recorded", "")
 

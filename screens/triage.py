@@ -11,7 +11,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from app.errors import MailpoolsError
-from app.rules.formatting import short_count
+from app.rules.formatting import plural, short_count
 from app.services.triage import TriageItem
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
@@ -135,10 +135,8 @@ class TriageScreen(StaffScreen):
             asked = "transactional"
         else:
             count = request.ip_count or 0
-            what = (
-                "join group" if request.dedicated_pool else f"{count} IP{'s' if count != 1 else ''}"
-            )
-            asked = f"{what}, {short_count(request.expected_weekly_volume or 0)}/wk"
+            what = "join group" if request.dedicated_pool else plural(count, "IP")
+            asked = f"{what}, {short_count(request.expected_weekly_volume or 0)}/week"
         return [
             str(request.id),
             f"{request.account} ({request.plan})",

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.rules.formatting import whole_percent
+from app.rules.formatting import sentence_date, whole_percent
 from app.services.warmups import WarmupView
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
@@ -131,7 +131,7 @@ class WarmupsScreen(StaffScreen):
         text = Text.assemble(
             (warmup.pool, "bold"),
             f" · {warmup.account} · expects {warmup.expected_weekly_volume:,}/week · started "
-            f"{warmup.started_on:%Y-%m-%d} · domains: {', '.join(warmup.domains) or '—'}",
+            f"{sentence_date(warmup.started_on)} · domains: {', '.join(warmup.domains) or '—'}",
         )
         if warmup.last_hold_reason:
             text.append(f"\nLast held: {warmup.last_hold_reason}", style="yellow")

@@ -13,7 +13,7 @@ from textual.widgets import ContentSwitcher, Static
 
 from app.console.views import DomainView, RequestSummary, removed_advice
 from app.rules.eligibility import Obstacle, Refusal, dedicated_refusal, transactional_refusal
-from app.rules.formatting import age, dollars, percent, short_count
+from app.rules.formatting import age, dollars, percent, plural, short_count
 from app.rules.policy import (
     DEDICATED_IP_PRICE,
     DEDICATED_WEEKLY_MINIMUM,
@@ -251,7 +251,7 @@ class MailServersPanel(Vertical):
             return
         yield Static(
             f"Measured volume of {view.name}: {short_count(view.measured_weekly)} in the last 7 days. "
-            f"{view.account} has {view.dedicated_ips_in_use} dedicated IP(s) owned or requested.",
+            f"{view.account} has {plural(view.dedicated_ips_in_use, 'dedicated IP')} owned or requested.",
             classes="hint",
         )
         yield from self.decision("dedicated")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from app.rules.formatting import percent
+from app.rules.formatting import percent, sentence_date
 from app.rules.rates import Level, RateReading
 from app.services.triage import TriageItem
 from widgets.rate_gauge import LEVEL_STYLES
@@ -87,7 +87,7 @@ class RequestDetails(Static):
         if item.history:
             text.append("History:\n", style="bold")
             for entry in item.history:
-                text.append(f"  {entry.at:%Y-%m-%d} {entry.text}\n")
+                text.append(f"  {sentence_date(entry.at)} {entry.text}\n")
         else:
             text.append("No earlier requests or removals for these domains.\n", style="dim")
         text.rstrip()

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from app.rules.formatting import whole_percent
+from app.rules.formatting import plural, sentence_date, whole_percent
 from app.services.warmups import WarmupStatus
 from widgets.warmup_chart import WarmupChart
 
@@ -33,9 +33,7 @@ class WarmupPanel(Vertical):
     def compose(self) -> ComposeResult:
         warmup = self.warmup
         if warmup.state == "complete":
-            finished = (
-                warmup.completed_at.strftime("%-d %b %Y") if warmup.completed_at else "recently"
-            )
+            finished = sentence_date(warmup.completed_at) if warmup.completed_at else "recently"
             yield Static(
                 f"[b]Warm-up complete[/b] ({finished}, after {warmup.planned_days} planned days): "
                 f"all sending now uses the dedicated IPs of {warmup.pool}.",
@@ -50,13 +48,15 @@ class WarmupPanel(Vertical):
                 f"Today {whole_percent(warmup.today_share)} of messages go out from the dedicated IPs, the rest from "
                 f"{self.shared_pool}; the share rises a little each good day.\n"
                 f"Expected completion: {when(warmup.days_left)}"
-                f"{f' ({finish:%-d %b %Y})' if finish else ''}, if no day is held. "
-                f"Started {warmup.started_on:%-d %b %Y}.",
+                f"{f' ({sentence_date(finish)})' if finish else ''}, if no day is held. "
+                f"Started {sentence_date(warmup.started_on)}.",
                 id="warmup-status",
             )
         yield WarmupChart(warmup, id="warmup-chart")
         if warmup.held:
-            lines = [f"Held {len(warmup.held)} day(s) — the warm-up does not advance on a bad day:"]
+            lines = [
+                f"Held {plural(len(warmup.held), 'day')} — the warm-up does not advance on a bad day:"
+            ]
             for hold in warmup.held[-8:]:
                 lines.append(f"  {hold.day:%-d %b}: {hold.reason}")
             yield Static("\n".join(lines), id="warmup-holds")

@@ -8,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.console.views import ActivityView, EventLine, MessageLine, NotificationView
+from app.rules.formatting import readable
 from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications
 from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User, saved_id
@@ -25,9 +26,7 @@ def _describe_event(event: AuditEvent) -> str:
             state = json.loads(encoded)
         except ValueError:
             state = encoded
-        if isinstance(state, dict):
-            state = ", ".join(f"{key}={value}" for key, value in state.items())
-        parts.append(f"{label}: {state}")
+        parts.append(f"{label}: {readable(state)}")
     return "; ".join(parts)
 
 

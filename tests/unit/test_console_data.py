@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -14,7 +14,7 @@ from app.console.estimate import dedicated_estimate
 from app.console.owner_backend import ConsoleBackend
 from app.console.views import warmup_label
 from app.errors import MailpoolsError, NotFound
-from app.rules.formatting import short_count
+from app.rules.formatting import plural, readable, sentence_date, short_count, table_time
 from app.rules.rates import NEAR_LIMIT_FRACTION, RateAgainstLimit
 from app.rules.warmup_plan import planned_days
 from app.services import pools
@@ -47,11 +47,23 @@ def add_stats(engine, domain: str, days: int, **counts) -> None:
             )
 
 
+def test_plurals_dates_and_recorded_values_read_as_sentences():
+    assert [plural(n, "IP") for n in (0, 1, 2, 1_500)] == ["0 IPs", "1 IP", "2 IPs", "1,500 IPs"]
+    assert plural(3, "day") == "3 days" and plural(2, "reply", "replies") == "2 replies"
+    moment = datetime(2026, 12, 2, 1, 47, tzinfo=UTC)
+    assert table_time(moment) == "2 Dec 01:47"
+    assert sentence_date(moment.date()) == sentence_date(moment) == "2 Dec 2026"
+    assert readable({"domains": ["news.acme.example", "acme.example"], "pool": None}) == (
+        "domains news.acme.example, acme.example; pool none"
+    )
+    assert readable([]) == "none" and readable(True) == "yes" and readable(42) == "42"
+
+
 def test_short_count_reads_at_a_glance():
     assert [short_count(n) for n in (0, 950, 1_000, 82_400, 999_949, 1_250_000)] == [
         "0",
         "950",
-        "1.0k",
+        "1k",
         "82.4k",
         "999.9k",
         "1.2M",

@@ -129,7 +129,11 @@ def allocate_dedicated(
         "monthly_cost_cents": quote.monthly_cents,
         "summary": f"Dedicated IPs {', '.join(addresses)} are allocated and warming up "
         f"over about {days} days; sending shifts to them gradually. "
-        f"They cost {quote.monthly_dollars} a month.",
+        + (
+            f"They cost {quote.monthly_dollars} a month."
+            if quote.monthly_cents
+            else "They cost nothing extra: the plan includes them."
+        ),
     }
     if quoted_cents != quote.monthly_cents:
         after["quoted_monthly_cost_cents"] = quoted_cents
