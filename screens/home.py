@@ -87,6 +87,8 @@ class HomeScreen(FailureAware, Screen):
                 ("Warm-up / request", "progress"),
                 ("Pool", "pool"),
             ],
+            # The domain's name matters most: on a narrow screen the others give way first.
+            cut_first=["pool", "progress"],
             id="home-table",
             cursor_type="row",
             zebra_stripes=True,

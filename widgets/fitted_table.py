@@ -37,23 +37,30 @@ def natural_widths(labels: Sequence[str | Text], rows: Sequence[Row]) -> list[in
     return widths
 
 
-def fit_widths(natural: Sequence[int], available: int) -> list[int]:
-    """NATURAL widths if they fit in AVAILABLE columns; otherwise the widest give up width
-    first, down to NARROWEST (a column narrower than that by nature keeps its width)."""
+def fit_widths(natural: Sequence[int], available: int, cut_first: Sequence[int] = ()) -> list[int]:
+    """NATURAL widths if they fit in AVAILABLE columns; otherwise the columns at the
+    indices CUT_FIRST give up width, then all of them, the widest first each time,
+    down to NARROWEST (a column narrower than that by nature keeps its width)."""
     widths = list(natural)
     excess = sum(widths) + CELL_PADDING * len(widths) - available
-    while excess > 0:
-        widest = max(range(len(widths)), key=lambda index: widths[index])
+    for candidates in (list(cut_first), list(range(len(widths)))):
+        excess = _narrow(widths, candidates, excess)
+    return widths
+
+
+def _narrow(widths: list[int], candidates: list[int], excess: int) -> int:
+    """Take up to EXCESS columns of width from the CANDIDATES, widest first; what is left."""
+    while excess > 0 and candidates:
+        widest = max(candidates, key=lambda index: widths[index])
         if widths[widest] <= NARROWEST:
             break
-        others = [width for index, width in enumerate(widths) if index != widest]
-        runner_up = max(others, default=0)
+        runner_up = max((widths[i] for i in candidates if i != widest), default=0)
         narrower = max(widths[widest] - excess, runner_up, NARROWEST)
         if narrower == widths[widest]:
             narrower -= 1  # tied with another column: take one from each in turn
         excess -= widths[widest] - narrower
         widths[widest] = narrower
-    return widths
+    return excess
 
 
 def ellipsized(cell: str | Text) -> Text:
@@ -65,10 +72,15 @@ def ellipsized(cell: str | Text) -> Text:
 
 
 class FittedTable(DataTable[Text]):
-    def __init__(self, columns: Sequence[tuple[str | Text, str]], **kwargs) -> None:
-        """COLUMNS are (label, key) pairs."""
+    def __init__(
+        self, columns: Sequence[tuple[str | Text, str]], cut_first: Sequence[str] = (), **kwargs
+    ) -> None:
+        """COLUMNS are (label, key) pairs; the columns keyed CUT_FIRST give up width before
+        the others when the table is too narrow."""
         super().__init__(**kwargs)
         self.column_specs = list(columns)
+        keys = [key for _label, key in self.column_specs]
+        self.cut_first = [keys.index(key) for key in cut_first]
         self.rows_shown: list[Row] = []
         self.fitted_to = 0
         for label, key in self.column_specs:
@@ -87,7 +99,7 @@ class FittedTable(DataTable[Text]):
         cursor = self.cursor_row
         labels = [label for label, _key in self.column_specs]
         self.fitted_to = self.available_width
-        widths = fit_widths(natural_widths(labels, self.rows_shown), self.fitted_to)
+        widths = fit_widths(natural_widths(labels, self.rows_shown), self.fitted_to, self.cut_first)
         self.clear(columns=True)
         for (label, column_key), width in zip(self.column_specs, widths, strict=True):
             self.add_column(label, key=column_key, width=width)

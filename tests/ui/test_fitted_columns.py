@@ -32,6 +32,9 @@ def test_columns_keep_their_widths_when_they_fit_and_the_widest_give_way_first()
     # Far too narrow: the two widest shrink together, none below the narrowest kept.
     assert fit_widths([20, 30, 4], 30) == [10, 10, 4]
     assert min(fit_widths([20, 30, 8], 10)) == NARROWEST
+    # Columns named to give way first do, before wider ones.
+    assert fit_widths([20, 30, 10], 60, cut_first=[2]) == [20, 29, 5]
+    assert fit_widths([20, 30, 10], 50, cut_first=[2, 1]) == [20, 14, 10]
 
 
 async def test_home_shows_a_long_domain_whole_at_120_columns_and_cut_with_an_ellipsis_at_60(
