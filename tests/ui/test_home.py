@@ -108,7 +108,8 @@ async def test_start_up_data_read_beforehand_paints_the_home_screen_on_mount(wor
 
 
 async def test_switching_tabs_by_number_keeps_the_keyboard_on_the_tabs(world):
-    """Focus inside a pane that a number key hides moves to the tab strip, not nowhere."""
+    """Focus inside a pane that a number key hides moves to the tab strip, not nowhere;
+    on Mail Servers to its ways of sending, which the arrows then move between."""
     app = make_console(world, "alice")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -119,7 +120,14 @@ async def test_switching_tabs_by_number_keeps_the_keyboard_on_the_tabs(world):
         assert app.focused is not None and app.focused.id != "domain-tabs"
         await pilot.press("2")
         await settle(pilot)
+        assert app.focused is not None and app.focused.id == "ways"
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
+        assert app.screen.query_one("#ways").selected == "transactional"
+        await pilot.press("3")
+        await settle(pilot)
         assert app.focused is not None and app.focused.id == "domain-tabs"
         await pilot.press("right")
         await settle(pilot)
-        assert app.screen.query_one("#domain-tabs").selected == "dns"
+        assert app.screen.query_one("#domain-tabs").selected == "activity"
