@@ -78,11 +78,13 @@ def take_terminal() -> None:
 
 def console_environment(configured: Settings, term: str) -> dict[str, str]:
     """What a session's console process starts with: the server's environment and settings,
-    less who the server runs as (the console runs as the session's user) and COLORTERM."""
+    less who the server runs as (the console runs as the session's user), COLORTERM, and
+    COLUMNS and LINES: they describe the server's terminal, and the console would take
+    them over its session's real size."""
     inherited = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("COLORTERM", "MAILPOOLS_USER")
+        if key not in ("COLORTERM", "MAILPOOLS_USER", "COLUMNS", "LINES")
     }
     passed = {
         key: value for key, value in configured.as_environment().items() if key != "MAILPOOLS_USER"

@@ -256,7 +256,24 @@ class Tmux:
 
     def __init__(self, directory: Path, command: list[str], width: int, height: int):
         self.socket = str(directory / "tmux.sock")
-        self.run("new-session", "-d", "-x", str(width), "-y", str(height), "--", *command)
+        # The command starts only once the window has its size: tmux may size it just
+        # after starting it, and a client that misses that change (ssh before it has set
+        # up its own handler) would open the session at the wrong size.
+        waiting = f'until [ "$(stty size)" = "{height} {width}" ]; do sleep 0.1; done; exec "$@"'
+        self.run(
+            "new-session",
+            "-d",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "--",
+            "sh",
+            "-c",
+            waiting,
+            "sh",
+            *command,
+        )
 
     def run(self, *args: str) -> str:
         result = subprocess.run(
