@@ -7,12 +7,13 @@ a time. These functions are synchronous; the worker runs them in a thread.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Insert, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -321,18 +322,23 @@ def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, d
 
 def _still_leased(connection: Connection, message_ids: list[int], worker_id: str) -> set[int]:
     """Which of MESSAGE_IDS are leased to WORKER_ID, locked until the transaction ends."""
+    query = _STILL_LEASED[connection.dialect.name == "sqlite"]
     found: set[int] = set()
     for start in range(0, len(message_ids), 500):
-        query = (
-            select(MESSAGES.c.id)
-            .where(MESSAGES.c.id.in_(message_ids[start : start + 500]))
-            .where(MESSAGES.c.lease_owner == worker_id)
-            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-        )
-        if connection.dialect.name != "sqlite":
-            query = query.with_for_update()
-        found.update(connection.execute(query).scalars())
+        chunk = message_ids[start : start + 500]
+        found.update(connection.execute(query, {"l_ids": chunk, "l_owner": worker_id}).scalars())
     return found
+
+
+# Built once: constructing a statement costs more than running it on a handful of
+# rows, and the writer runs this every few messages. Keyed by "is it SQLite".
+_STILL_LEASED_QUERY = (
+    select(MESSAGES.c.id)
+    .where(MESSAGES.c.id.in_(bindparam("l_ids", expanding=True)))
+    .where(MESSAGES.c.lease_owner == bindparam("l_owner"))
+    .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+)
+_STILL_LEASED = {True: _STILL_LEASED_QUERY, False: _STILL_LEASED_QUERY.with_for_update()}
 
 
 def _write_back_row(outcome: Outcome, worker_id: str) -> dict[str, object]:
@@ -376,18 +382,30 @@ def add_daily_counts(
     """INSERT ... ON CONFLICT DO UPDATE adding COUNTS to the day's rows, on either backend."""
     if not counts:
         return
-    fields = sorted({field for counter in counts.values() for field in counter})
+    fields = tuple(sorted({field for counter in counts.values() for field in counter}))
     rows = [
-        {key: owner, "day": day, **{field: counter.get(field, 0) for field in fields}}
+        {"c_owner": owner, "c_day": day, **{f"c_{f}": counter.get(f, 0) for f in fields}}
         for owner, counter in sorted(counts.items())
     ]
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    statement = insert(table).values(rows)
-    statement = statement.on_conflict_do_update(
+    connection.execute(_upsert(connection.dialect.name, table, key, fields), rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, key: str, fields: tuple[str, ...]) -> Insert:
+    """The statement add_daily_counts runs, built once per shape: building one each
+    time cost more than the writer's whole write-back of a few results."""
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(table).values(
+        {
+            key: bindparam("c_owner"),
+            "day": bindparam("c_day", type_=table.c.day.type),
+            **{field: bindparam(f"c_{field}") for field in fields},
+        }
+    )
+    return statement.on_conflict_do_update(
         index_elements=[table.c[key], table.c.day],
         set_={field: table.c[field] + statement.excluded[field] for field in fields},
     )
-    connection.execute(statement)
 
 
 def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:
