@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -115,3 +117,14 @@ def command(subparsers, name: str, handler: Callable, help_text: str) -> argpars
     # The parser goes along so its arguments can be named in refusals.
     parser.set_defaults(handler=handler, parser=parser)
     return parser
+
+
+async def serve_until_signalled(server: Any) -> None:
+    """Keep a listening server up until SIGTERM or SIGINT, then close it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()

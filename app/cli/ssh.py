@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 from platformdirs import user_data_dir
 
 from app import settings
 from app.cli.arguments import whole_number
-from app.cli.common import command, engine
+from app.cli.common import command, engine, serve_until_signalled
 from app.errors import MailpoolsError
 
 
@@ -58,13 +57,7 @@ def _serve(args) -> int:
             ) from None
         port = acceptor.sockets[0].getsockname()[1]
         print(f"mailpools ssh-server listening on {args.host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        acceptor.close()
-        await acceptor.wait_closed()
+        await serve_until_signalled(acceptor)
 
     asyncio.run(main())
     return 0

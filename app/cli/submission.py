@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -28,6 +27,7 @@ from app.cli.common import (
     local_reader,
     print_json,
     print_table,
+    serve_until_signalled,
     transaction,
 )
 from app.errors import MailpoolsError
@@ -125,13 +125,7 @@ def _submit(args) -> int:
             ) from None
         port = server.sockets[0].getsockname()[1]
         print(f"mailpools submit listening on {args.host}:{port} (STARTTLS)", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        server.close()
-        await server.wait_closed()
+        await serve_until_signalled(server)
 
     asyncio.run(main())
     return 0
