@@ -11,6 +11,8 @@ The runs are derandomized: the same examples every time, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +25,19 @@ from tests.factories import DEMO_INVENTORY, build_world, user
 
 SLOT = "{}"
 SENDER = ("sender", "--until-empty", "--quiet", "--relay", "127.0.0.1:1")
+
+
+def open_each(line: str, *words: str) -> list[tuple[str, ...]]:
+    """The valid command `line`, split as a shell would, once for each of `words` with
+    that word's value left open: the value after an option (`--to`), or a positional
+    argument itself (its first occurrence)."""
+    argv = tuple(shlex.split(line))
+    lines = []
+    for word in words:
+        at = argv.index(word) + (1 if word.startswith("--") else 0)
+        lines.append((*argv[:at], SLOT, *argv[at + 1 :]))
+    return lines
+
 
 # Each command's lines, one argument open in each. corvid.example is removed before the
 # run, so removing it again is refused after its reason has been read; there are no
@@ -44,41 +59,14 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         ("domains", "reinstate", SLOT, "--as", "sam"),
         ("domains", "reinstate", "corvid.example", "--as", SLOT),
     ],
-    "request transactional": [
-        (
-            "request",
-            "transactional",
-            SLOT,
-            "--reason",
-            "Password resets and order receipts for the customers of our shop.",
-            "--confirm",
-            "acme.example",
-            "--as",
-            "alice",
-        ),
-        (
-            "request",
-            "transactional",
-            "acme.example",
-            "--reason",
-            SLOT,
-            "--confirm",
-            "acme.example",
-            "--as",
-            "alice",
-        ),
-        (
-            "request",
-            "transactional",
-            "acme.example",
-            "--reason",
-            "Password resets and order receipts for the customers of our shop.",
-            "--confirm",
-            SLOT,
-            "--as",
-            "alice",
-        ),
-    ],
+    "request transactional": open_each(
+        "request transactional acme.example"
+        " --reason 'Password resets and order receipts for the customers of our shop.'"
+        " --confirm acme.example --as alice",
+        "acme.example",
+        "--reason",
+        "--confirm",
+    ),
     "request dedicated": [
         ("request", "dedicated", SLOT, "--volume", "80k", "--as", "alice"),
         ("request", "dedicated", "news.acme.example", "--volume", SLOT, "--as", "alice"),
@@ -139,97 +127,35 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
     "flags": [("flags", "--as", SLOT)],
     "enqueue": [
         ("enqueue", "--eml", SLOT, "--kind", "campaign", "--as", "bruno"),
-        ("enqueue", "--from", SLOT, "--to", "x@dest.test", "--kind", "campaign", "--as", "alice"),
-        (
-            "enqueue",
+        *open_each(
+            "enqueue --from news@acme.example --to x@dest.test --kind campaign --as alice",
             "--from",
-            "news@acme.example",
             "--to",
-            SLOT,
             "--kind",
-            "campaign",
             "--as",
-            "alice",
-        ),
-        (
-            "enqueue",
-            "--from",
-            "news@acme.example",
-            "--to",
-            "x@dest.test",
-            "--kind",
-            SLOT,
-            "--as",
-            "alice",
         ),
         # sam may not send as a customer: refused once the subject has been read.
-        (
-            "enqueue",
-            "--from",
-            "news@acme.example",
-            "--to",
-            "x@dest.test",
-            "--kind",
-            "campaign",
+        *open_each(
+            "enqueue --from news@acme.example --to x@dest.test --kind campaign"
+            " --subject Hello --as sam",
             "--subject",
-            SLOT,
-            "--as",
-            "sam",
         ),
-        (
-            "enqueue",
-            "--from",
-            "news@acme.example",
-            "--to",
-            "x@dest.test",
-            "--kind",
-            "campaign",
+        *open_each(
+            "enqueue --from news@acme.example --to x@dest.test --kind campaign"
+            " --count 1 --as alice",
             "--count",
-            SLOT,
-            "--as",
-            "alice",
-        ),
-        (
-            "enqueue",
-            "--from",
-            "news@acme.example",
-            "--to",
-            "x@dest.test",
-            "--kind",
-            "campaign",
-            "--as",
-            SLOT,
         ),
     ],
     "complaints record": [
         ("complaints", "record", "--message-id", SLOT, "--as", "sam"),
-        ("complaints", "record", "--domain", SLOT, "--count", "2", "--as", "sam"),
-        ("complaints", "record", "--domain", "acme.example", "--count", SLOT, "--as", "sam"),
-        (
-            "complaints",
-            "record",
+        *open_each(
+            "complaints record --domain acme.example --count 2 --as sam",
             "--domain",
-            "acme.example",
             "--count",
-            "2",
-            "--ip",
-            SLOT,
             "--as",
-            "sam",
         ),
-        (
-            "complaints",
-            "record",
-            "--domain",
-            "acme.example",
-            "--count",
-            "2",
-            "--day",
-            SLOT,
-            "--as",
-            "sam",
-        ),
-        ("complaints", "record", "--domain", "acme.example", "--count", "2", "--as", SLOT),
+        *open_each("complaints record --domain acme.example --count 2 --ip x --as sam", "--ip"),
+        *open_each("complaints record --domain acme.example --count 2 --day x --as sam", "--day"),
     ],
     "sender": [
         (*SENDER, option, SLOT)

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from app import clock
 from app.console.app import MailpoolsConsole
+from app.services.notifications import notify
 from data.db import make_engine, session_scope
 from data.models import Domain, DomainDailyStat
 from tests.clock_moves import TEST_NOW
@@ -73,3 +74,16 @@ def add_daily_stats(
 def make_console(engine, user: str, **kwargs) -> MailpoolsConsole:
     kwargs.setdefault("theme", "textual-dark")
     return MailpoolsConsole(engine, user, **kwargs)
+
+
+def notify_removal(engine, domain_name: str) -> None:
+    """Tell the domain's owner it was removed from its pool: a notice that names a domain."""
+    with session_scope(engine) as session:
+        domain = session.exec(select(Domain).where(Domain.name == domain_name)).one()
+        notify(
+            session,
+            account_id=domain.account_id,
+            domain_id=domain.id,
+            kind="domain_removed",
+            title=f"{domain_name} was removed from its pool",
+        )

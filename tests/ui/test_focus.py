@@ -3,19 +3,15 @@ every Tab stop is a control a person can see, and digits typed for a field reach
 
 from __future__ import annotations
 
-from sqlmodel import select
 from textual import containers
 from textual.widgets import Button, Input, SelectionList
 
 from app.console.app import MailpoolsConsole
-from app.services.notifications import notify
-from data.db import session_scope
-from data.models import Domain
 from screens.decide_request import DecideRequestScreen
 from screens.domain import DomainScreen
 from tests.agent_world import agent_world
 from tests.pilot import settle
-from tests.ui.conftest import TERMINAL, add_daily_stats, make_console
+from tests.ui.conftest import TERMINAL, add_daily_stats, make_console, notify_removal
 
 
 def tab_stops(app, count: int = 12) -> list:
@@ -58,15 +54,7 @@ async def test_switching_to_mail_servers_with_its_key_puts_the_arrows_on_the_way
 
 
 async def test_opening_a_notification_puts_the_arrows_on_the_ways(world):
-    with session_scope(world) as session:
-        domain = session.exec(select(Domain).where(Domain.name == "news.acme.example")).one()
-        notify(
-            session,
-            account_id=domain.account_id,
-            domain_id=domain.id,
-            kind="domain_removed",
-            title="news.acme.example was removed from its pool",
-        )
+    notify_removal(world, "news.acme.example")
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot)
@@ -81,15 +69,20 @@ async def test_opening_a_notification_puts_the_arrows_on_the_ways(world):
         assert app.screen.query_one("#domain-tabs").selected == "mail-servers"
 
 
+async def open_dedicated_form(app, pilot) -> None:
+    """news.acme.example's Mail Servers tab, with the dedicated way chosen."""
+    await settle(pilot)
+    app.open_domain("news.acme.example", "mail-servers")
+    await settle(pilot)
+    app.screen.query_one("#ways").choose("dedicated")
+    await settle(pilot)
+
+
 async def test_after_filing_a_request_the_arrows_stay_on_the_ways(world):
     add_daily_stats(world, "news.acme.example", sent=12_000)
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot)
-        app.open_domain("news.acme.example", "mail-servers")
-        await settle(pilot)
-        app.screen.query_one("#ways").choose("dedicated")
-        await settle(pilot)
+        await open_dedicated_form(app, pilot)
         app.screen.query_one("#volume", Input).value = "80k"
         app.screen.query_one("#volume", Input).focus()
         await pilot.press("ctrl+s")
@@ -106,11 +99,7 @@ async def test_digits_typed_after_the_ways_reach_the_first_field(world):
     add_daily_stats(world, "news.acme.example", sent=3_000)
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot)
-        app.open_domain("news.acme.example", "mail-servers")
-        await settle(pilot)
-        app.screen.query_one("#ways").choose("dedicated")
-        await settle(pilot)
+        await open_dedicated_form(app, pilot)
         await pilot.press("tab", *"49999")
         await settle(pilot)
         assert app.screen.query_one("#domain-tabs").selected == "mail-servers"

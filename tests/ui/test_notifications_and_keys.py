@@ -7,14 +7,14 @@ from sqlmodel import select
 from app.services.notifications import notify
 from app.settings import Settings
 from data.db import session_scope
-from data.models import Account, Domain, Notification
+from data.models import Account, Notification
 from screens.domain import DomainScreen
 from screens.help import HelpScreen
 from screens.home import HomeScreen
 from screens.notifications import NotificationsScreen
 from screens.triage import TriageScreen
 from tests.pilot import Toasts, settle, wait_for
-from tests.ui.conftest import TERMINAL, make_console
+from tests.ui.conftest import TERMINAL, make_console, notify_removal
 
 
 def send_notification(engine, account: str, title: str, body: str = "") -> None:
@@ -144,15 +144,7 @@ async def test_an_unknown_user_is_refused_with_a_message(world):
 
 
 async def test_enter_on_a_notification_opens_its_domain(world):
-    with session_scope(world) as session:
-        domain = session.exec(select(Domain).where(Domain.name == "news.acme.example")).one()
-        notify(
-            session,
-            account_id=domain.account_id,
-            domain_id=domain.id,
-            kind="domain_removed",
-            title="news.acme.example was removed from its pool",
-        )
+    notify_removal(world, "news.acme.example")
     app = make_console(world, "alice")
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot)
