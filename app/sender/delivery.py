@@ -10,6 +10,7 @@ clock: the TCP connect, the greeting, each command, and the DATA transfer.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from dataclasses import dataclass
 from email.header import Header
@@ -20,7 +21,9 @@ import aiosmtplib
 from app.rules.routing import RoutingIp
 from app.sender.destinations import Destination
 from app.sender.store import ClaimedMessage
-from app.sender.tls import OPPORTUNISTIC, TlsPolicy, secure, tls_version
+from app.sender.tls import OPPORTUNISTIC, TlsFailed, TlsPolicy, secure, tls_version
+
+log = logging.getLogger("mailpools.sender")
 
 # Text of a generated message: one queued by subject alone, with no submitted content.
 BODY = "This message was sent by mailpools.\r\n"
@@ -91,27 +94,46 @@ async def open_connection(
     for position, (host, port) in enumerate(destination.hosts):
         if not _same_family(ip.address, host):
             continue
-        # The socket is connected here, so the client is given no port of its own.
-        client = aiosmtplib.SMTP(
-            hostname=host,
-            local_hostname=ip.hostname,
-            timeout=timeouts.command,
-            start_tls=False,
-        )
         try:
-            bound = await _connect_socket(ip.address, host, port, timeouts.connect)
-            await client.connect(sock=bound, timeout=timeouts.greeting)
-            await client.ehlo()
-            await secure(client, tls, destination.host_name(position))
+            client = await _greeted(ip, host, port, timeouts)
+            try:
+                await secure(client, tls, destination.host_name(position))
+            except TlsFailed as error:
+                # As MTAs do with opportunistic TLS: a handshake that fails is no reason
+                # to hold mail the receiver would take in clear.
+                client.close()
+                log.warning("%s; sending to it in clear from %s", error, ip.address)
+                client = await _greeted(ip, host, port, timeouts)
+            except BaseException:
+                client.close()
+                raise
             return client
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             last_error = error
-            client.close()
     if last_error is None:
         raise aiosmtplib.SMTPConnectError(
             f"{destination.name} has no address reachable from {ip.address}"
         )
     raise last_error
+
+
+async def _greeted(ip: RoutingIp, host: str, port: int, timeouts: Timeouts) -> aiosmtplib.SMTP:
+    """A client connected from IP to HOST:PORT that has been greeted and has said EHLO."""
+    # The socket is connected here, so the client is given no port of its own.
+    client = aiosmtplib.SMTP(
+        hostname=host,
+        local_hostname=ip.hostname,
+        timeout=timeouts.command,
+        start_tls=False,
+    )
+    try:
+        bound = await _connect_socket(ip.address, host, port, timeouts.connect)
+        await client.connect(sock=bound, timeout=timeouts.greeting)
+        await client.ehlo()
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 async def _connect_socket(source: str, host: str, port: int, timeout: float) -> socket.socket:

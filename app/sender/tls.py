@@ -19,6 +19,10 @@ class TlsRequired(aiosmtplib.SMTPException):
     """The destination must be reached over verified TLS, and could not be."""
 
 
+class TlsFailed(aiosmtplib.SMTPException):
+    """STARTTLS was offered but did not work; the connection is no longer usable."""
+
+
 @dataclass(frozen=True, slots=True)
 class TlsPolicy:
     required: bool = False
@@ -39,7 +43,8 @@ OPPORTUNISTIC = TlsPolicy()
 
 async def secure(client: aiosmtplib.SMTP, policy: TlsPolicy, server_name: str) -> None:
     """STARTTLS on CLIENT (connected and greeted) when offered; raise TlsRequired when the
-    policy requires TLS and the server does not offer it or its certificate fails."""
+    policy requires TLS and the server does not offer it or TLS fails, and TlsFailed when
+    opportunistic TLS fails (a handshake the two ends cannot agree on, a refusal)."""
     if not client.supports_extension("starttls"):
         if policy.required:
             raise TlsRequired(f"{server_name} does not offer STARTTLS, which is required")
@@ -49,10 +54,14 @@ async def secure(client: aiosmtplib.SMTP, policy: TlsPolicy, server_name: str) -
             tls_context=policy.context(),
             server_hostname=server_name if policy.required else None,
         )
+        # RFC 3207: what the server said before TLS no longer counts; greet it again.
+        await client.ehlo()
     except ssl.SSLCertVerificationError as error:
         raise TlsRequired(f"{server_name}'s certificate failed verification: {error}") from error
-    # RFC 3207: what the server said before TLS no longer counts; greet it again.
-    await client.ehlo()
+    except (ssl.SSLError, aiosmtplib.SMTPException, ConnectionError) as error:
+        if policy.required:
+            raise TlsRequired(f"TLS with {server_name} failed: {error}") from error
+        raise TlsFailed(f"STARTTLS with {server_name} failed: {error}") from error
 
 
 def tls_version(client: aiosmtplib.SMTP) -> str | None:
