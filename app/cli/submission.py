@@ -1,6 +1,6 @@
 """Mail in: the SMTP submission server, its credentials, and stored content.
 
-mailpools submit [--host 127.0.0.1] [--port 587] [--tls-cert PATH --tls-key PATH]
+mailpools submit [--host 127.0.0.1] [--port 587] [--tls-cert PATH --tls-key PATH] [--implicit-tls]
 mailpools credentials create --kind KIND --as OWNER [--json]
 mailpools credentials list [--json] [--as USER]
 mailpools credentials revoke ID --as USER
@@ -50,7 +50,9 @@ def register(subparsers) -> None:
     )
     submit.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     submit.add_argument(
-        "--port", type=whole_number, default=587, help="port (587; 0 picks a free one)"
+        "--port",
+        type=whole_number,
+        help="port (587, or 465 with --implicit-tls; 0 picks a free one)",
     )
     submit.add_argument(
         "--tls-cert",
@@ -59,6 +61,11 @@ def register(subparsers) -> None:
         help="PEM certificate (chain); default: a self-signed one, made on first start",
     )
     submit.add_argument("--tls-key", type=Path, metavar="PATH", help="its PEM private key")
+    submit.add_argument(
+        "--implicit-tls",
+        action="store_true",
+        help="TLS from the first byte, as on port 465, instead of offering STARTTLS",
+    )
 
     credential_group = group(subparsers, "credentials", "logins for SMTP submission")
     create = command(
@@ -99,6 +106,8 @@ def _submit(args) -> int:
     from app.submission.certificate import CertificateFiles, self_signed_files, server_context
     from app.submission.server import serve_submission
 
+    if args.port is None:
+        args.port = 465 if args.implicit_tls else 587
     if not 0 <= args.port <= 65_535:
         raise MailpoolsError(f"--port must be from 0 to 65,535, not {args.port}.")
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -118,13 +127,16 @@ def _submit(args) -> int:
 
     async def main() -> None:
         try:
-            server = await serve_submission(engine(), args.host, args.port, context)
+            server = await serve_submission(
+                engine(), args.host, args.port, context, implicit_tls=args.implicit_tls
+            )
         except OSError as error:
             raise MailpoolsError(
                 f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}."
             ) from None
         port = server.sockets[0].getsockname()[1]
-        print(f"mailpools submit listening on {args.host}:{port} (STARTTLS)", flush=True)
+        how = "implicit TLS" if args.implicit_tls else "STARTTLS"
+        print(f"mailpools submit listening on {args.host}:{port} ({how})", flush=True)
         await serve_until_signalled(server)
 
     asyncio.run(main())

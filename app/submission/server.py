@@ -233,15 +233,27 @@ def _decode(blob: bytes | str) -> bytes | None:
 
 
 class SubmissionSMTP(SMTP):
-    """aiosmtpd's SMTP with submission's login: PLAIN or LOGIN, after STARTTLS only, each
-    secret checked in a thread against its scrypt hash."""
+    """aiosmtpd's SMTP with submission's login: PLAIN or LOGIN, over TLS only (after
+    STARTTLS, or from the first byte on an implicit-TLS port), each secret checked in a
+    thread against its scrypt hash."""
 
-    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: SubmissionHandler, *, implicit_tls: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(
             handler, auth_required=True, auth_require_tls=True, decode_data=False, **kwargs
         )
+        if implicit_tls:
+            # aiosmtpd counts only STARTTLS as encryption and would hide AUTH on a port
+            # that is encrypted from the first byte; `smtp_AUTH` checks `_encrypted` instead.
+            self._auth_require_tls = False
         self.submission = handler
         self.login: SubmissionLogin | None = None
+
+    def _encrypted(self) -> bool:
+        if self._tls_protocol is not None:
+            return True
+        return self.transport is not None and bool(self.transport.get_extra_info("ssl_object"))
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str) and status.startswith(_SIZE_REPLIES):
@@ -259,7 +271,7 @@ class SubmissionSMTP(SMTP):
         if not self.session.extended_smtp:
             await self.push("500 5.5.1 Say EHLO before AUTH.")
             return
-        if not self._tls_protocol:
+        if not self._encrypted():
             await self.push(LOGIN_NEEDS_TLS)
             return
         if self.session.authenticated:
@@ -315,15 +327,18 @@ async def serve_submission(
     *,
     handler: SubmissionHandler | None = None,
     hostname: str | None = None,
+    implicit_tls: bool = False,
 ) -> asyncio.Server:
-    """Listen on HOST:PORT (0 picks a free port) until the returned server is closed."""
+    """Listen on HOST:PORT (0 picks a free port) until the returned server is closed: with
+    STARTTLS offered, or with IMPLICIT_TLS over TLS from the first byte (RFC 8314)."""
     submission = handler or SubmissionHandler(engine)
     limit = submission.settings.submission_max_bytes
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SubmissionSMTP(
             submission,
-            tls_context=tls_context,
+            implicit_tls=implicit_tls,
+            tls_context=None if implicit_tls else tls_context,
             data_size_limit=limit,
             hostname=hostname or host,
             ident="mailpools submission",
@@ -331,4 +346,5 @@ async def serve_submission(
         ),
         host=host,
         port=port,
+        ssl=tls_context if implicit_tls else None,
     )

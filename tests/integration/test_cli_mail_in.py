@@ -152,8 +152,9 @@ def test_content_purge_deletes_content_days_after_its_last_message_finished(cli,
     assert "content of 0 submissions" in cli.ok("content", "purge", "--days", "30")
 
 
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "implicit-tls"])
 async def test_submit_makes_a_self_signed_certificate_and_takes_mail(
-    engine, database_url, tmp_path, monkeypatch
+    engine, database_url, tmp_path, monkeypatch, implicit_tls
 ):
     world(engine)
     created = Cli(database_url, monkeypatch).json(
@@ -165,7 +166,8 @@ async def test_submit_makes_a_self_signed_certificate_and_takes_mail(
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "submit", "--port", "0"],
+        [sys.executable, "-m", "app.cli", "submit", "--port", "0"]
+        + (["--implicit-tls"] if implicit_tls else []),
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -177,10 +179,20 @@ async def test_submit_makes_a_self_signed_certificate_and_takes_mail(
         told = process.stdout.readline()
         assert "Created a self-signed certificate" in told
         assert str(tmp_path / "data" / "mailpools" / "submission-cert.pem") in told
-        port = int(process.stdout.readline().rsplit(":", 1)[1].split()[0])
-        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
+        listening = process.stdout.readline()
+        assert ("(implicit TLS)" if implicit_tls else "(STARTTLS)") in listening
+        port = int(listening.rsplit(":", 1)[1].split()[0])
+        client = aiosmtplib.SMTP(
+            hostname="127.0.0.1",
+            port=port,
+            use_tls=implicit_tls,
+            start_tls=False,
+            validate_certs=False,
+            timeout=30,
+        )
         await client.connect()
-        await client.starttls(validate_certs=False)
+        if not implicit_tls:
+            await client.starttls()
         await client.login(created["username"], created["secret"])
         errors, reply = await client.sendmail("deals@offers.bolt.example", ["dana@dest.test"], EML)
         await client.quit()

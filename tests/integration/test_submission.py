@@ -347,3 +347,38 @@ def test_the_self_signed_certificate_is_made_once_and_reused(tmp_path):
     assert first.certificate.read_bytes() == second.certificate.read_bytes()
     assert first.key.stat().st_mode & 0o077 == 0
     assert isinstance(server_context(second), ssl.SSLContext)
+
+
+async def test_implicit_tls_takes_logins_from_the_first_byte(engine, tmp_path):
+    """On an implicit-TLS port (465, RFC 8314) the whole conversation is encrypted: AUTH is
+    offered at once and works, STARTTLS is not offered, and a client speaking in clear gets
+    no greeting it could send a password after."""
+    world(engine)
+    username, secret = new_login(engine, "bruno", "campaign")
+    context = server_context(self_signed_files(tmp_path / "state", HOST))
+    server = await serve_submission(engine, HOST, 0, context, implicit_tls=True)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = aiosmtplib.SMTP(
+            hostname=HOST, port=port, use_tls=True, validate_certs=False, timeout=30
+        )
+        await client.connect()
+        await client.ehlo()
+        assert client.supports_extension("auth")
+        assert not client.supports_extension("starttls")
+        await client.login(username, secret)
+        errors, reply = await client.sendmail(
+            "deals@offers.bolt.example", ["dana@dest.test"], message()
+        )
+        await client.quit()
+        clear = aiosmtplib.SMTP(hostname=HOST, port=port, start_tls=False, timeout=3)
+        with pytest.raises(aiosmtplib.SMTPException):
+            await clear.connect()
+        clear.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert errors == {}
+    with session_scope(engine) as session:
+        [queued] = session.exec(select(Message)).all()
+    assert queued.to_addr == "dana@dest.test" and queued.message_id in reply
