@@ -44,6 +44,8 @@ DEFAULT_SUBMISSION_MAX_RECIPIENTS = 100
 DEFAULT_ACCOUNT_HOURLY_LIMIT = 1_000_000
 DEFAULT_CONTENT_RETENTION_DAYS = 7
 DEFAULT_AUTH_FAILURE_DELAY = 1.0
+DEFAULT_SOFT_BOUNCE_LIMIT = 3
+DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
 
 
 def config_path() -> Path:
@@ -149,6 +151,13 @@ class Settings:
     """MAILPOOLS_AUTH_FAILURE_DELAY: seconds `submit` waits before answering a failed login,
     times the failures from that address in a row (at most ten times)."""
 
+    soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT
+    """MAILPOOLS_SOFT_BOUNCE_LIMIT: soft bounces in a row that put a recipient on its
+    account's suppression list (one hard bounce always does)."""
+
+    inbound_max_bytes: int = DEFAULT_INBOUND_MAX_BYTES
+    """MAILPOOLS_INBOUND_MAX_BYTES: the largest report or request `inbound` takes."""
+
     now: datetime | None = None
     """MAILPOOLS_NOW: an ISO 8601 moment the whole program stands on, for tests and demos
     (no offset means UTC); unset means the real time."""
@@ -222,6 +231,8 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "account_hourly_limit": _whole_number_from_one,
     "content_retention_days": _whole_number_from_one,
     "auth_failure_delay": _seconds,
+    "soft_bounce_limit": _whole_number_from_one,
+    "inbound_max_bytes": _whole_number_from_one,
     "now": _moment,
     "dns_server": _host_and_port,
     "return_path_domain": _return_path_domain,

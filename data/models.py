@@ -85,6 +85,7 @@ class MessageStatus(StrEnum):
     BOUNCED = "bounced"
     REJECTED = "rejected"  # refused by policy, never sent
     HELD = "held"  # domain removed from its pool; released on reinstatement
+    SUPPRESSED = "suppressed"  # its recipient is on the account's suppression list; never sent
 
 
 class Account(SQLModel, table=True):
@@ -270,6 +271,8 @@ class Message(SQLModel, table=True):
             sqlite_where=text("status = 'queued'"),
         ),
         Index("ix_messages_domain_created", "domain_id", "created_at"),
+        # Whether a recipient's soft bounces came in a row; and support's "what went to x?".
+        Index("ix_messages_to_addr", "to_addr"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -339,6 +342,10 @@ class DomainDailyStat(SQLModel, table=True):
     # Sent campaigns and broadcasts, so the console can warn before a transactional move.
     campaign_sent: int = 0
     broadcast_sent: int = 0
+    # Bounces that say "try later" (mailbox full, 4.x.x): counted apart from `bounced`,
+    # which holds the hard bounces the pool's limit is about.
+    soft_bounced: int = 0
+    unsubscribes: int = 0
 
 
 class IpDailyStat(SQLModel, table=True):
@@ -350,6 +357,7 @@ class IpDailyStat(SQLModel, table=True):
     deferred: int = 0
     bounced: int = 0
     complaints: int = 0
+    soft_bounced: int = 0
 
 
 class AccountHourlyCount(SQLModel, table=True):
@@ -391,6 +399,98 @@ class AuditEvent(SQLModel, table=True):
     domain_id: int | None = Field(default=None, foreign_key="domains.id", index=True)
     before: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     after: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class FeedbackKind(StrEnum):
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class FeedbackEvent(SQLModel, table=True):
+    """What a receiver said about one sent message: in its SMTP reply or later, by mail."""
+
+    __tablename__ = "feedback_events"
+    __table_args__ = (Index("ix_feedback_events_domain_at", "domain_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    kind: str = Field(max_length=20, index=True)
+    # Bounces: "hard" or "soft"; None for the other kinds.
+    severity: str | None = Field(default=None, max_length=10)
+    # "reply" when the receiving server said it during the SMTP conversation, "report" when
+    # it came back as mail (a delivery status notification, a feedback report, a request).
+    source: str = Field(max_length=10)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True)
+    domain_id: int = Field(foreign_key="domains.id")
+    pool_id: int | None = Field(default=None, foreign_key="pools.id")
+    ip_id: int | None = Field(default=None, foreign_key="ip_addresses.id")
+    message_kind: str = Field(max_length=20)
+    recipient: str = Field(max_length=320)
+    # The enhanced status code (RFC 3463) of a bounce, or a feedback report's type.
+    code: str | None = Field(default=None, max_length=40)
+    # The receiver's own words, shortened.
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class UnparsedReport(SQLModel, table=True):
+    """Mail to a return-path or unsubscribe address that could not be understood, kept for
+    an agent to read instead of being dropped."""
+
+    __tablename__ = "unparsed_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    # The message its signed address names, if the address was valid.
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+    account_id: int | None = Field(default=None, foreign_key="accounts.id", index=True)
+    mail_from: str = Field(default="", max_length=320)
+    rcpt_to: str = Field(max_length=320)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    size: int
+    # The mail as it came, zlib-compressed, cut at the listener's size limit.
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class SuppressionReason(StrEnum):
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    MANUAL = "manual"
+
+
+class Suppression(SQLModel, table=True):
+    """An address an account's mail no longer goes to."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        Index("ix_suppressions_account_address", "account_id", "address", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id")
+    # Lowercased whole: receivers treat local parts without regard to case.
+    address: str = Field(max_length=320)
+    reason: str = Field(max_length=20)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # The message whose bounce, complaint or unsubscribe put it here.
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+    created_at: datetime
+    created_by: str = Field(max_length=200)
+
+
+class SoftBounceStreak(SQLModel, table=True):
+    """Soft bounces in a row for one account's recipient; enough of them suppress it."""
+
+    __tablename__ = "soft_bounce_streaks"
+
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True)
+    address: str = Field(max_length=320, primary_key=True)
+    count: int = 0
+    last_message_id: int = Field(foreign_key="messages.id")
+    updated_at: datetime
 
 
 class _Row(Protocol):

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "app.cli.sending",
     "app.cli.dkim",
     "app.cli.submission",
+    "app.cli.feedback",
     "app.cli.console",
     "app.cli.ssh",
 )

@@ -350,8 +350,7 @@ def _enqueue(args) -> int:
     if args.json:
         print_json(result.as_json())
     else:
-        plural = "message" if result.count == 1 else "messages"
-        print(f"Queued {result.count:,} {result.kind} {plural} from {result.domain}.")
+        print(result.summary)
     return 0
 
 

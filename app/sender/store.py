@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
-from app.services import contents
+from app.services import contents, suppressions
 from data.db import is_sqlite, session_scope
 from data.models import (
     DkimKey,
@@ -93,6 +93,8 @@ class Claim:
     reclaimed: int
     # The active DKIM key of each domain in the batch that has one, by domain id.
     keys: dict[int, StoredKey] = field(default_factory=dict)
+    # Claimed messages whose recipient was suppressed while they waited: finished, not sent.
+    suppressed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,8 @@ def claim_batch(
                 MESSAGES.c.content_id,
             )
         ).all()
+        listed = _finish_suppressed(connection, [row.id for row in rows], now)
+        rows = [row for row in rows if row.id not in listed]
         loaded = load_contents(connection, {row.content_id for row in rows} - {None})
         messages = sorted(
             (
@@ -193,7 +197,32 @@ def claim_batch(
         domain_ids = {m.domain_id for m in messages}
         state = load_routing_state(session, domain_ids, unbound_addresses)
         keys = load_signing_keys(connection, domain_ids)
-    return Claim(messages=messages, state=state, reclaimed=reclaimed, keys=keys)
+    return Claim(
+        messages=messages, state=state, reclaimed=reclaimed, keys=keys, suppressed=len(listed)
+    )
+
+
+def _finish_suppressed(connection: Connection, message_ids: list[int], now: datetime) -> set[int]:
+    """Finish as suppressed the claimed messages whose recipients were listed while they
+    waited (one query for the batch); return their ids."""
+    listed = suppressions.suppressed_messages(connection, message_ids)
+    if listed:
+        connection.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.id == bindparam("s_id"))
+            .values(
+                status=MessageStatus.SUPPRESSED.value,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_reply=bindparam("s_reply"),
+            ),
+            [
+                {"s_id": message_id, "s_reply": suppressions.suppression_reply(reason)}
+                for message_id, reason in listed.items()
+            ],
+        )
+    return set(listed)
 
 
 def load_signing_keys(connection: Connection, domain_ids: Iterable[int]) -> dict[int, StoredKey]:

@@ -192,6 +192,8 @@ class SenderStats:
     bounced: int = 0
     rejected: int = 0
     held: int = 0
+    # Claimed, then finished unsent: the recipient was suppressed while the message waited.
+    suppressed: int = 0
     released: int = 0
     reclaimed: int = 0
     in_flight: int = 0
@@ -404,12 +406,16 @@ class Sender:
                 continue
             self.claim_retry.succeeded()
             self.stats.reclaimed += claim.reclaimed
+            self.stats.suppressed += claim.suppressed
             if claim.messages:
                 waiting_for = None
                 expires = claim_started + options.lease_seconds
                 for message in claim.messages:
                     self.leases[message.id] = expires
                 await self._dispatch(claim)
+                continue
+            if claim.suppressed:
+                # A batch of only suppressed messages says nothing about what is left.
                 continue
             if options.until_empty and self.pending == 0:
                 elsewhere = await self._leased_elsewhere()

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,7 +26,8 @@ from app import clock, settings
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
 from app.rules.formatting import one_line
-from app.services import audit, contents
+from app.services import audit, contents, suppressions
+from app.services.addresses import parse_address
 from app.services.credentials import SubmissionLogin
 from app.services.lookups import no_such_domain
 from data.models import (
@@ -57,6 +56,9 @@ class EnqueueResult:
     count: int
     # The Message-IDs of the first RETURNED_IDS messages queued.
     message_ids: list[str]
+    # Recipients on the account's suppression list: their messages were finished at once,
+    # as suppressed, and are not among the COUNT queued.
+    suppressed: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
@@ -64,7 +66,20 @@ class EnqueueResult:
             "kind": self.kind,
             "count": self.count,
             "message_ids": self.message_ids,
+            "suppressed": self.suppressed,
         }
+
+    @property
+    def summary(self) -> str:
+        plural = "message" if self.count == 1 else "messages"
+        said = f"Queued {self.count:,} {self.kind} {plural} from {self.domain}."
+        if self.suppressed:
+            said += (
+                f" Not sent to {', '.join(self.suppressed[:5])}"
+                f"{f' and {len(self.suppressed) - 5:,} more' if len(self.suppressed) > 5 else ''}"
+                ": on the account's suppression list."
+            )
+        return said
 
 
 @dataclass(frozen=True)
@@ -90,38 +105,6 @@ def _credential(login: SubmissionLogin) -> Queuer:
         f"credential {login.username}",
         by_credential=True,
     )
-
-
-@lru_cache(maxsize=4096)
-def parse_address(value: str | None, field: str) -> tuple[str, str]:
-    """Return (address, domain) or refuse an address that SMTP cannot carry.
-
-    An internationalised domain is accepted and carried in its ASCII (punycode)
-    form; the local part must be ASCII, as this sender does not use SMTPUTF8.
-    Checking one costs most of a millisecond and the same senders come back
-    message after message, so recent answers are remembered.
-    """
-    raw = (value or "").strip()
-    if not raw:
-        raise MailpoolsError(f"Give the {field} address, e.g. news@example.com.", field=field)
-    if len(raw.rpartition("@")[0]) > 64:
-        # RFC 5321's limit: receiving servers refuse longer ones.
-        raise MailpoolsError(
-            f"The {field} address's local part (before the @) is longer than 64 characters.",
-            field=field,
-        )
-    try:
-        # Deliverability is the sender's business, not a DNS query's here; the .test
-        # names (RFC 2606) are allowed because loopback tests and demos send to them.
-        checked = validate_email(
-            raw, check_deliverability=False, allow_smtputf8=False, test_environment=True
-        )
-    except EmailNotValidError as error:
-        raise MailpoolsError(
-            f"{one_line(repr(raw), 80)} is not an email address this sender can use: {error}",
-            field=field,
-        ) from None
-    return checked.ascii_email or checked.normalized, checked.ascii_domain.lower()
 
 
 def new_message_id(domain_name: str) -> str:
@@ -297,9 +280,12 @@ def _queue(
     # One connection for every statement: asking the session for it each time costs.
     connection = session.connection()
     domain = _sending_domain(connection, queuer, domain_name, kind)
+    listed = suppressions.suppressed_among(connection, domain.account_id, recipients)
     count = len(recipients) * copies
     now = clock.now()
-    _count_against_hourly_limit(connection, domain.account_id, count, now)
+    queued_count = (len(recipients) - len(listed)) * copies
+    if queued_count:
+        _count_against_hourly_limit(connection, domain.account_id, queued_count, now)
     ids = [new_message_id(domain.name) for _ in range(min(count, _INSERT_CHUNK))]
     content_id = (
         contents.store(connection, content.completed(ids[0], now), now) if content else None
@@ -313,7 +299,8 @@ def _queue(
             recipient, _copy = next(pairs)
             message_id = ids[written] if written < len(ids) else new_message_id(domain.name)
             written += 1
-            if len(message_ids) < RETURNED_IDS:
+            suppressed = recipient in listed
+            if len(message_ids) < RETURNED_IDS and not suppressed:
                 message_ids.append(message_id)
             rows.append(
                 {
@@ -323,22 +310,28 @@ def _queue(
                     "to_addr": recipient,
                     "subject": subject,
                     "kind": kind,
-                    "status": MessageStatus.QUEUED.value,
+                    "status": (
+                        MessageStatus.SUPPRESSED if suppressed else MessageStatus.QUEUED
+                    ).value,
                     "attempts": 0,
                     "created_at": now,
                     "next_attempt_at": now,
+                    "finished_at": now if suppressed else None,
+                    "last_reply": suppressions.NOT_SENT if suppressed else None,
                     "content_id": content_id,
                 }
             )
         connection.execute(insert(MESSAGES), rows)
     after: dict[str, object] = {
         "kind": kind,
-        "count": count,
+        "count": queued_count,
         "to": recipients[0],
         "subject": subject,
     }
     if len(recipients) > 1:
         after["recipients"] = len(recipients)
+    if listed:
+        after["suppressed"] = sorted(listed)
     if content_id is not None:
         after["content_id"] = content_id
     audit.record_at_once(
@@ -351,7 +344,13 @@ def _queue(
         domain_id=domain.id,
         after=after,
     )
-    return EnqueueResult(domain=domain.name, kind=kind, count=count, message_ids=message_ids)
+    return EnqueueResult(
+        domain=domain.name,
+        kind=kind,
+        count=queued_count,
+        message_ids=message_ids,
+        suppressed=sorted(listed),
+    )
 
 
 def _add_to_hour(insert_into: Callable[[Table], Any]) -> Any:

@@ -207,6 +207,17 @@ class SubmissionHandler:
             log.exception("could not queue a message from %s", login.username)
             return NOT_QUEUED
         ids = result.message_ids[:LISTED_IDS]
+        if result.suppressed:
+            # The message is taken (so the client does not retry it), but told plainly.
+            listed = ", ".join(result.suppressed[:LISTED_IDS])
+            lines = [f"250-2.0.0 {message_id}" for message_id in ids]
+            return "\r\n".join(
+                [
+                    *lines,
+                    f"250 2.0.0 Queued {result.count}; not sent to {listed}: "
+                    "on this account's suppression list",
+                ]
+            )
         if result.count == 1:
             return f"250 2.0.0 Queued as {ids[0]}"
         lines = [f"250-2.0.0 {message_id}" for message_id in ids]

@@ -191,6 +191,22 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         ("credentials", "revoke", "1", "--as", SLOT),
     ],
     "content purge": [("content", "purge", "--days", SLOT)],
+    "suppressions list": open_each(
+        "suppressions list --account bolt --search dana --as bruno", "--account", "--search", "--as"
+    ),
+    "suppressions add": open_each(
+        "suppressions add dana@dest.test --reason 'Asked us to stop.' --account bolt --as sam",
+        "dana@dest.test",
+        "--reason",
+        "--account",
+        "--as",
+    ),
+    "suppressions remove": open_each(
+        "suppressions remove dana@dest.test --account bolt --as sam",
+        "dana@dest.test",
+        "--account",
+        "--as",
+    ),
     "dkim show": [("dkim", "show", SLOT)],
     "dkim rotate": [
         ("dkim", "rotate", SLOT, "--as", "sam"),
@@ -204,7 +220,11 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
 
 # Filters that match text without naming anything: a value that names nothing finds
 # nothing, and an empty listing is a fine answer (but a hostile one is still refused).
-LISTINGS_THAT_MAY_FIND_NOTHING = {("audit", "--user", SLOT), ("audit", "--kind", SLOT)}
+LISTINGS_THAT_MAY_FIND_NOTHING = {
+    ("audit", "--user", SLOT),
+    ("audit", "--kind", SLOT),
+    ("suppressions", "list", "--account", "bolt", "--search", SLOT, "--as", "bruno"),
+}
 
 PADDING = [" ", "\t", "\n", "\u00a0", "\u3000", "\u200b"]
 

@@ -170,6 +170,8 @@ def test_child_processes_get_the_settings_back_as_variables():
         "MAILPOOLS_ACCOUNT_HOURLY_LIMIT": "1000000",
         "MAILPOOLS_CONTENT_RETENTION_DAYS": "7",
         "MAILPOOLS_AUTH_FAILURE_DELAY": "1.0",
+        "MAILPOOLS_SOFT_BOUNCE_LIMIT": "3",
+        "MAILPOOLS_INBOUND_MAX_BYTES": "10485760",
         "MAILPOOLS_NOW": "2027-03-01T00:00:00+00:00",
     }
     assert Settings.load(variables) == configured

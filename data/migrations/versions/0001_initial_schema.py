@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 07:39:23.465021
+Create Date: 2026-12-02 08:59:49.962091
 """
 from alembic import op
 import sqlalchemy as sa
@@ -220,6 +220,8 @@ def upgrade() -> None:
     sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('campaign_sent', sa.Integer(), nullable=False),
     sa.Column('broadcast_sent', sa.Integer(), nullable=False),
+    sa.Column('soft_bounced', sa.Integer(), nullable=False),
+    sa.Column('unsubscribes', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
     sa.PrimaryKeyConstraint('domain_id', 'day')
     )
@@ -233,6 +235,7 @@ def upgrade() -> None:
     sa.Column('deferred', sa.Integer(), nullable=False),
     sa.Column('bounced', sa.Integer(), nullable=False),
     sa.Column('complaints', sa.Integer(), nullable=False),
+    sa.Column('soft_bounced', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
     sa.PrimaryKeyConstraint('ip_id', 'day')
     )
@@ -272,6 +275,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_domain_created', ['domain_id', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
+        batch_op.create_index('ix_messages_to_addr', ['to_addr'], unique=False)
 
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -321,6 +325,79 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_warmups_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_warmups_pool_id'), ['pool_id'], unique=False)
 
+    op.create_table('feedback_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('domain_id', sa.Integer(), nullable=False),
+    sa.Column('pool_id', sa.Integer(), nullable=True),
+    sa.Column('ip_id', sa.Integer(), nullable=True),
+    sa.Column('message_kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('text', sa.Text(), server_default='', nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
+    sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], ),
+    sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('feedback_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_feedback_events_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_events_at'), ['at'], unique=False)
+        batch_op.create_index('ix_feedback_events_domain_at', ['domain_id', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_events_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_events_message_id'), ['message_id'], unique=False)
+
+    op.create_table('soft_bounce_streaks',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('last_message_id', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.ForeignKeyConstraint(['last_message_id'], ['messages.id'], ),
+    sa.PrimaryKeyConstraint('account_id', 'address')
+    )
+    op.create_table('suppressions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('note', sa.Text(), server_default='', nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.create_index('ix_suppressions_account_address', ['account_id', 'address'], unique=True)
+
+    op.create_table('unparsed_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=True),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('mail_from', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('rcpt_to', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('unparsed_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_unparsed_reports_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_unparsed_reports_at'), ['at'], unique=False)
+
     op.create_table('warmup_holds',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('warmup_id', sa.Integer(), nullable=False),
@@ -341,6 +418,24 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_warmup_holds_warmup_id'))
 
     op.drop_table('warmup_holds')
+    with op.batch_alter_table('unparsed_reports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_unparsed_reports_at'))
+        batch_op.drop_index(batch_op.f('ix_unparsed_reports_account_id'))
+
+    op.drop_table('unparsed_reports')
+    with op.batch_alter_table('suppressions', schema=None) as batch_op:
+        batch_op.drop_index('ix_suppressions_account_address')
+
+    op.drop_table('suppressions')
+    op.drop_table('soft_bounce_streaks')
+    with op.batch_alter_table('feedback_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feedback_events_message_id'))
+        batch_op.drop_index(batch_op.f('ix_feedback_events_kind'))
+        batch_op.drop_index('ix_feedback_events_domain_at')
+        batch_op.drop_index(batch_op.f('ix_feedback_events_at'))
+        batch_op.drop_index(batch_op.f('ix_feedback_events_account_id'))
+
+    op.drop_table('feedback_events')
     with op.batch_alter_table('warmups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_warmups_pool_id'))
         batch_op.drop_index(batch_op.f('ix_warmups_account_id'))
@@ -355,6 +450,7 @@ def downgrade() -> None:
 
     op.drop_table('notifications')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_to_addr')
         batch_op.drop_index(batch_op.f('ix_messages_status'))
         batch_op.drop_index('ix_messages_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_domain_created')
