@@ -43,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
+from email.header import Header, decode_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
@@ -70,6 +71,10 @@ FEEDBACK_REPORT_TYPE = "message/feedback-report"
 RETURNED_MESSAGE_TYPES = ("message/rfc822", "message/global")
 RETURNED_HEADERS_TYPES = ("text/rfc822-headers", "message/global-headers")
 RECIPIENT_ADDRESS_TYPES = ("rfc822", "utf-8")
+REPORT_NAMES = {
+    "delivery-status": "delivery status notification",
+    "feedback-report": "feedback report",
+}
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 MAIL_SYSTEM_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 
@@ -146,7 +151,9 @@ def _read(raw: bytes, purpose: str) -> Report:
 def _read_unsubscribe(message: Message) -> Report:
     report_type, _ = _report(message)
     if report_type is not None:
-        return _unparsed(f"A {report_type} report came to an unsubscribe address, not a request.")
+        return _unparsed(
+            f"A {_report_name(report_type)} came to an unsubscribe address, not a request."
+        )
     sign = _auto_reply_sign(message)
     if sign is not None:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
@@ -174,7 +181,7 @@ def _read_other(message: Message, size: int, report_type: str | None) -> Report:
     if sign is not None:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
     if report_type is not None:
-        return _unparsed(f"A {report_type} report without the part that says what happened.")
+        return _unparsed(f"A {_report_name(report_type)} without the part that says what happened.")
     return _unparsed(
         "Neither a delivery status notification nor a feedback report, "
         "and no bounce detector recognised it."
@@ -318,7 +325,7 @@ def _read_feedback_report(parts: list[Message]) -> Report | None:
         feedback_type=known_type,
         original_message_id=_message_id(original),
         original_envelope_sender=envelope_sender,
-        reason=f"A {known_type} complaint about {complained or 'an unnamed recipient'}.",
+        reason=f"A complaint ({known_type}) about {complained or 'an unnamed recipient'}.",
     )
     if known_type is None:
         reason = "The feedback report has no readable Feedback-Type."
@@ -413,6 +420,10 @@ def _report(message: Message) -> tuple[str | None, list[Message]]:
     return one_line(declared, 40) or "unknown", parts
 
 
+def _report_name(report_type: str) -> str:
+    return REPORT_NAMES.get(report_type, f"{report_type} report")
+
+
 def _returned_headers(parts: Iterator[Message] | list[Message]) -> Message | None:
     """The header fields of the original message returned among PARTS, if any."""
     for part in parts:
@@ -450,8 +461,8 @@ def _field_blocks(part: Message) -> list[Message]:
     for item in payload:
         if isinstance(item, Message):
             blocks.append(item)
-            body = item.get_payload()
-            if isinstance(body, str) and body.strip():
+            body = _part_text(item)
+            if body.strip():
                 blocks.extend(_parse_blocks(body))
     return blocks
 
@@ -488,9 +499,21 @@ def _content_type(part: Message) -> str:
 
 def _clean(value: object) -> str:
     """A header value as one line of text: undecodable bytes replaced, folding undone."""
-    text = str(value)
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, Header):
+        # compat32 wraps a field holding 8-bit bytes in a Header; its bytes are mostly UTF-8.
+        text = "".join(_decoded(chunk, charset) for chunk, charset in decode_header(value))
+    else:
+        text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return " ".join(text.split())
+
+
+def _decoded(chunk: bytes | str, charset: str | None) -> str:
+    if isinstance(chunk, str):
+        return chunk
+    try:
+        return chunk.decode(charset or "utf-8", "replace")
+    except LookupError:  # unknown-8bit, or a charset Python does not know
+        return chunk.decode("utf-8", "replace")
 
 
 def _header(message: Message | None, name: str) -> str:
