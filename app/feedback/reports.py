@@ -168,16 +168,21 @@ def _read_other(message: Message, size: int, report_type: str | None) -> Report:
     mail_system = _from_mail_system(message)
     if sign is not None and not mail_system:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
-    failed = _detected_failures(message, size)
+    failed, named = _detected_failures(message, size)
     if failed:
         original = _returned_headers(_walk(message))
+        summary = _severity_summary(failed)
+        if named > len(failed):
+            summary += f"; {named - len(failed):,} more not listed or not plain addresses"
         return Report(
             ReportKind.BOUNCE,
             failed=failed,
             original_message_id=_message_id(original),
             original_envelope_sender=_return_path(original),
-            reason=f"A non-standard bounce: {_severity_summary(failed)}.",
+            reason=one_line(f"A non-standard bounce: {summary}.", REASON_LIMIT),
         )
+    if named:
+        return _unparsed("A non-standard bounce whose failed recipients are not plain addresses.")
     if sign is not None:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
     if report_type is not None:
@@ -373,23 +378,25 @@ def _from_mail_system(message: Message) -> bool:
     return any(address.partition("@")[0].lower() in MAIL_SYSTEM_SENDERS for address in addresses)
 
 
-def _detected_failures(message: Message, size: int) -> tuple[FailedRecipient, ...]:
+def _detected_failures(message: Message, size: int) -> tuple[tuple[FailedRecipient, ...], int]:
+    """The failed recipients flufl.bounce's detectors find, and how many they named."""
     if size > MAX_SCANNED_BYTES:
-        return ()
+        return (), 0
     try:
         temporary, permanent = all_failures(message)
     except Exception:  # a detector tripping over hostile mail means nothing was detected
-        return ()
+        return (), 0
     found: dict[str, Severity] = {}
     for raw_addresses, kind in ((permanent, Severity.HARD), (temporary, Severity.SOFT)):
         for raw_address in sorted(raw_addresses):
             address = _plain_address(raw_address.decode("ascii", "replace"))
             if address is not None and len(found) < MAX_FAILED_RECIPIENTS:
                 found.setdefault(address, kind)
-    return tuple(
+    failed = tuple(
         FailedRecipient(address=address, status=None, severity=kind, diagnostic="")
         for address, kind in found.items()
     )
+    return failed, len(temporary | permanent)
 
 
 # The parts of a report and the returned original.
