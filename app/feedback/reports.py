@@ -75,6 +75,8 @@ REPORT_NAMES = {
     "delivery-status": "delivery status notification",
     "feedback-report": "feedback report",
 }
+# RFC 3464's actions other than "failed": none of them is a bounce.
+NOT_FAILURES = frozenset({"delayed", "delivered", "relayed", "expanded"})
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 MAIL_SYSTEM_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 
@@ -108,11 +110,17 @@ class FailedRecipient:
 @dataclass(frozen=True, slots=True)
 class Report:
     kind: ReportKind
+    # Bounces: every recipient whose Action is "failed", at most MAX_FAILED_RECIPIENTS.
     failed: tuple[FailedRecipient, ...] = ()
+    # Complaints: the feedback report's Original-Rcpt-To, else the returned message's To.
     complained_address: str | None = None
+    # Complaints: the Feedback-Type, lowercased (abuse, fraud, virus, other, ...).
     feedback_type: str | None = None
+    # The returned original's Message-ID, angle brackets and all, as it was sent.
     original_message_id: str | None = None
+    # The original's envelope sender: Original-Mail-From, else the returned Return-Path.
     original_envelope_sender: str | None = None
+    # One sentence: what was found, or why the mail could not be read.
     reason: str = ""
 
 
@@ -133,6 +141,8 @@ def _read(raw: bytes, purpose: str) -> Report:
     data = bytes(raw)
     if not data.strip():
         return _unparsed("The mail is empty.")
+    # compat32 reads on past defects and leaves field values as sent, for the checks
+    # here to judge; flufl.bounce's detectors expect its messages too.
     message = message_from_bytes(data, policy=compat32)
     if purpose == "u":
         return _read_unsubscribe(message)
@@ -206,11 +216,14 @@ def _read_delivery_status(parts: list[Message]) -> Report | None:
     failed: list[FailedRecipient] = []
     seen: set[str] = set()
     other_actions: Counter[str] = Counter()
-    not_listed = skipped = 0
+    not_listed = skipped = unreadable = 0
     for group in groups:
         action = _first_word(_header(group, "Action")).lower()
+        if action in NOT_FAILURES:
+            other_actions[action] += 1
+            continue
         if action != "failed":
-            other_actions[action or "no action"] += 1
+            unreadable += 1
             continue
         if len(failed) >= MAX_FAILED_RECIPIENTS:
             not_listed += 1
@@ -224,6 +237,8 @@ def _read_delivery_status(parts: list[Message]) -> Report | None:
     notes = []
     if skipped:
         notes.append(f"{plural(skipped, 'failed recipient')} skipped: not one plain address")
+    if unreadable:
+        notes.append(f"{plural(unreadable, 'recipient')} without a readable Action")
     if not_listed:
         notes.append(
             f"{not_listed:,} more not listed (only the first {MAX_FAILED_RECIPIENTS:,} are kept)"
@@ -239,6 +254,9 @@ def _read_delivery_status(parts: list[Message]) -> Report | None:
         )
     if skipped:
         reason = "The delivery status notification's failed recipients are not plain addresses."
+        return _unparsed(reason, message_id, envelope_sender)
+    if unreadable:
+        reason = "The delivery status notification names recipients without a readable Action."
         return _unparsed(reason, message_id, envelope_sender)
     if other_actions:
         actions = ", ".join(f"{action} {count:,}" for action, count in other_actions.items())

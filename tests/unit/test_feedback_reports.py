@@ -329,6 +329,21 @@ def test_only_failed_recipients_are_bounces():
     assert [failed.address for failed in report.failed] == ["failed@example.net"]
 
 
+@pytest.mark.parametrize("action", ["", "bounced", "fail"])
+def test_a_notification_whose_actions_cannot_be_read_is_kept_unparsed(action):
+    report = read_report(dsn(group("rfc822; a@example.net", action=action)), "b")
+    assert report.kind is ReportKind.UNPARSED
+    assert "without a readable Action" in report.reason
+
+
+def test_recipients_without_a_readable_action_are_counted_beside_the_failures():
+    report = read_report(
+        dsn(group("rfc822; a@example.net", action="gone"), group("rfc822; b@example.net")), "b"
+    )
+    assert [failed.address for failed in report.failed] == ["b@example.net"]
+    assert "1 recipient without a readable Action" in report.reason
+
+
 def test_a_notification_of_only_successes_asks_for_nothing():
     report = read_report(
         dsn(group("rfc822; a@example.net", action="delivered", status="2.0.0")), "b"
