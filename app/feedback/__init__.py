@@ -1,0 +1,1 @@
+"""What receivers send back by mail: bounces, complaints, unsubscribes and auto-replies."""
