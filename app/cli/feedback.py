@@ -1,5 +1,7 @@
-"""Hearing back: the suppression list.
+"""Hearing back: the inbound listener, what receivers said, and the suppression list.
 
+mailpools inbound [--host 127.0.0.1] [--port 25]
+mailpools events [--domain D] [--kind bounce|complaint|unsubscribe] [--unparsed] [--limit N] [--json]
 mailpools suppressions list [--account A] [--search TEXT] [--json] [--as USER]
 mailpools suppressions add ADDRESS --reason TEXT [--account A] --as USER
 mailpools suppressions remove ADDRESS [--account A] --as USER
@@ -7,22 +9,52 @@ mailpools suppressions remove ADDRESS [--account A] --as USER
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from app.cli.arguments import whole_number
 from app.cli.common import (
     acting_user,
     add_as_option,
     add_json_option,
     command,
+    engine,
     group,
     local_reader,
     print_json,
     print_table,
+    serve_until_signalled,
     transaction,
 )
-from app.rules.formatting import table_time
-from app.services import suppressions
+from app.errors import MailpoolsError
+from app.rules.formatting import one_line, table_time
+from app.services import feedback, suppressions
 
 
 def register(subparsers) -> None:
+    inbound = command(
+        subparsers,
+        "inbound",
+        _inbound,
+        "take bounces, complaints and unsubscribe mail (Ctrl-C or SIGTERM stops it)",
+    )
+    inbound.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    inbound.add_argument(
+        "--port", type=whole_number, default=25, help="port (25; 0 picks a free one)"
+    )
+
+    events = command(
+        subparsers, "events", _events, "bounces, complaints and unsubscribes, newest first"
+    )
+    events.add_argument("--domain", metavar="D", help="only this domain's")
+    events.add_argument("--kind", choices=["bounce", "complaint", "unsubscribe"])
+    events.add_argument(
+        "--unparsed", action="store_true", help="the reports kept because they could not be read"
+    )
+    events.add_argument("--limit", type=whole_number, default=500, help="at most N (500)")
+    add_json_option(events)
+    add_as_option(events, required=False)
+
     listed = group(subparsers, "suppressions", "addresses an account's mail no longer goes to")
     listing = command(
         listed, "list", _list, "your account's suppression list (agents: every account's)"
@@ -80,4 +112,77 @@ def _remove(args) -> int:
             session, acting_user(session, args), args.address, account=args.account
         )
     print(outcome.summary)
+    return 0
+
+
+def _inbound(args) -> int:
+    from app.feedback.listener import serve_inbound
+
+    if not 0 <= args.port <= 65_535:
+        raise MailpoolsError(f"--port must be from 0 to 65,535, not {args.port}.")
+    logging.basicConfig(level=logging.INFO, format="mailpools inbound: %(message)s")
+
+    async def main() -> None:
+        try:
+            server = await serve_inbound(engine(), args.host, args.port)
+        except OSError as error:
+            raise MailpoolsError(
+                f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}."
+            ) from None
+        print(f"mailpools inbound listening on {args.host}:{server.port}", flush=True)
+        await serve_until_signalled(server)
+
+    asyncio.run(main())
+    return 0
+
+
+def _events(args) -> int:
+    if args.unparsed and (args.domain or args.kind):
+        raise MailpoolsError(
+            "--unparsed lists every kept report; give it without --domain or --kind."
+        )
+    with transaction() as session:
+        reader = local_reader(session, args)
+        if args.unparsed:
+            kept = feedback.list_unparsed(session, reader, limit=args.limit)
+        else:
+            found = feedback.list_events(
+                session, reader, domain=args.domain, kind=args.kind, limit=args.limit
+            )
+    if args.unparsed:
+        if args.json:
+            print_json([view.as_json() for view in kept])
+        elif not kept:
+            print("No reports were kept unread.")
+        else:
+            rows = [
+                [
+                    view.id,
+                    table_time(view.at),
+                    view.rcpt_to,
+                    f"{view.size:,}",
+                    one_line(view.reason, 80),
+                ]
+                for view in kept
+            ]
+            print_table(["id", "at", "to", "bytes", "why kept"], rows)
+        return 0
+    if args.json:
+        print_json([view.as_json() for view in found])
+    elif not found:
+        print("No bounces, complaints or unsubscribes yet.")
+    else:
+        rows = [
+            [
+                table_time(view.at),
+                f"{view.severity} bounce" if view.severity else view.kind,
+                view.domain,
+                view.recipient,
+                view.ip or "",
+                view.code or "",
+                one_line(view.text, 60),
+            ]
+            for view in found
+        ]
+        print_table(["at", "what", "domain", "recipient", "ip", "code", "said"], rows)
     return 0

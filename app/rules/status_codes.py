@@ -102,3 +102,13 @@ def _basic_severity(code: int) -> Severity | None:
     if 500 <= code <= 599:
         return Severity.SOFT if code in _SOFT_BASIC_CODES else Severity.HARD
     return None
+
+
+def reply_severity(reply: str | None) -> Severity:
+    """Hard or soft for a synchronous refusal's text ("550 5.1.1 No such user"): the same
+    rule as for reports. A final failure that says nothing readable counts as soft, since
+    it says nothing against the address."""
+    text = reply or ""
+    code_text, _, rest = text.partition(" ")
+    code = int(code_text) if code_text.isdigit() and len(code_text) == 3 else None
+    return severity(enhanced_code(rest), code) or Severity.SOFT

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
-from app.services import contents, suppressions
+from app.rules.status_codes import Severity
+from app.services import contents, feedback, suppressions
 from data.db import is_sqlite, session_scope
 from data.models import (
     DkimKey,
@@ -46,8 +47,16 @@ WARMUPS = table_of(Warmup)
 DKIM_KEYS = table_of(DkimKey)
 CONTENTS = table_of(MessageContent)
 
-DOMAIN_COUNTERS = ("sent", "deferred", "bounced", "rejected", "campaign_sent", "broadcast_sent")
-IP_COUNTERS = ("sent", "deferred", "bounced")
+DOMAIN_COUNTERS = (
+    "sent",
+    "deferred",
+    "bounced",
+    "soft_bounced",
+    "rejected",
+    "campaign_sent",
+    "broadcast_sent",
+)
+IP_COUNTERS = ("sent", "deferred", "bounced", "soft_bounced")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +352,18 @@ def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, d
         kept = [outcome for outcome in outcomes if outcome.message.id in still_ours]
         if kept:
             connection.execute(_WRITE_BACK, [_write_back_row(o, worker_id) for o in kept])
+            feedback.record_reply_bounces(
+                connection,
+                [
+                    feedback.ReplyBounce(
+                        o.message.id,
+                        o.reply or "",
+                        Severity.HARD if o.counter == "bounced" else Severity.SOFT,
+                    )
+                    for o in kept
+                    if o.status == MessageStatus.BOUNCED
+                ],
+            )
             domain_counts, ip_counts = _daily_counts(kept)
             add_daily_counts(connection, table_of(DomainDailyStat), "domain_id", day, domain_counts)
             add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts)

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import clock, settings
 from app.rules.routing import Action, Route, RoutingIp, route_message
+from app.rules.status_codes import Severity, reply_severity
 from app.sender import store
 from app.sender.binding import check_bindings
 from app.sender.delivery import (
@@ -773,12 +774,15 @@ class Sender:
                 tls_version=reply.tls,
             )
         elif reply.permanent:
+            # Hard bounces count against the pool's limit; soft ones (mailbox full, a
+            # policy block) apart, by the same rule as bounces reported later by mail.
+            hard = reply_severity(str(reply)) == Severity.HARD
             self._record(
                 message,
                 route,
                 MessageStatus.BOUNCED,
                 str(reply),
-                "bounced",
+                "bounced" if hard else "soft_bounced",
                 attempts=message.attempts + 1,
                 finished=clock.now(),
             )
@@ -808,7 +812,8 @@ class Sender:
                 route,
                 MessageStatus.BOUNCED,
                 f"gave up after {attempts} attempts over {hours:g} hours; last reply: {reason}",
-                "bounced",
+                # Only ever told "try later": nothing said against the address.
+                "soft_bounced",
                 attempts=attempts,
                 finished=now,
             )

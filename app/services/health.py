@@ -11,6 +11,7 @@ shared pool and remove it from the transactional one.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -60,12 +61,18 @@ def breach(rates: Rates, pool: Pool) -> str | None:
     )
 
 
-def find_breaches(session: Session, today: date) -> list[Verdict]:
-    domains = session.exec(
+def find_breaches(
+    session: Session, today: date, domain_ids: Collection[int] | None = None
+) -> list[Verdict]:
+    """The active shared and transactional domains (or those of DOMAIN_IDS) over a limit."""
+    query = (
         select(Domain)
         .where(Domain.status == DomainStatus.ACTIVE)
         .where(col(Domain.sending_mode).in_([SendingMode.SHARED, SendingMode.TRANSACTIONAL]))
-    ).all()
+    )
+    if domain_ids is not None:
+        query = query.where(col(Domain.id).in_(list(domain_ids)))
+    domains = session.exec(query).all()
     by_pool: dict[int, list[Domain]] = {}
     for domain in domains:
         pool_id = sending_pool_id(domain)
@@ -86,11 +93,14 @@ def find_breaches(session: Session, today: date) -> list[Verdict]:
     return verdicts
 
 
-def check_domain_health(engine: Engine, today: date | None = None) -> list[Verdict]:
-    """Remove every domain whose rates break its pool's thresholds; one transaction per removal."""
+def check_domain_health(
+    engine: Engine, today: date | None = None, domain_ids: Collection[int] | None = None
+) -> list[Verdict]:
+    """Remove every domain (of DOMAIN_IDS, when given) whose rates break its pool's
+    thresholds; one transaction per removal."""
     today = today or clock.today()
     with session_scope(engine) as session:
-        verdicts = find_breaches(session, today)
+        verdicts = find_breaches(session, today, domain_ids)
     removed = []
     for verdict in verdicts:
         with session_scope(engine) as session:

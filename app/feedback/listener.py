@@ -1,0 +1,173 @@
+"""The inbound listener (aiosmtpd): mail back to the addresses the sender signed.
+
+It takes mail only for return-path and unsubscribe addresses: a local part shaped
+like a token (`b-<id>-<mac>` or `u-<id>-<mac>`), so it can never relay or collect
+anyone else's mail; any other recipient gets 550 5.1.1. A token whose signature does
+not hold is accepted and dropped with a log line: refusing it would send a bounce of
+a bounce, and tell a prober which tokens are real. Each accepted mail is read
+(`app.feedback.reports`) and recorded (`app.services.feedback`) in a thread, one
+transaction per recipient address; when the database cannot be written the client
+is told to try later (451), so nothing is lost. Domains that a hard bounce or a
+complaint may have pushed over their pool's limits are checked once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import settings
+from app.feedback.reports import read_report
+from app.rules.return_path import MessageToken, read_address
+from app.services import feedback, health
+from app.services.secrets import RETURN_PATH_SECRET, server_secret
+from data.db import session_scope
+
+log = logging.getLogger("mailpools.inbound")
+
+# A token's shape (see app.rules.return_path); whether it is genuine is the MAC's say.
+_TOKEN_SHAPE = re.compile(r"[bu]-[0-9]{1,19}-[0-9a-f]{32}", re.ASCII | re.IGNORECASE)
+NOT_HERE = (
+    "550 5.1.1 No such mailbox here: this server takes only bounces and unsubscribe requests."
+)
+TRY_LATER = "451 4.3.0 The report could not be recorded just now; please try again later."
+HEALTH_INTERVAL_SECONDS = 1.0
+
+
+def token_shaped(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and domain and _TOKEN_SHAPE.fullmatch(local))
+
+
+class InboundHandler:
+    """aiosmtpd handler: RCPT checks the address, DATA records what the mail reports."""
+
+    def __init__(self, engine: Engine, secret: bytes) -> None:
+        self.engine = engine
+        self.secret = secret
+        self.judged: set[int] = set()
+        self.recorded = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not token_shaped(address):
+            return NOT_HERE
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        tokens = []
+        for address in envelope.rcpt_tos:
+            token = read_address(self.secret, address)
+            if token is None:
+                peer = session.peer[0] if session.peer else "?"
+                log.warning("dropped mail from %s to %s: its token is not ours", peer, address)
+            else:
+                tokens.append((address, token))
+        if not tokens:
+            return "250 2.0.0 OK"
+        try:
+            heard = await asyncio.to_thread(self._record, raw, envelope.mail_from or "", tokens)
+        except Exception:
+            # The sender keeps the mail and tries again: better than losing a report.
+            log.exception("could not record mail to %s", ", ".join(a for a, _ in tokens))
+            return TRY_LATER
+        for each in heard:
+            log.info("%s", each.summary)
+            if each.judged_domain_id is not None:
+                self.judged.add(each.judged_domain_id)
+        self.recorded += len(heard)
+        return "250 2.0.0 OK"
+
+    def _record(
+        self, raw: bytes, mail_from: str, tokens: list[tuple[str, MessageToken]]
+    ) -> list[feedback.Heard]:
+        heard = []
+        for address, token in tokens:
+            report = read_report(raw, token.purpose.value)
+            with session_scope(self.engine) as session:
+                heard.append(
+                    feedback.record_mail(
+                        session, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
+                    )
+                )
+        return heard
+
+    async def check_health(self) -> None:
+        """Now and then, the pool limits of the domains whose counts just went up."""
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            await self.check_judged()
+
+    async def check_judged(self) -> None:
+        if not self.judged:
+            return
+        domain_ids, self.judged = self.judged, set()
+        try:
+            removed = await asyncio.to_thread(
+                health.check_domain_health, self.engine, domain_ids=domain_ids
+            )
+        except SQLAlchemyError:
+            log.exception("could not check the health of %d domains", len(domain_ids))
+            self.judged |= domain_ids
+            return
+        for verdict in removed:
+            log.warning("removed %s from %s: %s", verdict.domain, verdict.pool, verdict.reason)
+
+
+def load_secret(engine: Engine) -> bytes:
+    with session_scope(engine) as session:
+        return server_secret(session, RETURN_PATH_SECRET)
+
+
+class InboundServer:
+    """The listening server and its health checks, closed together."""
+
+    def __init__(self, server: asyncio.Server, handler: InboundHandler) -> None:
+        self.server = server
+        self.handler = handler
+        self.checks = asyncio.create_task(handler.check_health())
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        self.checks.cancel()
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        await self.server.wait_closed()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.checks
+        # What came in since the last check is judged before the listener goes.
+        await self.handler.check_judged()
+
+
+async def serve_inbound(
+    engine: Engine, host: str, port: int, *, handler: InboundHandler | None = None
+) -> InboundServer:
+    """Listen on HOST:PORT (0 picks a free port) until the returned server is closed."""
+    inbound = handler or InboundHandler(engine, await asyncio.to_thread(load_secret, engine))
+    limit = settings.current().inbound_max_bytes
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _InboundSMTP(inbound, data_size_limit=limit, hostname=host, loop=loop),
+        host=host,
+        port=port,
+    )
+    return InboundServer(server, inbound)
+
+
+class _InboundSMTP(SMTP):
+    def __init__(self, handler: InboundHandler, **kwargs: Any) -> None:
+        super().__init__(handler, decode_data=False, ident="mailpools inbound", **kwargs)
