@@ -195,8 +195,12 @@ def _read_other(message: Message, size: int, report_type: str | None) -> Report:
         return _unparsed("A non-standard bounce whose failed recipients are not plain addresses.")
     if sign is not None:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
-    if report_type is not None:
+    if report_type in REPORT_NAMES:
         return _unparsed(f"A {_report_name(report_type)} without the part that says what happened.")
+    if report_type is not None:
+        return _unparsed(
+            f"A {_report_name(report_type)}, a kind of report this reader does not read."
+        )
     return _unparsed(
         "Neither a delivery status notification nor a feedback report, "
         "and no bounce detector recognised it."
