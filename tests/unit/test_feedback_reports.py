@@ -14,6 +14,7 @@ from app.feedback.reports import (
     ReportKind,
     read_report,
 )
+from app.rules.return_path import TokenPurpose
 from app.rules.status_codes import Severity
 
 FIXTURES = Path(__file__).parent.parent / "feedback_reports"
@@ -550,3 +551,12 @@ def test_an_unknown_purpose_is_kept_unparsed(purpose):
 @pytest.mark.parametrize("raw", [b"", b"\r\n\r\n", "text, not bytes", None])
 def test_empty_or_wrongly_typed_mail_is_kept_unparsed(raw):
     assert read_report(raw, "b").kind is ReportKind.UNPARSED  # type: ignore[arg-type]
+
+
+def test_the_return_path_token_purposes_name_the_two_addresses():
+    assert read_report(fixture("dsn_no_such_user.eml"), TokenPurpose.BOUNCE).kind is (
+        ReportKind.BOUNCE
+    )
+    assert read_report(fixture("unsubscribe_empty_body.eml"), TokenPurpose.UNSUBSCRIBE).kind is (
+        ReportKind.UNSUBSCRIBE
+    )
