@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
@@ -195,8 +195,12 @@ def _read_other(message: Message, size: int, report_type: str | None) -> Report:
         return _unparsed("A non-standard bounce whose failed recipients are not plain addresses.")
     if sign is not None:
         return Report(ReportKind.AUTO_REPLY, reason=f"An automatic reply: {sign}.")
-    if report_type is not None:
+    if report_type in REPORT_NAMES:
         return _unparsed(f"A {_report_name(report_type)} without the part that says what happened.")
+    if report_type is not None:
+        return _unparsed(
+            f"A {_report_name(report_type)}, a kind of report this reader does not read."
+        )
     return _unparsed(
         "Neither a delivery status notification nor a feedback report, "
         "and no bounce detector recognised it."
@@ -348,26 +352,18 @@ def _read_feedback_report(parts: list[Message]) -> Report | None:
         feedback_type=known_type,
         original_message_id=_message_id(original),
         original_envelope_sender=envelope_sender,
-        reason=f"A complaint ({known_type}) about {complained or 'an unnamed recipient'}.",
+        reason=one_line(
+            f"A complaint ({known_type}) about {complained or 'an unnamed recipient'}.",
+            REASON_LIMIT,
+        ),
     )
     if known_type is None:
         reason = "The feedback report has no readable Feedback-Type."
-        return _replace_kind(report, ReportKind.UNPARSED, reason)
+        return replace(report, kind=ReportKind.UNPARSED, reason=reason)
     if known_type in NOT_COMPLAINTS:
         reason = f"A feedback report of type {known_type} is not a complaint."
-        return _replace_kind(report, ReportKind.UNPARSED, reason)
+        return replace(report, kind=ReportKind.UNPARSED, reason=reason)
     return report
-
-
-def _replace_kind(report: Report, kind: ReportKind, reason: str) -> Report:
-    return Report(
-        kind,
-        complained_address=report.complained_address,
-        feedback_type=report.feedback_type,
-        original_message_id=report.original_message_id,
-        original_envelope_sender=report.original_envelope_sender,
-        reason=reason,
-    )
 
 
 # Automatic replies and non-standard bounces.

@@ -14,6 +14,7 @@ from app.feedback.reports import (
     ReportKind,
     read_report,
 )
+from app.rules.return_path import TokenPurpose
 from app.rules.status_codes import Severity
 
 FIXTURES = Path(__file__).parent.parent / "feedback_reports"
@@ -379,6 +380,17 @@ def test_a_notification_without_its_status_part_is_kept_unparsed():
     assert "without the part" in report.reason
 
 
+def test_a_report_of_another_kind_is_kept_unparsed():
+    raw = dsn(
+        report_type="disposition-notification", status_type="message/disposition-notification"
+    )
+    report = read_report(raw, "b")
+    assert report.kind is ReportKind.UNPARSED
+    assert report.reason == (
+        "A disposition-notification report, a kind of report this reader does not read."
+    )
+
+
 def test_a_long_diagnostic_is_cut_to_one_line_of_500_characters():
     diagnostic = "Diagnostic-Code: smtp; 550 5.1.1 " + "\n ".join(["word"] * 400)
     report = read_report(dsn(group("rfc822; a@example.net", extra=diagnostic)), "b")
@@ -444,6 +456,11 @@ def test_a_feedback_report_without_its_type_is_kept_unparsed():
     report = read_report(feedback("Version: 1\n"), "b")
     assert report.kind is ReportKind.UNPARSED
     assert report.feedback_type is None
+
+
+def test_a_feedback_report_is_recognised_by_its_part_when_the_parameter_is_missing():
+    raw = feedback("Feedback-Type: fraud\n").replace(b"report-type=feedback-report; ", b"")
+    assert read_report(raw, "b").kind is ReportKind.COMPLAINT
 
 
 def test_original_rcpt_to_wins_over_the_returned_to():
@@ -534,3 +551,12 @@ def test_an_unknown_purpose_is_kept_unparsed(purpose):
 @pytest.mark.parametrize("raw", [b"", b"\r\n\r\n", "text, not bytes", None])
 def test_empty_or_wrongly_typed_mail_is_kept_unparsed(raw):
     assert read_report(raw, "b").kind is ReportKind.UNPARSED  # type: ignore[arg-type]
+
+
+def test_the_return_path_token_purposes_name_the_two_addresses():
+    assert read_report(fixture("dsn_no_such_user.eml"), TokenPurpose.BOUNCE).kind is (
+        ReportKind.BOUNCE
+    )
+    assert read_report(fixture("unsubscribe_empty_body.eml"), TokenPurpose.UNSUBSCRIBE).kind is (
+        ReportKind.UNSUBSCRIBE
+    )
