@@ -20,9 +20,9 @@ REPORTING_MTA = "mx.dest.test"
 
 
 def _headers_part(original: bytes) -> MIMEText:
-    parsed = email.message_from_bytes(original, policy=email.policy.SMTP)
-    headers = "".join(f"{name}: {value}\r\n" for name, value in parsed.items())
-    part = MIMEText(headers, "rfc822-headers", "us-ascii")
+    # The header block as it arrived, folded lines and all.
+    headers = original.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+    part = MIMEText(headers + "\n", "rfc822-headers", "us-ascii")
     del part["Content-Transfer-Encoding"]
     return part
 
@@ -57,7 +57,7 @@ def _report(kind: str, human: str, machine: MIMEBase, original: bytes, to: str) 
     report.attach(MIMEText(human, "plain", "us-ascii"))
     report.attach(machine)
     report.attach(_headers_part(original))
-    return report.as_bytes()
+    return report.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
 
 
 def delivery_status_notification(
@@ -115,7 +115,7 @@ def unsubscribe_request(to: str, sender: str) -> bytes:
     message["To"] = to
     message["Subject"] = "unsubscribe"
     message.set_content("")
-    return message.as_bytes()
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 def out_of_office(to: str, sender: str) -> bytes:
@@ -125,7 +125,7 @@ def out_of_office(to: str, sender: str) -> bytes:
     message["Subject"] = "Out of office"
     message["Auto-Submitted"] = "auto-replied"
     message.set_content("I am away until Monday.")
-    return message.as_bytes()
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 def return_path_of(delivery) -> str:
