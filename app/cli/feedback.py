@@ -1,6 +1,6 @@
 """Hearing back: the inbound listener, what receivers said, and the suppression list.
 
-mailpools inbound [--host 127.0.0.1] [--port 25]
+mailpools inbound [--host 127.0.0.1] [--port 25] [--quiet]
 mailpools events [--domain D] [--kind bounce|complaint|unsubscribe] [--unparsed] [--limit N] [--json]
 mailpools suppressions list [--account A] [--search TEXT] [--json] [--as USER]
 mailpools suppressions add ADDRESS --reason TEXT [--account A] --as USER
@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     inbound.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     inbound.add_argument(
         "--port", type=whole_number, default=25, help="port (25; 0 picks a free one)"
+    )
+    inbound.add_argument(
+        "--quiet", action="store_true", help="log only problems, not each report heard"
     )
 
     events = command(
@@ -120,7 +123,14 @@ def _inbound(args) -> int:
 
     if not 0 <= args.port <= 65_535:
         raise MailpoolsError(f"--port must be from 0 to 65,535, not {args.port}.")
-    logging.basicConfig(level=logging.INFO, format="mailpools inbound: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="mailpools inbound: %(message)s",
+    )
+    # aiosmtpd narrates every command at INFO; the reports heard are what matters here.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # The bounce detectors log each one that fails on odd mail, which is read anyway.
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
     async def main() -> None:
         try:

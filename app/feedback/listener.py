@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
@@ -28,6 +28,7 @@ from app.feedback.reports import read_report
 from app.rules.return_path import MessageToken, read_address
 from app.services import feedback, health
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
+from app.submission.server import worded_size_refusal
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.inbound")
@@ -157,17 +158,34 @@ async def serve_inbound(
     engine: Engine, host: str, port: int, *, handler: InboundHandler | None = None
 ) -> InboundServer:
     """Listen on HOST:PORT (0 picks a free port) until the returned server is closed."""
-    inbound = handler or InboundHandler(engine, await asyncio.to_thread(load_secret, engine))
     limit = settings.current().inbound_max_bytes
     loop = asyncio.get_running_loop()
+    ready: list[InboundHandler] = []
+    # Bound before the secret is read (and made, the first time), so an address that
+    # cannot be listened on leaves the database as it was.
     server = await loop.create_server(
-        lambda: _InboundSMTP(inbound, data_size_limit=limit, hostname=host, loop=loop),
+        lambda: _InboundSMTP(ready[0], data_size_limit=limit, hostname=host, loop=loop),
         host=host,
         port=port,
+        start_serving=False,
     )
-    return InboundServer(server, inbound)
+    try:
+        ready.append(
+            handler or InboundHandler(engine, await asyncio.to_thread(load_secret, engine))
+        )
+    except BaseException:
+        server.close()
+        raise
+    await server.start_serving()
+    return InboundServer(server, ready[0])
 
 
 class _InboundSMTP(SMTP):
     def __init__(self, handler: InboundHandler, **kwargs: Any) -> None:
         super().__init__(handler, decode_data=False, ident="mailpools inbound", **kwargs)
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            await super().push(worded_size_refusal(status, self.data_size_limit or 0))
+        else:
+            await super().push(status)

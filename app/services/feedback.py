@@ -137,7 +137,7 @@ def _sent_messages(connection: Connection, ids: list[int]) -> dict[int, _Sent]:
         .join(DOMAINS, DOMAINS.c.id == MESSAGES.c.domain_id)
         .where(MESSAGES.c.id.in_(ids))
     )
-    return {row.id: _Sent(*row) for row in connection.execute(query)}
+    return {row.id: _Sent(**row._mapping) for row in connection.execute(query)}
 
 
 def _account_of_message_id(connection: Connection, header_id: str) -> int | None:

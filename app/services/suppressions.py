@@ -42,6 +42,7 @@ from data.models import (
     Suppression,
     SuppressionReason,
     User,
+    saved_id,
     table_of,
 )
 
@@ -165,11 +166,11 @@ def add_suppression(
         reason, when_empty="Say why mail should stop going to this address (--reason)."
     )
     connection = session.connection()
-    if _listed(connection, target.id, [entry]):
+    if _listed(connection, saved_id(target), [entry]):
         raise MailpoolsError(f"{entry} is already on {target.name}'s suppression list.")
     suppress(
         connection,
-        account_id=target.id,
+        account_id=saved_id(target),
         address=entry,
         reason=SuppressionReason.MANUAL,
         note=note,
@@ -320,7 +321,7 @@ def note_soft_bounce(
     entry = normalised(to_addr)
     now = clock.now()
     streak = connection.execute(
-        select(STREAKS.c.count, STREAKS.c.last_message_id).where(
+        select(STREAKS.c.count.label("so_far"), STREAKS.c.last_message_id).where(
             STREAKS.c.account_id == account_id, STREAKS.c.address == entry
         )
     ).first()
@@ -329,7 +330,7 @@ def note_soft_bounce(
         broken = message_id > streak.last_message_id and _accepted_between(
             connection, account_id, to_addr, streak.last_message_id, message_id
         )
-        count = 1 if broken else streak.count + 1
+        count = 1 if broken else streak.so_far + 1
     limit = settings.current().soft_bounce_limit
     if count >= limit:
         return suppress(

@@ -57,6 +57,13 @@ LOGIN_NEEDS_TLS = (
 _SIZE_REPLIES = ("552 Error: Too much mail data", "552 Error: message size exceeds fixed")
 
 
+def worded_size_refusal(status: str, limit: int) -> str:
+    """aiosmtpd's own size refusal, given the enhanced code and the limit in words."""
+    if status.startswith(_SIZE_REPLIES):
+        return f"552 5.3.4 The message is over this server's limit of {readable_size(limit)}."
+    return status
+
+
 def reply_for(error: MailpoolsError) -> str:
     """The SMTP reply for a refusal: its code, then the service's one sentence."""
     if isinstance(error, PermissionDenied):
@@ -267,13 +274,11 @@ class SubmissionSMTP(SMTP):
         return self.transport is not None and bool(self.transport.get_extra_info("ssl_object"))
 
     async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str) and status.startswith(_SIZE_REPLIES):
+        if isinstance(status, str):
             limit = self.submission.settings.submission_max_bytes
-            await super().push(
-                f"552 5.3.4 The message is over this server's limit of {readable_size(limit)}."
-            )
-            return
-        await super().push(status)
+            await super().push(worded_size_refusal(status, limit))
+        else:
+            await super().push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
         if await self.check_helo_needed("EHLO"):

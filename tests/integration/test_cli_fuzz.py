@@ -191,6 +191,14 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         ("credentials", "revoke", "1", "--as", SLOT),
     ],
     "content purge": [("content", "purge", "--days", SLOT)],
+    "inbound": [("inbound", "--port", SLOT), ("inbound", "--host", SLOT, "--port", "0")],
+    "events": open_each(
+        "events --domain acme.example --kind bounce --limit 5 --as sam",
+        "--domain",
+        "--kind",
+        "--limit",
+        "--as",
+    ),
     "suppressions list": open_each(
         "suppressions list --account bolt --search dana --as bruno", "--account", "--search", "--as"
     ),

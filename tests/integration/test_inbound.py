@@ -11,9 +11,11 @@ import aiosmtplib
 import pytest
 from sqlmodel import func, select
 
+from app import settings
 from app.demo.sink import Delivery, LoopbackSink
 from app.feedback.listener import InboundServer, serve_inbound
 from app.sender import run_sender
+from app.settings import Settings
 from data.db import session_scope
 from data.models import (
     DomainDailyStat,
@@ -199,3 +201,58 @@ async def test_a_bounce_in_the_smtp_reply_is_classified_by_the_same_rule(engine)
     offers = domain(engine, "offers.bolt.example")
     stats_row = day_stats(engine, DomainDailyStat, "domain_id", offers.id)
     assert (stats_row.sent, stats_row.bounced, stats_row.soft_bounced) == (1, 1, 0)
+
+
+async def soft_bounce(port: int, delivery: Delivery) -> None:
+    recipient = delivery.rcpt_tos[0]
+    report = delivery_status_notification(
+        delivery.content,
+        delivery.mail_from,
+        recipient,
+        status="4.2.2",
+        diagnostic="452 4.2.2 The mailbox is full",
+    )
+    await mail(port, delivery.mail_from, report)
+
+
+async def test_soft_bounces_in_a_row_suppress_and_a_delivery_between_starts_again(engine, listener):
+    world(engine)
+    deliveries: list[Delivery] = []
+    for _ in range(6):
+        deliveries += (await sent_through_sink(engine, ["full@dest.test"])).values()
+    first, second, delivered, fourth, fifth, sixth = deliveries
+    await soft_bounce(listener.port, first)
+    await soft_bounce(listener.port, second)
+    # The third message was accepted and never bounced: the next soft bounce starts anew.
+    await soft_bounce(listener.port, fourth)
+    await soft_bounce(listener.port, fifth)
+    assert suppressed(engine) == {}
+    await soft_bounce(listener.port, sixth)
+    assert suppressed(engine) == {"full@dest.test": "soft_bounces"}
+    assert [e[:2] for e in events(engine)] == [("bounce", "soft")] * 5
+    offers = domain(engine, "offers.bolt.example")
+    stats = day_stats(engine, DomainDailyStat, "domain_id", offers.id)
+    # Soft bounces are counted apart from the hard ones a pool's limit is about.
+    assert (stats.sent, stats.bounced, stats.soft_bounced) == (1, 0, 5)
+
+
+async def test_mail_over_the_size_limit_is_refused_with_the_limit_in_words(engine):
+    world(engine)
+    sent = await sent_through_sink(engine, ["dana@dest.test"])
+    delivery = sent["dana@dest.test"]
+    with settings.in_force(Settings(inbound_max_bytes=2_000)):
+        server = await serve_inbound(engine, "127.0.0.1", 0)
+    try:
+        report = delivery_status_notification(
+            delivery.content, delivery.mail_from, "dana@dest.test"
+        )
+        assert len(report) > 2_000
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=30) as client:
+            with pytest.raises(aiosmtplib.SMTPResponseException) as refused:
+                await client.sendmail("", [delivery.mail_from], report)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert refused.value.code == 552 and refused.value.message.startswith("5.3.4")
+    assert "limit of 2,000 bytes" in refused.value.message
+    assert events(engine) == []
