@@ -23,6 +23,7 @@ KEYS = [
     ("domains", "[  ]", "previous / next page of domains"),
     ("domains", "enter", "open the highlighted domain"),
     ("a domain", "1 2 3 4", "Overview, Mail Servers, DNS, Activity"),
+    ("a domain", "r", "read the domain again (Activity also refreshes itself every few seconds)"),
     ("a domain", "escape", "back"),
     ("Mail Servers", "← →", "look at another way of sending (or click it)"),
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
