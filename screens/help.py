@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 KEYS = [
     ("anywhere", "? or F1", "this help"),
-    ("anywhere", "ctrl+p", "command palette: go to domain, themes, quit"),
+    ("anywhere", "ctrl+p", "command palette: every action of the screen, go to domain, themes"),
     ("anywhere", "i", "notifications inbox"),
     ("anywhere", "h", "back to your domains"),
     ("anywhere", "c", "SMTP submission credentials"),
