@@ -84,11 +84,13 @@ class HomeScreen(FailureAware, Screen):
                 (Text("7d vol", justify="right"), "volume"),
                 (Text("Bounce", justify="right"), "bounce"),
                 (Text("Compl.", justify="right"), "complaint"),
-                ("Warm-up / request", "progress"),
+                ("In progress", "progress"),
                 ("Pool", "pool"),
             ],
-            # The domain's name matters most: on a narrow screen the others give way first.
-            cut_first=["pool", "progress"],
+            # On a narrow screen the pool (named on the domain's own screen) leaves first;
+            # the domain's name gives way before a warm-up's day or a request's kind.
+            spare=["pool"],
+            keep_whole=["progress"],
             id="home-table",
             cursor_type="row",
             zebra_stripes=True,
@@ -149,7 +151,11 @@ class HomeScreen(FailureAware, Screen):
     @staticmethod
     def cells(row: DomainSummary) -> list:
         status = Text(row.status, style="bold red" if row.status == "removed" else "")
-        pending = f"pending: {row.pending_request}" if row.pending_request else None
+        pending = (
+            f"asks {MODE_LABELS.get(row.pending_request, row.pending_request)}"
+            if row.pending_request
+            else None
+        )
         progress = warmup_label(row.warmup) or pending or ""
         return [
             row.name,
