@@ -25,6 +25,7 @@ from app.services.triage import DecisionContext
 from screens.failures import FailureAware
 from widgets.request_details import RequestDetails
 from widgets.text_field import TextField
+from widgets.tick_list import TickList
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -70,7 +71,7 @@ class DecideRequestScreen(FailureAware, Screen):
             yield RequestDetails(id="decide-details")
             with Vertical(id="decide-ips-box"):
                 yield Label("Free dedicated IPs (space toggles; the suggested ones are ticked):")
-                yield SelectionList[str](id="decide-ips")
+                yield TickList(id="decide-ips")
                 yield Static("", id="decide-ips-error", classes="field-error")
             yield Static("", id="decide-cost")
             yield TextField(

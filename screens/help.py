@@ -45,8 +45,8 @@ STAFF_KEYS = [
 ]
 NOTES = (
     "Everything works with the mouse too: click a row, a tab, a button. Rates are "
-    "coloured against the limits of the pool the domain sends from: green well under, "
-    "yellow near, red over, dim when too few messages were sent to judge."
+    "marked and coloured against the limits of the pool the domain sends from: ✓ green "
+    "well under, ! yellow near, ✗ red over, ? dim when too few messages were sent to judge."
 )
 
 

@@ -20,12 +20,11 @@ from textual.worker import Worker
 from app.console.views import HomePage, warmup_label
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
-from app.rules.rates import RateAgainstLimit
 from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.fitted_table import FittedTable
-from widgets.rate_gauge import LEVEL_STYLES
+from widgets.rate_gauge import rate_cell, rate_legend
 from widgets.text_field import TextField
 
 if TYPE_CHECKING:
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
 FILTER_DELAY_SECONDS = 0.25
-
-
-def rate_cell(reading: RateAgainstLimit) -> Text:
-    return Text(reading.text, style=LEVEL_STYLES[reading.level], justify="right")
 
 
 class HomeScreen(FailureAware, Screen):
@@ -96,12 +91,7 @@ class HomeScreen(FailureAware, Screen):
             zebra_stripes=True,
         )
         yield Static("Loading your domains…", id="home-pager")
-        yield Static(
-            "Rates against each pool's limits: [green]well under[/] · [yellow]near[/] · "
-            "[bold red]over[/] · [dim]too few sent to judge[/]",
-            id="home-legend",
-            classes="hint",
-        )
+        yield Static(rate_legend("Rates against limits:"), id="home-legend")
         yield Footer()
 
     def on_mount(self) -> None:
