@@ -101,7 +101,7 @@ class FlagsScreen(StaffScreen):
             f"Dedicated IPs under {DEDICATED_WEEKLY_MINIMUM:,} a week across their domains: "
             f"{len(flags.low_volume_ips) or 'none'}"
         )
-        rows = []
+        rows: list[tuple[list[str | Text], str]] = []
         for domain in flags.near_thresholds:
             rates = domain.rates
             limits = rates.thresholds
@@ -109,7 +109,7 @@ class FlagsScreen(StaffScreen):
             level = Level.OVER if rates.closeness > 1 else Level.NEAR
             style = "bold red" if level is Level.OVER else "yellow"
             closeness = f"{whole_percent(rates.closeness)} {LEVEL_MARKS[level]}"
-            cells = [
+            cells: list[str | Text] = [
                 domain.name,
                 Text(closeness, style=style, justify="right"),
                 Text(
