@@ -61,6 +61,7 @@ class FlagsScreen(StaffScreen):
                 ("Pool", "pool"),
                 ("Account", "account"),
             ],
+            cut_first=["pool", "account"],
             keep_whole=["closeness", "bounce", "complaint", "sent"],
             id="near-thresholds",
             cursor_type="row",

@@ -28,6 +28,14 @@ LEVEL_MARKS = {
     Level.UNJUDGED: "?",
     Level.IDLE: " ",
 }
+# The same in a few words, for legends and lines that have little room.
+LEVEL_WORDS = {
+    Level.OK: "well under",
+    Level.NEAR: "near",
+    Level.OVER: "over",
+    Level.UNJUDGED: "too few to judge",
+    Level.IDLE: "nothing sent",
+}
 LEVEL_NOTES = {
     Level.OK: "well under the limit",
     Level.NEAR: "near the limit",
@@ -49,15 +57,9 @@ def rate_cell(reading: RateAgainstLimit) -> Text:
 def rate_legend(lead: str) -> Text:
     """LEAD, then what each mark and colour of a rate means, in the tables' own styles."""
     legend = Text(lead)
-    levels = (
-        (Level.OK, "well under"),
-        (Level.NEAR, "near"),
-        (Level.OVER, "over"),
-        (Level.UNJUDGED, "too few sent to judge"),
-    )
-    for number, (level, meaning) in enumerate(levels):
+    for number, level in enumerate((Level.OK, Level.NEAR, Level.OVER, Level.UNJUDGED)):
         legend.append(" · " if number else " ")
-        legend.append(f"{LEVEL_MARKS[level]} {meaning}", style=LEVEL_STYLES[level])
+        legend.append(f"{LEVEL_MARKS[level]} {LEVEL_WORDS[level]}", style=LEVEL_STYLES[level])
     return legend
 
 
