@@ -3,15 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
 PYTEST_ARGS ?=
 
 .PHONY: demo test drill bench lint clean-venv schema
 
+# pip's and setuptools' own output goes to INSTALL_LOG, shown only when installing fails.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
+	@echo "Installing dependencies into $(VENV): about a minute, only the first time" \
+		"(and after a change to pyproject.toml or constraints.txt)..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/python -m pip install --upgrade pip \
+		&& $(BIN)/python -m pip install -c constraints.txt -e '.[test]'; } >$(INSTALL_LOG) 2>&1 \
+		|| { cat $(INSTALL_LOG); echo "Installing the dependencies failed: pip's output is above" \
+			"and in $(INSTALL_LOG)."; exit 1; }
+	@touch $(STAMP)
+	@echo "Dependencies installed."
 
 demo: $(STAMP)
 	$(BIN)/python -m app.demo

@@ -25,6 +25,7 @@ from app.services.triage import DecisionContext
 from screens.failures import FailureAware
 from widgets.request_details import RequestDetails
 from widgets.text_field import TextField
+from widgets.tick_list import TickList
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -70,23 +71,24 @@ class DecideRequestScreen(FailureAware, Screen):
             yield RequestDetails(id="decide-details")
             with Vertical(id="decide-ips-box"):
                 yield Label("Free dedicated IPs (space toggles; the suggested ones are ticked):")
-                yield SelectionList[str](id="decide-ips")
+                yield TickList(id="decide-ips")
                 yield Static("", id="decide-ips-error", classes="field-error")
             yield Static("", id="decide-cost")
             yield TextField(
                 placeholder="Reason for a denial (the owner reads it)", id="decide-reason"
             )
             yield Static("", id="decide-reason-error", classes="field-error")
-            with Horizontal(id="decide-buttons"):
-                yield Button("Approve…", variant="success", id="approve")
-                yield Button("Deny…", variant="error", id="deny")
-                yield Button("Back", id="back")
-            with Vertical(id="decide-confirm"):
-                yield Static("", id="confirm-text")
-                with Horizontal(id="confirm-buttons"):
-                    yield Button("Confirm", variant="warning", id="confirm")
-                    yield Button("Cancel", id="cancel")
-            yield Static("", id="decide-error", classes="field-error")
+        # Below the scroll, so the decision stays in sight however long the request is.
+        yield Static("", id="decide-error", classes="field-error")
+        with Vertical(id="decide-confirm"):
+            yield Static("", id="confirm-text")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Confirm", variant="warning", id="confirm")
+                yield Button("Cancel", id="cancel")
+        with Horizontal(id="decide-buttons"):
+            yield Button("Approve…", variant="success", id="approve")
+            yield Button("Deny…", variant="error", id="deny")
+            yield Button("Back", id="back")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -221,7 +223,6 @@ class DecideRequestScreen(FailureAware, Screen):
         confirm.display = True
         confirm.border_title = "Approve" if approve else "Deny"
         self.query_one("#confirm", Button).focus()
-        self.query_one("#decide-body", VerticalScroll).scroll_to_widget(confirm)
 
     @on(Button.Pressed, "#cancel")
     def cancel_pressed(self) -> None:

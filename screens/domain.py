@@ -40,6 +40,8 @@ NO_DNS_CHECK = (
     "No DNS check has run for this domain yet. When one runs, its results "
     "(SPF, DKIM, DMARC and the sending IPs' reverse names) show here."
 )
+# How often the Activity tab reads the domain's messages and changes again while it is shown.
+ACTIVITY_REFRESH_SECONDS = 5.0
 MODE_WORDS = {
     "shared": "a shared pool",
     "transactional": "the transactional pool",
@@ -65,7 +67,7 @@ class DomainScreen(FailureAware, Screen):
         Binding("2", "tab('mail-servers')", "Mail Servers", show=False),
         Binding("3", "tab('dns')", "DNS", show=False),
         Binding("4", "tab('activity')", "Activity", show=False),
-        Binding("r", "reload", "Reload", show=False),
+        Binding("r", "reload", "Reload", tooltip="Read the domain again", id="reload"),
     ]
 
     def __init__(
@@ -98,6 +100,7 @@ class DomainScreen(FailureAware, Screen):
         yield Footer()
 
     async def on_mount(self) -> None:
+        self.set_interval(ACTIVITY_REFRESH_SECONDS, self.refresh_activity)
         if self.view is None:
             self.load_domain()
         elif self.initial_tab == "activity":
@@ -141,6 +144,12 @@ class DomainScreen(FailureAware, Screen):
             self.app.call_from_thread(self.show_error, error.message)
             return
         self.app.call_from_thread(self.show_activity, activity)
+
+    def refresh_activity(self) -> None:
+        """Keep the Activity tab live while it is the one shown."""
+        shown = self.query_one("#domain-tabs", ChoiceStrip).selected == "activity"
+        if self.is_current and shown and "activity" in self.filled:
+            self.load_activity()
 
     def show_error(self, message: str) -> None:
         self.query_one("#domain-title", Static).update(Text(message, style="bold red"))
@@ -277,11 +286,11 @@ class DomainScreen(FailureAware, Screen):
         return widgets
 
     def show_activity(self, activity: ActivityView) -> None:
+        if activity == self.activity:
+            return  # a refresh that found nothing new leaves the tables as they are
         self.activity = activity
-        messages = self.query_one("#activity-messages", DataTable)
-        messages.clear()
-        for line in activity.messages:
-            messages.add_row(
+        message_rows = [
+            [
                 table_time(line.created_at),
                 line.to_addr,
                 line.kind,
@@ -289,15 +298,15 @@ class DomainScreen(FailureAware, Screen):
                 line.ip or "—",
                 line.tls,
                 (line.reply or "")[:60],
-            )
-        if not activity.messages:
-            messages.add_row("—", "no messages yet", "", "", "", "", "")
-        events = self.query_one("#activity-events", DataTable)
-        events.clear()
-        for event in activity.events:
-            events.add_row(table_time(event.at), event.actor, event.action, event.details[:80])
-        if not activity.events:
-            events.add_row("—", "", "no changes recorded", "")
+            ]
+            for line in activity.messages
+        ] or [["—", "no messages yet", "", "", "", "", ""]]
+        event_rows = [
+            [table_time(event.at), event.actor, event.action, event.details[:80]]
+            for event in activity.events
+        ] or [["—", "", "no changes recorded", ""]]
+        refill(self.query_one("#activity-messages", DataTable), message_rows)
+        refill(self.query_one("#activity-events", DataTable), event_rows)
 
     @on(ChoiceStrip.Chosen, "#domain-tabs")
     async def tab_chosen(self, event: ChoiceStrip.Chosen) -> None:
@@ -377,3 +386,15 @@ class DomainScreen(FailureAware, Screen):
 
     def action_reload(self) -> None:
         self.load_domain()
+
+
+def refill(table: DataTable, rows: list[list[str]]) -> None:
+    """Put ROWS in TABLE, its cursor and scroll where the reader left them."""
+    cursor = table.cursor_coordinate
+    scroll_x, scroll_y = table.scroll_x, table.scroll_y
+    table.clear()
+    for row in rows:
+        table.add_row(*row)
+    table.move_cursor(row=min(cursor.row, len(rows) - 1), column=cursor.column, scroll=False)
+    # The table knows its new height only after the next refresh.
+    table.call_after_refresh(table.scroll_to, scroll_x, scroll_y, animate=False)

@@ -11,7 +11,10 @@ from app.console.agent_backend import FlagsView
 from app.errors import MailpoolsError
 from app.rules.formatting import percent, short_count, whole_percent
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
+from app.rules.rates import Level
 from screens.staff_screen import StaffScreen
+from widgets.fitted_table import FittedTable
+from widgets.rate_gauge import LEVEL_MARKS
 from widgets.staff_nav import StaffNav
 
 
@@ -30,26 +33,39 @@ class FlagsScreen(StaffScreen):
             id="low-volume-title",
             classes="flags-title",
         )
-        low: DataTable[str | Text] = DataTable(id="low-volume", cursor_type="row")
-        low.add_column("IP", key="address", width=15)
-        low.add_column("Group", key="pool", width=20)
-        low.add_column("Account", key="account", width=10)
-        low.add_column(Text("Sent 7d", justify="right"), key="volume", width=8)
-        low.add_column("State", key="state", width=9)
-        low.add_column("Domains", key="domains", width=40)
-        yield low
+        # Sized to their content: a narrow screen cuts names with an ellipsis rather than
+        # scrolling the tables sideways.
+        yield FittedTable(
+            [
+                ("IP", "address"),
+                ("Group", "pool"),
+                ("Account", "account"),
+                (Text("Sent 7d", justify="right"), "volume"),
+                ("State", "state"),
+                ("Domains", "domains"),
+            ],
+            keep_whole=["address", "volume", "state"],
+            id="low-volume",
+            cursor_type="row",
+        )
         yield Static(
             "Domains close to their pool's thresholds", id="near-title", classes="flags-title"
         )
-        near: DataTable[str | Text] = DataTable(id="near-thresholds", cursor_type="row")
-        near.add_column("Domain", key="domain", width=22)
-        near.add_column(Text("Of limit", justify="right"), key="closeness", width=8)
-        near.add_column(Text("Bounce", justify="right"), key="bounce", width=11)
-        near.add_column(Text("Complaint", justify="right"), key="complaint", width=11)
-        near.add_column(Text("Sent", justify="right"), key="sent", width=8)
-        near.add_column("Pool", key="pool", width=14)
-        near.add_column("Account", key="account", width=10)
-        yield near
+        yield FittedTable(
+            [
+                ("Domain", "domain"),
+                (Text("Of limit", justify="right"), "closeness"),
+                (Text("Bounce", justify="right"), "bounce"),
+                (Text("Complaint", justify="right"), "complaint"),
+                (Text("Sent", justify="right"), "sent"),
+                ("Pool", "pool"),
+                ("Account", "account"),
+            ],
+            cut_first=["pool", "account"],
+            keep_whole=["closeness", "bounce", "complaint", "sent"],
+            id="near-thresholds",
+            cursor_type="row",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -68,32 +84,35 @@ class FlagsScreen(StaffScreen):
         self.app.call_from_thread(self.show_flags, flags)
 
     def show_flags(self, flags: FlagsView) -> None:
-        low = self.query_one("#low-volume", DataTable)
-        low.clear()
-        for flag in flags.low_volume_ips:
-            low.add_row(
+        self.query_one("#low-volume", FittedTable).fill(
+            (
+                [
+                    flag.address,
+                    flag.pool,
+                    flag.account,
+                    Text(short_count(flag.weekly_volume), justify="right", style="yellow"),
+                    flag.state,
+                    ", ".join(flag.domains) or "—",
+                ],
                 flag.address,
-                flag.pool,
-                flag.account,
-                Text(short_count(flag.weekly_volume), justify="right", style="yellow"),
-                flag.state,
-                ", ".join(flag.domains) or "—",
-                key=flag.address,
             )
+            for flag in flags.low_volume_ips
+        )
         self.query_one("#low-volume-title", Static).update(
             f"Dedicated IPs under {DEDICATED_WEEKLY_MINIMUM:,} a week across their domains: "
             f"{len(flags.low_volume_ips) or 'none'}"
         )
-        near = self.query_one("#near-thresholds", DataTable)
-        near.clear()
+        rows: list[tuple[list[str | Text], str]] = []
         for domain in flags.near_thresholds:
             rates = domain.rates
             limits = rates.thresholds
             assert limits is not None, "a domain is flagged only against its pool's thresholds"
-            style = "bold red" if rates.closeness > 1 else "yellow"
-            near.add_row(
+            level = Level.OVER if rates.closeness > 1 else Level.NEAR
+            style = "bold red" if level is Level.OVER else "yellow"
+            closeness = f"{whole_percent(rates.closeness)} {LEVEL_MARKS[level]}"
+            cells: list[str | Text] = [
                 domain.name,
-                Text(whole_percent(rates.closeness), style=style, justify="right"),
+                Text(closeness, style=style, justify="right"),
                 Text(
                     f"{percent(rates.bounce_rate)}/{percent(limits.max_bounce_rate)}",
                     style=style if domain.worst == "bounce" else "",
@@ -107,8 +126,9 @@ class FlagsScreen(StaffScreen):
                 Text(short_count(rates.sent) + ("" if rates.judged else " (few)"), justify="right"),
                 domain.pool,
                 domain.account,
-                key=domain.name,
-            )
+            ]
+            rows.append((cells, domain.name))
+        self.query_one("#near-thresholds", FittedTable).fill(rows)
         self.query_one("#near-title", Static).update(
             f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"
         )

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 KEYS = [
     ("anywhere", "? or F1", "this help"),
-    ("anywhere", "ctrl+p", "command palette: go to domain, themes, quit"),
+    ("anywhere", "ctrl+p", "command palette: every action of the screen, go to domain, themes"),
     ("anywhere", "i", "notifications inbox"),
     ("anywhere", "h", "back to your domains"),
     ("anywhere", "c", "SMTP submission credentials"),
@@ -23,6 +23,7 @@ KEYS = [
     ("domains", "[  ]", "previous / next page of domains"),
     ("domains", "enter", "open the highlighted domain"),
     ("a domain", "1 2 3 4", "Overview, Mail Servers, DNS, Activity"),
+    ("a domain", "r", "read the domain again (Activity also refreshes itself every few seconds)"),
     ("a domain", "escape", "back"),
     ("Mail Servers", "← →", "look at another way of sending (or click it)"),
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
@@ -44,8 +45,8 @@ STAFF_KEYS = [
 ]
 NOTES = (
     "Everything works with the mouse too: click a row, a tab, a button. Rates are "
-    "coloured against the limits of the pool the domain sends from: green well under, "
-    "yellow near, red over, dim when too few messages were sent to judge."
+    "marked and coloured against the limits of the pool the domain sends from: ✓ green "
+    "well under, ! yellow near, ✗ red over, ? dim when too few messages were sent to judge."
 )
 
 

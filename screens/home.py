@@ -20,12 +20,11 @@ from textual.worker import Worker
 from app.console.views import HomePage, warmup_label
 from app.errors import MailpoolsError
 from app.rules.formatting import short_count
-from app.rules.rates import RateAgainstLimit
 from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.fitted_table import FittedTable
-from widgets.rate_gauge import LEVEL_STYLES
+from widgets.rate_gauge import rate_cell, rate_legend
 from widgets.text_field import TextField
 
 if TYPE_CHECKING:
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
 
 MODE_LABELS = {"shared": "shared", "transactional": "transact.", "dedicated": "dedicated"}
 FILTER_DELAY_SECONDS = 0.25
-
-
-def rate_cell(reading: RateAgainstLimit) -> Text:
-    return Text(reading.text, style=LEVEL_STYLES[reading.level], justify="right")
 
 
 class HomeScreen(FailureAware, Screen):
@@ -84,22 +79,19 @@ class HomeScreen(FailureAware, Screen):
                 (Text("7d vol", justify="right"), "volume"),
                 (Text("Bounce", justify="right"), "bounce"),
                 (Text("Compl.", justify="right"), "complaint"),
-                ("Warm-up / request", "progress"),
+                ("In progress", "progress"),
                 ("Pool", "pool"),
             ],
-            # The domain's name matters most: on a narrow screen the others give way first.
-            cut_first=["pool", "progress"],
+            # On a narrow screen the pool (named on the domain's own screen) leaves first;
+            # the domain's name gives way before a warm-up's day or a request's kind.
+            spare=["pool"],
+            keep_whole=["progress"],
             id="home-table",
             cursor_type="row",
             zebra_stripes=True,
         )
         yield Static("Loading your domains…", id="home-pager")
-        yield Static(
-            "Rates against each pool's limits: [green]well under[/] · [yellow]near[/] · "
-            "[bold red]over[/] · [dim]too few sent to judge[/]",
-            id="home-legend",
-            classes="hint",
-        )
+        yield Static(rate_legend("Rates against limits:"), id="home-legend")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -149,7 +141,11 @@ class HomeScreen(FailureAware, Screen):
     @staticmethod
     def cells(row: DomainSummary) -> list:
         status = Text(row.status, style="bold red" if row.status == "removed" else "")
-        pending = f"pending: {row.pending_request}" if row.pending_request else None
+        pending = (
+            f"asks {MODE_LABELS.get(row.pending_request, row.pending_request)}"
+            if row.pending_request
+            else None
+        )
         progress = warmup_label(row.warmup) or pending or ""
         return [
             row.name,

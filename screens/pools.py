@@ -17,7 +17,8 @@ from app.rules.formatting import percent, short_count
 from app.services.pools import PoolReport
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
-from widgets.request_details import rate_style
+from widgets.fitted_table import FittedTable
+from widgets.rate_gauge import rate_cell
 from widgets.staff_nav import StaffNav
 
 STATE_STYLES = {
@@ -96,23 +97,35 @@ class PoolsScreen(StaffScreen):
         pools.add_column(Text("Complaint", justify="right"), key="complaint", width=9)
         yield pools
         yield Static("Loading pools…", id="pool-summary")
-        ips: DataTable[str | Text] = DataTable(id="pool-ips", cursor_type="row")
-        ips.add_column("IP", key="address", width=15)
-        ips.add_column("State", key="state", width=11)
-        ips.add_column(Text("Weight", justify="right"), key="weight", width=6)
-        ips.add_column("Bound", key="bound", width=5)
-        ips.add_column("Blocklisted", key="blocklisted", width=11)
-        ips.add_column(Text("Sent today", justify="right"), key="sent", width=10)
-        ips.add_column("Hostname", key="hostname", width=30)
-        yield ips
-        domains: DataTable[str | Text] = DataTable(id="pool-domains", cursor_type="row")
-        domains.add_column("Domain", key="domain", width=24)
-        domains.add_column("Account", key="account", width=10)
-        domains.add_column("Status", key="status", width=8)
-        domains.add_column(Text("Sent", justify="right"), key="sent", width=7)
-        domains.add_column(Text("Bounce", justify="right"), key="bounce", width=7)
-        domains.add_column(Text("Complaint", justify="right"), key="complaint", width=9)
-        yield domains
+        # Sized to their content, so a narrow screen cuts a hostname or a domain's name
+        # with an ellipsis instead of scrolling the table sideways.
+        yield FittedTable(
+            [
+                ("IP", "address"),
+                ("State", "state"),
+                (Text("Weight", justify="right"), "weight"),
+                ("Bound", "bound"),
+                ("Blocklisted", "blocklisted"),
+                (Text("Sent today", justify="right"), "sent"),
+                ("Hostname", "hostname"),
+            ],
+            cut_first=["hostname"],
+            id="pool-ips",
+            cursor_type="row",
+        )
+        yield FittedTable(
+            [
+                ("Domain", "domain"),
+                ("Account", "account"),
+                ("Status", "status"),
+                (Text("Sent", justify="right"), "sent"),
+                (Text("Bounce", justify="right"), "bounce"),
+                (Text("Complaint", justify="right"), "complaint"),
+            ],
+            keep_whole=["status", "sent", "bounce", "complaint"],
+            id="pool-domains",
+            cursor_type="row",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -168,12 +181,12 @@ class PoolsScreen(StaffScreen):
     def show_members(self) -> None:
         pool = self.selected_pool()
         summary = self.query_one("#pool-summary", Static)
-        ip_table = self.query_one("#pool-ips", DataTable)
-        domain_table = self.query_one("#pool-domains", DataTable)
+        ip_table = self.query_one("#pool-ips", FittedTable)
+        domain_table = self.query_one("#pool-domains", FittedTable)
         ip_row, domain_row = ip_table.cursor_row, domain_table.cursor_row
-        ip_table.clear()
-        domain_table.clear()
         if pool is None:
+            ip_table.fill([])
+            domain_table.fill([])
             summary.update("There are no pools yet: add them to the inventory.")
             return
         limits = pool.thresholds
@@ -185,29 +198,35 @@ class PoolsScreen(StaffScreen):
                 f"(min {limits.min_sample:,} messages)",
             )
         )
-        for ip in pool.ips:
-            ip_table.add_row(
+        ip_table.fill(
+            (
+                [
+                    ip.address,
+                    Text(ip.state, style=STATE_STYLES.get(ip.state, "")),
+                    Text(str(ip.weight), justify="right"),
+                    yes_no(ip.bound, bad=False),
+                    yes_no(ip.blocklisted, bad=True),
+                    Text(short_count(ip.sent_today), justify="right"),
+                    ip.hostname,
+                ],
                 ip.address,
-                Text(ip.state, style=STATE_STYLES.get(ip.state, "")),
-                Text(str(ip.weight), justify="right"),
-                yes_no(ip.bound, bad=False),
-                yes_no(ip.blocklisted, bad=True),
-                Text(short_count(ip.sent_today), justify="right"),
-                ip.hostname,
-                key=ip.address,
             )
-        for domain in pool.domains:
-            rates = domain.rates
-            style = rate_style(rates)
-            domain_table.add_row(
+            for ip in pool.ips
+        )
+        domain_table.fill(
+            (
+                [
+                    domain.name,
+                    domain.account,
+                    Text(domain.status, style="bold red" if domain.status == "removed" else ""),
+                    Text(short_count(domain.rates.sent), justify="right"),
+                    rate_cell(domain.rates.bounce),
+                    rate_cell(domain.rates.complaint),
+                ],
                 domain.name,
-                domain.account,
-                Text(domain.status, style="bold red" if domain.status == "removed" else ""),
-                Text(short_count(rates.sent), justify="right"),
-                Text(rates.bounce.text, style=style, justify="right"),
-                Text(rates.complaint.text, style=style, justify="right"),
-                key=domain.name,
             )
+            for domain in pool.domains
+        )
         if ip_table.row_count:
             ip_table.move_cursor(row=min(ip_row, ip_table.row_count - 1))
         if domain_table.row_count:

@@ -63,6 +63,8 @@ class TriageScreen(StaffScreen):
                 ("Health", "health"),
                 ("Filed", "filed"),
             ],
+            # What a decision turns on stays whole; names and wording give way first.
+            keep_whole=["id", "measured", "health", "filed"],
             id="triage-table",
             cursor_type="row",
             zebra_stripes=True,

@@ -14,6 +14,7 @@ from app.console.estimate import dedicated_estimate
 from app.rules.formatting import short_count
 from widgets.request_form import RequestForm
 from widgets.text_field import TextField
+from widgets.tick_list import TickList
 
 NEW_IPS = "new"
 
@@ -68,7 +69,7 @@ class DedicatedForm(RequestForm):
             yield Static("", id="ips-error", classes="field-note")
         if view.share_candidates:
             yield Label("Other domains of the account that will share them (space to tick)")
-            yield SelectionList(
+            yield TickList(
                 *[
                     (f"{c.name} · {short_count(c.measured_weekly)}/week measured", c.name)
                     for c in view.share_candidates

@@ -1,8 +1,9 @@
 """A table whose columns are as wide as their content, within the width it has.
 
 When everything fits, each column is as wide as its widest cell; when the
-screen is too narrow, the widest columns give up width first, and a cut cell
-ends in an ellipsis. The table fits itself again when its width changes.
+screen is too narrow, columns that can be spared leave first, then the widest
+columns give up width, those that must stay whole last, and a cut cell ends in
+an ellipsis. The table fits itself again when its width changes.
 """
 
 from __future__ import annotations
@@ -37,15 +38,38 @@ def natural_widths(labels: Sequence[str | Text], rows: Sequence[Row]) -> list[in
     return widths
 
 
-def fit_widths(natural: Sequence[int], available: int, cut_first: Sequence[int] = ()) -> list[int]:
+def fit_widths(
+    natural: Sequence[int],
+    available: int,
+    cut_first: Sequence[int] = (),
+    keep_whole: Sequence[int] = (),
+) -> list[int]:
     """NATURAL widths if they fit in AVAILABLE columns; otherwise the columns at the
-    indices CUT_FIRST give up width, then all of them, the widest first each time,
-    down to NARROWEST (a column narrower than that by nature keeps its width)."""
+    indices CUT_FIRST give up width, then all but those at KEEP_WHOLE, then all of
+    them, the widest first each time, down to NARROWEST (a column narrower than that
+    by nature keeps its width)."""
     widths = list(natural)
-    excess = sum(widths) + CELL_PADDING * len(widths) - available
-    for candidates in (list(cut_first), list(range(len(widths)))):
+    excess = total_width(widths) - available
+    everyone = list(range(len(widths)))
+    cut_next = [index for index in everyone if index not in keep_whole]
+    for candidates in (list(cut_first), cut_next, everyone):
         excess = _narrow(widths, candidates, excess)
     return widths
+
+
+def total_width(widths: Sequence[int]) -> int:
+    return sum(widths) + CELL_PADDING * len(widths)
+
+
+def shown_columns(natural: Sequence[int], available: int, spare: Sequence[int]) -> list[int]:
+    """The indices of the columns to show: all if their NATURAL widths fit in AVAILABLE,
+    else without those in SPARE, which leave in order until the rest fit whole."""
+    shown = list(range(len(natural)))
+    for index in spare:
+        if total_width([natural[i] for i in shown]) <= available:
+            break
+        shown.remove(index)
+    return shown
 
 
 def _narrow(widths: list[int], candidates: list[int], excess: int) -> int:
@@ -73,14 +97,23 @@ def ellipsized(cell: str | Text) -> Text:
 
 class FittedTable(DataTable[Text]):
     def __init__(
-        self, columns: Sequence[tuple[str | Text, str]], cut_first: Sequence[str] = (), **kwargs
+        self,
+        columns: Sequence[tuple[str | Text, str]],
+        cut_first: Sequence[str] = (),
+        keep_whole: Sequence[str] = (),
+        spare: Sequence[str] = (),
+        **kwargs,
     ) -> None:
-        """COLUMNS are (label, key) pairs; the columns keyed CUT_FIRST give up width before
-        the others when the table is too narrow."""
+        """COLUMNS are (label, key) pairs. When the table is too narrow, the columns keyed
+        SPARE leave, in that order, until the others fit whole; if they still do not, the
+        columns keyed CUT_FIRST give up width before the others, and those keyed
+        KEEP_WHOLE only when nothing else can."""
         super().__init__(**kwargs)
         self.column_specs = list(columns)
-        keys = [key for _label, key in self.column_specs]
-        self.cut_first = [keys.index(key) for key in cut_first]
+        self.keys = [key for _label, key in self.column_specs]
+        self.cut_first = list(cut_first)
+        self.keep_whole = list(keep_whole)
+        self.spare = [self.keys.index(key) for key in spare]
         self.rows_shown: list[Row] = []
         self.fitted_to = 0
         for label, key in self.column_specs:
@@ -99,12 +132,21 @@ class FittedTable(DataTable[Text]):
         cursor = self.cursor_row
         labels = [label for label, _key in self.column_specs]
         self.fitted_to = self.available_width
-        widths = fit_widths(natural_widths(labels, self.rows_shown), self.fitted_to, self.cut_first)
+        natural = natural_widths(labels, self.rows_shown)
+        shown = shown_columns(natural, self.fitted_to, self.spare)
+        shown_keys = [self.keys[index] for index in shown]
+        widths = fit_widths(
+            [natural[index] for index in shown],
+            self.fitted_to,
+            [shown_keys.index(key) for key in self.cut_first if key in shown_keys],
+            [shown_keys.index(key) for key in self.keep_whole if key in shown_keys],
+        )
         self.clear(columns=True)
-        for (label, column_key), width in zip(self.column_specs, widths, strict=True):
+        for index, width in zip(shown, widths, strict=True):
+            label, column_key = self.column_specs[index]
             self.add_column(label, key=column_key, width=width)
         for cells, row_key in self.rows_shown:
-            self.add_row(*[ellipsized(cell) for cell in cells], key=row_key)
+            self.add_row(*[ellipsized(cells[index]) for index in shown], key=row_key)
         if keep_cursor and self.rows_shown:
             self.move_cursor(row=min(cursor, len(self.rows_shown) - 1))
 

@@ -1,4 +1,8 @@
-"""A rate against its limit: the number, a bar, and the limit, coloured by how close it is."""
+"""A rate against its limit: the number, a bar, and the limit, coloured by how close it is.
+
+Colour is never the only sign: each level has its mark, so a rate reads the same on a
+terminal without colours and on a table's highlighted row, which paints over them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,21 @@ LEVEL_STYLES = {
     Level.UNJUDGED: "dim",
     Level.IDLE: "dim",
 }
+LEVEL_MARKS = {
+    Level.OK: "✓",
+    Level.NEAR: "!",
+    Level.OVER: "✗",
+    Level.UNJUDGED: "?",
+    Level.IDLE: " ",
+}
+# The same in a few words, for legends and lines that have little room.
+LEVEL_WORDS = {
+    Level.OK: "well under",
+    Level.NEAR: "near",
+    Level.OVER: "over",
+    Level.UNJUDGED: "too few to judge",
+    Level.IDLE: "nothing sent",
+}
 LEVEL_NOTES = {
     Level.OK: "well under the limit",
     Level.NEAR: "near the limit",
@@ -24,6 +43,24 @@ LEVEL_NOTES = {
     Level.UNJUDGED: "too few sent to judge",
     Level.IDLE: "nothing sent",
 }
+
+
+def rate_cell(reading: RateAgainstLimit) -> Text:
+    """A rate for a table: its number and its level's mark, right-aligned."""
+    return Text(
+        f"{reading.text} {LEVEL_MARKS[reading.level]}",
+        style=LEVEL_STYLES[reading.level],
+        justify="right",
+    )
+
+
+def rate_legend(lead: str) -> Text:
+    """LEAD, then what each mark and colour of a rate means, in the tables' own styles."""
+    legend = Text(lead)
+    for number, level in enumerate((Level.OK, Level.NEAR, Level.OVER, Level.UNJUDGED)):
+        legend.append(" · " if number else " ")
+        legend.append(f"{LEVEL_MARKS[level]} {LEVEL_WORDS[level]}", style=LEVEL_STYLES[level])
+    return legend
 
 
 class RateGauge(Static):
@@ -44,7 +81,7 @@ class RateGauge(Static):
             filled = min(BAR_WIDTH, round(BAR_WIDTH * reading.value / reading.limit))
         text = Text()
         text.append(f"{self.label:<11}")
-        text.append(f"{reading.text:>7} ", style=style)
+        text.append(f"{reading.text:>7} {LEVEL_MARKS[reading.level]} ", style=style)
         text.append("█" * filled, style=style)
         text.append("░" * (BAR_WIDTH - filled), style="dim")
         limit = percent(reading.limit) if reading.limit is not None else "none"

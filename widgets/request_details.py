@@ -8,7 +8,7 @@ from textual.widgets import Static
 from app.rules.formatting import percent, sentence_date
 from app.rules.rates import Level, RateReading
 from app.services.triage import TriageItem
-from widgets.rate_gauge import LEVEL_STYLES
+from widgets.rate_gauge import LEVEL_MARKS, LEVEL_STYLES, LEVEL_WORDS
 
 
 def rate_style(reading: RateReading) -> str:
@@ -81,7 +81,11 @@ class RequestDetails(Static):
             text.append(f"/{percent(limits.max_bounce_rate)} · complaints ")
             text.append(percent(rates.complaint_rate), style=style)
             text.append(f"/{percent(limits.max_complaint_rate)} · {rates.sent:,} sent")
-            if not rates.judged:
+            if rates.judged:
+                text.append(
+                    f" · {LEVEL_MARKS[rates.level]} {LEVEL_WORDS[rates.level]}", style=style
+                )
+            else:
                 text.append(f" (under {limits.min_sample:,}: too few to judge)", style="dim")
             text.append("\n")
         if item.history:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -26,9 +27,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -112,6 +114,29 @@ def staff_modes() -> dict[str, type[Screen]]:
     }
 
 
+def key_commands(app: App, screen: Screen) -> Iterator[SystemCommand]:
+    """Each action SCREEN has a key for, as a command of the palette: the screen's own and
+    the console's, and those of our widgets that name their action (a form's submit).
+    Textual's widgets' keys, which move a cursor or scroll, are left out."""
+    offered: set[tuple[DOMNode, str]] = set()
+    for active in screen.active_bindings.values():
+        node, binding = active.node, active.binding
+        ours = (
+            node is screen
+            or node is app
+            or (binding.id is not None and type(node).__module__.startswith("widgets."))
+        )
+        if not ours or not active.enabled or (node, binding.action) in offered:
+            continue
+        offered.add((node, binding.action))
+        what = binding.tooltip or binding.description
+        yield SystemCommand(
+            binding.description,
+            f"{what} (key: {app.get_key_display(binding)})",
+            partial(app.run_action, binding.action, node),
+        )
+
+
 class DomainCommands(Provider):
     """The command palette's "go to domain": every domain of the owner's account."""
 
@@ -172,7 +197,14 @@ class MailpoolsConsole(App):
             tooltip="Logins for the SMTP submission server",
             id="credentials",
         ),
-        Binding("ctrl+t", "toggle_theme", "Theme", show=False, tooltip="Light or dark", id="theme"),
+        Binding(
+            "ctrl+t",
+            "toggle_theme",
+            "Light or dark theme",
+            show=False,
+            tooltip="Switch between the light and the dark theme",
+            id="theme",
+        ),
         Binding("q", "quit", "Quit", tooltip="Leave the console", id="quit"),
     ]
 
@@ -337,6 +369,14 @@ class MailpoolsConsole(App):
             self.exit(return_code=1, message=message)
         else:
             self.notify(message, title="Something went wrong", severity="error", timeout=30)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands, then every action of SCREEN that a key does."""
+        offered = set()
+        for command in (*super().get_system_commands(screen), *key_commands(self, screen)):
+            if command.title not in offered:
+                offered.add(command.title)
+                yield command
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Staff have no inbox and no domains home: hide those keys from their footer.

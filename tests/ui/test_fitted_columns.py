@@ -11,7 +11,7 @@ from data.models import Domain
 from tests.agent_world import agent_world
 from tests.pilot import settle
 from tests.ui.conftest import make_console
-from widgets.fitted_table import NARROWEST, fit_widths
+from widgets.fitted_table import NARROWEST, fit_widths, shown_columns
 
 LONG_NAME = "transactional-notifications.acme.example"
 
@@ -35,6 +35,17 @@ def test_columns_keep_their_widths_when_they_fit_and_the_widest_give_way_first()
     # Columns named to give way first do, before wider ones.
     assert fit_widths([20, 30, 10], 60, cut_first=[2]) == [20, 29, 5]
     assert fit_widths([20, 30, 10], 50, cut_first=[2, 1]) == [20, 14, 10]
+
+
+def test_columns_kept_whole_give_way_last_and_spare_columns_leave_first():
+    # The widest column would give way first, but it is to be kept whole.
+    assert fit_widths([10, 30, 6], 46, keep_whole=[1]) == [5, 30, 5]
+    # When nothing else can give, even a column kept whole does.
+    assert fit_widths([6, 30, 5], 40, keep_whole=[1]) == [5, 24, 5]
+    assert shown_columns([10, 20, 8], 60, spare=[2]) == [0, 1, 2]
+    assert shown_columns([10, 20, 8], 40, spare=[2]) == [0, 1]
+    # A spare column leaves even when the rest will still have to be cut.
+    assert shown_columns([10, 20, 8], 20, spare=[2, 0]) == [1]
 
 
 async def test_home_shows_a_long_domain_whole_at_120_columns_and_cut_with_an_ellipsis_at_60(

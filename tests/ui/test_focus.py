@@ -4,7 +4,7 @@ every Tab stop is a control a person can see, and digits typed for a field reach
 from __future__ import annotations
 
 from textual import containers
-from textual.widgets import Button, Input, SelectionList
+from textual.widgets import Button, Input
 
 from app.console.app import MailpoolsConsole
 from screens.decide_request import DecideRequestScreen
@@ -12,6 +12,7 @@ from screens.domain import DomainScreen
 from tests.agent_world import agent_world
 from tests.pilot import settle
 from tests.ui.conftest import TERMINAL, add_daily_stats, make_console, notify_removal
+from widgets.tick_list import TickList
 
 
 def tab_stops(app, count: int = 12) -> list:
@@ -125,7 +126,7 @@ async def test_decide_screen_first_tab_and_typed_reason_land_in_the_reason(sqlit
             assert screen.query_one("#decide-reason", Input).value == "Campaign traffic seen"
             stops = tab_stops(app, 8)
             no_bare_scroll_stop(stops)
-            assert {type(w) for w in stops} <= {Button, SelectionList} | {
+            assert {type(w) for w in stops} <= {Button, TickList} | {
                 type(screen.query_one("#decide-reason"))
             }
             await pilot.press("escape")

@@ -38,13 +38,14 @@ async def test_home_shows_own_domains_with_humanized_volume_and_coloured_rates(w
         assert text_of(cell("acme.example", "mode")) == "shared"
         assert text_of(cell("acme.example", "pool")) == "shared-a"
         assert text_of(cell("acme.example", "volume")) == "82.4k"
-        assert text_of(cell("acme.example", "bounce")) == "5.83%"
+        assert text_of(cell("acme.example", "bounce")) == "5.83% ✗"
         assert "red" in str(cell("acme.example", "bounce").style)
+        assert text_of(cell("acme.example", "complaint")) == "0.02% ✓"
         assert "green" in str(cell("acme.example", "complaint").style)
         # 707 messages are enough to judge, and 1% is well under the 5% limit.
         assert text_of(cell("news.acme.example", "volume")) == "707"
         assert "green" in str(cell("news.acme.example", "bounce").style)
-        assert text_of(cell("billing.acme.example", "bounce")) == "—"
+        assert text_of(cell("billing.acme.example", "bounce")).strip() == "—"
         assert "bolt.example" not in [row.value for row in table.rows]
         assert "Domains 1–3 of 3" in str(app.screen.query_one("#home-pager").content)
 
