@@ -119,7 +119,7 @@ def _remove(args) -> int:
 
 
 def _inbound(args) -> int:
-    from app.feedback.listener import serve_inbound
+    from app.inbound.server import serve_inbound
 
     if not 0 <= args.port <= 65_535:
         raise MailpoolsError(f"--port must be from 0 to 65,535, not {args.port}.")

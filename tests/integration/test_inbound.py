@@ -13,7 +13,7 @@ from sqlmodel import func, select
 
 from app import settings
 from app.demo.sink import Delivery, LoopbackSink
-from app.feedback.listener import InboundServer, serve_inbound
+from app.inbound.server import InboundServer, serve_inbound
 from app.sender import run_sender
 from app.settings import Settings
 from data.db import session_scope

@@ -1,0 +1,1 @@
+"""The inbound listener: the SMTP server for bounces, complaints and unsubscribe mail."""
