@@ -411,7 +411,11 @@ class FeedbackEvent(SQLModel, table=True):
     """What a receiver said about one sent message: in its SMTP reply or later, by mail."""
 
     __tablename__ = "feedback_events"
-    __table_args__ = (Index("ix_feedback_events_domain_at", "domain_id", "at"),)
+    __table_args__ = (
+        Index("ix_feedback_events_domain_at", "domain_id", "at"),
+        # A message is judged once per kind: a report sent twice is counted once.
+        Index("ix_feedback_events_message_kind", "message_id", "kind", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(index=True)
@@ -421,7 +425,7 @@ class FeedbackEvent(SQLModel, table=True):
     # "reply" when the receiving server said it during the SMTP conversation, "report" when
     # it came back as mail (a delivery status notification, a feedback report, a request).
     source: str = Field(max_length=10)
-    message_id: int = Field(foreign_key="messages.id", index=True)
+    message_id: int = Field(foreign_key="messages.id")
     account_id: int = Field(foreign_key="accounts.id", index=True)
     domain_id: int = Field(foreign_key="domains.id")
     pool_id: int | None = Field(default=None, foreign_key="pools.id")

@@ -95,10 +95,10 @@ class InboundHandler:
         heard = []
         for address, token in tokens:
             report = read_report(raw, token.purpose.value)
-            with session_scope(self.engine) as session:
+            with self.engine.begin() as connection:
                 heard.append(
                     feedback.record_mail(
-                        session, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
+                        connection, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
                     )
                 )
         return heard

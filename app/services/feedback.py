@@ -26,12 +26,15 @@ attributed on a guess and never dropped.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -69,6 +72,8 @@ IP_STATS = table_of(IpDailyStat)
 
 # Enough of the receiver's words to act on; whole DSNs stay with the unparsed reports.
 TEXT_LIMIT = 500
+# The widest status code or feedback type the events table keeps.
+CODE_LIMIT = 40
 MAX_LISTED = 10_000
 
 # The daily counter each kind of event adds to.
@@ -90,7 +95,7 @@ SUPPRESSION_FOR = {
 class Heard:
     """What one mail to a listener address came to, for the listener's log."""
 
-    # bounce, complaint, unsubscribe; or ignored, duplicate, unparsed.
+    # bounce, complaint, unsubscribe; or ignored, duplicate, unparsed, dropped.
     outcome: str
     summary: str
     # The domain whose health it may change (a hard bounce or a complaint), if any.
@@ -131,13 +136,22 @@ _SENT_COLUMNS = (
 )
 
 
+# Statements built once: the listener runs them for every report it hears.
+_SENT_BY_ID = (
+    select(*_SENT_COLUMNS)
+    .join(DOMAINS, DOMAINS.c.id == MESSAGES.c.domain_id)
+    .where(MESSAGES.c.id.in_(bindparam("f_ids", expanding=True)))
+)
+_MARK_BOUNCED = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("f_id"))
+    .values(status=MessageStatus.BOUNCED.value, last_reply=bindparam("f_reply"))
+)
+
+
 def _sent_messages(connection: Connection, ids: list[int]) -> dict[int, _Sent]:
-    query = (
-        select(*_SENT_COLUMNS)
-        .join(DOMAINS, DOMAINS.c.id == MESSAGES.c.domain_id)
-        .where(MESSAGES.c.id.in_(ids))
-    )
-    return {row.id: _Sent(**row._mapping) for row in connection.execute(query)}
+    rows = connection.execute(_SENT_BY_ID, {"f_ids": ids})
+    return {row.id: _Sent(**row._mapping) for row in rows}
 
 
 def _account_of_message_id(connection: Connection, header_id: str) -> int | None:
@@ -153,7 +167,7 @@ def _account_of_message_id(connection: Connection, header_id: str) -> int | None
 
 
 def record_mail(
-    session: Session,
+    connection: Connection,
     token: MessageToken,
     report: Report,
     *,
@@ -163,7 +177,6 @@ def record_mail(
 ) -> Heard:
     """Record what REPORT, read from RAW mailed to RCPT_TO (whose signed TOKEN names one
     message), says about that message. One transaction, the caller's."""
-    connection = session.connection()
     sent = _sent_messages(connection, [token.message_id]).get(token.message_id)
 
     def keep(reason: str) -> Heard:
@@ -171,7 +184,8 @@ def record_mail(
         return Heard("unparsed", reason)
 
     if sent is None:
-        return keep(f"Its address names message {token.message_id}, which is not in the outbox.")
+        # A genuine token of a message no longer kept: nothing to attribute it to.
+        return Heard("dropped", f"Mail to {rcpt_to} names message {token.message_id}, not kept.")
     if report.kind == ReportKind.AUTO_REPLY:
         return Heard("ignored", f"An automatic reply about {sent.message_id}: {report.reason}")
     if report.kind == ReportKind.UNPARSED:
@@ -235,24 +249,16 @@ def _record(
     text: str,
     bounce: Severity | None = None,
 ) -> Heard:
-    already = connection.execute(
-        select(EVENTS.c.id).where(EVENTS.c.message_id == sent.id, EVENTS.c.kind == kind.value)
-    ).first()
-    if already is not None:
+    if not _insert_events(connection, [(sent, kind, bounce, source, code, text)]):
         return Heard(
             "duplicate", f"A second {kind.value} report for {sent.message_id}; counted once."
         )
-    _insert_events(connection, [(sent, kind, bounce, source, code, text)])
     counter = COUNTERS[(kind, bounce)]
     counts = Counter({counter: 1})
     if kind == FeedbackKind.BOUNCE and sent.status == MessageStatus.SENT:
         # Accepted, then bounced: the receiver's later word replaces its first.
         counts["sent"] -= 1
-        connection.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id == sent.id)
-            .values(status=MessageStatus.BOUNCED.value, last_reply=one_line(text, TEXT_LIMIT))
-        )
+        connection.execute(_MARK_BOUNCED, {"f_id": sent.id, "f_reply": one_line(text, TEXT_LIMIT)})
     _count(connection, [(sent, counts)])
     _suppress(connection, sent, kind, bounce, text)
     judged = counter in ("bounced", "complaints")
@@ -284,11 +290,23 @@ def _suppress(
     )
 
 
-def _insert_events(connection: Connection, events: list[tuple]) -> None:
+@functools.cache
+def _insert_event_statement(dialect: str) -> Insert:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert(EVENTS).on_conflict_do_nothing(
+        index_elements=[EVENTS.c.message_id, EVENTS.c.kind]
+    )
+
+
+def _insert_events(connection: Connection, events: list[tuple]) -> int:
+    """Store EVENTS, each unless its message already has one of its kind; how many were new."""
     now = clock.now()
-    connection.execute(
-        insert(EVENTS),
-        [
+    statement = _insert_event_statement(connection.dialect.name)
+    added = 0
+    # One at a time: an executemany's row count does not say which were new.
+    for sent, kind, bounce, source, code, text in events:
+        added += connection.execute(
+            statement,
             {
                 "at": now,
                 "kind": kind.value,
@@ -301,12 +319,11 @@ def _insert_events(connection: Connection, events: list[tuple]) -> None:
                 "ip_id": sent.ip_id,
                 "message_kind": sent.kind,
                 "recipient": sent.to_addr,
-                "code": code,
+                "code": code[:CODE_LIMIT] if code else None,
                 "text": one_line(text or "", TEXT_LIMIT),
-            }
-            for sent, kind, bounce, source, code, text in events
-        ],
-    )
+            },
+        ).rowcount
+    return added
 
 
 def _count(connection: Connection, counted: list[tuple[_Sent, Counter]]) -> None:

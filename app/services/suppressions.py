@@ -13,11 +13,12 @@ case, and one entry must cover every spelling a sender uses.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, delete, func, select
+from sqlalchemy import Insert, and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -275,6 +276,19 @@ def suppression_reply(reason: str) -> str:
     return f"{NOT_SENT} ({REASON_WORDS.get(SuppressionReason(reason), reason)})"
 
 
+@functools.cache
+def _suppress_statement(dialect: str) -> Insert:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert(SUPPRESSIONS).on_conflict_do_nothing(
+        index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address]
+    )
+
+
+_END_STREAK = delete(STREAKS).where(
+    STREAKS.c.account_id == bindparam("s_account"), STREAKS.c.address == bindparam("s_address")
+)
+
+
 def suppress(
     connection: Connection,
     *,
@@ -288,24 +302,54 @@ def suppress(
     """List ADDRESS for the account unless it is already; True when it was added. A listed
     address needs no soft-bounce streak any more."""
     entry = normalised(address)
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
     added = connection.execute(
-        insert(SUPPRESSIONS)
-        .values(
-            account_id=account_id,
-            address=entry,
-            reason=reason.value,
-            note=note,
-            message_id=message_id,
-            created_at=clock.now(),
-            created_by=by,
-        )
-        .on_conflict_do_nothing(index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address])
+        _suppress_statement(connection.dialect.name),
+        {
+            "account_id": account_id,
+            "address": entry,
+            "reason": reason.value,
+            "note": note,
+            "message_id": message_id,
+            "created_at": clock.now(),
+            "created_by": by,
+        },
     ).rowcount
-    connection.execute(
-        delete(STREAKS).where(STREAKS.c.account_id == account_id, STREAKS.c.address == entry)
-    )
+    connection.execute(_END_STREAK, {"s_account": account_id, "s_address": entry})
     return bool(added)
+
+
+_STREAK_SO_FAR = select(STREAKS.c.count.label("so_far"), STREAKS.c.last_message_id).where(
+    STREAKS.c.account_id == bindparam("s_account"), STREAKS.c.address == bindparam("s_address")
+)
+_ACCEPTED_BETWEEN = (
+    select(MESSAGES.c.id)
+    .join(DOMAINS, DOMAINS.c.id == MESSAGES.c.domain_id)
+    .where(
+        MESSAGES.c.to_addr == bindparam("s_to"),
+        DOMAINS.c.account_id == bindparam("s_account"),
+        MESSAGES.c.id > bindparam("s_after"),
+        MESSAGES.c.id < bindparam("s_before"),
+        MESSAGES.c.status == MessageStatus.SENT.value,
+        ~select(EVENTS.c.id)
+        .where(EVENTS.c.message_id == MESSAGES.c.id, EVENTS.c.kind == "bounce")
+        .exists(),
+    )
+    .limit(1)
+)
+
+
+@functools.cache
+def _streak_statement(dialect: str) -> Insert:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(STREAKS)
+    return statement.on_conflict_do_update(
+        index_elements=[STREAKS.c.account_id, STREAKS.c.address],
+        set_={
+            "count": statement.excluded.count,
+            "last_message_id": statement.excluded.last_message_id,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
 
 
 def note_soft_bounce(
@@ -319,16 +363,20 @@ def note_soft_bounce(
     streak. Reports that arrive out of order simply add to the streak.
     """
     entry = normalised(to_addr)
-    now = clock.now()
     streak = connection.execute(
-        select(STREAKS.c.count.label("so_far"), STREAKS.c.last_message_id).where(
-            STREAKS.c.account_id == account_id, STREAKS.c.address == entry
-        )
+        _STREAK_SO_FAR, {"s_account": account_id, "s_address": entry}
     ).first()
     count = 1
     if streak is not None:
-        broken = message_id > streak.last_message_id and _accepted_between(
-            connection, account_id, to_addr, streak.last_message_id, message_id
+        between = {
+            "s_to": to_addr,
+            "s_account": account_id,
+            "s_after": streak.last_message_id,
+            "s_before": message_id,
+        }
+        broken = (
+            message_id > streak.last_message_id
+            and connection.execute(_ACCEPTED_BETWEEN, between).first() is not None
         )
         count = 1 if broken else streak.so_far + 1
     limit = settings.current().soft_bounce_limit
@@ -343,38 +391,14 @@ def note_soft_bounce(
             by="system",
         )
     last = max(message_id, streak.last_message_id) if streak is not None else message_id
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    statement = insert(STREAKS).values(
-        account_id=account_id, address=entry, count=count, last_message_id=last, updated_at=now
-    )
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[STREAKS.c.account_id, STREAKS.c.address],
-            set_={"count": count, "last_message_id": last, "updated_at": now},
-        )
+        _streak_statement(connection.dialect.name),
+        {
+            "account_id": account_id,
+            "address": entry,
+            "count": count,
+            "last_message_id": last,
+            "updated_at": clock.now(),
+        },
     )
     return False
-
-
-def _accepted_between(
-    connection: Connection, account_id: int, to_addr: str, after_id: int, before_id: int
-) -> bool:
-    """Whether a message of the account to TO_ADDR, queued between the two, was sent and
-    has no bounce recorded against it."""
-    bounced = select(EVENTS.c.id).where(
-        EVENTS.c.message_id == MESSAGES.c.id, EVENTS.c.kind == "bounce"
-    )
-    query = (
-        select(MESSAGES.c.id)
-        .join(DOMAINS, DOMAINS.c.id == MESSAGES.c.domain_id)
-        .where(
-            MESSAGES.c.to_addr == to_addr,
-            DOMAINS.c.account_id == account_id,
-            MESSAGES.c.id > after_id,
-            MESSAGES.c.id < before_id,
-            MESSAGES.c.status == MessageStatus.SENT.value,
-            ~bounced.exists(),
-        )
-        .limit(1)
-    )
-    return connection.execute(query).first() is not None

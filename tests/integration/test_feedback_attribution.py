@@ -116,7 +116,9 @@ def test_reports_are_counted_only_against_the_message_their_address_names(sent):
         raw = _mangled(_report(kind, deliveries[about], address), how, at, junk)
         report = read_report(raw, token.purpose.value)
         with session_scope(engine) as session:
-            feedback.record_mail(session, token, report, raw=raw, mail_from="", rcpt_to=address)
+            feedback.record_mail(
+                session.connection(), token, report, raw=raw, mail_from="", rcpt_to=address
+            )
         with session_scope(engine) as session:
             new = session.exec(
                 select(FeedbackEvent).where(FeedbackEvent.id > check.last_event_id)

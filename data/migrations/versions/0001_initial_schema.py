@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 08:59:49.962091
+Create Date: 2026-12-02 09:42:10.284488
 """
 from alembic import op
 import sqlalchemy as sa
@@ -352,7 +352,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_feedback_events_at'), ['at'], unique=False)
         batch_op.create_index('ix_feedback_events_domain_at', ['domain_id', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_feedback_events_kind'), ['kind'], unique=False)
-        batch_op.create_index(batch_op.f('ix_feedback_events_message_id'), ['message_id'], unique=False)
+        batch_op.create_index('ix_feedback_events_message_kind', ['message_id', 'kind'], unique=True)
 
     op.create_table('soft_bounce_streaks',
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -429,7 +429,7 @@ def downgrade() -> None:
     op.drop_table('suppressions')
     op.drop_table('soft_bounce_streaks')
     with op.batch_alter_table('feedback_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_feedback_events_message_id'))
+        batch_op.drop_index('ix_feedback_events_message_kind')
         batch_op.drop_index(batch_op.f('ix_feedback_events_kind'))
         batch_op.drop_index('ix_feedback_events_domain_at')
         batch_op.drop_index(batch_op.f('ix_feedback_events_at'))
