@@ -202,6 +202,8 @@ def record_mail(
             f"Its address names {sent.message_id}, but the report is about {one_line(named, 120)}, "
             f"{whose}; not counted against either."
         )
+    if sent.status not in (MessageStatus.SENT, MessageStatus.BOUNCED):
+        return keep(f"It is about {sent.message_id}, which was never sent ({sent.status}).")
     expected = (
         TokenPurpose.UNSUBSCRIBE if report.kind == ReportKind.UNSUBSCRIBE else TokenPurpose.BOUNCE
     )

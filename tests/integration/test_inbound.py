@@ -14,7 +14,9 @@ from sqlmodel import func, select
 from app import settings
 from app.demo.sink import Delivery, LoopbackSink
 from app.inbound.server import InboundServer, serve_inbound
+from app.rules.return_path import TokenPurpose, token_address
 from app.sender import run_sender
+from app.services.secrets import RETURN_PATH_SECRET, server_secret
 from app.settings import Settings
 from data.db import session_scope
 from data.models import (
@@ -256,3 +258,25 @@ async def test_mail_over_the_size_limit_is_refused_with_the_limit_in_words(engin
     assert refused.value.code == 552 and refused.value.message.startswith("5.3.4")
     assert "limit of 2,000 bytes" in refused.value.message
     assert events(engine) == []
+
+
+async def test_a_report_about_a_message_never_sent_is_kept_not_counted(engine, listener):
+    world(engine)
+    sent = await sent_through_sink(engine, ["dana@dest.test"])
+    [waiting_id] = enqueue(engine, by="bruno", from_addr=FROM, to_addr="eli@dest.test")
+    [waiting] = messages(engine, message_id=waiting_id)
+    with session_scope(engine) as session:
+        secret = server_secret(session, RETURN_PATH_SECRET)
+    address = token_address(secret, TokenPurpose.BOUNCE, waiting.id, "bounces.offers.bolt.example")
+    # A well-formed bounce, signed address and all, of a message still in the queue.
+    original = sent["dana@dest.test"].content.replace(
+        sent["dana@dest.test"].message_id.encode(), waiting_id.encode()
+    )
+    await mail(
+        listener.port, address, delivery_status_notification(original, address, "eli@dest.test")
+    )
+    assert events(engine) == [] and suppressed(engine) == {}
+    with session_scope(engine) as session:
+        [kept] = session.exec(select(UnparsedReport)).all()
+    assert "never sent" in kept.reason
+    assert messages(engine, message_id=waiting_id)[0].status == MessageStatus.QUEUED
