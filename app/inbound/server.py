@@ -5,9 +5,10 @@ like a token (`b-<id>-<mac>` or `u-<id>-<mac>`), so it can never relay or collec
 anyone else's mail; any other recipient gets 550 5.1.1. A token whose signature does
 not hold is accepted and dropped with a log line: refusing it would send a bounce of
 a bounce, and tell a prober which tokens are real. Each accepted mail is read
-(`app.feedback.reports`) and recorded (`app.services.feedback`) in a thread, one
-transaction per recipient address; when the database cannot be written the client
-is told to try later (451), so nothing is lost. Domains that a hard bounce or a
+(`app.feedback.reports`) and recorded (`app.services.feedback`) in a thread; mail
+that arrives meanwhile shares the next transaction, each in its own savepoint. When
+the database cannot be written the client is told to try later (451), so nothing
+is lost. Domains that a hard bounce or a
 complaint may have pushed over their pool's limits are checked once a second.
 """
 
@@ -20,7 +21,7 @@ import re
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import settings
@@ -28,6 +29,7 @@ from app.feedback.reports import read_report
 from app.rules.return_path import MessageToken, read_address
 from app.services import feedback, health
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
+from app.smtp.batches import BatchWriter
 from app.submission.server import worded_size_refusal
 from data.db import session_scope
 
@@ -40,6 +42,8 @@ NOT_HERE = (
 )
 TRY_LATER = "451 4.3.0 The report could not be recorded just now; please try again later."
 HEALTH_INTERVAL_SECONDS = 1.0
+# One mail as received: its content, envelope sender, and each signed recipient's token.
+_Mail = tuple[bytes, str, list[tuple[str, MessageToken]]]
 
 
 def token_shaped(address: str) -> bool:
@@ -55,6 +59,7 @@ class InboundHandler:
         self.secret = secret
         self.judged: set[int] = set()
         self.recorded = 0
+        self.writer = BatchWriter(self._record_batch)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -77,7 +82,7 @@ class InboundHandler:
         if not tokens:
             return "250 2.0.0 OK"
         try:
-            heard = await asyncio.to_thread(self._record, raw, envelope.mail_from or "", tokens)
+            heard = await self.writer.do((raw, envelope.mail_from or "", tokens))
         except Exception:
             # The sender keeps the mail and tries again: better than losing a report.
             log.exception("could not record mail to %s", ", ".join(a for a, _ in tokens))
@@ -89,18 +94,35 @@ class InboundHandler:
         self.recorded += len(heard)
         return "250 2.0.0 OK"
 
+    def _record_batch(self, jobs: list[_Mail]) -> list[list[feedback.Heard] | Exception]:
+        """Record each mail of the batch in its own savepoint of one transaction, so one
+        that fails is told to try later alone."""
+        results: list[list[feedback.Heard] | Exception] = []
+        with self.engine.begin() as connection:
+            for raw, mail_from, tokens in jobs:
+                try:
+                    with connection.begin_nested():
+                        results.append(self._record(connection, raw, mail_from, tokens))
+                except Exception as error:
+                    # Undone alone, and told to that mail's sender (451), not to the batch.
+                    results.append(error)
+        return results
+
+    @staticmethod
     def _record(
-        self, raw: bytes, mail_from: str, tokens: list[tuple[str, MessageToken]]
+        connection: Connection,
+        raw: bytes,
+        mail_from: str,
+        tokens: list[tuple[str, MessageToken]],
     ) -> list[feedback.Heard]:
         heard = []
         for address, token in tokens:
             report = read_report(raw, token.purpose.value)
-            with self.engine.begin() as connection:
-                heard.append(
-                    feedback.record_mail(
-                        connection, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
-                    )
+            heard.append(
+                feedback.record_mail(
+                    connection, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
                 )
+            )
         return heard
 
     async def check_health(self) -> None:

@@ -24,6 +24,7 @@ from app.errors import MailpoolsError, PermissionDenied
 from app.services import credentials, outbox
 from app.services.contents import readable_size
 from app.services.credentials import SubmissionLogin
+from app.smtp.batches import BatchWriter
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.submit")
@@ -34,8 +35,6 @@ MAX_DELAY_STEPS = 10
 MAX_REMEMBERED_ADDRESSES = 10_000
 # Ids listed in an accepted message's reply; the count covers the rest.
 LISTED_IDS = 100
-# The most submissions written in one transaction.
-MAX_BATCH = 64
 
 # Each refusal's reply code and enhanced status, by the field the service names.
 REPLY_CODES = {
@@ -95,50 +94,24 @@ class FailedLogins:
         return self._failures.get(address, 0)
 
 
-class QueueWriter:
-    """Queues submissions a batch at a time: those that arrive while one transaction is being
-    written wait for the next, which takes them all. Each runs `outbox.submit` in its own
-    savepoint, so a refusal undoes its own rows only; a commit serves the whole batch."""
+class QueueWriter(BatchWriter[tuple[SubmissionLogin, bytes, list[str]], outbox.EnqueueResult]):
+    """Queues submissions a batch at a time (see `app.smtp.batches`). Each runs
+    `outbox.submit` in its own savepoint, so a refusal undoes its own rows only; a commit
+    serves the whole batch; a refusal is raised to its submission alone."""
 
     def __init__(self, engine: Engine) -> None:
+        super().__init__(self._write)
         self.engine = engine
-        self._waiting: list[tuple[tuple[SubmissionLogin, bytes, list[str]], asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
 
     async def submit(
         self, login: SubmissionLogin, raw: bytes, recipients: list[str]
     ) -> outbox.EnqueueResult:
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append(((login, raw, recipients), future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_while_waiting())
-        return await future
-
-    async def _write_while_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                results: list[outbox.EnqueueResult | Exception]
-                try:
-                    results = list(await asyncio.to_thread(self._write, [job for job, _ in batch]))
-                except Exception as error:
-                    # The database failed: every submission in the batch hears so, none is queued.
-                    results = [error] * len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._writer = None
+        return await self.do((login, raw, recipients))
 
     def _write(
         self, jobs: list[tuple[SubmissionLogin, bytes, list[str]]]
     ) -> list[outbox.EnqueueResult | MailpoolsError]:
         results: list[outbox.EnqueueResult | MailpoolsError] = []
-        # Threads do not inherit the settings in force, so the transaction puts them back.
         if len(jobs) == 1:
             # Alone in its transaction, a submission needs no savepoint: a refusal undoes it all.
             login, raw, recipients = jobs[0]

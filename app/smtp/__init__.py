@@ -1,0 +1,1 @@
+"""What the SMTP servers (submission and inbound) share."""
