@@ -98,6 +98,10 @@ class InboundHandler:
         """Record each mail of the batch in its own savepoint of one transaction, so one
         that fails is told to try later alone."""
         results: list[list[feedback.Heard] | Exception] = []
+        if len(jobs) == 1:
+            # Alone in its transaction, a mail needs no savepoint: a failure undoes it all.
+            with self.engine.begin() as connection:
+                return [self._record(connection, *jobs[0])]
         with self.engine.begin() as connection:
             for raw, mail_from, tokens in jobs:
                 try:
