@@ -295,8 +295,12 @@ def _suppress(
 @functools.cache
 def _insert_event_statement(dialect: str) -> Insert:
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    return insert(EVENTS).on_conflict_do_nothing(
-        index_elements=[EVENTS.c.message_id, EVENTS.c.kind]
+    # RETURNING says whether the row went in: an insert's row count is not to be trusted
+    # on every driver (PostgreSQL's can read -1).
+    return (
+        insert(EVENTS)
+        .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id, EVENTS.c.kind])
+        .returning(EVENTS.c.id)
     )
 
 
@@ -305,9 +309,9 @@ def _insert_events(connection: Connection, events: list[tuple]) -> int:
     now = clock.now()
     statement = _insert_event_statement(connection.dialect.name)
     added = 0
-    # One at a time: an executemany's row count does not say which were new.
+    # One at a time, to know which were new.
     for sent, kind, bounce, source, code, text in events:
-        added += connection.execute(
+        inserted = connection.execute(
             statement,
             {
                 "at": now,
@@ -324,7 +328,8 @@ def _insert_events(connection: Connection, events: list[tuple]) -> int:
                 "code": code[:CODE_LIMIT] if code else None,
                 "text": one_line(text or "", TEXT_LIMIT),
             },
-        ).rowcount
+        ).first()
+        added += inserted is not None
     return added
 
 

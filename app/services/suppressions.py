@@ -279,8 +279,10 @@ def suppression_reply(reason: str) -> str:
 @functools.cache
 def _suppress_statement(dialect: str) -> Insert:
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    return insert(SUPPRESSIONS).on_conflict_do_nothing(
-        index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address]
+    return (
+        insert(SUPPRESSIONS)
+        .on_conflict_do_nothing(index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address])
+        .returning(SUPPRESSIONS.c.id)
     )
 
 
@@ -313,9 +315,9 @@ def suppress(
             "created_at": clock.now(),
             "created_by": by,
         },
-    ).rowcount
+    ).first()
     connection.execute(_END_STREAK, {"s_account": account_id, "s_address": entry})
-    return bool(added)
+    return added is not None
 
 
 _STREAK_SO_FAR = select(STREAKS.c.count.label("so_far"), STREAKS.c.last_message_id).where(

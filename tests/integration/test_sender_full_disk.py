@@ -45,11 +45,11 @@ def small_disk(tmp_path):
 def fill(path) -> None:
     """Write zeros to PATH until the filesystem has no room left."""
     block = b"\0" * 65536
-    with open(path, "wb") as filler:
+    # Unbuffered: a buffered file would try the last block again when closed, and fail there.
+    with open(path, "wb", buffering=0) as filler:
         try:
             while True:
                 filler.write(block)
-                filler.flush()
         except OSError as error:
             assert error.errno == errno.ENOSPC, error
 
