@@ -22,7 +22,7 @@ from app.services.lookups import get_domain
 from app.services.notifications import notify
 from app.services.requests import decisions, filing
 from data.db import session_scope
-from data.models import DomainDailyStat, Message, PoolRequest
+from data.models import Domain, DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user
 
 GOOD_JUSTIFICATION = (
@@ -147,6 +147,43 @@ def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidate
         ("news.acme.example", 14_000),
     ]
     assert view.dedicated_ips_in_use == 0 and view.plan == "premium"
+
+
+def test_share_candidates_are_the_first_eligible_by_name_past_a_page_of_ineligible_ones(world):
+    """An account of many domains: those that may not share come first by name and fill more
+    than a page, yet the list shows the first eligible ones after them, and says it is cut."""
+    with session_scope(world) as session:
+        acme = get_domain(session, "acme.example")
+        transactional = [
+            Domain(
+                name=f"aa{n:03}.acme.example",
+                account_id=acme.account_id,
+                sending_mode="transactional",
+                created_at=clock.now(),
+            )
+            for n in range(250)
+        ]
+        shared = [
+            Domain(name=f"c{n:03}.acme.example", account_id=acme.account_id, created_at=clock.now())
+            for n in range(150)
+        ]
+        session.add_all(transactional + shared)
+    view = ConsoleBackend(world, "alice").domain("acme.example")
+    assert [c.name for c in view.share_candidates] == [
+        "billing.acme.example",
+        *(f"c{n:03}.acme.example" for n in range(99)),
+    ]
+    assert view.candidates_truncated
+    with session_scope(world) as session:
+        acme = get_domain(session, "acme.example")
+        everyone = filing.dedicated_candidates(session, acme)
+        first_three = filing.dedicated_candidates(session, acme, limit=3)
+    assert len(everyone) == 1 + 150 + 1 and everyone[-1].name == "news.acme.example"
+    assert [d.name for d in first_three] == [
+        "billing.acme.example",
+        "c000.acme.example",
+        "c001.acme.example",
+    ]
 
 
 def test_removed_domain_carries_its_reason(world):
