@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.rules.formatting import percent, short_count
-from app.services.pools import PoolReport
+from app.rules.formatting import percent, plural, short_count
+from app.services.pools import MemberDomain, PoolReport
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
@@ -27,6 +27,18 @@ STATE_STYLES = {
     "paused": "bold yellow",
     "blocklisted": "bold red",
 }
+
+
+def domain_count(pool: PoolReport) -> str:
+    """Its own domains, and those warming beside it: "0 + 2"."""
+    own = str(len(pool.domains))
+    return f"{own} + {len(pool.warming_beside)}" if pool.warming_beside else own
+
+
+def member_status(domain: MemberDomain, *, warming: bool) -> Text:
+    if domain.status == "removed":
+        return Text(domain.status, style="bold red")
+    return Text("warming", style="yellow") if warming else Text(domain.status)
 
 
 def yes_no(value: bool | None, *, bad: bool) -> Text:
@@ -157,7 +169,7 @@ class PoolsScreen(StaffScreen):
                 pool.name,
                 pool.kind,
                 Text(str(len(pool.ips)), justify="right"),
-                Text(str(len(pool.domains)), justify="right"),
+                Text(domain_count(pool), justify="right"),
                 Text(short_count(today.sent), justify="right"),
                 Text(today.bounce.text, justify="right"),
                 Text(today.complaint.text, justify="right"),
@@ -190,12 +202,19 @@ class PoolsScreen(StaffScreen):
             summary.update("There are no pools yet: add them to the inventory.")
             return
         limits = pool.thresholds
+        warming_note = ""
+        if pool.warming_beside:
+            warming_note = (
+                f" · + {plural(len(pool.warming_beside), 'domain')} warming beside it, "
+                "sending part of their mail here"
+            )
         summary.update(
             Text.assemble(
                 (pool.name, "bold"),
                 f" · limits: bounce {percent(limits.max_bounce_rate)}, complaints "
                 f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
                 f"(min {limits.min_sample:,} messages)",
+                warming_note,
             )
         )
         ip_table.fill(
@@ -218,14 +237,14 @@ class PoolsScreen(StaffScreen):
                 [
                     domain.name,
                     domain.account,
-                    Text(domain.status, style="bold red" if domain.status == "removed" else ""),
+                    member_status(domain, warming=domain in pool.warming_beside),
                     Text(short_count(domain.rates.sent), justify="right"),
                     rate_cell(domain.rates.bounce),
                     rate_cell(domain.rates.complaint),
                 ],
                 domain.name,
             )
-            for domain in pool.domains
+            for domain in pool.domains + pool.warming_beside
         )
         if ip_table.row_count:
             ip_table.move_cursor(row=min(ip_row, ip_table.row_count - 1))

@@ -12,7 +12,7 @@ audited, and reversible by an agent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
@@ -44,6 +44,7 @@ from data.models import (
     MessageStatus,
     Pool,
     PoolKind,
+    SendingMode,
     User,
     Warmup,
     WarmupState,
@@ -114,26 +115,33 @@ class PoolView:
         }
 
 
+def _member_json(member: MemberDomain) -> dict:
+    return {
+        "name": member.name,
+        "account": member.account,
+        "status": member.status,
+        "removed_reason": member.removed_reason,
+        **_rates_json(member.rates),
+    }
+
+
 @dataclass(frozen=True)
 class PoolReport(PoolView):
-    """A pool as agents review it: also its member domains' rates and today's sending."""
+    """A pool as agents review it: also its member domains' rates and today's sending.
+
+    WARMING_BESIDE are domains moving to dedicated IPs whose warm-up still sends part
+    of their mail from this, their shared pool: not members, but this pool's traffic.
+    """
 
     domains: list[MemberDomain]
     today: RateReading
+    warming_beside: list[MemberDomain] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
             **super().as_json(),
-            "domains": [
-                {
-                    "name": d.name,
-                    "account": d.account,
-                    "status": d.status,
-                    "removed_reason": d.removed_reason,
-                    **_rates_json(d.rates),
-                }
-                for d in self.domains
-            ],
+            "domains": [_member_json(d) for d in self.domains],
+            "warming_beside": [_member_json(d) for d in self.warming_beside],
             "today": _rates_json(self.today),
         }
 
@@ -204,6 +212,25 @@ def _pool_members(session: Session, pool: Pool) -> list[Domain]:
     return [domain for domain in candidates if sending_pool_id(domain) == pool.id]
 
 
+def _warming_beside(session: Session, pool: Pool) -> list[Domain]:
+    """Domains whose shared pool is POOL and whose dedicated IPs are still warming:
+    until the warm-up completes, routing sends part of their mail from POOL."""
+    if pool.kind != PoolKind.SHARED:
+        return []
+    warming_pools = select(Warmup.pool_id).where(
+        col(Warmup.state).in_([WarmupState.RUNNING, WarmupState.PAUSED])
+    )
+    return list(
+        session.exec(
+            select(Domain)
+            .where(Domain.shared_pool_id == pool.id)
+            .where(Domain.sending_mode == SendingMode.DEDICATED)
+            .where(col(Domain.dedicated_pool_id).in_(warming_pools))
+            .order_by(Domain.name)
+        )
+    )
+
+
 def _pool_ips(session: Session, pool: Pool) -> list[IpAddress]:
     return list(
         session.exec(
@@ -235,25 +262,28 @@ def pool_ip_views(session: Session, pool_id: int | None) -> list[IpView]:
 def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
     view = pool_view(session, pool, names)
     members = _pool_members(session, pool)
+    beside = _warming_beside(session, pool)
     window = stats.domain_rates(
-        session, [saved_id(d) for d in members], clock.today(), pool.window_days
+        session, [saved_id(d) for d in members + beside], clock.today(), pool.window_days
     )
     accounts = names.accounts
     ip_ids = [saved_id(ip) for ip in _pool_ips(session, pool)]
     today = sum(_ip_sent_on(session, ip_ids, clock.today()).values(), Rates())
+
+    def member(domain: Domain) -> MemberDomain:
+        return MemberDomain(
+            name=domain.name,
+            account=accounts[domain.account_id],
+            status=domain.status,
+            removed_reason=domain.removed_reason,
+            rates=RateReading(window.get(saved_id(domain), Rates()), view.thresholds),
+        )
+
     return PoolReport(
-        **{field.name: getattr(view, field.name) for field in fields(PoolView)},
-        domains=[
-            MemberDomain(
-                name=d.name,
-                account=accounts[d.account_id],
-                status=d.status,
-                removed_reason=d.removed_reason,
-                rates=RateReading(window.get(saved_id(d), Rates()), view.thresholds),
-            )
-            for d in members
-        ],
+        **{f.name: getattr(view, f.name) for f in fields(PoolView)},
+        domains=[member(d) for d in members],
         today=RateReading(today, view.thresholds),
+        warming_beside=[member(d) for d in beside],
     )
 
 

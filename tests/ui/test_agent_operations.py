@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from app.console.app import MailpoolsConsole
 from app.services.outbox import enqueue
 from data.db import session_scope
-from data.models import AuditEvent, Domain, IpAddress, Warmup
+from data.models import AuditEvent, Domain, IpAddress, Pool, Warmup
 from screens.audit_log import AuditLogScreen
 from screens.flags import FlagsScreen
 from screens.pools import PoolsScreen
@@ -84,6 +84,30 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         await pilot.press("down")
         await settle(pilot)
         assert _keys(screen, "#pool-ips") == ["127.0.0.4", "127.0.0.5"]
+
+
+async def test_a_shared_pool_counts_the_domains_warming_beside_it(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine)
+    with Session(sqlite_engine) as session:
+        corvid = session.exec(select(Domain).where(Domain.name == "corvid.example")).one()
+        shared = session.get(Pool, corvid.shared_pool_id)
+        assert shared is not None
+        on_shared = session.exec(select(Domain).where(Domain.shared_pool_id == shared.id)).all()
+        own = [d.name for d in on_shared if d.sending_mode == "shared"]
+        beside = [d.name for d in on_shared if d.sending_mode == "dedicated"]
+    assert "corvid.example" in beside
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "2", PoolsScreen)
+        pools = screen.query_one("#pools-table", DataTable)
+        pools.move_cursor(row=_keys(screen, "#pools-table").index(shared.name))
+        await settle(pilot)
+        assert str(pools.get_cell(shared.name, "domains")) == f"{len(own)} + {len(beside)}"
+        warming = f"+ {len(beside)} domain{'s' if len(beside) > 1 else ''} warming beside it"
+        assert warming in _text(screen, "#pool-summary")
+        assert _keys(screen, "#pool-domains") == sorted(own) + sorted(beside)
+        members = screen.query_one("#pool-domains", DataTable)
+        assert str(members.get_cell("corvid.example", "status")) == "warming"
 
 
 async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engine, monkeypatch):

@@ -273,3 +273,27 @@ def test_warmup_actions_need_a_warmup_in_progress_and_an_agent(sqlite_engine):
             action(session, user(session, "carla"), "corvid.example")
     with Session(sqlite_engine) as session:
         assert session.exec(select(Warmup)).one().state == "running"
+
+
+def test_a_shared_pool_lists_the_domains_warming_beside_it_until_the_warm_up_completes(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        request = request_dedicated(
+            session, user(session, "alice"), ["news.acme.example"], weekly_volume=80_000
+        ).subject
+        request_id = request.id
+    with session_scope(engine) as session:
+        approve(session, user(session, "sam"), request_id)
+    with Session(engine) as session:
+        by_name = {pool.name: pool for pool in list_pools(session, user(session, "sam"))}
+    beside = {pool.name: [d.name for d in pool.warming_beside] for pool in by_name.values()}
+    [shared] = [name for name, names in beside.items() if names]
+    assert beside[shared] == ["news.acme.example"]
+    assert "news.acme.example" not in [d.name for d in by_name[shared].domains]
+    assert by_name[shared].as_json()["warming_beside"][0]["name"] == "news.acme.example"
+    with session_scope(engine) as session:
+        warmup = session.exec(select(Warmup)).one()
+        warmup.state = "complete"
+        session.add(warmup)
+    with Session(engine) as session:
+        assert all(not pool.warming_beside for pool in list_pools(session, user(session, "sam")))
