@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
 from app.rules.formatting import percent, plural, short_count
-from app.services.pools import MemberDomain, PoolReport
+from app.services.pools import MemberDomain, PoolReport, ReinstatementCheck
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
@@ -39,6 +39,16 @@ def member_status(domain: MemberDomain, *, warming: bool) -> Text:
     if domain.status == "removed":
         return Text(domain.status, style="bold red")
     return Text("warming", style="yellow") if warming else Text(domain.status)
+
+
+def reinstatement_question(check: ReinstatementCheck) -> Text:
+    """The domain's rates against its pool's limits, then the question, which warns in
+    words (and in red) when it is still over them."""
+    if check.still_over:
+        question = Text(f"⚠ {check.question}", style="bold red")
+    else:
+        question = Text(check.question)
+    return Text("\n").join([Text(check.standing.summary), question])
 
 
 def yes_no(value: bool | None, *, bad: bool) -> Text:
@@ -261,7 +271,12 @@ class PoolsScreen(StaffScreen):
     def action_pause_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
         if address:
-            self.run_change(lambda: self.agent.pause_ip(address))
+            self.confirm_change(
+                f"Pause {address}",
+                lambda: self.agent.check_pause_ip(address),
+                lambda: self.agent.pause_ip(address),
+                confirm_label="Pause",
+            )
 
     def action_resume_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
@@ -279,6 +294,7 @@ class PoolsScreen(StaffScreen):
                 f"Weight of {address}",
                 "Its share of the pool's traffic is its weight over the pool's total (0 takes none):",
                 lambda value: self.agent.set_ip_weight(address, value),
+                check=lambda value: self.agent.check_ip_weight(address, value),
                 value=str(current),
             ),
             self.prompt_closed,
@@ -293,6 +309,7 @@ class PoolsScreen(StaffScreen):
                 f"Remove {name} from its pool",
                 "Why? The owner reads this; the domain's mail is held until it is reinstated.",
                 lambda reason: self.agent.remove_domain(name, reason),
+                check=lambda reason: self.agent.check_removal(name, reason),
                 placeholder="e.g. Bounce rate over 7% for a week: clean the list",
                 submit_label="Remove",
             ),
@@ -302,7 +319,12 @@ class PoolsScreen(StaffScreen):
     def action_reinstate_domain(self) -> None:
         name = self.highlighted("#pool-domains", "member domains")
         if name:
-            self.run_change(lambda: self.agent.reinstate_domain(name))
+            self.confirm_change(
+                f"Reinstate {name}",
+                lambda: reinstatement_question(self.agent.check_reinstatement(name)),
+                lambda: self.agent.reinstate_domain(name),
+                confirm_label="Reinstate",
+            )
 
     def prompt_closed(self, message: str | None) -> None:
         if message:

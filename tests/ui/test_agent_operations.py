@@ -10,6 +10,7 @@ from app.services.outbox import enqueue
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Pool, Warmup
 from screens.audit_log import AuditLogScreen
+from screens.confirm_dialog import ConfirmDialog
 from screens.flags import FlagsScreen
 from screens.pools import PoolsScreen
 from screens.prompt_dialog import PromptDialog
@@ -66,12 +67,17 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         )
         await pilot.press("p")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
+        await settle(pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "paused"
         assert "127.0.0.2 is paused: it sends nothing until it is resumed." in toasts.messages
-        # The other IP is now the pool's last one taking traffic: refused, nothing changes.
+        # The other IP is now the pool's last one taking traffic: refused before any
+        # confirmation, nothing changes.
         screen.query_one("#pool-ips", DataTable).move_cursor(row=1)
         await pilot.press("p")
         await settle(pilot)
+        assert app.screen is screen
         assert any("no IP to send from" in toast for toast in toasts.messages)
         assert _ip(sqlite_engine, "127.0.0.3").state == "active"
         screen.query_one("#pool-ips", DataTable).move_cursor(row=0)
@@ -129,6 +135,12 @@ async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engi
         dialog.query_one(Input).value = "5"
         await pilot.press("enter")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "from 1 to 5? Its share of the pool's traffic goes from 33% to 71%." in _text(
+            app.screen, "#confirm-question"
+        )
+        await pilot.press("enter")
+        await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
         assert "127.0.0.2 now has weight 5." in toasts.messages
     assert _ip(sqlite_engine, "127.0.0.2").weight == 5
@@ -153,9 +165,18 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
         await pilot.press(*"Complaints over the limit all week")
         await pilot.press("enter")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "is told: “Complaints over the limit all week”" in _text(
+            app.screen, "#confirm-question"
+        )
+        await pilot.press("enter")
+        await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
         assert _domain(sqlite_engine, name).removed_reason == "Complaints over the limit all week"
         await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
         await settle(pilot)
         assert _domain(sqlite_engine, name).status == "active"
         await pilot.press("r")
