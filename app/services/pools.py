@@ -456,7 +456,7 @@ def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, ac
     notify(
         session,
         account_id=domain.account_id,
-        domain_id=domain.id,
+        domains=[domain],
         kind="domain_removed",
         title=f"{domain.name} was removed from its pool",
         body=f"{cleaned} Its messages are held, not sent, until support reinstates it: "
@@ -512,7 +512,7 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Outcome
     notify(
         session,
         account_id=domain.account_id,
-        domain_id=domain.id,
+        domains=[domain],
         kind="domain_reinstated",
         title=f"{domain.name} was reinstated in its pool",
         body="Its held messages are queued again.",

@@ -17,7 +17,7 @@ from app.errors import MailpoolsError, NotFound
 from app.rules.formatting import plural, readable, sentence_date, short_count, table_time
 from app.rules.rates import NEAR_LIMIT_FRACTION, RateAgainstLimit
 from app.rules.warmup_plan import planned_days
-from app.services import pools
+from app.services import pools, warmups
 from app.services.lookups import get_domain
 from app.services.notifications import notify
 from app.services.requests import decisions, filing
@@ -283,6 +283,29 @@ def test_notifications_after_a_seen_id_are_only_the_accounts_new_ones(world):
     assert backend.unread_count() == 1
     assert backend.mark_all_read() == 1
     assert backend.unread_count() == 0
+
+
+def test_notices_name_every_domain_they_cover_and_reading_one_clears_it(world):
+    with session_scope(world) as session:
+        request = filing.request_dedicated(
+            session,
+            user(session, "alice"),
+            ["news.acme.example", "acme.example"],
+            weekly_volume=80_000,
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
+    with session_scope(world) as session:
+        warmups.pause_warmup(session, user(session, "sam"), "acme.example")
+    backend = ConsoleBackend(world, "alice")
+    paused, approved = backend.inbox()
+    assert "was approved" in approved.title and "is paused" in paused.title
+    assert approved.domains == paused.domains == ["acme.example", "news.acme.example"]
+    assert backend.unread_count() == 2
+    assert backend.read_notification(approved.id) == 1
+    assert backend.read_notification(approved.id) == 1
+    assert [n.read for n in backend.inbox()] == [False, True]
+    with pytest.raises(NotFound):
+        ConsoleBackend(world, "bruno").read_notification(paused.id)
 
 
 def test_startup_reads_the_first_page_for_owners_only(world):

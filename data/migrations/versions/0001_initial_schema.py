@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 07:39:23.465021
+Create Date: 2026-12-02 09:00:50.172437
 """
 from alembic import op
 import sqlalchemy as sa
@@ -321,6 +321,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_warmups_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_warmups_pool_id'), ['pool_id'], unique=False)
 
+    op.create_table('notification_domains',
+    sa.Column('notification_id', sa.Integer(), nullable=False),
+    sa.Column('domain_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
+    sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], ),
+    sa.PrimaryKeyConstraint('notification_id', 'domain_id')
+    )
     op.create_table('warmup_holds',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('warmup_id', sa.Integer(), nullable=False),
@@ -341,6 +348,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_warmup_holds_warmup_id'))
 
     op.drop_table('warmup_holds')
+    op.drop_table('notification_domains')
     with op.batch_alter_table('warmups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_warmups_pool_id'))
         batch_op.drop_index(batch_op.f('ix_warmups_account_id'))
