@@ -376,7 +376,7 @@ class DomainScreen(FailureAware, Screen):
         self.load_domain()
 
     def on_notifications_arrived(self, message: NotificationsArrived) -> None:
-        if any(n.domain == self.domain or n.domain is None for n in message.notifications):
+        if any(self.domain in n.domains or not n.domains for n in message.notifications):
             self.load_domain()
 
     def action_tab(self, tab: str) -> None:

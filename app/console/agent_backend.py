@@ -23,6 +23,7 @@ from app.services import (
 )
 from app.services.audit import AuditView
 from app.services.auth import get_user
+from app.services.pools import ReinstatementCheck
 from app.services.requests import decisions
 from data.db import session_scope
 from data.models import User
@@ -105,7 +106,7 @@ class AgentBackend:
     def check_removal(self, name: str, reason: str) -> str:
         return self._run(lambda s, u: pools.check_removal(s, u, name, reason=reason))
 
-    def check_reinstatement(self, name: str) -> pools.ReinstatementCheck:
+    def check_reinstatement(self, name: str) -> ReinstatementCheck:
         return self._run(lambda s, u: pools.check_reinstatement(s, u, name))
 
     def pause_ip(self, address: str) -> str:

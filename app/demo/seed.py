@@ -184,7 +184,7 @@ def _evaluate_each_morning(engine: Engine, now: datetime) -> None:
     is dated the morning after that day."""
     today = now.date()
     with session_scope(engine) as session:
-        first = min(session.exec(select(Warmup.started_on)).all(), default=today)
+        first = min(session.exec(select(col(Warmup.started_on))).all(), default=today)
     morning = first + timedelta(days=1)
     while morning <= today:
         # Never later than now: this morning's run may not have happened yet.
