@@ -1,7 +1,8 @@
 """Pools: every pool with its IPs, member domains, thresholds and today's rates.
 
 Pick a pool in the top table; act on the highlighted IP (pause, resume,
-weight) or member domain (remove with a reason, reinstate).
+weight) or member domain (remove with a reason, reinstate). Every change but
+resuming is checked as it would be made, then confirmed before it is made.
 """
 
 from __future__ import annotations

@@ -583,10 +583,10 @@ def check_ip_weight(session: Session, actor: User, address: str, weight: int | s
     ip = get_ip(session, address)
     new_weight = parse_weight(weight)
     before = _usable_weights(session, ip.pool_id)
-    after = {**before, ip.address: new_weight} if ip.address in before else before
     question = f"Change the weight of {ip.address} from {ip.weight} to {new_weight}?"
     if ip.address not in before:
         return f"{question} It takes no traffic while it is {ip.state}."
+    after = {**before, ip.address: new_weight}
     return (
         f"{question} Its share of the pool's traffic goes from {_share(before, ip.address)} "
         f"to {_share(after, ip.address)}."
@@ -648,7 +648,6 @@ def _standing(session: Session, domain: Domain) -> Standing:
 @dataclass(frozen=True)
 class ReinstatementCheck:
     standing: Standing
-    held_messages: int
     question: str
 
     @property
@@ -675,4 +674,4 @@ def check_reinstatement(session: Session, actor: User, domain_name: str) -> Rein
         )
     else:
         question = f"Reinstate {domain.name} in {standing.pool or 'its pool'}?{queued}"
-    return ReinstatementCheck(standing, held, question)
+    return ReinstatementCheck(standing, question)
