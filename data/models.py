@@ -377,12 +377,23 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True)
+    # The domain it is about when it is about one; every domain it covers is a
+    # NotificationDomain (a warm-up's or a request's group has several).
     domain_id: int | None = Field(default=None, foreign_key="domains.id")
     kind: str = Field(max_length=50)
     title: str = Field(max_length=300)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime
     read_at: datetime | None = None
+
+
+class NotificationDomain(SQLModel, table=True):
+    """A domain a notification covers, which the inbox can open from it."""
+
+    __tablename__ = "notification_domains"
+
+    notification_id: int = Field(foreign_key="notifications.id", primary_key=True)
+    domain_id: int = Field(foreign_key="domains.id", primary_key=True)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
+from textual.widgets import ContentSwitcher, DataTable, Header, Static
 from textual.worker import Worker
 
 from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
@@ -22,6 +22,7 @@ from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
+from widgets.key_footer import KeyFooter
 from widgets.mail_servers import MailServersPanel, pending_text
 from widgets.rate_gauge import RateGauge
 from widgets.request_form import RequestForm
@@ -97,7 +98,7 @@ class DomainScreen(FailureAware, Screen):
                         yield from self.tab_widgets(tab, view)
                     elif tab == self.initial_tab:
                         yield Static("Loading…", classes="loading-note")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         self.set_interval(ACTIVITY_REFRESH_SECONDS, self.refresh_activity)
@@ -375,7 +376,7 @@ class DomainScreen(FailureAware, Screen):
         self.load_domain()
 
     def on_notifications_arrived(self, message: NotificationsArrived) -> None:
-        if any(n.domain == self.domain or n.domain is None for n in message.notifications):
+        if any(self.domain in n.domains or not n.domains for n in message.notifications):
             self.load_domain()
 
     def action_tab(self, tab: str) -> None:

@@ -28,7 +28,7 @@ KEYS = [
     ("Mail Servers", "← →", "look at another way of sending (or click it)"),
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
     ("inbox", "m", "mark all notifications read"),
-    ("inbox", "enter", "open the notification's domain"),
+    ("inbox", "enter", "open the notification's domain, or choose one"),
     ("credentials", "x  y", "revoke the highlighted credential; y confirms"),
 ]
 # Shown to support agents and admins only.

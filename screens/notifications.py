@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -15,6 +16,7 @@ from textual.worker import Worker
 from app.console.views import NotificationView
 from app.errors import MailpoolsError
 from app.rules.formatting import age
+from screens.domain_choice import DomainChoice
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 
@@ -46,6 +48,8 @@ class NotificationsScreen(FailureAware, Screen):
     def __init__(self) -> None:
         super().__init__()
         self.notifications: list[NotificationView] | None = None
+        # Notifications being marked read, so a second highlight does not mark one again.
+        self.marking: set[int] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,15 +102,22 @@ class NotificationsScreen(FailureAware, Screen):
             self.show_detail(0)
 
     def show_detail(self, index: int) -> None:
+        """Show the notification at INDEX in full; shown, it counts as read."""
         if not self.notifications or not 0 <= index < len(self.notifications):
             return
         notification = self.notifications[index]
-        lines = [f"[b]{notification.title}[/b]"]
+        detail = Text.assemble((notification.title, "bold"))
         if notification.body:
-            lines.append(notification.body)
-        if notification.domain:
-            lines.append(f"[dim]Enter opens {notification.domain}.[/dim]")
-        self.query_one("#inbox-detail", Static).update("\n".join(lines))
+            detail.append(f"\n{notification.body}")
+        domains = notification.domains
+        if len(domains) == 1:
+            detail.append(f"\nEnter opens {domains[0]}.", style="dim")
+        elif domains:
+            detail.append(f"\nEnter offers its domains: {', '.join(domains)}.", style="dim")
+        self.query_one("#inbox-detail", Static).update(detail)
+        if not notification.read and notification.id not in self.marking:
+            self.marking.add(notification.id)
+            self.read_notification(notification.id)
 
     @on(DataTable.RowHighlighted, "#inbox")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -114,10 +125,45 @@ class NotificationsScreen(FailureAware, Screen):
 
     @on(DataTable.RowSelected, "#inbox")
     def selected(self, event: DataTable.RowSelected) -> None:
-        if self.notifications and 0 <= event.cursor_row < len(self.notifications):
-            domain = self.notifications[event.cursor_row].domain
-            if domain:
-                self.app.open_domain(domain, "mail-servers")
+        if not self.notifications or not 0 <= event.cursor_row < len(self.notifications):
+            return
+        notification = self.notifications[event.cursor_row]
+        if len(notification.domains) == 1:
+            self.app.open_domain(notification.domains[0], "mail-servers")
+        elif notification.domains:
+            self.app.push_screen(
+                DomainChoice(notification.title, notification.domains), self.domain_chosen
+            )
+
+    def domain_chosen(self, domain: str | None) -> None:
+        if domain:
+            self.app.open_domain(domain, "mail-servers")
+
+    @work(
+        thread=True, exit_on_error=False, group="inbox-read", name="marking the notification read"
+    )
+    def read_notification(self, notification_id: int) -> None:
+        try:
+            unread = self.app.backend.read_notification(notification_id)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.app.notify, error.message, severity="error")
+            return
+        self.app.call_from_thread(self.shown_read, notification_id, unread)
+
+    def shown_read(self, notification_id: int, unread: int) -> None:
+        """Draw the notification as read, and the new unread count in the title."""
+        self.app.show_unread(unread)
+        if self.notifications is None:
+            return
+        self.notifications = [
+            replace(n, read=True) if n.id == notification_id else n for n in self.notifications
+        ]
+        table = self.query_one(DataTable)
+        key = str(notification_id)
+        if key in table.rows:
+            title = next(n.title for n in self.notifications if n.id == notification_id)
+            table.update_cell(key, "read", Text(""))
+            table.update_cell(key, "title", Text(title))
 
     def action_mark_all_read(self) -> None:
         self.mark_read()

@@ -1,7 +1,8 @@
 """Pools: every pool with its IPs, member domains, thresholds and today's rates.
 
 Pick a pool in the top table; act on the highlighted IP (pause, resume,
-weight) or member domain (remove with a reason, reinstate).
+weight) or member domain (remove with a reason, reinstate). Every change but
+resuming is checked as it would be made, then confirmed before it is made.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from app.errors import MailpoolsError
-from app.rules.formatting import percent, short_count
-from app.services.pools import PoolReport
+from app.rules.formatting import percent, plural, short_count
+from app.services.pools import MemberDomain, PoolReport, ReinstatementCheck
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
@@ -27,6 +28,28 @@ STATE_STYLES = {
     "paused": "bold yellow",
     "blocklisted": "bold red",
 }
+
+
+def domain_count(pool: PoolReport) -> str:
+    """Its own domains, and those warming beside it: "0 + 2"."""
+    own = str(len(pool.domains))
+    return f"{own} + {len(pool.warming_beside)}" if pool.warming_beside else own
+
+
+def member_status(domain: MemberDomain, *, warming: bool) -> Text:
+    if domain.status == "removed":
+        return Text(domain.status, style="bold red")
+    return Text("warming", style="yellow") if warming else Text(domain.status)
+
+
+def reinstatement_question(check: ReinstatementCheck) -> Text:
+    """The domain's rates against its pool's limits, then the question, which warns in
+    words (and in red) when it is still over them."""
+    if check.still_over:
+        question = Text(f"⚠ {check.question}", style="bold red")
+    else:
+        question = Text(check.question)
+    return Text("\n").join([Text(check.standing.summary), question])
 
 
 def yes_no(value: bool | None, *, bad: bool) -> Text:
@@ -157,7 +180,7 @@ class PoolsScreen(StaffScreen):
                 pool.name,
                 pool.kind,
                 Text(str(len(pool.ips)), justify="right"),
-                Text(str(len(pool.domains)), justify="right"),
+                Text(domain_count(pool), justify="right"),
                 Text(short_count(today.sent), justify="right"),
                 Text(today.bounce.text, justify="right"),
                 Text(today.complaint.text, justify="right"),
@@ -190,12 +213,19 @@ class PoolsScreen(StaffScreen):
             summary.update("There are no pools yet: add them to the inventory.")
             return
         limits = pool.thresholds
+        warming_note = ""
+        if pool.warming_beside:
+            warming_note = (
+                f" · + {plural(len(pool.warming_beside), 'domain')} warming beside it, "
+                "sending part of their mail here"
+            )
         summary.update(
             Text.assemble(
                 (pool.name, "bold"),
                 f" · limits: bounce {percent(limits.max_bounce_rate)}, complaints "
                 f"{percent(limits.max_complaint_rate)} over {limits.window_days} days "
                 f"(min {limits.min_sample:,} messages)",
+                warming_note,
             )
         )
         ip_table.fill(
@@ -218,14 +248,14 @@ class PoolsScreen(StaffScreen):
                 [
                     domain.name,
                     domain.account,
-                    Text(domain.status, style="bold red" if domain.status == "removed" else ""),
+                    member_status(domain, warming=domain in pool.warming_beside),
                     Text(short_count(domain.rates.sent), justify="right"),
                     rate_cell(domain.rates.bounce),
                     rate_cell(domain.rates.complaint),
                 ],
                 domain.name,
             )
-            for domain in pool.domains
+            for domain in pool.domains + pool.warming_beside
         )
         if ip_table.row_count:
             ip_table.move_cursor(row=min(ip_row, ip_table.row_count - 1))
@@ -242,7 +272,12 @@ class PoolsScreen(StaffScreen):
     def action_pause_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
         if address:
-            self.run_change(lambda: self.agent.pause_ip(address))
+            self.confirm_change(
+                f"Pause {address}",
+                lambda: self.agent.check_pause_ip(address),
+                lambda: self.agent.pause_ip(address),
+                confirm_label="Pause",
+            )
 
     def action_resume_ip(self) -> None:
         address = self.highlighted("#pool-ips", "IPs")
@@ -260,6 +295,7 @@ class PoolsScreen(StaffScreen):
                 f"Weight of {address}",
                 "Its share of the pool's traffic is its weight over the pool's total (0 takes none):",
                 lambda value: self.agent.set_ip_weight(address, value),
+                check=lambda value: self.agent.check_ip_weight(address, value),
                 value=str(current),
             ),
             self.prompt_closed,
@@ -274,6 +310,7 @@ class PoolsScreen(StaffScreen):
                 f"Remove {name} from its pool",
                 "Why? The owner reads this; the domain's mail is held until it is reinstated.",
                 lambda reason: self.agent.remove_domain(name, reason),
+                check=lambda reason: self.agent.check_removal(name, reason),
                 placeholder="e.g. Bounce rate over 7% for a week: clean the list",
                 submit_label="Remove",
             ),
@@ -283,7 +320,12 @@ class PoolsScreen(StaffScreen):
     def action_reinstate_domain(self) -> None:
         name = self.highlighted("#pool-domains", "member domains")
         if name:
-            self.run_change(lambda: self.agent.reinstate_domain(name))
+            self.confirm_change(
+                f"Reinstate {name}",
+                lambda: reinstatement_question(self.agent.check_reinstatement(name)),
+                lambda: self.agent.reinstate_domain(name),
+                confirm_label="Reinstate",
+            )
 
     def prompt_closed(self, message: str | None) -> None:
         if message:

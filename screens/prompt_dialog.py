@@ -2,7 +2,8 @@
 
 The action runs in a thread worker; a refusal stays in the dialog beside the
 field so the agent can correct it, and success closes the dialog with the
-sentence to tell.
+sentence to tell. The value is first checked as the action would check it
+(CHECK), and the question the check returns is confirmed before the action runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets import Button, Input, Static
 from textual.worker import Worker
 
 from app.errors import MailpoolsError
+from screens.confirm_dialog import ConfirmDialog
 from screens.failures import FailureAware
 from widgets.text_field import TextField
 
@@ -45,11 +47,13 @@ class PromptDialog(FailureAware, ModalScreen[str | None]):
         question: str,
         action: Callable[[str], str],
         *,
+        check: Callable[[str], str],
         value: str = "",
         placeholder: str = "",
         submit_label: str = "Save",
     ) -> None:
         super().__init__()
+        self.check = check
         self.title_text = title
         self.question = question
         self.action = action
@@ -77,9 +81,34 @@ class PromptDialog(FailureAware, ModalScreen[str | None]):
         self.run(self.query_one(Input).value)
 
     @work(
-        thread=True, exclusive=True, exit_on_error=False, group="prompt", name="making the change"
+        thread=True, exclusive=True, exit_on_error=False, group="prompt", name="checking the change"
     )
     def run(self, value: str) -> None:
+        try:
+            question = self.check(value)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.refused, error.message)
+            return
+        self.app.call_from_thread(self.ask_to_confirm, value, question)
+
+    def ask_to_confirm(self, value: str, question: str) -> None:
+        self.query_one("#prompt-error", Static).update("")
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.make_change(value)
+            else:
+                self.query_one("#prompt-submit", Button).disabled = False
+                self.query_one(Input).focus()
+
+        self.app.push_screen(
+            ConfirmDialog(self.title_text, question, confirm_label=self.submit_label), answered
+        )
+
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="prompt", name="making the change"
+    )
+    def make_change(self, value: str) -> None:
         try:
             message = self.action(value)
         except MailpoolsError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.console import RenderableType
 from textual import work
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -17,6 +18,7 @@ from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import MailpoolsError
+from screens.confirm_dialog import ConfirmDialog
 from screens.failures import FailureAware
 from widgets.staff_nav import STAFF_SECTIONS
 
@@ -88,6 +90,33 @@ class StaffScreen(FailureAware, Screen):
             self.app.call_from_thread(self.notify, error.message, title="Refused", severity="error")
             return
         self.app.call_from_thread(self.tell_result, message)
+
+    @work(thread=True, exit_on_error=False, group="staff-action", name="checking the change")
+    def confirm_change(
+        self,
+        title: str,
+        check: Callable[[], RenderableType],
+        change: Callable[[], str],
+        *,
+        confirm_label: str,
+    ) -> None:
+        """Check a change as it would be made; if it would be refused, say why, otherwise
+        ask to confirm it, then make it."""
+        try:
+            question = check()
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.notify, error.message, title="Refused", severity="error")
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self.run_change(change)
+
+        self.app.call_from_thread(
+            self.app.push_screen,
+            ConfirmDialog(title, question, confirm_label=confirm_label),
+            confirmed,
+        )
 
     def tell_result(self, message: str) -> None:
         self.notify(message)

@@ -96,6 +96,13 @@ def _yes_no(value: bool | None) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
 
+def _domain_count(pool: pools.PoolReport) -> str:
+    count = str(len(pool.domains))
+    if pool.warming_beside:
+        return f"{count} + {len(pool.warming_beside)} warming beside it"
+    return count
+
+
 def _pools_list(args) -> int:
     with transaction() as session:
         listed = pools.list_pools(session, local_reader(session, args))
@@ -121,7 +128,7 @@ def _pools_list(args) -> int:
                 pool.kind,
                 pool.account or "-",
                 ", ".join(f"{ip.address} ({ip.state})" for ip in pool.ips) or "-",
-                len(pool.domains),
+                _domain_count(pool),
                 percent(pool.thresholds.max_bounce_rate),
                 percent(pool.thresholds.max_complaint_rate),
                 pool.today.sent,

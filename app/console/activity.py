@@ -11,7 +11,16 @@ from app.console.views import ActivityView, EventLine, MessageLine, Notification
 from app.rules.formatting import readable
 from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications
-from data.models import AuditEvent, Domain, IpAddress, Message, Notification, User, saved_id
+from data.models import (
+    AuditEvent,
+    Domain,
+    IpAddress,
+    Message,
+    Notification,
+    NotificationDomain,
+    User,
+    saved_id,
+)
 
 RECENT_MESSAGE_LIMIT = 50
 RECENT_EVENT_LIMIT = 50
@@ -66,12 +75,15 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
 
 
 def _notification_views(session: Session, rows: list[Notification]) -> list[NotificationView]:
-    ids = {n.domain_id for n in rows if n.domain_id}
-    names = (
-        dict(session.exec(select(Domain.id, Domain.name).where(col(Domain.id).in_(ids))).all())
-        if ids
-        else {}
-    )
+    covered: dict[int, list[str]] = {saved_id(n): [] for n in rows}
+    if covered:
+        for notification_id, name in session.exec(
+            select(NotificationDomain.notification_id, Domain.name)
+            .join(Domain, col(Domain.id) == NotificationDomain.domain_id)
+            .where(col(NotificationDomain.notification_id).in_(covered))
+            .order_by(col(Domain.name))
+        ):
+            covered[notification_id].append(name)
     return [
         NotificationView(
             id=saved_id(n),
@@ -80,7 +92,7 @@ def _notification_views(session: Session, rows: list[Notification]) -> list[Noti
             body=n.body,
             created_at=n.created_at,
             read=n.read_at is not None,
-            domain=names.get(n.domain_id),
+            domains=covered[saved_id(n)],
         )
         for n in rows
     ]

@@ -23,6 +23,7 @@ from app.services import (
 )
 from app.services.audit import AuditView
 from app.services.auth import get_user
+from app.services.pools import ReinstatementCheck
 from app.services.requests import decisions
 from data.db import session_scope
 from data.models import User
@@ -95,6 +96,18 @@ class AgentBackend:
 
     def pools(self) -> list[pools.PoolReport]:
         return self._run(pools.list_pools)
+
+    def check_pause_ip(self, address: str) -> str:
+        return self._run(lambda s, u: pools.check_pause_ip(s, u, address))
+
+    def check_ip_weight(self, address: str, weight: str) -> str:
+        return self._run(lambda s, u: pools.check_ip_weight(s, u, address, weight))
+
+    def check_removal(self, name: str, reason: str) -> str:
+        return self._run(lambda s, u: pools.check_removal(s, u, name, reason=reason))
+
+    def check_reinstatement(self, name: str) -> ReinstatementCheck:
+        return self._run(lambda s, u: pools.check_reinstatement(s, u, name))
 
     def pause_ip(self, address: str) -> str:
         return self._run(lambda s, u: pools.pause_ip(s, u, address).summary)

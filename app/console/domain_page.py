@@ -100,7 +100,8 @@ def _dedicated_groups(session: Session, account_id: int) -> list[DedicatedGroup]
 
 def _share_candidates(session: Session, domain: Domain) -> tuple[list[ShareCandidate], bool]:
     """Other domains of the account that could join a new dedicated request with this one."""
-    others = filing.dedicated_candidates(session, domain)
+    # One more than is shown tells whether there are more.
+    others = filing.dedicated_candidates(session, domain, limit=SHARE_CANDIDATE_LIMIT + 1)
     truncated = len(others) > SHARE_CANDIDATE_LIMIT
     others = others[:SHARE_CANDIDATE_LIMIT]
     volumes = stats.domain_rates(session, [saved_id(d) for d in others], clock.today(), days=7)

@@ -94,6 +94,15 @@ class ConsoleBackend:
     def unread_count(self) -> int:
         return self._run(activity_reads.unread_count)
 
+    def read_notification(self, notification_id: int) -> int:
+        """Mark one notification read (it was shown or opened); return how many are unread."""
+
+        def read(session: Session, actor: User) -> int:
+            mark_read(session, actor, [notification_id])
+            return activity_reads.unread_count(session, actor)
+
+        return self._run(read)
+
     def mark_all_read(self) -> int:
         def mark(session: Session, actor: User) -> int:
             unread = [saved_id(n) for n in list_notifications(session, actor) if n.read_at is None]

@@ -143,7 +143,8 @@ class NotificationView:
     body: str
     created_at: datetime
     read: bool
-    domain: str | None
+    # The domains it covers, by name: the inbox opens one, or offers the choice.
+    domains: list[str]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -39,6 +39,11 @@ from data.models import (
 
 DEMO_INVENTORY = Path(__file__).resolve().parent.parent.parent / "data" / "seed" / "demo.toml"
 HISTORY_DAYS = 30
+# The inventory (accounts, pools, IPs, domains) was set up a few days before the history starts.
+SET_UP_DAYS_AGO = HISTORY_DAYS + 5
+
+# When each morning's warm-up evaluation runs in the seeded history.
+EVALUATION_TIME = time(0, 30)
 
 # Typical daily volumes, bounce and complaint rates of the demo domains.
 DOMAIN_TRAFFIC = {
@@ -56,7 +61,10 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     now = clock.now()
     today = now.date()
     randomness = random.Random(seed)
-    with session_scope(engine) as session:
+    with (
+        clock.frozen_at(now - timedelta(days=SET_UP_DAYS_AGO)),
+        session_scope(engine) as session,
+    ):
         apply_inventory(session, None, load_file(DEMO_INVENTORY))
 
     with clock.frozen_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
@@ -73,8 +81,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
 
     with session_scope(engine) as session:
         _write_history(session, today, randomness)
-    # The warm-up stands where the daily evaluation of that history leaves it.
-    evaluate_warmups(engine, today)
+    _evaluate_each_morning(engine, now)
 
     with clock.frozen_at(now - timedelta(days=2, hours=5)), session_scope(engine) as session:
         pools.remove_domain(
@@ -169,6 +176,22 @@ def _write_history(session: Session, today: date, randomness: random.Random) -> 
                 complaints - int(complaints * share),
             )
     session.flush()
+
+
+def _evaluate_each_morning(engine: Engine, now: datetime) -> None:
+    """The warm-up stands where the daily evaluation of that history leaves it, run as the
+    sender runs it: early each morning, judging the day before, so every held day's notice
+    is dated the morning after that day."""
+    today = now.date()
+    with session_scope(engine) as session:
+        first = min(session.exec(select(col(Warmup.started_on))).all(), default=today)
+    morning = first + timedelta(days=1)
+    while morning <= today:
+        # Never later than now: this morning's run may not have happened yet.
+        at = min(datetime.combine(morning, EVALUATION_TIME, tzinfo=UTC), now)
+        with clock.frozen_at(at):
+            evaluate_warmups(engine, morning)
+        morning += timedelta(days=1)
 
 
 def _spread_over_ips(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import NotFound
 from app.services.auth import require_account_access
 from app.services.lookups import may_see_account
-from data.models import Notification, User
+from data.models import Domain, Notification, NotificationDomain, User, saved_id
 
 
 def notify(
@@ -18,17 +20,22 @@ def notify(
     kind: str,
     title: str,
     body: str = "",
-    domain_id: int | None = None,
+    domains: Sequence[Domain] = (),
 ) -> Notification:
+    """Tell the account's owners; DOMAINS are those the notice covers (the inbox opens them)."""
+    ids = list(dict.fromkeys(saved_id(domain) for domain in domains))
     notification = Notification(
         account_id=account_id,
-        domain_id=domain_id,
+        domain_id=ids[0] if len(ids) == 1 else None,
         kind=kind,
         title=title,
         body=body,
         created_at=clock.now(),
     )
     session.add(notification)
+    session.flush()
+    for domain_id in ids:
+        session.add(NotificationDomain(notification_id=saved_id(notification), domain_id=domain_id))
     return notification
 
 

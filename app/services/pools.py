@@ -12,7 +12,8 @@ audited, and reversible by an agent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,7 +25,7 @@ from sqlmodel import Session, col, select
 from app import clock
 from app.errors import MailpoolsError
 from app.rules import policy
-from app.rules.formatting import one_line
+from app.rules.formatting import one_line, percent, plural, whole_percent
 from app.rules.numbers import whole_number_or_none
 from app.rules.rates import RateReading, Rates, Thresholds
 from app.rules.routing import sending_pool_id
@@ -44,6 +45,7 @@ from data.models import (
     MessageStatus,
     Pool,
     PoolKind,
+    SendingMode,
     User,
     Warmup,
     WarmupState,
@@ -114,26 +116,33 @@ class PoolView:
         }
 
 
+def _member_json(member: MemberDomain) -> dict:
+    return {
+        "name": member.name,
+        "account": member.account,
+        "status": member.status,
+        "removed_reason": member.removed_reason,
+        **_rates_json(member.rates),
+    }
+
+
 @dataclass(frozen=True)
 class PoolReport(PoolView):
-    """A pool as agents review it: also its member domains' rates and today's sending."""
+    """A pool as agents review it: also its member domains' rates and today's sending.
+
+    WARMING_BESIDE are domains moving to dedicated IPs whose warm-up still sends part
+    of their mail from this, their shared pool: not members, but this pool's traffic.
+    """
 
     domains: list[MemberDomain]
     today: RateReading
+    warming_beside: list[MemberDomain] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
             **super().as_json(),
-            "domains": [
-                {
-                    "name": d.name,
-                    "account": d.account,
-                    "status": d.status,
-                    "removed_reason": d.removed_reason,
-                    **_rates_json(d.rates),
-                }
-                for d in self.domains
-            ],
+            "domains": [_member_json(d) for d in self.domains],
+            "warming_beside": [_member_json(d) for d in self.warming_beside],
             "today": _rates_json(self.today),
         }
 
@@ -204,6 +213,25 @@ def _pool_members(session: Session, pool: Pool) -> list[Domain]:
     return [domain for domain in candidates if sending_pool_id(domain) == pool.id]
 
 
+def _warming_beside(session: Session, pool: Pool) -> list[Domain]:
+    """Domains whose shared pool is POOL and whose dedicated IPs are still warming:
+    until the warm-up completes, routing sends part of their mail from POOL."""
+    if pool.kind != PoolKind.SHARED:
+        return []
+    warming_pools = select(Warmup.pool_id).where(
+        col(Warmup.state).in_([WarmupState.RUNNING, WarmupState.PAUSED])
+    )
+    return list(
+        session.exec(
+            select(Domain)
+            .where(Domain.shared_pool_id == pool.id)
+            .where(Domain.sending_mode == SendingMode.DEDICATED)
+            .where(col(Domain.dedicated_pool_id).in_(warming_pools))
+            .order_by(Domain.name)
+        )
+    )
+
+
 def _pool_ips(session: Session, pool: Pool) -> list[IpAddress]:
     return list(
         session.exec(
@@ -235,25 +263,28 @@ def pool_ip_views(session: Session, pool_id: int | None) -> list[IpView]:
 def _pool_report(session: Session, pool: Pool, names: _Names) -> PoolReport:
     view = pool_view(session, pool, names)
     members = _pool_members(session, pool)
+    beside = _warming_beside(session, pool)
     window = stats.domain_rates(
-        session, [saved_id(d) for d in members], clock.today(), pool.window_days
+        session, [saved_id(d) for d in members + beside], clock.today(), pool.window_days
     )
     accounts = names.accounts
     ip_ids = [saved_id(ip) for ip in _pool_ips(session, pool)]
     today = sum(_ip_sent_on(session, ip_ids, clock.today()).values(), Rates())
+
+    def member(domain: Domain) -> MemberDomain:
+        return MemberDomain(
+            name=domain.name,
+            account=accounts[domain.account_id],
+            status=domain.status,
+            removed_reason=domain.removed_reason,
+            rates=RateReading(window.get(saved_id(domain), Rates()), view.thresholds),
+        )
+
     return PoolReport(
-        **{field.name: getattr(view, field.name) for field in fields(PoolView)},
-        domains=[
-            MemberDomain(
-                name=d.name,
-                account=accounts[d.account_id],
-                status=d.status,
-                removed_reason=d.removed_reason,
-                rates=RateReading(window.get(saved_id(d), Rates()), view.thresholds),
-            )
-            for d in members
-        ],
+        **{f.name: getattr(view, f.name) for f in fields(PoolView)},
+        domains=[member(d) for d in members],
         today=RateReading(today, view.thresholds),
+        warming_beside=[member(d) for d in beside],
     )
 
 
@@ -425,7 +456,7 @@ def remove_domain_from_pool(session: Session, domain: Domain, *, reason: str, ac
     notify(
         session,
         account_id=domain.account_id,
-        domain_id=domain.id,
+        domains=[domain],
         kind="domain_removed",
         title=f"{domain.name} was removed from its pool",
         body=f"{cleaned} Its messages are held, not sent, until support reinstates it: "
@@ -481,9 +512,166 @@ def reinstate_domain(session: Session, actor: User, domain_name: str) -> Outcome
     notify(
         session,
         account_id=domain.account_id,
-        domain_id=domain.id,
+        domains=[domain],
         kind="domain_reinstated",
         title=f"{domain.name} was reinstated in its pool",
         body="Its held messages are queued again.",
     )
-    return Outcome(domain, f"{domain.name} is reinstated; its held mail is queued again.")
+    summary = f"{domain.name} is reinstated; its held mail is queued again."
+    standing = _standing(session, domain)
+    if standing.reading.over:
+        summary += (
+            f" It is still over {standing.pool}'s limits, so the next health check "
+            "may remove it again."
+        )
+    return Outcome(domain, summary)
+
+
+# Checks before a confirmation ---------------------------------------------------------
+#
+# Each runs the real change in a savepoint and rolls it back, so it refuses exactly what
+# the change would refuse, in its words, and returns what the confirmation asks.
+
+
+def _rehearse(session: Session, change: Callable[[], object]) -> None:
+    savepoint = session.begin_nested()
+    try:
+        change()
+    finally:
+        savepoint.rollback()
+        # Rows read inside the savepoint show the undone change: read them again.
+        session.expire_all()
+
+
+def _usable_weights(session: Session, pool_id: int | None) -> dict[str, int]:
+    """The weights of the IPs of POOL_ID that take traffic, by address."""
+    if pool_id is None:
+        return {}
+    return {
+        ip.address: ip.weight
+        for ip in session.exec(
+            select(IpAddress)
+            .where(IpAddress.pool_id == pool_id)
+            .where(col(IpAddress.state).in_(SENDING_STATES))
+        )
+    }
+
+
+def _share(weights: dict[str, int], address: str) -> str:
+    total = sum(weights.values())
+    return whole_percent(weights.get(address, 0) / total) if total else "none"
+
+
+def check_pause_ip(session: Session, actor: User, address: str) -> str:
+    """What pausing ADDRESS asks before it is done (refused as pausing would be)."""
+    _rehearse(session, lambda: pause_ip(session, actor, address))
+    ip = get_ip(session, address)
+    pool = session.get(Pool, ip.pool_id) if ip.pool_id else None
+    where = f" of {pool.name}" if pool else ""
+    question = f"Pause {ip.address}{where}? It sends nothing until it is resumed."
+    weights = _usable_weights(session, ip.pool_id)
+    others = len(weights) - 1
+    if ip.address in weights and others:
+        to = "the other IP" if others == 1 else f"the {others} other IPs"
+        question += f" Its {_share(weights, ip.address)} of the pool's traffic goes to {to}."
+    return question
+
+
+def check_ip_weight(session: Session, actor: User, address: str, weight: int | str) -> str:
+    """What giving ADDRESS a new WEIGHT asks before it is done."""
+    _rehearse(session, lambda: set_ip_weight(session, actor, address, weight))
+    ip = get_ip(session, address)
+    new_weight = parse_weight(weight)
+    before = _usable_weights(session, ip.pool_id)
+    question = f"Change the weight of {ip.address} from {ip.weight} to {new_weight}?"
+    if ip.address not in before:
+        return f"{question} It takes no traffic while it is {ip.state}."
+    after = {**before, ip.address: new_weight}
+    return (
+        f"{question} Its share of the pool's traffic goes from {_share(before, ip.address)} "
+        f"to {_share(after, ip.address)}."
+    )
+
+
+def check_removal(session: Session, actor: User, domain_name: str, *, reason: str) -> str:
+    """What removing DOMAIN_NAME asks before it is done (the reason checked as removal checks it)."""
+    _rehearse(session, lambda: remove_domain(session, actor, domain_name, reason=reason))
+    domain = get_domain(session, domain_name)
+    account = session.get(Account, domain.account_id)
+    cleaned = " ".join(reason.split())
+    return (
+        f"Remove {domain.name} from its pool? Its mail is held until it is reinstated, "
+        f"and {account.name if account else 'its owner'} is told: “{cleaned}”"
+    )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A domain's rates over its pool's window, against that pool's limits."""
+
+    domain: str
+    pool: str
+    reading: RateReading
+
+    @property
+    def summary(self) -> str:
+        """The rates against the limits in one sentence."""
+        reading, limits = self.reading, self.reading.thresholds
+        if limits is None:
+            return f"{self.domain} has no pool whose limits would judge it."
+        window = f"over the last {plural(limits.window_days, 'day')}"
+        if not reading.judged:
+            return (
+                f"{plural(reading.volume, 'message')} {window}: fewer than the "
+                f"{limits.min_sample:,} {self.pool} needs to judge its rates."
+            )
+        return (
+            f"{window.capitalize()} in {self.pool} ({plural(reading.volume, 'message')}): "
+            f"bounces {percent(reading.bounce_rate)} against a limit of "
+            f"{percent(limits.max_bounce_rate)}, complaints {percent(reading.complaint_rate)} "
+            f"against {percent(limits.max_complaint_rate)}."
+        )
+
+
+def _standing(session: Session, domain: Domain) -> Standing:
+    pool = session.get(Pool, sending_pool_id(domain)) if sending_pool_id(domain) else None
+    if pool is None:
+        return Standing(domain.name, "", RateReading(Rates(), None))
+    rates = stats.domain_rates(session, [saved_id(domain)], clock.today(), pool.window_days)
+    return Standing(
+        domain.name,
+        pool.name,
+        RateReading(rates.get(saved_id(domain), Rates()), Thresholds.of(pool)),
+    )
+
+
+@dataclass(frozen=True)
+class ReinstatementCheck:
+    standing: Standing
+    question: str
+
+    @property
+    def still_over(self) -> bool:
+        return self.standing.reading.over
+
+
+def check_reinstatement(session: Session, actor: User, domain_name: str) -> ReinstatementCheck:
+    """The domain's current rates against its pool's limits, and what reinstating asks."""
+    _rehearse(session, lambda: reinstate_domain(session, actor, domain_name))
+    domain = get_domain(session, domain_name)
+    standing = _standing(session, domain)
+    held = session.exec(
+        select(func.count())
+        .select_from(Message)
+        .where(col(Message.domain_id) == domain.id)
+        .where(col(Message.status) == MessageStatus.HELD)
+    ).one()
+    queued = f" Its {plural(held, 'held message')} will be queued again." if held else ""
+    if standing.reading.over:
+        question = (
+            f"Still over {standing.pool}'s limits: the next health check will likely remove "
+            f"{domain.name} again.{queued} Reinstate it anyway?"
+        )
+    else:
+        question = f"Reinstate {domain.name} in {standing.pool or 'its pool'}?{queued}"
+    return ReinstatementCheck(standing, question)

@@ -66,6 +66,15 @@ def _pool_of(session: Session, warmup: Warmup) -> Pool:
     return pool
 
 
+def _group(session: Session, warmup: Warmup) -> list[Domain]:
+    """The domains on the warm-up's dedicated IPs, whom its notices are about."""
+    return list(
+        session.exec(
+            select(Domain).where(Domain.dedicated_pool_id == warmup.pool_id).order_by(Domain.name)
+        )
+    )
+
+
 def _record(
     session: Session, actor: User, domain: Domain, warmup: Warmup, action: str, before: str
 ) -> None:
@@ -95,7 +104,7 @@ def pause_warmup(session: Session, actor: User, domain_name: str) -> Outcome[War
     notify(
         session,
         account_id=warmup.account_id,
-        domain_id=domain.id,
+        domains=_group(session, warmup),
         kind="warmup_paused",
         title=f"The warm-up of {domain.name}'s dedicated IPs is paused",
         body=f"It stays on day {warmup.current_day} until support resumes it.",
@@ -121,7 +130,7 @@ def resume_warmup(session: Session, actor: User, domain_name: str) -> Outcome[Wa
     notify(
         session,
         account_id=warmup.account_id,
-        domain_id=domain.id,
+        domains=_group(session, warmup),
         kind="warmup_resumed",
         title=f"The warm-up of {domain.name}'s dedicated IPs is running again",
         body=f"It continues from day {warmup.current_day}.",
@@ -206,6 +215,7 @@ def _hold(session: Session, warmup: Warmup, pool: Pool, day: date, reason: str) 
     notify(
         session,
         account_id=warmup.account_id,
+        domains=_group(session, warmup),
         kind="warmup_held",
         title=f"The warm-up of {pool.name} did not advance on {day:%d %b}",
         body=f"On that day the dedicated IPs' {reason}. The warm-up stays on day "
@@ -236,6 +246,7 @@ def _complete(session: Session, warmup: Warmup, pool: Pool) -> None:
     notify(
         session,
         account_id=warmup.account_id,
+        domains=_group(session, warmup),
         kind="warmup_complete",
         title="Your dedicated IP is ready"
         if len(addresses) == 1

@@ -87,6 +87,9 @@ def test_domain_remove_and_reinstate(cli, engine):
     assert "Say why" in cli.refused(
         "domains", "remove", "bolt.example", "--reason", "  ", "--as", "sam"
     )
+    assert "words the owner can act on" in cli.refused(
+        "domains", "remove", "bolt.example", "--reason", "x", "--as", "sam"
+    )
     cli.ok(
         "domains",
         "remove",

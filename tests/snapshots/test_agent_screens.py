@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from textual.widgets import DataTable
 
 from app.console.app import MailpoolsConsole
+from app.services.pools import remove_domain
+from data.db import session_scope
 from tests.agent_world import agent_world
+from tests.factories import user
 from tests.pilot import settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -55,3 +59,25 @@ def test_flags(snap_compare, console, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_audit_log(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("5"))
+
+
+def _reinstating(domain: str):
+    """Open Pools with DOMAIN removed from its pool, highlight it and press r."""
+
+    async def run_before(pilot) -> None:
+        with session_scope(pilot.app.engine) as session:
+            remove_domain(
+                session, user(session, "tess"), domain, reason="Bounce rate 7.1% all week."
+            )
+        await _keys_then_settle("2")(pilot)
+        members = pilot.app.screen.query_one("#pool-domains", DataTable)
+        names = [str(members.get_row_at(row)[0]) for row in range(members.row_count)]
+        members.move_cursor(row=names.index(domain))
+        await _keys_then_settle("r")(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reinstating_asks_with_the_rates_against_the_limits(snap_compare, console, size):
+    assert snap_compare(console, terminal_size=size, run_before=_reinstating("offers.bolt.example"))

@@ -71,6 +71,7 @@ SCREENS = {
     "dns": ("alice", at_domain("acme.example", "dns")),
     "activity": ("carla", at_domain("corvid.example", "activity")),
     "inbox": ("carla", pressing("i")),
+    "inbox-domain-choice": ("carla", pressing("i", "enter")),
     "help": ("alice", pressing("question_mark")),
     "credentials": ("alice", with_credentials("c")),
 }

@@ -83,7 +83,7 @@ def notify_removal(engine, domain_name: str) -> None:
         notify(
             session,
             account_id=domain.account_id,
-            domain_id=domain.id,
+            domains=[domain],
             kind="domain_removed",
             title=f"{domain_name} was removed from its pool",
         )

@@ -8,8 +8,9 @@ from textual.widgets import DataTable, Input, Select, Static
 from app.console.app import MailpoolsConsole
 from app.services.outbox import enqueue
 from data.db import session_scope
-from data.models import AuditEvent, Domain, IpAddress, Warmup
+from data.models import AuditEvent, Domain, IpAddress, Pool, Warmup
 from screens.audit_log import AuditLogScreen
+from screens.confirm_dialog import ConfirmDialog
 from screens.flags import FlagsScreen
 from screens.pools import PoolsScreen
 from screens.prompt_dialog import PromptDialog
@@ -66,12 +67,17 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         )
         await pilot.press("p")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
+        await settle(pilot)
         assert _ip(sqlite_engine, "127.0.0.2").state == "paused"
         assert "127.0.0.2 is paused: it sends nothing until it is resumed." in toasts.messages
-        # The other IP is now the pool's last one taking traffic: refused, nothing changes.
+        # The other IP is now the pool's last one taking traffic: refused before any
+        # confirmation, nothing changes.
         screen.query_one("#pool-ips", DataTable).move_cursor(row=1)
         await pilot.press("p")
         await settle(pilot)
+        assert app.screen is screen
         assert any("no IP to send from" in toast for toast in toasts.messages)
         assert _ip(sqlite_engine, "127.0.0.3").state == "active"
         screen.query_one("#pool-ips", DataTable).move_cursor(row=0)
@@ -84,6 +90,30 @@ async def test_pools_show_ips_and_members_and_pause_resume_an_ip(sqlite_engine, 
         await pilot.press("down")
         await settle(pilot)
         assert _keys(screen, "#pool-ips") == ["127.0.0.4", "127.0.0.5"]
+
+
+async def test_a_shared_pool_counts_the_domains_warming_beside_it(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine)
+    with Session(sqlite_engine) as session:
+        corvid = session.exec(select(Domain).where(Domain.name == "corvid.example")).one()
+        shared = session.get(Pool, corvid.shared_pool_id)
+        assert shared is not None
+        on_shared = session.exec(select(Domain).where(Domain.shared_pool_id == shared.id)).all()
+        own = [d.name for d in on_shared if d.sending_mode == "shared"]
+        beside = [d.name for d in on_shared if d.sending_mode == "dedicated"]
+    assert "corvid.example" in beside
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "2", PoolsScreen)
+        pools = screen.query_one("#pools-table", DataTable)
+        pools.move_cursor(row=_keys(screen, "#pools-table").index(shared.name))
+        await settle(pilot)
+        assert str(pools.get_cell(shared.name, "domains")) == f"{len(own)} + {len(beside)}"
+        warming = f"+ {len(beside)} domain{'s' if len(beside) > 1 else ''} warming beside it"
+        assert warming in _text(screen, "#pool-summary")
+        assert _keys(screen, "#pool-domains") == sorted(own) + sorted(beside)
+        members = screen.query_one("#pool-domains", DataTable)
+        assert str(members.get_cell("corvid.example", "status")) == "warming"
 
 
 async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engine, monkeypatch):
@@ -103,6 +133,12 @@ async def test_changing_an_ip_weight_refuses_bad_input_in_the_dialog(sqlite_engi
         assert app.screen is dialog
         assert "whole number from 0 to 100, not 'heavy'" in _text(dialog, "#prompt-error")
         dialog.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "from 1 to 5? Its share of the pool's traffic goes from 33% to 71%." in _text(
+            app.screen, "#confirm-question"
+        )
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
@@ -129,9 +165,18 @@ async def test_removing_a_domain_needs_a_reason_and_reinstating_brings_it_back(
         await pilot.press(*"Complaints over the limit all week")
         await pilot.press("enter")
         await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "is told: “Complaints over the limit all week”" in _text(
+            app.screen, "#confirm-question"
+        )
+        await pilot.press("enter")
+        await settle(pilot)
         assert isinstance(app.screen, PoolsScreen)
         assert _domain(sqlite_engine, name).removed_reason == "Complaints over the limit all week"
         await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
         await settle(pilot)
         assert _domain(sqlite_engine, name).status == "active"
         await pilot.press("r")

@@ -132,3 +132,28 @@ async def test_decide_screen_first_tab_and_typed_reason_land_in_the_reason(sqlit
             await pilot.press("escape")
             await settle(pilot)
             await pilot.press("down")
+
+
+def footer_keys(app) -> list[str]:
+    return [key.description for key in app.screen.query("FooterKey") if key.description]
+
+
+async def test_the_domain_footer_follows_focus_into_a_form_and_out_again(world):
+    """Opening a domain changes its keys several times in a burst; the footer ends on the
+    keys of where focus is, and follows each later move."""
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example", "mail-servers")
+        await settle(pilot)
+        assert "Back" in footer_keys(app) and "Submit" not in footer_keys(app)
+        await pilot.press("right", "right")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").selected == "dedicated"
+        await pilot.press("tab")
+        await settle(pilot)
+        assert "Submit" in footer_keys(app)
+        await pilot.press("shift+tab")
+        await settle(pilot)
+        assert app.screen.query_one("#ways").has_focus
+        assert "Back" in footer_keys(app) and "Submit" not in footer_keys(app)

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event, make_url, text
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from app.console.app import MailpoolsConsole
 from data.db import make_engine, normalise_url
+from screens.confirm_dialog import ConfirmDialog
 from screens.domain import DomainScreen
 from screens.home import HomeScreen
 from screens.notifications import NotificationsScreen
@@ -214,6 +215,19 @@ async def test_staff_screens_and_dialogs_leave_loading_when_the_database_fails(
         with database_down(database_url):
             await pilot.press("enter")
             await wait_for(pilot, lambda: "failed" in text_of(app, "#prompt-error"))
+            assert_told(text_of(app, "#prompt-error"), "Checking the change", app)
+            assert not app.screen.query_one("#prompt-submit", Button).disabled
+            await until_quiet(pilot)
+
+        # Checked and confirmed, then the change itself fails: told in the dialog too.
+        prompt = app.screen
+        prompt.query_one(Input).value = "4"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        with database_down(database_url):
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "failed" in text_of(app, "#prompt-error"))
+            assert app.screen is prompt
             assert_told(text_of(app, "#prompt-error"), "Making the change", app)
             assert not app.screen.query_one("#prompt-submit", Button).disabled
             await until_quiet(pilot)

@@ -17,12 +17,12 @@ from app.errors import MailpoolsError, NotFound
 from app.rules.formatting import plural, readable, sentence_date, short_count, table_time
 from app.rules.rates import NEAR_LIMIT_FRACTION, RateAgainstLimit
 from app.rules.warmup_plan import planned_days
-from app.services import pools
+from app.services import pools, warmups
 from app.services.lookups import get_domain
 from app.services.notifications import notify
 from app.services.requests import decisions, filing
 from data.db import session_scope
-from data.models import DomainDailyStat, Message, PoolRequest
+from data.models import Domain, DomainDailyStat, Message, PoolRequest
 from tests.factories import build_world, user
 
 GOOD_JUSTIFICATION = (
@@ -149,6 +149,43 @@ def test_domain_view_counts_campaigns_over_thirty_days_and_lists_share_candidate
     assert view.dedicated_ips_in_use == 0 and view.plan == "premium"
 
 
+def test_share_candidates_are_the_first_eligible_by_name_past_a_page_of_ineligible_ones(world):
+    """An account of many domains: those that may not share come first by name and fill more
+    than a page, yet the list shows the first eligible ones after them, and says it is cut."""
+    with session_scope(world) as session:
+        acme = get_domain(session, "acme.example")
+        transactional = [
+            Domain(
+                name=f"aa{n:03}.acme.example",
+                account_id=acme.account_id,
+                sending_mode="transactional",
+                created_at=clock.now(),
+            )
+            for n in range(250)
+        ]
+        shared = [
+            Domain(name=f"c{n:03}.acme.example", account_id=acme.account_id, created_at=clock.now())
+            for n in range(150)
+        ]
+        session.add_all(transactional + shared)
+    view = ConsoleBackend(world, "alice").domain("acme.example")
+    assert [c.name for c in view.share_candidates] == [
+        "billing.acme.example",
+        *(f"c{n:03}.acme.example" for n in range(99)),
+    ]
+    assert view.candidates_truncated
+    with session_scope(world) as session:
+        acme = get_domain(session, "acme.example")
+        everyone = filing.dedicated_candidates(session, acme)
+        first_three = filing.dedicated_candidates(session, acme, limit=3)
+    assert len(everyone) == 1 + 150 + 1 and everyone[-1].name == "news.acme.example"
+    assert [d.name for d in first_three] == [
+        "billing.acme.example",
+        "c000.acme.example",
+        "c001.acme.example",
+    ]
+
+
 def test_removed_domain_carries_its_reason(world):
     with session_scope(world) as session:
         pools.remove_domain(session, user(session, "sam"), "acme.example", reason="Bounces at 8%.")
@@ -246,6 +283,29 @@ def test_notifications_after_a_seen_id_are_only_the_accounts_new_ones(world):
     assert backend.unread_count() == 1
     assert backend.mark_all_read() == 1
     assert backend.unread_count() == 0
+
+
+def test_notices_name_every_domain_they_cover_and_reading_one_clears_it(world):
+    with session_scope(world) as session:
+        request = filing.request_dedicated(
+            session,
+            user(session, "alice"),
+            ["news.acme.example", "acme.example"],
+            weekly_volume=80_000,
+        ).subject
+        decisions.approve(session, user(session, "sam"), request.id)
+    with session_scope(world) as session:
+        warmups.pause_warmup(session, user(session, "sam"), "acme.example")
+    backend = ConsoleBackend(world, "alice")
+    paused, approved = backend.inbox()
+    assert "was approved" in approved.title and "is paused" in paused.title
+    assert approved.domains == paused.domains == ["acme.example", "news.acme.example"]
+    assert backend.unread_count() == 2
+    assert backend.read_notification(approved.id) == 1
+    assert backend.read_notification(approved.id) == 1
+    assert [n.read for n in backend.inbox()] == [False, True]
+    with pytest.raises(NotFound):
+        ConsoleBackend(world, "bruno").read_notification(paused.id)
 
 
 def test_startup_reads_the_first_page_for_owners_only(world):

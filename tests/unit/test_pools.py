@@ -5,9 +5,15 @@ from sqlmodel import Session, select
 
 from app.errors import MailpoolsError, PermissionDenied
 from app.services.pools import (
+    check_ip_weight,
+    check_pause_ip,
+    check_reinstatement,
+    check_removal,
     list_ips,
     list_pools,
     pause_ip,
+    reinstate_domain,
+    remove_domain,
     resume_ip,
     set_ip_weight,
 )
@@ -273,3 +279,82 @@ def test_warmup_actions_need_a_warmup_in_progress_and_an_agent(sqlite_engine):
             action(session, user(session, "carla"), "corvid.example")
     with Session(sqlite_engine) as session:
         assert session.exec(select(Warmup)).one().state == "running"
+
+
+def test_a_shared_pool_lists_the_domains_warming_beside_it_until_the_warm_up_completes(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        request = request_dedicated(
+            session, user(session, "alice"), ["news.acme.example"], weekly_volume=80_000
+        ).subject
+        request_id = request.id
+    with session_scope(engine) as session:
+        approve(session, user(session, "sam"), request_id)
+    with Session(engine) as session:
+        by_name = {pool.name: pool for pool in list_pools(session, user(session, "sam"))}
+    beside = {pool.name: [d.name for d in pool.warming_beside] for pool in by_name.values()}
+    [shared] = [name for name, names in beside.items() if names]
+    assert beside[shared] == ["news.acme.example"]
+    assert "news.acme.example" not in [d.name for d in by_name[shared].domains]
+    assert by_name[shared].as_json()["warming_beside"][0]["name"] == "news.acme.example"
+    with session_scope(engine) as session:
+        warmup = session.exec(select(Warmup)).one()
+        warmup.state = "complete"
+        session.add(warmup)
+    with Session(engine) as session:
+        assert all(not pool.warming_beside for pool in list_pools(session, user(session, "sam")))
+
+
+def test_checks_before_a_confirmation_refuse_as_the_change_would_and_change_nothing(engine):
+    build_world(engine)
+    with session_scope(engine) as session:
+        sam = user(session, "sam")
+        assert check_pause_ip(session, sam, "127.0.0.2").startswith("Pause 127.0.0.2 of shared-a?")
+        assert "from 1 to 3?" in check_ip_weight(session, sam, "127.0.0.2", "3")
+        assert "is told: “Bounces at 9% all week.”" in check_removal(
+            session, sam, "bolt.example", reason="  Bounces at 9%   all week."
+        )
+        with pytest.raises(MailpoolsError, match="words the owner can act on") as vague:
+            check_removal(session, sam, "bolt.example", reason="x")
+        assert vague.value.field == "reason"
+        with pytest.raises(MailpoolsError, match="whole number from 0 to 100"):
+            check_ip_weight(session, sam, "127.0.0.2", "heavy")
+        with pytest.raises(MailpoolsError, match="nothing to reinstate"):
+            check_reinstatement(session, sam, "bolt.example")
+    with session_scope(engine) as session:
+        pause_ip(session, user(session, "sam"), "127.0.0.2")
+    with session_scope(engine) as session, pytest.raises(MailpoolsError, match="no IP to send"):
+        check_pause_ip(session, user(session, "sam"), "127.0.0.3")
+    with Session(engine) as session:
+        actions = session.exec(select(AuditEvent.action)).all()
+        assert [a for a in actions if not a.startswith(("inventory.", "dkim."))] == ["ip.pause"]
+        assert session.exec(select(Notification)).all() == []
+    assert _ip(engine, "127.0.0.3").state == IpState.ACTIVE
+
+
+def test_reinstating_a_domain_still_over_its_limits_says_so_before_and_after(engine):
+    build_world(engine)
+    for back in range(3):
+        record_domain_day(
+            engine, "bolt.example", TODAY - timedelta(days=back), sent=400, bounced=100
+        )
+    record_domain_day(engine, "acme.example", TODAY, sent=100, bounced=1)
+    with session_scope(engine) as session:
+        tess = user(session, "tess")
+        for name in ("bolt.example", "acme.example"):
+            remove_domain(session, tess, name, reason="Bounces at 20% all week.")
+    with session_scope(engine) as session:
+        sam = user(session, "sam")
+        over = check_reinstatement(session, sam, "bolt.example")
+        scarce = check_reinstatement(session, sam, "acme.example")
+    assert over.still_over
+    assert (over.standing.reading.volume, over.standing.reading.bounce_rate) == (1_500, 0.2)
+    assert "bounces 20.00% against a limit of 5.00%" in over.standing.summary
+    assert over.question.startswith("Still over ")
+    # Too few messages to judge: not over, and the summary says why.
+    assert not scarce.still_over
+    assert "101 messages over the last 7 days: fewer than the 500" in scarce.standing.summary
+    assert scarce.question.startswith("Reinstate acme.example in ")
+    with session_scope(engine) as session:
+        summary = reinstate_domain(session, user(session, "sam"), "bolt.example").summary
+    assert "is still over" in summary and "may remove it again" in summary

@@ -94,7 +94,7 @@ def deny(session: Session, reviewer: User, request_id: int, *, reason: str) -> O
     notify(
         session,
         account_id=request.account_id,
-        domain_id=domains[0].id if len(domains) == 1 else None,
+        domains=domains,
         kind="request_denied",
         title=f"Your {_kind_label(request.kind)} request for {names} was denied",
         body=cleaned,
@@ -132,7 +132,7 @@ def approve(
     notify(
         session,
         account_id=request.account_id,
-        domain_id=domains[0].id if len(domains) == 1 else None,
+        domains=domains,
         kind="request_approved",
         title=f"Your {_kind_label(request.kind)} request for {names} was approved",
         body=after.get("summary", ""),

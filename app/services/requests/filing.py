@@ -32,6 +32,9 @@ from data.models import (
     saved_id,
 )
 
+# Domains read at a time while looking for those that may share a dedicated request.
+_CANDIDATE_PAGE = 200
+
 
 def standings(session: Session, domains: list[Domain]) -> list[DomainStanding]:
     """What eligibility needs to know of each domain, its open request included."""
@@ -64,21 +67,34 @@ def standing(session: Session, domain: Domain) -> DomainStanding:
     return standings(session, [domain])[0]
 
 
-def dedicated_candidates(session: Session, domain: Domain) -> list[Domain]:
-    """The account's other domains that may share a new dedicated-IP request with DOMAIN, by name."""
-    others = list(
-        session.exec(
+def dedicated_candidates(
+    session: Session, domain: Domain, *, limit: int | None = None
+) -> list[Domain]:
+    """The account's other domains that may share a new dedicated-IP request with DOMAIN, by
+    name; only the first LIMIT when given. Read a page at a time, so an account of thousands
+    of domains costs only the pages it takes to find LIMIT."""
+    found: list[Domain] = []
+    after: str | None = None
+    while limit is None or len(found) < limit:
+        query = (
             select(Domain)
             .where(Domain.account_id == domain.account_id)
             .where(Domain.id != domain.id)
             .order_by(Domain.name)
+            .limit(_CANDIDATE_PAGE)
         )
-    )
-    return [
-        other
-        for other, other_standing in zip(others, standings(session, others), strict=True)
-        if eligibility.dedicated_refusal(other_standing) is None
-    ]
+        if after is not None:
+            query = query.where(Domain.name > after)
+        page = list(session.exec(query))
+        found.extend(
+            other
+            for other, other_standing in zip(page, standings(session, page), strict=True)
+            if eligibility.dedicated_refusal(other_standing) is None
+        )
+        if len(page) < _CANDIDATE_PAGE:
+            break
+        after = page[-1].name
+    return found if limit is None else found[:limit]
 
 
 def _lock_domains(session: Session, domains: list[Domain]) -> None:

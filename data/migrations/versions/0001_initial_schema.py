@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 09:42:10.284488
+Create Date: 2026-12-02 10:21:41.096289
 """
 from alembic import op
 import sqlalchemy as sa
@@ -354,6 +354,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_feedback_events_kind'), ['kind'], unique=False)
         batch_op.create_index('ix_feedback_events_message_kind', ['message_id', 'kind'], unique=True)
 
+    op.create_table('notification_domains',
+    sa.Column('notification_id', sa.Integer(), nullable=False),
+    sa.Column('domain_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
+    sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], ),
+    sa.PrimaryKeyConstraint('notification_id', 'domain_id')
+    )
     op.create_table('soft_bounce_streaks',
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -428,6 +435,7 @@ def downgrade() -> None:
 
     op.drop_table('suppressions')
     op.drop_table('soft_bounce_streaks')
+    op.drop_table('notification_domains')
     with op.batch_alter_table('feedback_events', schema=None) as batch_op:
         batch_op.drop_index('ix_feedback_events_message_kind')
         batch_op.drop_index(batch_op.f('ix_feedback_events_kind'))
