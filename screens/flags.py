@@ -142,9 +142,7 @@ class FlagsScreen(StaffScreen):
         """However busy the tables, a report no one could read is not left unnoticed."""
         if kept.newest is None:
             return Text("Reports from receivers kept unread: none", style="dim")
-        text = Text(
-            f"Reports from receivers kept unread: {kept.count:,}", style="bold yellow"
-        )
+        text = Text(f"Reports from receivers kept unread: {kept.count:,}", style="bold yellow")
         text.append(
             f" · the newest {age(kept.newest.at)}, to {kept.newest.rcpt_to}: "
             f"{one_line(kept.newest.reason, 120)} · read them with mailpools events --unparsed",

@@ -145,9 +145,7 @@ class AgentBackend:
             return FlagsView(
                 flags.low_volume_dedicated_ips(session, actor),
                 flags.domains_near_thresholds(session, actor),
-                KeptReports(
-                    feedback.count_unparsed(session, actor), newest[0] if newest else None
-                ),
+                KeptReports(feedback.count_unparsed(session, actor), newest[0] if newest else None),
             )
 
         return self._run(read)

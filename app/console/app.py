@@ -198,6 +198,14 @@ class MailpoolsConsole(App):
             id="credentials",
         ),
         Binding(
+            "s",
+            "suppressions",
+            "Suppressed addresses",
+            show=False,
+            tooltip="Addresses mail no longer goes to",
+            id="suppressions",
+        ),
+        Binding(
             "ctrl+t",
             "toggle_theme",
             "Light or dark theme",
@@ -409,6 +417,13 @@ class MailpoolsConsole(App):
         if self.viewer is None or isinstance(self.screen, CredentialsScreen):
             return
         self.push_screen(CredentialsScreen())
+
+    def action_suppressions(self) -> None:
+        from screens.suppressions import SuppressionsScreen
+
+        if self.viewer is None or isinstance(self.screen, SuppressionsScreen):
+            return
+        self.push_screen(SuppressionsScreen())
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

@@ -172,7 +172,9 @@ class ConsoleBackend:
     # Suppression lists: owners change their own account's, agents any account's. The
     # service is imported when first used: its address checks slow the console's start.
 
-    def suppressions(self, *, account: str | None = None, search: str = "") -> list[SuppressionView]:
+    def suppressions(
+        self, *, account: str | None = None, search: str = ""
+    ) -> list[SuppressionView]:
         from app.services import suppressions
 
         return self._run(suppressions.list_suppressions, account=account, search=search)
