@@ -79,14 +79,15 @@ class SuppressionsScreen(FailureAware, Screen):
                 yield Select[str](
                     [], prompt="Every account", id="suppressions-account", compact=True
                 )
+        # Who listed an address is told under the table, for the highlighted row.
         columns = [("Address", "address"), ("Reason", "reason"), ("Listed", "listed")]
-        columns += [("By", "by"), ("Receiver's words or note", "note")]
+        columns.append(("Receiver's words or note", "note"))
         if self.for_staff:
             columns.insert(0, ("Account", "account"))
         yield FittedTable(
             columns,
-            # The address is what a person looks for; the note and who listed it give way first.
-            cut_first=["note", "by"],
+            # The address is what a person looks for: the other columns give way first.
+            cut_first=["note", "reason", "listed"],
             id="suppressions-table",
             cursor_type="row",
             zebra_stripes=True,
@@ -166,7 +167,6 @@ class SuppressionsScreen(FailureAware, Screen):
             row.address,
             Text(row.reason_words, style=REASON_STYLES.get(row.reason, "")),
             age(row.created_at),
-            row.created_by,
             one_line(row.note, 200),
         ]
 
