@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,7 +14,13 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Static
 from textual.worker import Worker
 
-from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
+from app.console.views import (
+    RECENT_FEEDBACK_LIMIT,
+    ActivityView,
+    DomainView,
+    RequestSummary,
+    removed_advice,
+)
 from app.errors import MailpoolsError
 from app.rules.formatting import age, plural, sentence_date, table_time, whole_percent
 from app.services.outcomes import Outcome
@@ -22,6 +28,7 @@ from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
+from widgets.feedback_table import FeedbackTable, feedback_rows, summary
 from widgets.mail_servers import MailServersPanel, pending_text
 from widgets.rate_gauge import RateGauge
 from widgets.request_form import RequestForm
@@ -60,6 +67,7 @@ class DomainScreen(FailureAware, Screen):
     DomainScreen .tab-body { height: 1fr; padding: 0 1; }
     DomainScreen .tab-body > Static { height: auto; }
     DomainScreen #activity-messages, DomainScreen #activity-events { height: auto; max-height: 50%; }
+    DomainScreen #activity-feedback { height: auto; max-height: 50%; }
     """
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to your domains", id="back"),
@@ -224,6 +232,8 @@ class DomainScreen(FailureAware, Screen):
             VerticalScroll(
                 Static("Recent messages", classes="section-title"),
                 messages,
+                Static("", id="activity-feedback-title", classes="section-title"),
+                FeedbackTable(id="activity-feedback"),
                 Static("Changes to this domain", classes="section-title"),
                 events,
                 id="activity-body",
@@ -306,6 +316,10 @@ class DomainScreen(FailureAware, Screen):
             for event in activity.events
         ] or [["—", "", "no changes recorded", ""]]
         refill(self.query_one("#activity-messages", DataTable), message_rows)
+        refill(self.query_one(FeedbackTable), feedback_rows(activity.feedback))
+        self.query_one("#activity-feedback-title", Static).update(
+            summary(activity.feedback, RECENT_FEEDBACK_LIMIT)
+        )
         refill(self.query_one("#activity-events", DataTable), event_rows)
 
     @on(ChoiceStrip.Chosen, "#domain-tabs")
@@ -388,7 +402,7 @@ class DomainScreen(FailureAware, Screen):
         self.load_domain()
 
 
-def refill(table: DataTable, rows: list[list[str]]) -> None:
+def refill(table: DataTable, rows: Sequence[Sequence[str | Text]]) -> None:
     """Put ROWS in TABLE, its cursor and scroll where the reader left them."""
     cursor = table.cursor_coordinate
     scroll_x, scroll_y = table.scroll_x, table.scroll_y

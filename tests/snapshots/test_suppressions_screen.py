@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from app import clock
 from app.services import suppressions
@@ -36,7 +37,7 @@ def listed_world(engine) -> None:
     """Entries a few days apart: some heard from receivers, one added by hand."""
     start = clock.now()
     with session_scope(engine) as session:
-        accounts = {a.name: a.id for a in session.query(Account).all()}
+        accounts = dict(session.exec(select(Account.name, Account.id)).all())
         for days, (account, address, reason, note) in enumerate(HEARD, start=1):
             with clock.frozen_at(start - timedelta(days=days)):
                 suppressions.suppress(
