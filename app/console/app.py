@@ -390,6 +390,11 @@ class MailpoolsConsole(App):
         # Staff have no inbox and no domains home: hide those keys from their footer.
         if action in ("home", "notifications") and self.viewer is not None and self.viewer.is_staff:
             return False
+        if action == "home":
+            from screens.home import HomeScreen
+
+            # On the domains already: the footer's room goes to keys that lead somewhere.
+            return not isinstance(self.screen, HomeScreen)
         return True
 
     def action_home(self) -> None:
