@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, Select, Static
 
 from app.services import suppressions
 from data.db import session_scope
 from screens.suppressions import SuppressionsScreen
 from tests.factories import user
-from tests.pilot import Toasts, settle
+from tests.pilot import Toasts, burst, burst_text, settle
 from tests.ui.conftest import TERMINAL, make_console
+from tests.ui.test_typing_bursts import TYPED, burst_into
 
 
 def listed(engine, actor: str, account: str | None = None) -> list[tuple[str, str]]:
@@ -182,3 +184,37 @@ async def test_agents_see_every_account_filter_and_change_a_chosen_accounts_list
         await settle(pilot)
         assert listed(world, "sam", "acme") == [("acme", "a@example.org")]
         assert listed(world, "sam", "bolt") == [("bolt", "b@example.org")]
+
+
+@pytest.mark.parametrize("viewer", ["alice", "sam"])
+@pytest.mark.parametrize("field", ["suppressions-search", "suppress-address", "suppress-reason"])
+async def test_a_burst_of_keys_applies_in_order_in_the_suppression_fields(world, viewer, field):
+    app = make_console(world, viewer)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        for _ in range(5):
+            typed = await burst_into(pilot, f"#{field}")
+            assert typed.value == TYPED
+
+
+@pytest.mark.parametrize("viewer", ["alice", "sam"])
+async def test_an_address_and_its_reason_typed_in_one_burst_are_added_whole(world, viewer):
+    app = make_console(world, viewer)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        # As a fast typist's keys arrive over ssh: the address, Tab, the reason, Enter.
+        await pilot.press("a")
+        burst_text(pilot, "Late.Reply@Example.org")
+        burst(pilot, "tab")
+        burst_text(pilot, "asked twice by phone")
+        burst(pilot, "enter")
+        await settle(pilot)
+        assert listed(world, "sam", "acme") == [("acme", "late.reply@example.org")]
+        with session_scope(world) as session:
+            [entry] = suppressions.list_suppressions(session, user(session, "sam"), account="acme")
+        assert entry.note == "asked twice by phone"
+        assert app.screen.query_one("#suppress-address", Input).value == ""
