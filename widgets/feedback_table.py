@@ -47,10 +47,11 @@ def feedback_rows(events: list[EventView]) -> list[list[str | Text]]:
             [
                 table_time(event.at),
                 Text(words, style=KIND_STYLES.get(words, "")),
-                event.code or "—",
-                event.recipient,
+                # Text, not str: a table reads a str as markup, and these are the receiver's.
+                Text(event.code or "—"),
+                Text(event.recipient),
                 event.ip or "—",
-                one_line(event.text, 80),
+                Text(one_line(event.text, 80)),
             ]
         )
     return rows or [["—", "nothing reported", "", "", "", ""]]

@@ -8,6 +8,7 @@ it is about, or `added`, which empties the form for the next address.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -87,7 +88,8 @@ class SuppressionForm(Vertical):
         )
 
     def refused(self, message: str, field: str | None = None) -> None:
-        self.query_one("#suppress-error", Static).update(message)
+        # Text, not str: the sentence may quote what was typed, which is not markup.
+        self.query_one("#suppress-error", Static).update(Text(message))
         self.query_one(Button).disabled = False
         wanted = {"address": "#suppress-address", "reason": "#suppress-reason"}.get(field or "")
         if wanted is not None:

@@ -124,3 +124,16 @@ async def test_flags_count_the_reports_kept_unread(world):
         assert told.startswith("Reports from receivers kept unread: 2 · the newest now, to bounce-")
         assert "No delivery status part was found." in told
         assert "mailpools events --unparsed" in told
+
+
+async def test_the_receivers_words_are_shown_as_written_never_read_as_markup(world):
+    message = queued(world, "odd@dest.test")
+    words = "[/bold] 550 [red]no such user[/]"
+    assert heard(world, message, bounce("odd@dest.test", "5.1.1", Severity.HARD, words)) == "bounce"
+    app = make_console(world, "alice")
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example", "activity")
+        await settle(pilot)
+        table = app.screen.query_one(FeedbackTable)
+        assert plain_cells(table, 0)[5] == words

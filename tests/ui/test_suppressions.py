@@ -106,6 +106,15 @@ async def test_a_refused_address_is_told_in_the_form_in_one_sentence(world):
         assert "is not an email address" in error and "\n" not in error
         assert app.focused is screen.query_one("#suppress-address")
 
+        # What was typed is quoted back as written: never read as markup.
+        address = screen.query_one("#suppress-address", Input)
+        address.value = "[/b]@example.org"
+        await pilot.press("enter")
+        await settle(pilot)
+        error = str(screen.query_one("#suppress-error", Static).content)
+        assert error.startswith("'[/b]@example.org' is not an email address")
+        assert app.focused is screen.query_one("#suppress-address")
+
         address = screen.query_one("#suppress-address", Input)
         address.value = "X@example.org"
         address.focus()
