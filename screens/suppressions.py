@@ -149,7 +149,7 @@ class SuppressionsScreen(FailureAware, Screen):
             )
             await self.query_one(SuppressionForm).choose_accounts(accounts, None)
         self.rows = rows
-        self.pending_removal = None
+        self.forget_removal()
         self.query_one(FittedTable).fill((self.cells(row), str(row.id)) for row in rows)
         self.query_one("#suppressions-title", Static).update(
             f"{self.title_text()} ({len(rows):,})" if rows else self.title_text()
@@ -183,7 +183,7 @@ class SuppressionsScreen(FailureAware, Screen):
 
     @on(DataTable.RowHighlighted, "#suppressions-table")
     def row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.pending_removal = None
+        self.forget_removal()
         self.describe(event.cursor_row)
 
     def describe(self, index: int) -> None:
@@ -265,9 +265,14 @@ class SuppressionsScreen(FailureAware, Screen):
             "again. Press y to take it off, escape to keep it."
         )
 
-    def action_confirm_remove(self) -> None:
-        chosen, self.pending_removal = self.pending_removal, None
+    def forget_removal(self) -> None:
+        """No removal waits for y any more: its key leaves the footer."""
+        self.pending_removal = None
         self.refresh_bindings()
+
+    def action_confirm_remove(self) -> None:
+        chosen = self.pending_removal
+        self.forget_removal()
         if chosen is not None:
             self.take_off(chosen.address, chosen.account if self.for_staff else None)
 
@@ -288,8 +293,7 @@ class SuppressionsScreen(FailureAware, Screen):
 
     def action_back(self) -> None:
         if self.pending_removal is not None:
-            self.pending_removal = None
-            self.refresh_bindings()
+            self.forget_removal()
             self.say("Kept on the list.")
             return
         self.app.pop_screen()
