@@ -307,7 +307,8 @@ class DomainScreen(FailureAware, Screen):
                 line.status,
                 line.ip or "—",
                 line.tls,
-                (line.reply or "")[:60],
+                # Text, not str: a table reads a str as markup, and the reply is the receiver's.
+                Text((line.reply or "")[:60]),
             ]
             for line in activity.messages
         ] or [["—", "no messages yet", "", "", "", "", ""]]
