@@ -299,7 +299,7 @@ class DomainScreen(FailureAware, Screen):
         if activity == self.activity:
             return  # a refresh that found nothing new leaves the tables as they are
         self.activity = activity
-        message_rows = [
+        message_rows: list[list[str | Text]] = [
             [
                 table_time(line.created_at),
                 line.to_addr,
