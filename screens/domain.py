@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,7 +14,13 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Header, Static
 from textual.worker import Worker
 
-from app.console.views import ActivityView, DomainView, RequestSummary, removed_advice
+from app.console.views import (
+    RECENT_FEEDBACK_LIMIT,
+    ActivityView,
+    DomainView,
+    RequestSummary,
+    removed_advice,
+)
 from app.errors import MailpoolsError
 from app.rules.formatting import age, plural, sentence_date, table_time, whole_percent
 from app.services.outcomes import Outcome
@@ -22,6 +28,7 @@ from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
+from widgets.feedback_table import FeedbackTable, feedback_rows, summary
 from widgets.key_footer import KeyFooter
 from widgets.mail_servers import MailServersPanel, pending_text
 from widgets.rate_gauge import RateGauge
@@ -61,6 +68,7 @@ class DomainScreen(FailureAware, Screen):
     DomainScreen .tab-body { height: 1fr; padding: 0 1; }
     DomainScreen .tab-body > Static { height: auto; }
     DomainScreen #activity-messages, DomainScreen #activity-events { height: auto; max-height: 50%; }
+    DomainScreen #activity-feedback { height: auto; max-height: 50%; }
     """
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to your domains", id="back"),
@@ -225,6 +233,8 @@ class DomainScreen(FailureAware, Screen):
             VerticalScroll(
                 Static("Recent messages", classes="section-title"),
                 messages,
+                Static("", id="activity-feedback-title", classes="section-title"),
+                FeedbackTable(id="activity-feedback"),
                 Static("Changes to this domain", classes="section-title"),
                 events,
                 id="activity-body",
@@ -290,7 +300,7 @@ class DomainScreen(FailureAware, Screen):
         if activity == self.activity:
             return  # a refresh that found nothing new leaves the tables as they are
         self.activity = activity
-        message_rows = [
+        message_rows: list[list[str | Text]] = [
             [
                 table_time(line.created_at),
                 line.to_addr,
@@ -298,7 +308,8 @@ class DomainScreen(FailureAware, Screen):
                 line.status,
                 line.ip or "—",
                 line.tls,
-                (line.reply or "")[:60],
+                # Text, not str: a table reads a str as markup, and the reply is the receiver's.
+                Text((line.reply or "")[:60]),
             ]
             for line in activity.messages
         ] or [["—", "no messages yet", "", "", "", "", ""]]
@@ -307,6 +318,10 @@ class DomainScreen(FailureAware, Screen):
             for event in activity.events
         ] or [["—", "", "no changes recorded", ""]]
         refill(self.query_one("#activity-messages", DataTable), message_rows)
+        refill(self.query_one(FeedbackTable), feedback_rows(activity.feedback))
+        self.query_one("#activity-feedback-title", Static).update(
+            summary(activity.feedback, RECENT_FEEDBACK_LIMIT)
+        )
         refill(self.query_one("#activity-events", DataTable), event_rows)
 
     @on(ChoiceStrip.Chosen, "#domain-tabs")
@@ -389,7 +404,7 @@ class DomainScreen(FailureAware, Screen):
         self.load_domain()
 
 
-def refill(table: DataTable, rows: list[list[str]]) -> None:
+def refill(table: DataTable, rows: Sequence[Sequence[str | Text]]) -> None:
     """Put ROWS in TABLE, its cursor and scroll where the reader left them."""
     cursor = table.cursor_coordinate
     scroll_x, scroll_y = table.scroll_x, table.scroll_y

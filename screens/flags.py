@@ -1,4 +1,5 @@
-"""Flags: dedicated IPs under the weekly minimum, and domains close to their pool's thresholds."""
+"""Flags: dedicated IPs under the weekly minimum, domains close to their pool's thresholds, and
+reports from receivers that were kept because they could not be understood."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
-from app.console.agent_backend import FlagsView
+from app.console.agent_backend import FlagsView, KeptReports
 from app.errors import MailpoolsError
-from app.rules.formatting import percent, short_count, whole_percent
+from app.rules.formatting import age, one_line, percent, short_count, whole_percent
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from app.rules.rates import Level
 from screens.staff_screen import StaffScreen
@@ -23,6 +24,7 @@ class FlagsScreen(StaffScreen):
     DEFAULT_CSS = """
     FlagsScreen .flags-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
     FlagsScreen DataTable { height: 1fr; min-height: 3; }
+    FlagsScreen #kept-reports { height: auto; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
@@ -66,6 +68,7 @@ class FlagsScreen(StaffScreen):
             id="near-thresholds",
             cursor_type="row",
         )
+        yield Static("", id="kept-reports")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -132,3 +135,17 @@ class FlagsScreen(StaffScreen):
         self.query_one("#near-title", Static).update(
             f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"
         )
+        self.query_one("#kept-reports", Static).update(self.kept_text(flags.kept_reports))
+
+    @staticmethod
+    def kept_text(kept: KeptReports) -> Text:
+        """However busy the tables, a report no one could read is not left unnoticed."""
+        if kept.newest is None:
+            return Text("Reports from receivers kept unread: none", style="dim")
+        text = Text(f"Reports from receivers kept unread: {kept.count:,}", style="bold yellow")
+        text.append(
+            f" · the newest {age(kept.newest.at)}, to {kept.newest.rcpt_to}: "
+            f"{one_line(kept.newest.reason, 120)} · read them with mailpools events --unparsed",
+            style="",
+        )
+        return text

@@ -16,6 +16,7 @@ KEYS = [
     ("anywhere", "i", "notifications inbox"),
     ("anywhere", "h", "back to your domains"),
     ("anywhere", "c", "SMTP submission credentials"),
+    ("anywhere", "s", "suppressed addresses: where mail no longer goes"),
     ("anywhere", "ctrl+t", "switch between the dark and light theme"),
     ("anywhere", "q", "quit (not while typing in a field)"),
     ("anywhere", "tab / shift+tab", "next / previous field or control"),
@@ -30,6 +31,8 @@ KEYS = [
     ("inbox", "m", "mark all notifications read"),
     ("inbox", "enter", "open the notification's domain, or choose one"),
     ("credentials", "x  y", "revoke the highlighted credential; y confirms"),
+    ("suppressed", "/  a", "filter by address; add an address with a reason"),
+    ("suppressed", "x  y", "take the highlighted address off the list; y confirms"),
 ]
 # Shown to support agents and admins only.
 STAFF_KEYS = [

@@ -55,6 +55,7 @@ class HomeScreen(FailureAware, Screen):
             tooltip="Previous page",
             id="previous-page",
         ),
+        Binding("s", "app.suppressions", "Suppressed", tooltip="Addresses mail no longer goes to"),
         Binding("r", "reload", "Reload", show=False, id="reload"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]

@@ -38,6 +38,9 @@ class TriageScreen(StaffScreen):
     BINDINGS = [
         Binding("slash", "focus_search", "Search", tooltip="Search by domain", id="search"),
         Binding("escape", "clear_filters", "Clear", show=False, id="clear-filters"),
+        Binding(
+            "s", "app.suppressions", "Suppressed", tooltip="Every account's suppressed addresses"
+        ),
     ]
 
     def __init__(self) -> None:

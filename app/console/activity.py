@@ -7,7 +7,13 @@ import json
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.console.views import ActivityView, EventLine, MessageLine, NotificationView
+from app.console.views import (
+    RECENT_FEEDBACK_LIMIT,
+    ActivityView,
+    EventLine,
+    MessageLine,
+    NotificationView,
+)
 from app.rules.formatting import readable
 from app.services.lookups import get_domain_for
 from app.services.notifications import list_notifications
@@ -40,6 +46,9 @@ def _describe_event(event: AuditEvent) -> str:
 
 
 def activity(session: Session, actor: User, name: str) -> ActivityView:
+    # Imported here: the report reader behind it slows the console's start.
+    from app.services.feedback import list_events
+
     domain = get_domain_for(session, actor, name)
     rows = session.exec(
         select(Message, IpAddress.address)
@@ -71,6 +80,7 @@ def activity(session: Session, actor: User, name: str) -> ActivityView:
             for m, address in rows
         ],
         events=[EventLine(e.at, e.actor, e.action, _describe_event(e)) for e in events],
+        feedback=list_events(session, actor, domain=domain.name, limit=RECENT_FEEDBACK_LIMIT),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -28,13 +28,25 @@ from app.services.requests import decisions
 from data.db import session_scope
 from data.models import User
 
+if TYPE_CHECKING:
+    from app.services.feedback import UnparsedView
+
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KeptReports:
+    """Reports the inbound listener could not understand, kept for a person to read."""
+
+    count: int
+    newest: UnparsedView | None
 
 
 @dataclass(frozen=True)
 class FlagsView:
     low_volume_ips: list[flags.LowVolumeIp]
     near_thresholds: list[flags.NearThresholdDomain]
+    kept_reports: KeptReports
 
 
 @dataclass(frozen=True)
@@ -138,11 +150,18 @@ class AgentBackend:
     # Flags and the audit log.
 
     def flags(self) -> FlagsView:
-        return self._run(
-            lambda s, u: FlagsView(
-                flags.low_volume_dedicated_ips(s, u), flags.domains_near_thresholds(s, u)
+        # Imported here: the report reader behind it slows the console's start.
+        from app.services import feedback
+
+        def read(session: Session, actor: User) -> FlagsView:
+            newest = feedback.list_unparsed(session, actor, limit=1)
+            return FlagsView(
+                flags.low_volume_dedicated_ips(session, actor),
+                flags.domains_near_thresholds(session, actor),
+                KeptReports(feedback.count_unparsed(session, actor), newest[0] if newest else None),
             )
-        )
+
+        return self._run(read)
 
     def audit_filters(self) -> AuditFilters:
         return self._run(

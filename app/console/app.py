@@ -198,6 +198,14 @@ class MailpoolsConsole(App):
             id="credentials",
         ),
         Binding(
+            "s",
+            "suppressions",
+            "Suppressed addresses",
+            show=False,
+            tooltip="Addresses mail no longer goes to",
+            id="suppressions",
+        ),
+        Binding(
             "ctrl+t",
             "toggle_theme",
             "Light or dark theme",
@@ -382,6 +390,11 @@ class MailpoolsConsole(App):
         # Staff have no inbox and no domains home: hide those keys from their footer.
         if action in ("home", "notifications") and self.viewer is not None and self.viewer.is_staff:
             return False
+        if action == "home":
+            from screens.home import HomeScreen
+
+            # On the domains already: the footer's room goes to keys that lead somewhere.
+            return not isinstance(self.screen, HomeScreen)
         return True
 
     def action_home(self) -> None:
@@ -409,6 +422,13 @@ class MailpoolsConsole(App):
         if self.viewer is None or isinstance(self.screen, CredentialsScreen):
             return
         self.push_screen(CredentialsScreen())
+
+    def action_suppressions(self) -> None:
+        from screens.suppressions import SuppressionsScreen
+
+        if self.viewer is None or isinstance(self.screen, SuppressionsScreen):
+            return
+        self.push_screen(SuppressionsScreen())
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

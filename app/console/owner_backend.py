@@ -10,6 +10,8 @@ in its own module: home, domain_page, activity; the shapes are in views.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -38,6 +40,9 @@ from app.services.outcomes import Outcome
 from app.services.requests import filing
 from data.db import session_scope
 from data.models import User, saved_id
+
+if TYPE_CHECKING:
+    from app.services.suppressions import SuppressionView
 
 
 class ConsoleBackend:
@@ -172,3 +177,23 @@ class ConsoleBackend:
 
     def revoke_credential(self, credential_id: int) -> Outcome[CredentialView]:
         return self._run(credentials.revoke_credential, credential_id)
+
+    # Suppression lists: owners change their own account's, agents any account's. The
+    # service is imported when first used: its address checks slow the console's start.
+
+    def suppressions(
+        self, *, account: str | None = None, search: str = ""
+    ) -> list[SuppressionView]:
+        from app.services import suppressions
+
+        return self._run(suppressions.list_suppressions, account=account, search=search)
+
+    def add_suppression(self, address: str, *, reason: str, account: str | None = None) -> Outcome:
+        from app.services import suppressions
+
+        return self._run(suppressions.add_suppression, address, reason=reason, account=account)
+
+    def remove_suppression(self, address: str, *, account: str | None = None) -> Outcome:
+        from app.services import suppressions
+
+        return self._run(suppressions.remove_suppression, address, account=account)

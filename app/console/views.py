@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.rules.eligibility import DomainStanding
 from app.rules.rates import RateReading
@@ -15,6 +16,9 @@ from app.services.domains import DomainSummary, WarmupProgress
 from app.services.pools import IpView, PoolView
 from app.services.warmups import WarmupStatus
 from data.models import DomainStatus, WarmupState
+
+if TYPE_CHECKING:
+    from app.services.feedback import EventView
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,16 @@ class EventLine:
     details: str
 
 
+# Enough to see why a domain's mail is held; `mailpools events` lists more.
+RECENT_FEEDBACK_LIMIT = 300
+
+
 @dataclass(frozen=True)
 class ActivityView:
     messages: list[MessageLine]
     events: list[EventLine]
+    # What receivers said about the domain's mail: bounces, complaints, unsubscribes.
+    feedback: list[EventView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -543,6 +543,12 @@ def list_unparsed(session: Session, actor: User, *, limit: int = 500) -> list[Un
         .limit(limit)
     )
     return [UnparsedView(*row) for row in session.execute(query)]
+
+
+def count_unparsed(session: Session, actor: User) -> int:
+    """How many reports are kept for a person to read; for agents and admins."""
+    require_staff(actor, "read the reports that could not be understood")
+    return session.execute(select(func.count()).select_from(UNPARSED)).scalar_one()
 
 
 def unparsed_content(session: Session, actor: User, report_id: int) -> bytes:
