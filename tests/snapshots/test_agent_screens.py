@@ -12,7 +12,7 @@ from data.db import session_scope
 from tests.agent_world import agent_world
 from tests.factories import user
 from tests.pilot import settle
-from tests.snapshots.worlds import LONG, VIEWS, rename_domains
+from tests.snapshots.worlds import LONG, VIEWS, domain_name, rename_domains
 
 
 def _keys_then_settle(*keys: str):
@@ -80,6 +80,7 @@ def _reinstating(domain: str):
     return run_before
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_reinstating_asks_with_the_rates_against_the_limits(snap_compare, console, size):
-    assert snap_compare(console, terminal_size=size, run_before=_reinstating("offers.bolt.example"))
+@pytest.mark.parametrize(("world", "size"), VIEWS)
+def test_reinstating_asks_with_the_rates_against_the_limits(snap_compare, console, world, size):
+    domain = domain_name(world, "offers.bolt.example")
+    assert snap_compare(console, terminal_size=size, run_before=_reinstating(domain))
