@@ -61,7 +61,7 @@ class DomainScreen(FailureAware, Screen):
     app: MailpoolsConsole
 
     DEFAULT_CSS = """
-    DomainScreen #domain-title { padding: 0 1; height: 1; text-style: bold; }
+    DomainScreen #domain-title { padding: 0 1; height: auto; text-style: bold; }
     DomainScreen #domain-tabs { border-bottom: solid $primary; height: 2; }
     DomainScreen #domain-panes { height: 1fr; }
     DomainScreen .pane { height: 1fr; }

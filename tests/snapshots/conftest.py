@@ -9,6 +9,7 @@ import pytest
 from app import clock
 from app.demo.seed import seed_demo
 from data.db import make_engine
+from tests.snapshots.worlds import LONG, SHORT, rename_domains
 
 DEMO_NOW = "2026-11-26T09:00:00"
 
@@ -25,10 +26,29 @@ def demo_template(sqlite_template, tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def demo_engine(demo_template, tmp_path):
-    path = tmp_path / "demo.db"
+@pytest.fixture(scope="session")
+def long_demo_template(demo_template, tmp_path_factory):
+    """The demo world with every domain under its long name."""
+    path = tmp_path_factory.mktemp("long-demo") / "demo.db"
     shutil.copyfile(demo_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    rename_domains(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def world() -> str:
+    """Which world a snapshot draws: SHORT, as built, unless a test parametrizes it (VIEWS)."""
+    return SHORT
+
+
+@pytest.fixture
+def demo_engine(request, world, tmp_path):
+    """A fresh copy of the demo world, under long names in the LONG world."""
+    template = request.getfixturevalue("long_demo_template" if world == LONG else "demo_template")
+    path = tmp_path / "demo.db"
+    shutil.copyfile(template, path)
     engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()

@@ -1,4 +1,5 @@
-"""Each of the agents' screens at 80×24 and 120×40, on the fixed clock and a fixed world."""
+"""Each of the agents' screens at 80×24 and 120×40, on the fixed clock and a fixed world, under
+its own and long names."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from data.db import session_scope
 from tests.agent_world import agent_world
 from tests.factories import user
 from tests.pilot import settle
-
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+from tests.snapshots.worlds import LONG, VIEWS, domain_name, rename_domains
 
 
 def _keys_then_settle(*keys: str):
@@ -26,37 +26,39 @@ def _keys_then_settle(*keys: str):
 
 
 @pytest.fixture
-def console(sqlite_engine, monkeypatch):
+def console(sqlite_engine, world):
     agent_world(sqlite_engine)
+    if world == LONG:
+        rename_domains(sqlite_engine)
     return MailpoolsConsole(sqlite_engine, "sam")
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_triage(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle())
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_decide_dedicated_request(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("enter"))
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_pools(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("2"))
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_warmups(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("3"))
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_flags(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("4"))
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 def test_audit_log(snap_compare, console, size):
     assert snap_compare(console, terminal_size=size, run_before=_keys_then_settle("5"))
 
@@ -78,6 +80,7 @@ def _reinstating(domain: str):
     return run_before
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_reinstating_asks_with_the_rates_against_the_limits(snap_compare, console, size):
-    assert snap_compare(console, terminal_size=size, run_before=_reinstating("offers.bolt.example"))
+@pytest.mark.parametrize(("world", "size"), VIEWS)
+def test_reinstating_asks_with_the_rates_against_the_limits(snap_compare, console, world, size):
+    domain = domain_name(world, "offers.bolt.example")
+    assert snap_compare(console, terminal_size=size, run_before=_reinstating(domain))

@@ -1,4 +1,4 @@
-"""Every console screen at 80×24 and 120×40, over the demo world."""
+"""Every console screen at 80×24 and 120×40, over the demo world under its own and long names."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from data.db import session_scope
 from data.models import SubmissionCredential
 from tests.factories import user
 from tests.pilot import settle
+from tests.snapshots.worlds import VIEWS, domain_name
 from tests.ui.conftest import make_console
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+# Each screen is reached by a step taking the pilot and the world, whose names it uses.
 
 
 def at_domain(domain: str, tab: str, way: str | None = None):
-    async def run_before(pilot) -> None:
+    async def run_before(pilot, world: str) -> None:
         await settle(pilot)
-        pilot.app.open_domain(domain, tab)
+        pilot.app.open_domain(domain_name(world, domain), tab)
         await settle(pilot)
         if way is not None:
             pilot.app.screen.query_one("#ways").choose(way)
@@ -27,7 +28,7 @@ def at_domain(domain: str, tab: str, way: str | None = None):
 
 
 def pressing(*keys: str):
-    async def run_before(pilot) -> None:
+    async def run_before(pilot, _world: str) -> None:
         await settle(pilot)
         await pilot.press(*keys)
         await settle(pilot)
@@ -38,7 +39,7 @@ def pressing(*keys: str):
 def with_credentials(*keys: str):
     """Two credentials of acme, one revoked, under fixed names (real ones end in random hex)."""
 
-    async def run_before(pilot) -> None:
+    async def run_before(pilot, _world: str) -> None:
         await settle(pilot)
         engine = pilot.app.engine
         with session_scope(engine) as session:
@@ -77,9 +78,13 @@ SCREENS = {
 }
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("world", "size"), VIEWS)
 @pytest.mark.parametrize("screen", list(SCREENS))
-def test_console_screen(snap_compare, demo_engine, screen, size):
-    user, run_before = SCREENS[screen]
+def test_console_screen(snap_compare, demo_engine, screen, world, size):
+    user, step = SCREENS[screen]
+
+    async def run_before(pilot) -> None:
+        await step(pilot, world)
+
     app = make_console(demo_engine, user)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
