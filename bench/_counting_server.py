@@ -1,9 +1,10 @@
-"""The submission benchmark's baseline: a bare aiosmtpd server that only counts messages.
+"""The SMTP benchmarks' baseline: a bare aiosmtpd server that only counts messages.
 
-It speaks what the submission client needs (STARTTLS, then AUTH) and takes
-every login and every message without looking at either. Run as a process:
-`python -m bench._counting_server CERT KEY` prints its port, then on SIGTERM
-the number of messages it received.
+Given a certificate and key it speaks what the submission client needs
+(STARTTLS, then AUTH) and takes every login and every message without looking
+at either; given none it is a plain SMTP server, as the inbound listener is.
+Run as a process: `python -m bench._counting_server [CERT KEY]` prints its
+port, then on SIGTERM the number of messages it received.
 """
 
 from __future__ import annotations
@@ -31,21 +32,21 @@ def accept_any_login(*_: Any) -> AuthResult:
     return AuthResult(success=True)
 
 
-async def main(certificate: str, key: str) -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificate, key)
+async def main(certificate: str | None, key: str | None) -> None:
     handler = CountingHandler()
     loop = asyncio.get_running_loop()
+    logins: dict[str, Any] = {}
+    if certificate and key:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate, key)
+        logins = {
+            "tls_context": context,
+            "auth_required": True,
+            "auth_require_tls": True,
+            "authenticator": accept_any_login,
+        }
     server = await loop.create_server(
-        lambda: SMTP(
-            handler,
-            tls_context=context,
-            auth_required=True,
-            auth_require_tls=True,
-            authenticator=accept_any_login,
-            hostname="127.0.0.1",
-            loop=loop,
-        ),
+        lambda: SMTP(handler, hostname="127.0.0.1", loop=loop, **logins),
         host="127.0.0.1",
         port=0,
     )
@@ -61,4 +62,4 @@ async def main(certificate: str, key: str) -> None:
 if __name__ == "__main__":
     # aiosmtpd warns of its own deprecated field at every login it accepts.
     warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(*(sys.argv[1:3] if len(sys.argv) == 3 else (None, None))))

@@ -163,7 +163,7 @@ async def _send(port: int, mail: list[tuple[str, bytes]]) -> float:
 
 
 def _bare(mail) -> float:
-    with _server([sys.executable, "-m", "bench._plain_counting_server"], {}) as (port, said):
+    with _server([sys.executable, "-m", "bench._counting_server"], {}) as (port, said):
         rate = asyncio.run(_send(port, mail))
     assert said and int(said[-1]) == len(mail), f"the counting server saw {said}"
     return rate

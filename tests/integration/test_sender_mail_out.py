@@ -279,10 +279,14 @@ async def test_configured_return_path_domain_secret_and_unsubscribe_url(sqlite_e
     )
 
 
-async def test_a_failed_tls_handshake_is_retried_in_clear(sqlite_engine, tmp_path, authority):
+@pytest.mark.parametrize("tls_required", [False, True], ids=["opportunistic", "required"])
+async def test_a_failed_tls_handshake_is_retried_in_clear_unless_tls_is_required(
+    sqlite_engine, tmp_path, authority, tls_required
+):
     """Opportunistic TLS that the two ends cannot agree on (here the receiver insists on a
     client certificate the sender does not have) must not hold the mail: the sender
-    connects again without STARTTLS, as MTAs do, and records that it went in clear."""
+    connects again without STARTTLS, as MTAs do, and records that it went in clear. Where
+    TLS is required, the mail waits instead."""
     engine = world(sqlite_engine)
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example")
     records = {("dest.test", "MX"): ["10 mx.dest.test."], ("mx.dest.test", "A"): ["127.0.0.1"]}
@@ -297,34 +301,15 @@ async def test_a_failed_tls_handshake_is_retried_in_clear(sqlite_engine, tmp_pat
             until_empty=True,
             poll_seconds=0.1,
         )
+        if tls_required:
+            options.tls_required_domains = frozenset({"dest.test"})
+            options.tls_ca_file = str(authority.ca_file)
         stats = await run_sender(engine, options)
         deliveries = sink.handler.snapshot()
     [row] = messages(engine)
-    assert stats.sent == 1 and [d.tls_version for d in deliveries] == [None]
-    assert (row.status, row.sent_over_tls) == (MessageStatus.SENT, False)
-
-
-async def test_a_failed_tls_handshake_holds_mail_where_tls_is_required(
-    sqlite_engine, tmp_path, authority
-):
-    engine = world(sqlite_engine)
-    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example")
-    records = {("dest.test", "MX"): ["10 mx.dest.test."], ("mx.dest.test", "A"): ["127.0.0.1"]}
-    demanding = authority.server_context(tmp_path, ["mx.dest.test"])
-    demanding.maximum_version = ssl.TLSVersion.TLSv1_2
-    demanding.verify_mode = ssl.CERT_REQUIRED
-    with LoopbackDns(records) as dns_server, LoopbackSink(tls_context=demanding) as sink:
-        options = SenderOptions(
-            nameservers=["127.0.0.1"],
-            dns_port=dns_server.port,
-            smtp_port=sink.port,
-            until_empty=True,
-            poll_seconds=0.1,
-            tls_required_domains=frozenset({"dest.test"}),
-            tls_ca_file=str(authority.ca_file),
-        )
-        stats = await run_sender(engine, options)
-        received = sink.handler.received()
-    [row] = messages(engine)
-    assert (stats.sent, stats.deferred, received) == (0, 1, 0)
-    assert "TLS" in row.last_reply and row.status == MessageStatus.QUEUED
+    if tls_required:
+        assert (stats.sent, stats.deferred, deliveries) == (0, 1, [])
+        assert "TLS" in row.last_reply and row.status == MessageStatus.QUEUED
+    else:
+        assert stats.sent == 1 and [d.tls_version for d in deliveries] == [None]
+        assert (row.status, row.sent_over_tls) == (MessageStatus.SENT, False)
