@@ -58,7 +58,6 @@ class InboundHandler:
         self.engine = engine
         self.secret = secret
         self.judged: set[int] = set()
-        self.recorded = 0
         self.writer = BatchWriter(self._record_batch)
 
     async def handle_RCPT(
@@ -91,7 +90,6 @@ class InboundHandler:
             log.info("%s", each.summary)
             if each.judged_domain_id is not None:
                 self.judged.add(each.judged_domain_id)
-        self.recorded += len(heard)
         return "250 2.0.0 OK"
 
     def _record_batch(self, jobs: list[_Mail]) -> list[list[feedback.Heard] | Exception]:
