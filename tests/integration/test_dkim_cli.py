@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.demo.sink import LoopbackSink
 from app.services import dkim
@@ -69,7 +69,11 @@ def test_rotate_then_confirm_against_the_configured_dns_server(cli, engine, monk
     with session_scope(engine) as session:
         actions = [
             e.action
-            for e in session.exec(select(AuditEvent).where(AuditEvent.entity_id == "acme.example"))
+            for e in session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.entity_id == "acme.example")
+                .order_by(col(AuditEvent.id))
+            )
         ]
     assert actions[-2:] == ["dkim.rotated", "dkim.confirmed"]
 
