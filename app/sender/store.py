@@ -7,21 +7,19 @@ a time. These functions are synchronous; the worker runs them in a thread.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Insert, Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
 from app.rules.status_codes import Severity
 from app.services import contents, feedback, suppressions
+from app.services.stats import add_daily_counts
 from data.db import is_sqlite, session_scope
 from data.models import (
     DkimKey,
@@ -424,38 +422,6 @@ def _daily_counts(outcomes: list[Outcome]) -> tuple[dict[int, Counter], dict[int
         if outcome.ip_id is not None and outcome.counter in IP_COUNTERS:
             ip_counts.setdefault(outcome.ip_id, Counter())[outcome.counter] += 1
     return domain_counts, ip_counts
-
-
-def add_daily_counts(
-    connection: Connection, table: Table, key: str, day: date, counts: dict[int, Counter]
-) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE adding COUNTS to the day's rows, on either backend."""
-    if not counts:
-        return
-    fields = tuple(sorted({field for counter in counts.values() for field in counter}))
-    rows = [
-        {"c_owner": owner, "c_day": day, **{f"c_{f}": counter.get(f, 0) for f in fields}}
-        for owner, counter in sorted(counts.items())
-    ]
-    connection.execute(_upsert(connection.dialect.name, table, key, fields), rows)
-
-
-@functools.cache
-def _upsert(dialect: str, table: Table, key: str, fields: tuple[str, ...]) -> Insert:
-    """The statement add_daily_counts runs, built once per shape: building one each
-    time cost more than the writer's whole write-back of a few results."""
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = insert(table).values(
-        {
-            key: bindparam("c_owner"),
-            "day": bindparam("c_day", type_=table.c.day.type),
-            **{field: bindparam(f"c_{field}") for field in fields},
-        }
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[key], table.c.day],
-        set_={field: table.c[field] + statement.excluded[field] for field in fields},
-    )
 
 
 def release(engine: Engine, message_ids: list[int], *, worker_id: str) -> int:

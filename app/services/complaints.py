@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 from app import clock
 from app.errors import MailpoolsError, NotFound
 from app.rules.formatting import one_line
-from app.sender.store import add_daily_counts
 from app.services import audit
 from app.services.auth import require_staff
 from app.services.lookups import get_domain, get_ip
+from app.services.stats import add_daily_counts
 from data.models import (
     DomainDailyStat,
     IpDailyStat,

@@ -47,6 +47,7 @@ from app.rules.status_codes import Severity, enhanced_code
 from app.services import suppressions
 from app.services.auth import is_staff, require_staff
 from app.services.lookups import get_domain_for
+from app.services.stats import add_daily_counts
 from data.models import (
     Account,
     Domain,
@@ -334,9 +335,6 @@ def _insert_events(connection: Connection, events: list[tuple]) -> int:
 
 
 def _count(connection: Connection, counted: list[tuple[_Sent, Counter]]) -> None:
-    # Imported here: the sender's store imports this module for its write-back.
-    from app.sender.store import add_daily_counts
-
     by_day: dict[date, tuple[dict[int, Counter], dict[int, Counter]]] = {}
     for sent, counts in counted:
         domains, ips = by_day.setdefault(sent.day, ({}, {}))

@@ -6,13 +6,16 @@ so they stay fast however much history there is.
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date, timedelta
 
 import sqlalchemy
-from sqlalchemy import func
+from sqlalchemy import Insert, Table, bindparam, func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from app.rules.rates import Rates
@@ -64,19 +67,46 @@ def weekly_volume(session: Session, domain_ids: Iterable[int], today: date) -> i
 
 
 def add_domain_counts(session: Session, domain_id: int, day: date, **counts: int) -> None:
-    """Add COUNTS (e.g. rejected=3) to the domain's row for DAY, creating it if needed.
+    """Add COUNTS (e.g. rejected=3) to the domain's row for DAY, creating it if needed."""
+    if any(counts.values()):
+        add_daily_counts(
+            session.connection(),
+            table_of(DomainDailyStat),
+            "domain_id",
+            day,
+            {domain_id: Counter(counts)},
+        )
 
-    One INSERT ... ON CONFLICT DO UPDATE, so it cannot race the sender writing the
-    same day's row.
-    """
-    if not any(counts.values()):
+
+def add_daily_counts(
+    connection: Connection, table: Table, key: str, day: date, counts: dict[int, Counter]
+) -> None:
+    """Add COUNTS, by owner id (a domain's or an IP's), to the day's rows of TABLE, creating
+    them if needed: one INSERT ... ON CONFLICT DO UPDATE, so writers never race, on either
+    backend."""
+    if not counts:
         return
-    table = table_of(DomainDailyStat)
-    dialect = session.get_bind().dialect.name
+    fields = tuple(sorted({field for counter in counts.values() for field in counter}))
+    rows = [
+        {"c_owner": owner, "c_day": day, **{f"c_{f}": counter.get(f, 0) for f in fields}}
+        for owner, counter in sorted(counts.items())
+    ]
+    connection.execute(_upsert(connection.dialect.name, table, key, fields), rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, key: str, fields: tuple[str, ...]) -> Insert:
+    """The statement add_daily_counts runs, built once per shape: building one each
+    time cost more than the sender's whole write-back of a few results."""
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    statement = insert(table).values(domain_id=domain_id, day=day, **counts)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.domain_id, table.c.day],
-        set_={name: table.c[name] + statement.excluded[name] for name in counts},
+    statement = insert(table).values(
+        {
+            key: bindparam("c_owner"),
+            "day": bindparam("c_day", type_=table.c.day.type),
+            **{field: bindparam(f"c_{field}") for field in fields},
+        }
     )
-    session.execute(statement)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[key], table.c.day],
+        set_={field: table.c[field] + statement.excluded[field] for field in fields},
+    )

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlmodel import select
 from textual.widgets import DataTable, OptionList
 
-from app.sender.store import add_daily_counts
+from app.services.stats import add_daily_counts
 from app.services.warmups import evaluate_warmups
 from data.db import session_scope
 from data.models import IpAddress, IpDailyStat, Notification

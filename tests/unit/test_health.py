@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from app.sender.store import add_daily_counts
 from app.services.health import check_domain_health
+from app.services.stats import add_daily_counts
 from data.db import session_scope
 from data.models import AuditEvent, DomainDailyStat, DomainStatus, Notification
 from tests.sending_world import domain, make_transactional, world

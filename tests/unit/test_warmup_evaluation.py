@@ -11,7 +11,7 @@ from sqlmodel import select
 from app import clock
 from app.errors import MailpoolsError, NotFound
 from app.rules.warmup_plan import dedicated_share, planned_days
-from app.sender.store import add_daily_counts
+from app.services.stats import add_daily_counts
 from app.services.warmups import evaluate_warmups, pause_warmup, warmup_status
 from data.db import session_scope
 from data.models import (
