@@ -1,5 +1,8 @@
 """Hearing back: the inbound listener, what receivers said, and the suppression list.
 
+The services are imported by the commands that use them: reading reports brings in the
+bounce detectors, which every other command (and the console) would pay for at start.
+
 mailpools inbound [--host 127.0.0.1] [--port 25] [--quiet]
 mailpools events [--domain D] [--kind bounce|complaint|unsubscribe] [--unparsed] [--limit N] [--json]
 mailpools suppressions list [--account A] [--search TEXT] [--json] [--as USER]
@@ -28,7 +31,6 @@ from app.cli.common import (
 )
 from app.errors import MailpoolsError
 from app.rules.formatting import one_line, table_time
-from app.services import feedback, suppressions
 
 
 def register(subparsers) -> None:
@@ -78,6 +80,8 @@ def register(subparsers) -> None:
 
 
 def _list(args) -> int:
+    from app.services import suppressions
+
     with transaction() as session:
         views = suppressions.list_suppressions(
             session, local_reader(session, args), account=args.account, search=args.search or ""
@@ -97,6 +101,8 @@ def _list(args) -> int:
 
 
 def _add(args) -> int:
+    from app.services import suppressions
+
     with transaction() as session:
         outcome = suppressions.add_suppression(
             session,
@@ -110,6 +116,8 @@ def _add(args) -> int:
 
 
 def _remove(args) -> int:
+    from app.services import suppressions
+
     with transaction() as session:
         outcome = suppressions.remove_suppression(
             session, acting_user(session, args), args.address, account=args.account
@@ -147,6 +155,8 @@ def _inbound(args) -> int:
 
 
 def _events(args) -> int:
+    from app.services import feedback
+
     if args.unparsed and (args.domain or args.kind):
         raise MailpoolsError(
             "--unparsed lists every kept report; give it without --domain or --kind."

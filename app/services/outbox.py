@@ -25,7 +25,7 @@ from sqlmodel import Session
 from app import clock, settings
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules import policy
-from app.rules.formatting import one_line
+from app.rules.formatting import one_line, plural
 from app.services import audit, contents, suppressions
 from app.services.addresses import parse_address
 from app.services.credentials import SubmissionLogin
@@ -44,6 +44,8 @@ MAX_COUNT = 1_000_000
 RETURNED_IDS = 1_000
 MAX_SUBJECT_LENGTH = 998
 _INSERT_CHUNK = 5_000
+# Suppressed recipients a summary names before it counts the rest.
+SUMMARY_NAMES = 5
 MESSAGES = table_of(Message)
 DOMAINS = table_of(Domain)
 HOURLY_COUNTS = table_of(AccountHourlyCount)
@@ -71,14 +73,13 @@ class EnqueueResult:
 
     @property
     def summary(self) -> str:
-        plural = "message" if self.count == 1 else "messages"
-        said = f"Queued {self.count:,} {self.kind} {plural} from {self.domain}."
+        said = f"Queued {plural(self.count, f'{self.kind} message')} from {self.domain}."
         if self.suppressed:
-            said += (
-                f" Not sent to {', '.join(self.suppressed[:5])}"
-                f"{f' and {len(self.suppressed) - 5:,} more' if len(self.suppressed) > 5 else ''}"
-                ": on the account's suppression list."
-            )
+            named = ", ".join(self.suppressed[:SUMMARY_NAMES])
+            more = len(self.suppressed) - SUMMARY_NAMES
+            if more > 0:
+                named += f" and {more:,} more"
+            said += f" Not sent to {named}: on the account's suppression list."
         return said
 
 

@@ -56,13 +56,18 @@ EVENTS = table_of(FeedbackEvent)
 # A listing is for reading on a screen or piping into a script; past this, narrow it.
 MAX_LISTED = 10_000
 
-REASON_WORDS = {
+REASON_WORDS: dict[str, str] = {
     SuppressionReason.HARD_BOUNCE: "hard bounce",
     SuppressionReason.SOFT_BOUNCES: "soft bounces in a row",
     SuppressionReason.COMPLAINT: "complaint",
     SuppressionReason.UNSUBSCRIBE: "unsubscribed",
     SuppressionReason.MANUAL: "added by hand",
 }
+
+
+def reason_words(reason: str) -> str:
+    """Why an address is listed, in words."""
+    return REASON_WORDS.get(reason, reason)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class SuppressionView:
 
     @property
     def reason_words(self) -> str:
-        return REASON_WORDS.get(SuppressionReason(self.reason), self.reason)
+        return reason_words(self.reason)
 
     def as_json(self) -> dict:
         return {
@@ -198,18 +203,21 @@ def remove_suppression(
     """Take ADDRESS off the list, so mail to it is sent again."""
     target = _account_for_change(session, actor, account)
     entry = normalised(address)
-    found = session.execute(
-        select(SUPPRESSIONS).where(
-            SUPPRESSIONS.c.account_id == target.id, SUPPRESSIONS.c.address == entry
-        )
-    ).first()
-    if found is None or not entry.isprintable():
+    # A name that does not print matches nothing (and PostgreSQL refuses a NUL in a query).
+    found = (
+        session.execute(
+            select(SUPPRESSIONS).where(
+                SUPPRESSIONS.c.account_id == target.id, SUPPRESSIONS.c.address == entry
+            )
+        ).first()
+        if entry.isprintable()
+        else None
+    )
+    if found is None:
         raise NotFound(f"{one_line(entry, 80)} is not on {target.name}'s suppression list.")
     connection = session.connection()
     connection.execute(delete(SUPPRESSIONS).where(SUPPRESSIONS.c.id == found.id))
-    connection.execute(
-        delete(STREAKS).where(STREAKS.c.account_id == target.id, STREAKS.c.address == entry)
-    )
+    connection.execute(_END_STREAK, {"s_account": target.id, "s_address": entry})
     audit.record(
         session,
         actor=actor.name,
@@ -222,7 +230,7 @@ def remove_suppression(
     return Outcome(
         entry,
         f"{entry} is off {target.name}'s suppression list; mail to it is sent again. "
-        f"It was listed for: {REASON_WORDS.get(SuppressionReason(found.reason), found.reason)}.",
+        f"It was listed for: {reason_words(found.reason)}.",
     )
 
 
@@ -241,12 +249,14 @@ def _listed(connection: Connection, account_id: int, addresses: list[str]) -> se
 
 
 def suppressed_among(connection: Connection, account_id: int, addresses: Iterable[str]) -> set[str]:
-    """Which of ADDRESSES (as given) the account's list holds: one query for all of them."""
-    by_entry = {normalised(address): address for address in addresses}
-    if not by_entry:
+    """Which of ADDRESSES (as given, every spelling) the account's list holds: one query
+    for all of them."""
+    given = list(addresses)
+    entries = {normalised(address) for address in given}
+    if not entries:
         return set()
-    listed = _listed(connection, account_id, list(by_entry))
-    return {by_entry[entry] for entry in listed}
+    listed = _listed(connection, account_id, list(entries))
+    return {address for address in given if normalised(address) in listed}
 
 
 def suppressed_messages(connection: Connection, message_ids: list[int]) -> dict[int, str]:
@@ -273,7 +283,7 @@ NOT_SENT = "not sent: the recipient is on the account's suppression list"
 
 def suppression_reply(reason: str) -> str:
     """What a message suppressed while it waited says, with why its recipient is listed."""
-    return f"{NOT_SENT} ({REASON_WORDS.get(SuppressionReason(reason), reason)})"
+    return f"{NOT_SENT} ({reason_words(reason)})"
 
 
 @functools.cache

@@ -8,11 +8,14 @@ import pytest
 from sqlmodel import select
 
 from app.demo.sink import LoopbackSink
+from app.errors import NotFound
 from app.sender import run_sender
+from app.services import suppressions
 from data.db import session_scope
 from data.models import AuditEvent, MessageStatus
 from tests.command_line import Cli
 from tests.database_state import database_state
+from tests.factories import user
 from tests.sending_world import enqueue, messages, relay_options, world
 
 REASON = "Asked us by phone to stop all mail."
@@ -154,3 +157,29 @@ async def test_mail_listed_while_it_waited_is_not_sent(cli, engine):
     }
     [suppressed] = messages(engine, to_addr="dana@dest.test")
     assert "added by hand" in suppressed.last_reply and suppressed.lease_owner is None
+
+
+def test_every_spelling_of_a_listed_address_is_suppressed(cli, engine, tmp_path):
+    cli.ok("suppressions", "add", "dana@dest.test", "--reason", REASON, "--as", "bruno")
+    eml = tmp_path / "two-spellings.eml"
+    eml.write_bytes(
+        b"From: deals@offers.bolt.example\r\nTo: Dana@dest.test, DANA@dest.test, eli@dest.test\r\n"
+        b"Subject: Sale\r\n\r\nHello.\r\n"
+    )
+    said = cli.ok("enqueue", "--eml", str(eml), "--kind", "campaign", "--as", "bruno")
+    assert "Queued 1 campaign message" in said
+    statuses = {row.to_addr: row.status for row in messages(engine)}
+    assert statuses == {
+        "Dana@dest.test": MessageStatus.SUPPRESSED,
+        "DANA@dest.test": MessageStatus.SUPPRESSED,
+        "eli@dest.test": MessageStatus.QUEUED,
+    }
+
+
+def test_removing_an_address_that_does_not_print_is_refused_as_not_listed(engine):
+    world(engine)
+    before = database_state(engine)
+    with session_scope(engine) as session, pytest.raises(NotFound) as refused:
+        suppressions.remove_suppression(session, user(session, "bruno"), "da\x00na@dest.test")
+    assert "not on bolt's suppression list" in refused.value.message
+    assert database_state(engine) == before
