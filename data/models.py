@@ -434,7 +434,8 @@ class FeedbackEvent(SQLModel, table=True):
     # Bounces: "hard" or "soft"; None for the other kinds.
     severity: str | None = Field(default=None, max_length=10)
     # "reply" when the receiving server said it during the SMTP conversation, "report" when
-    # it came back as mail (a delivery status notification, a feedback report, a request).
+    # it came back as mail (a delivery status notification, a feedback report, a request),
+    # "manual" when an agent passed on a complaint that reached them another way.
     source: str = Field(max_length=10)
     message_id: int = Field(foreign_key="messages.id")
     account_id: int = Field(foreign_key="accounts.id", index=True)

@@ -377,7 +377,7 @@ def _complaints_record(args) -> int:
     if args.json:
         print_json(result.as_json())
     else:
-        print(f"Recorded {result.count} complaint(s) against {', '.join(result.domains)}.")
+        print(result.summary)
     return 0
 
 

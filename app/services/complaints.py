@@ -15,8 +15,8 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.errors import MailpoolsError, NotFound
-from app.rules.formatting import one_line
-from app.services import audit
+from app.rules.formatting import one_line, plural
+from app.services import audit, feedback
 from app.services.auth import require_staff
 from app.services.lookups import get_domain, get_ip
 from app.services.stats import add_daily_counts
@@ -40,9 +40,25 @@ MAX_COMPLAINTS_AT_ONCE = 1_000_000
 class ComplaintsRecorded:
     count: int
     domains: list[str]
+    # Messages named that had a complaint on record already: not counted again.
+    already: int = 0
 
     def as_json(self) -> dict:
-        return {"complaints": self.count, "domains": self.domains}
+        return {"complaints": self.count, "domains": self.domains, "already": self.already}
+
+    @property
+    def summary(self) -> str:
+        said = (
+            f"Recorded {plural(self.count, 'complaint')} against {', '.join(self.domains)}."
+            if self.count
+            else "Recorded no complaint."
+        )
+        if self.already:
+            said += (
+                f" {plural(self.already, 'message')} had a complaint on record already "
+                "and counted once."
+            )
+        return said
 
 
 def _normalise_message_id(value: str) -> str:
@@ -77,24 +93,21 @@ def record_complaints_for_messages(
         raise MailpoolsError(
             f"Only sent messages can be complained about; {', '.join(unsent)} was not sent."
         )
-    by_domain: dict[tuple[int, date], Counter] = {}
-    by_ip: dict[tuple[int, date], Counter] = {}
-    for value in wanted:
-        message = found[value]
-        day = (message.finished_at or clock.now()).date()
-        by_domain.setdefault((message.domain_id, day), Counter())["complaints"] += 1
-        if message.ip_id is not None:
-            by_ip.setdefault((message.ip_id, day), Counter())["complaints"] += 1
-    connection = session.connection()
-    for (domain_id, day), counts in by_domain.items():
-        add_daily_counts(
-            connection, table_of(DomainDailyStat), "domain_id", day, {domain_id: counts}
-        )
-    for (ip_id, day), counts in by_ip.items():
-        add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, {ip_id: counts})
+    # Stored, counted on the day each message was sent and suppressed as a feedback
+    # report's complaint would be; a message already complained about counts once.
+    ordered = list(dict.fromkeys(wanted))
+    heard = feedback.record_complaints_by_hand(
+        session.connection(),
+        [saved_id(found[value]) for value in ordered],
+        by=actor.name,
+        note=f"Recorded by {actor.name}.",
+    )
+    new = [
+        found[value] for value, said in zip(ordered, heard, strict=True) if said.judged_domain_id
+    ]
     names = []
-    for domain_id in sorted({domain_id for domain_id, _ in by_domain}):
-        messages = [m for m in found.values() if m.domain_id == domain_id]
+    for domain_id in sorted({message.domain_id for message in new}):
+        messages = [m for m in new if m.domain_id == domain_id]
         name = messages[0].from_addr.rsplit("@", 1)[1]
         names.append(name)
         audit.record(
@@ -106,7 +119,7 @@ def record_complaints_for_messages(
             domain_id=domain_id,
             after={"complaints": len(messages), "message_ids": [m.message_id for m in messages]},
         )
-    return ComplaintsRecorded(count=len(wanted), domains=names)
+    return ComplaintsRecorded(count=len(new), domains=names, already=len(ordered) - len(new))
 
 
 def record_complaints_for_domain(

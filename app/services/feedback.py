@@ -251,6 +251,7 @@ def _record(
     code: str | None,
     text: str,
     bounce: Severity | None = None,
+    by: str = "system",
 ) -> Heard:
     if not _insert_events(connection, [(sent, kind, bounce, source, code, text)]):
         return Heard(
@@ -263,7 +264,7 @@ def _record(
         counts["sent"] -= 1
         connection.execute(_MARK_BOUNCED, {"f_id": sent.id, "f_reply": one_line(text, TEXT_LIMIT)})
     _count(connection, [(sent, counts)])
-    _suppress(connection, sent, kind, bounce, text)
+    _suppress(connection, sent, kind, bounce, text, by)
     judged = counter in ("bounced", "complaints")
     words = f"{bounce.value} bounce" if bounce else kind.value
     return Heard(
@@ -274,7 +275,12 @@ def _record(
 
 
 def _suppress(
-    connection: Connection, sent: _Sent, kind: FeedbackKind, bounce: Severity | None, text: str
+    connection: Connection,
+    sent: _Sent,
+    kind: FeedbackKind,
+    bounce: Severity | None,
+    text: str,
+    by: str,
 ) -> None:
     if bounce == Severity.SOFT:
         suppressions.note_soft_bounce(
@@ -289,8 +295,29 @@ def _suppress(
         reason=reason,
         note=one_line(text, TEXT_LIMIT),
         message_id=sent.id,
-        by="system",
+        by=by,
     )
+
+
+def record_complaints_by_hand(
+    connection: Connection, message_ids: list[int], *, by: str, note: str
+) -> list[Heard]:
+    """Complaints a person passes on for sent messages (their ids): stored, counted and
+    their recipients suppressed exactly as a feedback report's would be, once per message.
+    One transaction, the caller's."""
+    sent = _sent_messages(connection, message_ids)
+    return [
+        _record(
+            connection,
+            sent[message_id],
+            FeedbackKind.COMPLAINT,
+            source="manual",
+            code=None,
+            text=note,
+            by=by,
+        )
+        for message_id in message_ids
+    ]
 
 
 @functools.cache

@@ -213,7 +213,15 @@ def test_complaints_feed_the_domain_and_ip_stats(cli, engine):
         "--as",
         "sam",
     )
-    assert recorded == {"complaints": 2, "domains": ["offers.bolt.example"]}
+    assert recorded == {"complaints": 2, "domains": ["offers.bolt.example"], "already": 0}
+    # Passed on by hand, a complaint is kept and acted on like a feedback report's.
+    events = cli.json("events", "--kind", "complaint", "--as", "sam")
+    assert sorted(e["message_id"] for e in events) == sorted(m.message_id for m in sent[:2])
+    assert {e["source"] for e in events} == {"manual"}
+    listed = cli.json("suppressions", "list", "--account", "bolt", "--as", "sam")
+    assert {(row["address"], row["created_by"]) for row in listed} >= {("x@dest.test", "sam")}
+    again = cli.ok("complaints", "record", "--message-id", sent[0].message_id, "--as", "tess")
+    assert "Recorded no complaint. 1 message had a complaint on record already" in again
     cli.ok(
         "complaints", "record", "--domain", "offers.bolt.example", "--count", "5", "--as", "tess"
     )
