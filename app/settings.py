@@ -43,6 +43,7 @@ DEFAULT_SUBMISSION_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_SUBMISSION_MAX_RECIPIENTS = 100
 DEFAULT_ACCOUNT_HOURLY_LIMIT = 1_000_000
 DEFAULT_CONTENT_RETENTION_DAYS = 7
+DEFAULT_MESSAGE_RETENTION_DAYS = 90
 DEFAULT_AUTH_FAILURE_DELAY = 1.0
 DEFAULT_SOFT_BOUNCE_LIMIT = 3
 DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
@@ -147,6 +148,10 @@ class Settings:
     """MAILPOOLS_CONTENT_RETENTION_DAYS: days a message's content is kept after every message
     using it has finished (sent, bounced or rejected)."""
 
+    message_retention_days: int = DEFAULT_MESSAGE_RETENTION_DAYS
+    """MAILPOOLS_MESSAGE_RETENTION_DAYS: days a finished message is kept before the sender's
+    upkeep deletes it (its counts stay in the daily stats)."""
+
     auth_failure_delay: float = DEFAULT_AUTH_FAILURE_DELAY
     """MAILPOOLS_AUTH_FAILURE_DELAY: seconds `submit` waits before answering a failed login,
     times the failures from that address in a row (at most ten times)."""
@@ -230,6 +235,7 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "submission_max_recipients": _whole_number_from_one,
     "account_hourly_limit": _whole_number_from_one,
     "content_retention_days": _whole_number_from_one,
+    "message_retention_days": _whole_number_from_one,
     "auth_failure_delay": _seconds,
     "soft_bounce_limit": _whole_number_from_one,
     "inbound_max_bytes": _whole_number_from_one,

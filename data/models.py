@@ -273,6 +273,8 @@ class Message(SQLModel, table=True):
         Index("ix_messages_domain_created", "domain_id", "created_at"),
         # Whether a recipient's soft bounces came in a row; and support's "what went to x?".
         Index("ix_messages_to_addr", "to_addr"),
+        # Retention deletes the oldest finished messages first.
+        Index("ix_messages_finished_at", "finished_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

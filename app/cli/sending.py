@@ -5,6 +5,7 @@ mailpools enqueue --from ADDR --to ADDR --kind KIND [--subject S] [--count N] --
 mailpools enqueue --eml FILE|- --kind KIND --as USER
 mailpools complaints record (--message-id ID ... | --domain D --count N [--ip A] [--day D]) --as USER
 mailpools warmup show DOMAIN [--json]
+mailpools messages prune [--days N] [--batch N]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from app import clock, settings
 from app.cli.arguments import seconds, whole_number
 from app.cli.common import (
     acting_user,
@@ -164,6 +166,23 @@ def register(subparsers) -> None:
     record.add_argument("--day", metavar="YYYY-MM-DD", help="the day the mail was sent (today)")
     add_as_option(record)
     add_json_option(record)
+
+    messages_group = group(subparsers, "messages", "the queue's messages")
+    prune = command(
+        messages_group,
+        "prune",
+        _messages_prune,
+        "delete messages that finished long enough ago, a batch per transaction",
+    )
+    prune.add_argument(
+        "--days",
+        type=whole_number,
+        metavar="N",
+        help="keep messages finished in the last N days (default: MAILPOOLS_MESSAGE_RETENTION_DAYS)",
+    )
+    prune.add_argument(
+        "--batch", type=whole_number, metavar="N", help="messages per transaction (1000)"
+    )
 
     warmups = group(subparsers, "warmup", "dedicated IP warm-ups")
     show = command(
@@ -378,6 +397,23 @@ def _complaints_record(args) -> int:
         print_json(result.as_json())
     else:
         print(result.summary)
+    return 0
+
+
+def _messages_prune(args) -> int:
+    from app.services.retention import DEFAULT_BATCH, prune_finished
+
+    days = args.days or settings.current().message_retention_days
+    if args.batch == 0 or args.days == 0:
+        raise MailpoolsError("--days and --batch must be at least 1.")
+    pruned = prune_finished(
+        engine(),
+        keep_days=days,
+        now=clock.now(),
+        batch=args.batch or DEFAULT_BATCH,
+        actor="operator",
+    )
+    print(pruned.summary)
     return 0
 
 

@@ -72,6 +72,8 @@ CONNECT_FAILURES_BEFORE_DEFERRING = 3
 # When stopping, how long messages in the middle of being sent may take to finish
 # before their connections are closed and they go back to the queue.
 STOP_GRACE_SECONDS = 5.0
+# Batches of finished messages the upkeep deletes each time it runs (see app.services.retention).
+PRUNE_BATCHES_PER_TURN = 10
 # What a database outage looks like from here: the driver's errors and the pool's.
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
@@ -985,11 +987,21 @@ class Sender:
         """Judge finished warm-up days and domain health from the daily stats;
         return the seconds until the next time (sooner after a failure)."""
         from app.services.health import check_domain_health
+        from app.services.retention import prune_finished
         from app.services.warmups import evaluate_warmups
 
         try:
             await asyncio.to_thread(evaluate_warmups, self.engine)
             await asyncio.to_thread(check_domain_health, self.engine)
+            # A few batches a turn: a year of backlog goes over some turns, and sending
+            # waits on the database for one batch at a time at most.
+            await asyncio.to_thread(
+                prune_finished,
+                self.engine,
+                keep_days=settings.current().message_retention_days,
+                now=clock.now(),
+                max_batches=PRUNE_BATCHES_PER_TURN,
+            )
         except DATABASE_ERRORS as error:
             return self.upkeep_retry.failed(error)
         self.upkeep_retry.succeeded()

@@ -28,7 +28,13 @@ from data.models import Message, MessageContent, MessageStatus, table_of
 
 CONTENTS = table_of(MessageContent)
 MESSAGES = table_of(Message)
-FINAL_STATUSES = (MessageStatus.SENT, MessageStatus.BOUNCED, MessageStatus.REJECTED)
+# States a message never leaves (retention deletes messages in them, too).
+FINAL_STATUSES = (
+    MessageStatus.SENT,
+    MessageStatus.BOUNCED,
+    MessageStatus.REJECTED,
+    MessageStatus.SUPPRESSED,
+)
 # A message may name its stream (kind), as Postmark's X-PM-Message-Stream does.
 STREAM_HEADER = "X-Mailpools-Stream"
 # Headers that steer delivery (hidden recipients, the stream) and never travel with the message.

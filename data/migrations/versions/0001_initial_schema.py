@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 10:21:41.096289
+Create Date: 2026-12-02 12:19:59.242672
 """
 from alembic import op
 import sqlalchemy as sa
@@ -274,6 +274,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_messages_content_id'), ['content_id'], unique=False)
         batch_op.create_index('ix_messages_domain_created', ['domain_id', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_messages_finished_at', ['finished_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
         batch_op.create_index('ix_messages_to_addr', ['to_addr'], unique=False)
 
@@ -460,6 +461,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_to_addr')
         batch_op.drop_index(batch_op.f('ix_messages_status'))
+        batch_op.drop_index('ix_messages_finished_at')
         batch_op.drop_index('ix_messages_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_domain_created')
         batch_op.drop_index(batch_op.f('ix_messages_content_id'))
