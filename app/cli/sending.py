@@ -40,6 +40,10 @@ from app.rules.numbers import whole_number_or_none
 from app.sender import SenderOptions, SenderStats, run_sender
 from app.services import complaints, outbox, warmups
 
+# A century, and a batch that still fits one transaction comfortably.
+MAX_RETENTION_DAYS = 36_500
+MAX_PRUNE_BATCH = 100_000
+
 
 def register(subparsers) -> None:
     sender = command(
@@ -403,9 +407,11 @@ def _complaints_record(args) -> int:
 def _messages_prune(args) -> int:
     from app.services.retention import DEFAULT_BATCH, prune_finished
 
+    if args.days is not None and not 1 <= args.days <= MAX_RETENTION_DAYS:
+        raise MailpoolsError(f"--days must be from 1 to {MAX_RETENTION_DAYS:,}.")
+    if args.batch is not None and not 1 <= args.batch <= MAX_PRUNE_BATCH:
+        raise MailpoolsError(f"--batch must be from 1 to {MAX_PRUNE_BATCH:,}.")
     days = args.days or settings.current().message_retention_days
-    if args.batch == 0 or args.days == 0:
-        raise MailpoolsError("--days and --batch must be at least 1.")
     pruned = prune_finished(
         engine(),
         keep_days=days,

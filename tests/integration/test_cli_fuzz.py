@@ -191,6 +191,10 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         ("credentials", "revoke", "1", "--as", SLOT),
     ],
     "content purge": [("content", "purge", "--days", SLOT)],
+    "messages prune": [
+        ("messages", "prune", "--days", SLOT),
+        ("messages", "prune", "--batch", SLOT),
+    ],
     "inbound": [("inbound", "--port", SLOT), ("inbound", "--host", SLOT, "--port", "0")],
     "events": open_each(
         "events --domain acme.example --kind bounce --limit 5 --as sam",

@@ -174,8 +174,9 @@ def test_the_command_prunes_what_is_older_than_it_is_told(engine, database_url, 
     old = (DAYS - 300 + 1) * PER_DAY
     assert f"Deleted {old:,} messages" in said and f"in {math.ceil(old / 100)} transactions" in said
     assert "No message finished before" in cli.ok("messages", "prune", "--days", "300")
-    assert "--days and --batch must be at least 1." in cli.refused(
-        "messages", "prune", "--batch", "0"
+    assert "--batch must be from 1 to 100,000." in cli.refused("messages", "prune", "--batch", "0")
+    assert "--days must be from 1 to 36,500." in cli.refused(
+        "messages", "prune", "--days", "100000"
     )
     with session_scope(engine) as session:
         actors = {
