@@ -93,27 +93,42 @@ def _prepared(url: str) -> None:
     engine.dispose()
 
 
-def _database_time(url: str) -> tuple[float, int, int]:
-    """Milliseconds PostgreSQL spent executing this database's statements, their calls,
-    and the messages sent."""
+def _database_time(url: str) -> tuple[dict[str, tuple[float, int]], int]:
+    """Per statement, the milliseconds PostgreSQL spent executing it in this database and
+    its calls; and the messages sent."""
     engine = make_engine(url)
     with engine.connect() as connection:
-        spent, calls = connection.execute(
+        rows = connection.execute(
             text(
-                "SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(calls), 0) "
-                "FROM pg_stat_statements "
+                "SELECT query, sum(total_exec_time), sum(calls) FROM pg_stat_statements "
                 "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND query NOT LIKE '%pg_stat_statements%'"
+                "AND query NOT LIKE '%pg_stat_statements%' GROUP BY query"
             )
-        ).one()
+        ).all()
         sent = connection.execute(
             text("SELECT count(*) FROM messages WHERE status = 'sent'")
         ).scalar_one()
     engine.dispose()
-    return float(spent), int(calls), int(sent)
+    return {query: (float(spent), int(calls)) for query, spent, calls in rows}, int(sent)
 
 
-def _run(server: _Server, sink_port: int, senders: int) -> tuple[float, int, int, float]:
+def _grown(
+    one: dict[str, tuple[float, int]], one_sent: int, many: dict[str, tuple[float, int]], sent: int
+) -> list[str]:
+    """The statements whose time per message grew most from ONE sender to MANY."""
+    growth = {
+        query: spent / max(sent, 1) - one.get(query, (0.0, 0))[0] / max(one_sent, 1)
+        for query, (spent, _) in many.items()
+    }
+    worst = sorted(growth, key=growth.get, reverse=True)[:3]  # type: ignore[arg-type]
+    return [
+        f"  +{growth[query]:.3f} ms a message: {' '.join(query.split())[:110]}" for query in worst
+    ]
+
+
+def _run(
+    server: _Server, sink_port: int, senders: int
+) -> tuple[dict[str, tuple[float, int]], int, float]:
     url = server.database(f"bench_senders_{senders}")
     _prepared(url)
     command = [
@@ -144,8 +159,8 @@ def _run(server: _Server, sink_port: int, senders: int) -> tuple[float, int, int
         if process.returncode != 0:
             raise RuntimeError(f"a sender failed: {errors.strip()[-500:]}")
     elapsed = time.perf_counter() - started
-    spent, calls, sent = _database_time(url)
-    return spent, calls, sent, elapsed
+    statements, sent = _database_time(url)
+    return statements, sent, elapsed
 
 
 def run() -> list[str]:
@@ -157,10 +172,14 @@ def run() -> list[str]:
         "(pg_stat_statements), one loopback sink"
     ]
     per_message: dict[int, float] = {}
+    runs: dict[int, tuple[dict[str, tuple[float, int]], int]] = {}
     try:
         with sink_process() as port:
             for senders in SENDERS:
-                spent, calls, sent, elapsed = _run(server, port, senders)
+                statements, sent, elapsed = _run(server, port, senders)
+                runs[senders] = statements, sent
+                spent = sum(time for time, _ in statements.values())
+                calls = sum(count for _, count in statements.values())
                 per_message[senders] = spent / max(sent, 1)
                 lines.append(
                     f"{senders} sender{'s' if senders > 1 else ' '}: {sent:,} sent in "
@@ -177,4 +196,6 @@ def run() -> list[str]:
         f"PostgreSQL core sustains about {1000 / per_message[1]:,.0f} messages a second "
         "at the 1-sender cost"
     )
+    lines.append("the statements whose time grew most from 1 to 4 senders:")
+    lines += _grown(*runs[1], *runs[4])
     return lines
