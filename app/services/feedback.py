@@ -429,7 +429,9 @@ def record_reply_bounces(connection: Connection, bounces: list[ReplyBounce]) -> 
         ],
     )
     for b in known:
-        _suppress(connection, sent[b.message_id], FeedbackKind.BOUNCE, b.severity, b.reply)
+        _suppress(
+            connection, sent[b.message_id], FeedbackKind.BOUNCE, b.severity, b.reply, "system"
+        )
 
 
 # Reading them back ---------------------------------------------------------------------------
