@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -16,9 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlmodel import col
+from sqlmodel import select as select_rows
 
 from app.services.auth import get_user
 from data.db import make_engine, session_scope
+from data.models import AuditEvent
 from tests.command_line import Cli
 from tests.factories import build_world
 
@@ -38,9 +42,68 @@ def _keypair(directory: Path, name: str) -> tuple[Path, str]:
     return path, path.with_suffix(".pub").read_text().strip()
 
 
+# Refused logins are answered a step later each time; short steps keep the tests quick.
+FAILURE_STEP = 0.1
+
+
+class SshServer:
+    """`mailpools ssh-server` as its own process, its log kept in a file."""
+
+    def __init__(self, url: str, directory: Path, *options: str):
+        self.log = directory / "server.log"
+        self.host_key = directory / "host_key"
+        env = {
+            **os.environ,
+            "MAILPOOLS_DATABASE_URL": url,
+            "MAILPOOLS_AUTH_FAILURE_DELAY": str(FAILURE_STEP),
+        }
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "app.cli",
+                    "ssh-server",
+                    "--port",
+                    "0",
+                    "--host-key",
+                    str(self.host_key),
+                    *options,
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        line = self.process.stdout.readline()
+        assert "listening on" in line, line + self.log.read_text()
+        self.port = int(line.rsplit(":", 1)[1])
+        self.fingerprint_line = self.process.stdout.readline()
+
+    def session_parent(self) -> int:
+        (pid,) = _children(self.process.pid)
+        return pid
+
+    def consoles(self) -> set[int]:
+        return _children(self.session_parent())
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(60)
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 @pytest.fixture
-def ssh_world(sqlite_url, tmp_path, monkeypatch):
-    """The demo world, alice holding one key and bruno another, and a running server."""
+def ssh_keys(sqlite_url, tmp_path, monkeypatch):
+    """The demo world, alice holding one key and bruno another."""
     build_world(make_engine(sqlite_url))
     alice_key, alice_public = _keypair(tmp_path, "alice")
     bruno_key, bruno_public = _keypair(tmp_path, "bruno")
@@ -51,37 +114,21 @@ def ssh_world(sqlite_url, tmp_path, monkeypatch):
         f'[[users]]\nname = "bruno"\nrole = "owner"\naccount = "bolt"\nkeys = ["{bruno_public}"]\n'
     )
     Cli(sqlite_url, monkeypatch).ok("inventory", "apply", str(keys_file))
-    env = {**os.environ, "MAILPOOLS_DATABASE_URL": sqlite_url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "ssh-server",
-            "--port",
-            "0",
-            "--host-key",
-            str(tmp_path / "host_key"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = server.stdout.readline()
-    assert "listening on" in line, line
-    port = int(line.rsplit(":", 1)[1])
-    yield {
-        "port": port,
+    return {
         "url": sqlite_url,
         "alice": alice_key,
         "alice_public": alice_public,
         "bruno": bruno_key,
         "stranger": stranger_key,
     }
-    server.terminate()
-    server.wait(10)
+
+
+@pytest.fixture
+def ssh_world(ssh_keys, tmp_path):
+    """The demo world's keys and a running server with the default limits."""
+    server = SshServer(ssh_keys["url"], tmp_path)
+    yield {**ssh_keys, "port": server.port, "server": server}
+    server.stop()
 
 
 def _ssh_args(port: int, key: Path, login: str, *extra: str) -> list[str]:
@@ -334,3 +381,162 @@ def test_the_console_redraws_whole_when_the_ssh_window_is_resized(ssh_world, tmp
             tmux.wait_until(lambda lines, w=width, h=height: _drawn_whole(lines, w, h))
     finally:
         tmux.close()
+
+
+def _fingerprint(key_file: Path) -> str:
+    """The SHA256 fingerprint of a key file, as OpenSSH's own ssh-keygen reads it."""
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", str(key_file)], capture_output=True, text=True, check=True
+    ).stdout
+    return listed.split()[1]
+
+
+def test_the_host_key_fingerprint_is_shown_at_start_and_on_request(ssh_world, monkeypatch):
+    server = ssh_world["server"]
+    expected = _fingerprint(server.host_key)
+    assert expected in server.fingerprint_line
+    shown = Cli(ssh_world["url"], monkeypatch).ok(
+        "ssh-server", "--fingerprint", "--host-key", str(server.host_key)
+    )
+    assert expected in shown
+
+
+def _run_ssh(port: int, key: Path, login: str, *extra: str, env=None):
+    return subprocess.run(
+        _ssh_args(port, key, login, *extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "command", "said"),
+    [
+        (["-T", "-s"], ["sftp"], "subsystem request failed"),
+        (["-W", "127.0.0.1:9"], [], "stdio forwarding failed"),
+        (
+            ["-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"],
+            [],
+            "remote port forwarding failed",
+        ),
+    ],
+    ids=["sftp-subsystem", "local-forwarding", "remote-forwarding"],
+)
+def test_subsystems_and_port_forwarding_are_refused(ssh_world, options, command, said):
+    result = subprocess.run(
+        [*_ssh_args(ssh_world["port"], ssh_world["alice"], "alice", *options), *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 255
+    assert said in result.stderr
+
+
+def test_the_sftp_client_is_refused(ssh_world):
+    result = subprocess.run(
+        ["sftp", "-P", str(ssh_world["port"]), *_ssh_args(0, ssh_world["alice"], "alice")[3:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "subsystem request failed" in result.stderr
+
+
+def test_x11_forwarding_is_refused(ssh_world):
+    result = _run_ssh(
+        ssh_world["port"],
+        ssh_world["alice"],
+        "alice",
+        "-T",
+        "-X",
+        "-o",
+        "LogLevel=INFO",
+        env={**os.environ, "DISPLAY": ":99"},
+    )
+    assert "X11 forwarding request failed" in result.stderr
+
+
+def test_agent_forwarding_is_refused(ssh_world, tmp_path):
+    """OpenSSH asks for agent forwarding without waiting for an answer: the server's log
+    says it refused, and the session's console never gets an agent."""
+    agent_socket = tmp_path / "agent.sock"
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(agent_socket)], stdout=subprocess.DEVNULL
+    )
+    try:
+        while not agent_socket.exists():
+            time.sleep(0.1)
+        _run_ssh(
+            ssh_world["port"],
+            ssh_world["alice"],
+            "alice",
+            "-T",
+            "-A",
+            env={**os.environ, "SSH_AUTH_SOCK": str(agent_socket)},
+        )
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    log = ssh_world["server"].log.read_text()
+    assert "Agent forwarding request denied" in log
+
+
+def _ssh_events(url: str) -> list[AuditEvent]:
+    with session_scope(make_engine(url)) as session:
+        return list(
+            session.exec(
+                select_rows(AuditEvent)
+                .where(col(AuditEvent.action).startswith("ssh."))
+                .order_by(col(AuditEvent.id))
+            )
+        )
+
+
+def test_logins_refusals_and_session_ends_are_audited_with_address_and_fingerprint(ssh_world):
+    port = ssh_world["port"]
+    terminal = Terminal(_ssh_args(port, ssh_world["alice"], "alice", "-tt"))
+    terminal.wait_for("news.acme.example")
+    terminal.type("q")
+    assert terminal.close() == 0
+    assert _login_refused(port, ssh_world["stranger"], "alice")
+    assert _login_refused(port, ssh_world["bruno"], "alice")
+    events = _ssh_events(ssh_world["url"])
+    alice, stranger, bruno = (
+        _fingerprint(ssh_world[name]) for name in ("alice", "stranger", "bruno")
+    )
+    seen = [(event.action, event.actor, json.loads(event.after)) for event in events]
+    assert [(action, actor) for action, actor, _ in seen] == [
+        ("ssh.login", "alice"),
+        ("ssh.session_ended", "alice"),
+        ("ssh.login_refused", "system"),
+        ("ssh.login_refused", "system"),
+    ]
+    assert all(after["address"] == "127.0.0.1" for _, _, after in seen)
+    assert [after["fingerprint"] for _, _, after in seen] == [alice, alice, stranger, bruno]
+    assert seen[1][2]["how"] == "closed"
+    assert [after["reason"] for _, _, after in seen[2:]] == [
+        "unknown key",
+        "the key belongs to another user",
+    ]
+
+
+def test_repeated_failures_from_one_address_are_answered_later_each_time(ssh_world):
+    port = ssh_world["port"]
+    for _ in range(3):
+        assert _login_refused(port, ssh_world["stranger"], "alice")
+    # A login that works starts the count again.
+    assert not _login_refused(port, ssh_world["bruno"], "bruno")
+    assert _login_refused(port, ssh_world["stranger"], "alice")
+    delays = [
+        json.loads(event.after)["answered_after_seconds"]
+        for event in _ssh_events(ssh_world["url"])
+        if event.action == "ssh.login_refused"
+    ]
+    assert delays == pytest.approx([FAILURE_STEP, 2 * FAILURE_STEP, 3 * FAILURE_STEP, FAILURE_STEP])
