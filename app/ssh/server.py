@@ -35,7 +35,7 @@ from app.errors import MailpoolsError
 from app.rules.failed_logins import FailedLogins
 from app.services import ssh_access
 from app.settings import Settings
-from app.ssh.warm_parent import WarmParent
+from app.ssh.warm_parent import WarmParent, become_subreaper
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.ssh")
@@ -342,17 +342,17 @@ class ConsoleDoor:
             return "the console needs a terminal; connect with `ssh -t`.", 2
         if self.closing:
             return "the server is restarting; connect again in a moment.", 1
+        if len(self.sessions) >= self.limits.max_sessions:
+            return (
+                f"the server already has {_sessions_word(len(self.sessions))} open, "
+                "the most it takes; try again later.",
+                1,
+            )
         mine = sum(1 for session in self.sessions if session.user == user)
         if mine >= self.limits.max_sessions_per_user:
             return (
                 f"{user} already has {_sessions_word(mine)} open, the most allowed; "
                 "close one and connect again.",
-                1,
-            )
-        if len(self.sessions) >= self.limits.max_sessions:
-            return (
-                f"the server already has {_sessions_word(len(self.sessions))} open, "
-                "the most it takes; try again later.",
                 1,
             )
         return None
@@ -405,6 +405,7 @@ async def serve(
 ) -> tuple[asyncssh.SSHAcceptor, ConsoleDoor]:
     """Start the warm session parent, then listen. CONFIGURED are the settings each
     session's console is started with."""
+    become_subreaper()
     parent = WarmParent(console_environment(configured))
     await parent.start()
     door = ConsoleDoor(engine, configured, limits, parent)

@@ -10,9 +10,11 @@ running, as they are tied only to their terminals.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +26,39 @@ log = logging.getLogger("mailpools.ssh")
 
 # Each report from the parent is one small JSON message.
 REPORT_BYTES = 4096
+# prctl's option that makes orphaned descendants this process's children (linux/prctl.h).
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Have the consoles of a session parent that dies passed to this process rather than
+    to init, so that how each one ends can still be told to its session."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log.warning("cannot adopt the consoles of a session parent that dies")
+
+
+def _adopt(pid: int, ending: asyncio.Future[int | None]) -> None:
+    """Hear from the kernel when console PID, now this process's child, ends."""
+    loop = asyncio.get_running_loop()
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        ending.set_result(None)
+        return
+
+    def ended() -> None:
+        loop.remove_reader(handle)
+        os.close(handle)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            ending.set_result(None)
+            return
+        if not ending.done():
+            ending.set_result(os.waitstatus_to_exitcode(status))
+
+    loop.add_reader(handle, ended)
 
 
 class WarmParent:
@@ -37,7 +72,7 @@ class WarmParent:
         self.closing = False
         self._ids = itertools.count(1)
         self._starting: dict[int, asyncio.Future[int]] = {}
-        self._endings: dict[int, asyncio.Future[int]] = {}
+        self._endings: dict[int, asyncio.Future[int | None]] = {}
 
     async def start(self) -> None:
         """Spawn the parent and wait until it has imported what a console needs."""
@@ -79,8 +114,9 @@ class WarmParent:
             raise MailpoolsError("The console cannot be started just now; try again.") from None
         return await started
 
-    def ending(self, pid: int) -> asyncio.Future[int]:
-        """How console PID ended: its exit code, or minus the signal that ended it."""
+    def ending(self, pid: int) -> asyncio.Future[int | None]:
+        """How console PID ended: its exit code, minus the signal that ended it, or None
+        if that could not be learnt."""
         return self._endings[pid]
 
     def _read(self, channel: socket.socket) -> None:
@@ -130,6 +166,11 @@ class WarmParent:
                     MailpoolsError("The console cannot be started just now; try again.")
                 )
         self._starting.clear()
+        # The consoles it started are now the server's children (the server is their
+        # subreaper): their ends are heard from the kernel instead.
+        for pid, ending in self._endings.items():
+            if not ending.done():
+                _adopt(pid, ending)
         if process is not None:
             code = process.wait()
             if not self.closing:

@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -81,8 +82,19 @@ class SshServer:
         self.port = int(line.rsplit(":", 1)[1])
         self.fingerprint_line = self.process.stdout.readline()
 
+    def session_parent_or_none(self) -> int | None:
+        """The warm session parent's process id (the server's one running child without a
+        terminal: consoles it adopts have theirs); None while one is being replaced."""
+        running = [
+            pid
+            for pid in _children(self.process.pid)
+            if _running(pid) and _stat(pid)[TTY_FIELD] == "0"
+        ]
+        return running[0] if len(running) == 1 else None
+
     def session_parent(self) -> int:
-        (pid,) = _children(self.process.pid)
+        pid = self.session_parent_or_none()
+        assert pid is not None
         return pid
 
     def consoles(self) -> set[int]:
@@ -92,6 +104,23 @@ class SshServer:
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(60)
+
+
+# In /proc/PID/stat, after the command's name: the state, and the controlling terminal.
+STATE_FIELD = 0
+TTY_FIELD = 4
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _running(pid: int) -> bool:
+    """Whether PID is a process that has not ended (a zombie has ended)."""
+    try:
+        return _stat(pid)[STATE_FIELD] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _children(pid: int) -> set[int]:
@@ -129,6 +158,22 @@ def ssh_world(ssh_keys, tmp_path):
     server = SshServer(ssh_keys["url"], tmp_path)
     yield {**ssh_keys, "port": server.port, "server": server}
     server.stop()
+
+
+@pytest.fixture
+def start_server(ssh_keys, tmp_path):
+    """Start a server with the given options, stopped after the test."""
+    started: list[SshServer] = []
+
+    def start(*options: str) -> SshServer:
+        directory = tmp_path / f"server{len(started)}"
+        directory.mkdir()
+        started.append(SshServer(ssh_keys["url"], directory, *options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _ssh_args(port: int, key: Path, login: str, *extra: str) -> list[str]:
@@ -540,3 +585,86 @@ def test_repeated_failures_from_one_address_are_answered_later_each_time(ssh_wor
         if event.action == "ssh.login_refused"
     ]
     assert delays == pytest.approx([FAILURE_STEP, 2 * FAILURE_STEP, 3 * FAILURE_STEP, FAILURE_STEP])
+
+
+def _console(port: int, key: Path, login: str, shows: str) -> Terminal:
+    terminal = Terminal(_ssh_args(port, key, login, "-tt"))
+    terminal.wait_for(shows)
+    return terminal
+
+
+def _still_usable(terminal: Terminal) -> None:
+    """The console answers keys: i opens the inbox, and q leaves the console."""
+    terminal.type("i")
+    terminal.wait_for("newest first")
+    terminal.type("q")
+    assert terminal.close() == 0
+
+
+def test_an_idle_session_is_closed_with_a_message(ssh_keys, start_server):
+    server = start_server("--idle-timeout", "2")
+    terminal = _console(server.port, ssh_keys["alice"], "alice", "news.acme.example")
+    terminal.wait_for("closed after 2 seconds without input")
+    assert terminal.close() != 0
+    (ended,) = [e for e in _ssh_events(ssh_keys["url"]) if e.action == "ssh.session_ended"]
+    assert json.loads(ended.after)["how"] == "idle"
+
+
+def test_sessions_over_the_limits_are_refused_saying_why(ssh_keys, start_server):
+    server = start_server("--max-sessions-per-user", "1", "--max-sessions", "2")
+    alice = _console(server.port, ssh_keys["alice"], "alice", "news.acme.example")
+    second = _run_ssh(server.port, ssh_keys["alice"], "alice", "-tt")
+    assert second.returncode == 1
+    assert "alice already has 1 session open, the most allowed" in second.stdout + second.stderr
+    bruno = _console(server.port, ssh_keys["bruno"], "bruno", "offers.bolt.example")
+    full = _run_ssh(server.port, ssh_keys["bruno"], "bruno", "-tt")
+    assert full.returncode == 1
+    assert "the server already has 2 sessions open" in full.stdout + full.stderr
+    for terminal in (alice, bruno):
+        _still_usable(terminal)
+    refused = [e for e in _ssh_events(ssh_keys["url"]) if e.action == "ssh.session_refused"]
+    assert [e.actor for e in refused] == ["alice", "bruno"]
+
+
+def test_a_killed_console_ends_only_its_own_session(ssh_keys, start_server):
+    server = start_server()
+    victim = _console(server.port, ssh_keys["alice"], "alice", "news.acme.example")
+    (victim_pid,) = server.consoles()
+    others = [
+        _console(server.port, ssh_keys["alice"], "alice", "news.acme.example"),
+        _console(server.port, ssh_keys["bruno"], "bruno", "offers.bolt.example"),
+    ]
+    os.kill(victim_pid, signal.SIGKILL)
+    victim.wait_for("the console stopped unexpectedly (SIGKILL)")
+    assert victim.close() != 0
+    for terminal in others:
+        _still_usable(terminal)
+    assert server.process.poll() is None
+
+
+def test_a_new_session_parent_is_started_if_it_dies(ssh_keys, start_server):
+    server = start_server()
+    before = _console(server.port, ssh_keys["alice"], "alice", "news.acme.example")
+    first_parent = server.session_parent()
+    os.kill(first_parent, signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while server.session_parent_or_none() in (None, first_parent):
+        assert time.monotonic() < deadline, "no new session parent was started"
+        time.sleep(0.1)
+    after = _console(server.port, ssh_keys["bruno"], "bruno", "offers.bolt.example")
+    for terminal in (before, after):
+        _still_usable(terminal)
+
+
+def test_stopping_the_server_tells_each_session_and_closes_it(ssh_keys, start_server):
+    server = start_server()
+    terminals = [
+        _console(server.port, ssh_keys["alice"], "alice", "news.acme.example"),
+        _console(server.port, ssh_keys["bruno"], "bruno", "offers.bolt.example"),
+    ]
+    consoles = server.consoles()
+    assert server.stop() == 0
+    for terminal in terminals:
+        terminal.wait_for("the server is restarting, so this session is closed")
+        assert terminal.close() != 0
+    assert not any(_running(pid) for pid in consoles)
