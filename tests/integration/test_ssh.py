@@ -228,9 +228,21 @@ class Terminal:
     def type(self, keys: str) -> None:
         os.write(self.primary, keys.encode())
 
-    def close(self) -> int:
+    def close(self, seconds: float = 60) -> int:
+        """Wait for ssh to exit, reading what it still shows so that it is never held up
+        writing to a full terminal; its exit code."""
+        deadline = time.monotonic() + seconds
         try:
-            code = self.process.wait(60)
+            while self.process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"ssh did not exit; it showed {self.screen[-2000:]!r}")
+                ready, _, _ = select.select([self.primary], [], [], 0.5)
+                if ready:
+                    try:
+                        self.screen += os.read(self.primary, 65536)
+                    except OSError:
+                        break
+            code = self.process.wait(seconds)
         finally:
             os.close(self.primary)
         return code
@@ -668,3 +680,39 @@ def test_stopping_the_server_tells_each_session_and_closes_it(ssh_keys, start_se
         terminal.wait_for("the server is restarting, so this session is closed")
         assert terminal.close() != 0
     assert not any(_running(pid) for pid in consoles)
+
+
+TEAMS = 20
+
+
+def test_twenty_sessions_at_once_each_see_only_their_own_accounts_domains(
+    ssh_keys, start_server, tmp_path, monkeypatch
+):
+    inventory = []
+    keys = {}
+    for n in range(TEAMS):
+        name = f"team{n:02}"
+        keys[name], public = _keypair(tmp_path, name)
+        inventory.append(
+            f'[[accounts]]\nname = "{name}"\nplan = "standard"\n'
+            f'[[domains]]\nname = "mail.{name}.example"\naccount = "{name}"\n'
+            f'[[users]]\nname = "{name}-owner"\nrole = "owner"\naccount = "{name}"\n'
+            f'keys = ["{public}"]\n'
+        )
+    teams_file = tmp_path / "teams.toml"
+    teams_file.write_text("".join(inventory))
+    Cli(ssh_keys["url"], monkeypatch).ok("inventory", "apply", str(teams_file))
+    server = start_server("--max-sessions-per-user", "1")
+    terminals = {
+        name: Terminal(_ssh_args(server.port, key, f"{name}-owner", "-tt"))
+        for name, key in keys.items()
+    }
+    for name, terminal in terminals.items():
+        terminal.wait_for(f"mail.{name}.example")
+    assert len(server.consoles()) == TEAMS
+    for name, terminal in terminals.items():
+        others = [other for other in keys if other != name]
+        assert not [other for other in others if f"{other}.example".encode() in terminal.screen]
+        assert b"acme.example" not in terminal.screen
+        terminal.type("q")
+    assert all(terminal.close() == 0 for terminal in terminals.values())
