@@ -79,14 +79,15 @@ def reap(channel: socket.socket) -> None:
 
 def reopen_standard_streams() -> None:
     """Python's standard streams for descriptors 0 to 2, now the session's terminal:
-    Textual reads and writes through them."""
-    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stdout = sys.__stdout__ = open(  # noqa: SIM115
-        1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1
-    )
-    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
-        2, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1
-    )
+    Textual reads and writes through them (the double-underscore names)."""
+    streams = {
+        "stdin": open(0, encoding="utf-8", closefd=False),
+        "stdout": open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1),
+        "stderr": open(2, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1),
+    }
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
 
 
 def run_child(request: dict, terminal: int, inherited: list[int]) -> None:
@@ -134,7 +135,7 @@ def serve(channel: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     send(channel, {"ready": os.getpid()})
     while True:
-        ready, _, _ = select.select([channel, wake_read], [], [])
+        ready, _, _ = select.select([channel.fileno(), wake_read], [], [])
         if wake_read in ready:
             while True:
                 try:
@@ -143,7 +144,7 @@ def serve(channel: socket.socket) -> None:
                 except BlockingIOError:
                     break
             reap(channel)
-        if channel not in ready:
+        if channel.fileno() not in ready:
             continue
         data, fds, _, _ = socket.recv_fds(channel, REQUEST_BYTES, 1)
         if not data:

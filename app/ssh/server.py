@@ -25,8 +25,10 @@ import signal
 import struct
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 from sqlalchemy.engine import Engine
@@ -39,6 +41,7 @@ from app.ssh.warm_parent import WarmParent, become_subreaper
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.ssh")
+Result = TypeVar("Result")
 
 DEFAULT_SIZE = (80, 24)
 # Over SSH COLORTERM is not forwarded: a theme drawn with the terminal's own palette.
@@ -170,6 +173,8 @@ class ConsoleSession:
         self.door = door
         self.process = process
         self.user: str = process.get_extra_info("username")
+        # Sessions without a terminal type are refused before they get here.
+        self.term = process.get_terminal_type() or "xterm"
         self.address = _address(process.get_extra_info("connection"))
         self.fingerprint: str = process.get_extra_info("key_fingerprint") or "unknown"
         self.stopping: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
@@ -188,9 +193,7 @@ class ConsoleSession:
         try:
             _set_window(primary, width, height)
             try:
-                self.pid = await self.door.parent.open_console(
-                    self.user, process.get_terminal_type(), secondary
-                )
+                self.pid = await self.door.parent.open_console(self.user, self.term, secondary)
             except MailpoolsError as error:
                 process.stderr.write(f"mailpools: {error.message}\r\n".encode())
                 process.exit(1)
@@ -318,7 +321,7 @@ class ConsoleDoor:
         self.sessions: set[ConsoleSession] = set()
         self.closing = False
 
-    def in_transaction(self, action, *args):
+    def in_transaction(self, action: Callable[..., Result], *args: object) -> Result:
         with session_scope(self.engine) as session:
             return action(session, *args)
 
