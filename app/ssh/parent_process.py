@@ -35,6 +35,8 @@ REQUEST_BYTES = 4096
 
 def preload() -> None:
     """Import what a console needs, so that each forked child starts with it done."""
+    from rich.cells import cell_len
+
     import screens
     import widgets
     from app.cli import build_parser
@@ -49,9 +51,17 @@ def preload() -> None:
         "app.console.app",
         "app.console.owner_backend",
         "app.console.agent_backend",
+        # What Textual and Rich import only once a screen is drawn.
         "textual.drivers.linux_driver",
+        "textual.layouts.factory",
+        "textual.layouts.horizontal",
+        "textual.layouts.stream",
+        "textual.scrollbar",
+        "rich._emoji_codes",
     ):
         importlib.import_module(name)
+    # Rich's table of character widths, read on the first measurement of text.
+    cell_len("mailpools ✓")
     # Building an engine loads the database's driver and dialect; it connects only when
     # first used, and this one never is.
     make_engine(database_url()).dispose()
