@@ -214,7 +214,10 @@ class ConsoleSession:
                 "no other session was affected. Connect again to carry on."
             )
         if message:
-            process.stdout.write(RESTORE_TERMINAL + f"\r\n{message}\r\n".encode())
+            try:
+                process.stdout.write(RESTORE_TERMINAL + f"\r\n{message}\r\n".encode())
+            except (asyncssh.Error, OSError):
+                how = f"{how}; the client had gone"
         log.info("console for %s ended (%s)", self.user, how)
         await asyncio.to_thread(
             self.door.in_transaction,
@@ -238,7 +241,10 @@ class ConsoleSession:
             except OSError:
                 data = b""
             if data:
-                process.stdout.write(data)
+                try:
+                    process.stdout.write(data)
+                except (asyncssh.Error, OSError):
+                    self.stop("client left", "")
             else:
                 loop.remove_reader(primary)
                 self.stop("closed", "")
@@ -252,6 +258,8 @@ class ConsoleSession:
                     continue
                 except (asyncssh.BreakReceived, asyncssh.SignalReceived):
                     continue
+                except (asyncssh.Error, OSError):
+                    data = b""
                 if not data:
                     self.stop("client left", "")
                     return

@@ -338,8 +338,28 @@ def test_only_the_exact_name_of_the_keys_owner_logs_in(ssh_world, login):
         (lambda busy, tmp: ["--port", str(busy)], "address already in use"),
         (lambda busy, tmp: ["--port", "0", "--host", "999.1.1.1"], "Cannot serve SSH on 999.1.1.1"),
         (lambda busy, tmp: ["--port", "0", "--host-key", "/dev/null"], "Invalid private key"),
+        (
+            lambda busy, tmp: ["--port", "0", "--idle-timeout", "0"],
+            "--idle-timeout must be more than 0 seconds.",
+        ),
+        (
+            lambda busy, tmp: ["--port", "0", "--max-sessions-per-user", "0"],
+            "--max-sessions-per-user must be at least 1.",
+        ),
+        (
+            lambda busy, tmp: ["--port", "0", "--max-sessions", "0"],
+            "--max-sessions must be at least 1.",
+        ),
     ],
-    ids=["port-range", "port-in-use", "no-such-host", "bad-host-key"],
+    ids=[
+        "port-range",
+        "port-in-use",
+        "no-such-host",
+        "bad-host-key",
+        "no-idle-time",
+        "no-sessions-per-user",
+        "no-sessions",
+    ],
 )
 def test_a_server_that_cannot_start_says_why_in_one_sentence(
     sqlite_url, monkeypatch, tmp_path, make_args, sentence
@@ -614,9 +634,9 @@ def _still_usable(terminal: Terminal) -> None:
 
 
 def test_an_idle_session_is_closed_with_a_message(ssh_keys, start_server):
-    server = start_server("--idle-timeout", "2")
-    terminal = _console(server.port, ssh_keys["alice"], "alice", "news.acme.example")
-    terminal.wait_for("closed after 2 seconds without input")
+    server = start_server("--idle-timeout", "3")
+    terminal = Terminal(_ssh_args(server.port, ssh_keys["alice"], "alice", "-tt"))
+    terminal.wait_for("closed after 3 seconds without input")
     assert terminal.close() != 0
     (ended,) = [e for e in _ssh_events(ssh_keys["url"]) if e.action == "ssh.session_ended"]
     assert json.loads(ended.after)["how"] == "idle"
