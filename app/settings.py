@@ -153,8 +153,8 @@ class Settings:
     upkeep deletes it (its counts stay in the daily stats)."""
 
     auth_failure_delay: float = DEFAULT_AUTH_FAILURE_DELAY
-    """MAILPOOLS_AUTH_FAILURE_DELAY: seconds `submit` waits before answering a failed login,
-    times the failures from that address in a row (at most ten times)."""
+    """MAILPOOLS_AUTH_FAILURE_DELAY: seconds `submit` and the SSH door wait before answering
+    a failed login, times the failures from that address in a row (at most ten times)."""
 
     soft_bounce_limit: int = DEFAULT_SOFT_BOUNCE_LIMIT
     """MAILPOOLS_SOFT_BOUNCE_LIMIT: soft bounces in a row that put a recipient on its

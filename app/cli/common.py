@@ -44,6 +44,15 @@ def close_engine() -> None:
         _engine = None
 
 
+def forget_inherited_engine() -> None:
+    """In a child forked from a process with an engine: drop that engine without closing
+    its connections, which still belong to the parent, so the child opens its own."""
+    global _engine
+    if _engine is not None:
+        _engine.dispose(close=False)
+        _engine = None
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
     with session_scope(engine()) as session:

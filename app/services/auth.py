@@ -6,7 +6,6 @@ from sqlmodel import Session, select
 
 from app.errors import NotFound, PermissionDenied
 from app.rules.formatting import one_line
-from app.services.ssh_keys import identity_or_none, stored_identities
 from data.models import Role, User
 
 
@@ -37,22 +36,3 @@ def require_account_access(user: User, account_id: int | None) -> None:
         return
     if user.account_id is None or user.account_id != account_id:
         raise PermissionDenied(f"{user.name} may only act on their own account.")
-
-
-def user_for_key(session: Session, login: str, presented_key: str) -> User | None:
-    """The user LOGIN if PRESENTED_KEY (OpenSSH format) is one of their keys, else None.
-
-    Over SSH the identity comes from the key: the login name must be the key's owner,
-    and a key that more than one user holds proves nobody's identity, so it logs no one in.
-    """
-    wanted = identity_or_none(presented_key)
-    if wanted is None:
-        return None
-    holders = [
-        user
-        for user in session.exec(select(User).where(User.ssh_keys != ""))
-        if wanted in stored_identities(user.ssh_keys)
-    ]
-    if len(holders) != 1 or holders[0].name != login:
-        return None
-    return holders[0]

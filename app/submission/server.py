@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from app import settings
 from app.errors import MailpoolsError, PermissionDenied
+from app.rules.failed_logins import FailedLogins
 from app.services import credentials, outbox
 from app.services.contents import readable_size
 from app.services.credentials import SubmissionLogin
@@ -29,10 +30,6 @@ from data.db import session_scope
 
 log = logging.getLogger("mailpools.submit")
 
-# The most a failed login is made to wait, in multiples of the configured delay.
-MAX_DELAY_STEPS = 10
-# Addresses remembered for their failed logins, so a scan cannot grow the table without end.
-MAX_REMEMBERED_ADDRESSES = 10_000
 # Ids listed in an accepted message's reply; the count covers the rest.
 LISTED_IDS = 100
 
@@ -70,28 +67,6 @@ def reply_for(error: MailpoolsError) -> str:
     else:
         code = REPLY_CODES.get(error.field or "", "550 5.7.1")
     return f"{code} {' '.join(error.message.split())}"
-
-
-class FailedLogins:
-    """Consecutive failed logins per source address, and how long the next reply waits."""
-
-    def __init__(self, step_seconds: float) -> None:
-        self.step_seconds = step_seconds
-        self._failures: dict[str, int] = {}
-
-    def failed(self, address: str) -> float:
-        """Count a failure from ADDRESS; the delay before saying so grows with each one."""
-        if len(self._failures) >= MAX_REMEMBERED_ADDRESSES and address not in self._failures:
-            self._failures.clear()
-        count = self._failures.get(address, 0) + 1
-        self._failures[address] = count
-        return self.step_seconds * min(count, MAX_DELAY_STEPS)
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
-
-    def count(self, address: str) -> int:
-        return self._failures.get(address, 0)
 
 
 class QueueWriter(BatchWriter[tuple[SubmissionLogin, bytes, list[str]], outbox.EnqueueResult]):

@@ -187,11 +187,10 @@ def test_each_ssh_session_starts_its_console_with_the_servers_settings(monkeypat
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("LINES", "24")
     configured = Settings(database_url="sqlite:///x.db", user="the-server-operator")
-    environment = console_environment(configured, "xterm-256color")
+    environment = console_environment(configured)
     assert environment["MAILPOOLS_DATABASE_URL"] == "sqlite:///x.db"
-    assert environment["TERM"] == "xterm-256color"
     assert environment["MAILPOOLS_THEME"] == "ansi-dark"
     assert "MAILPOOLS_USER" not in environment and "COLORTERM" not in environment
     assert "COLUMNS" not in environment and "LINES" not in environment
-    themed = console_environment(Settings(theme="ansi-light"), "xterm")
+    themed = console_environment(Settings(theme="ansi-light"))
     assert themed["MAILPOOLS_THEME"] == "ansi-light"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.errors import MailpoolsError, NotFound, PermissionDenied
-from app.submission.server import MAX_DELAY_STEPS, FailedLogins, reply_for
+from app.rules.failed_logins import MAX_DELAY_STEPS, FailedLogins
+from app.submission.server import reply_for
 
 
 @pytest.mark.parametrize(
