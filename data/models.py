@@ -270,6 +270,16 @@ class Message(SQLModel, table=True):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        # A host claims the due messages routed to its own IPs (and those not routed yet):
+        # one range of this index per IP, so mail waiting for another host is never read.
+        Index(
+            "ix_messages_routed_due",
+            "routed_ip_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
         Index("ix_messages_domain_created", "domain_id", "created_at"),
         # Whether a recipient's soft bounces came in a row; and support's "what went to x?".
         Index("ix_messages_to_addr", "to_addr"),
@@ -294,6 +304,9 @@ class Message(SQLModel, table=True):
     last_reply: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = None
+    # The IP chosen when the message was first routed: only the host that owns it sends it.
+    # None until then; chosen again when the IP leaves its pool's rotation.
+    routed_ip_id: int | None = Field(default=None, foreign_key="ip_addresses.id")
     # How the accepted copy left: None until sent; the TLS version, or no TLS at all.
     sent_over_tls: bool | None = None
     tls_version: str | None = Field(default=None, max_length=20)
@@ -509,6 +522,22 @@ class SoftBounceStreak(SQLModel, table=True):
     count: int = 0
     last_message_id: int = Field(foreign_key="messages.id")
     updated_at: datetime
+
+
+class SenderHost(SQLModel, table=True):
+    """A running sender as it last announced itself: the messages routed to its IPs are its
+    to send, so one that stops announcing leaves them waiting, and agents see it."""
+
+    __tablename__ = "sender_hosts"
+
+    worker_id: str = Field(primary_key=True, max_length=200)
+    hostname: str = Field(max_length=255)
+    # The addresses it sends from, separated by spaces.
+    addresses: str = Field(sa_column=Column(Text, nullable=False))
+    started_at: datetime
+    last_seen_at: datetime
+    # Finishing what it holds and claiming nothing new.
+    draining: bool = False
 
 
 class _Row(Protocol):

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from app import clock
+from app.errors import MailpoolsError
 from app.services import audit
 from data.db import session_scope
 from data.models import IpAddress
@@ -55,7 +56,7 @@ def check_bindings(engine: Engine) -> frozenset[str]:
                 )
                 if not bound:
                     log.warning(
-                        "IP %s (%s) is not bound on this host: its messages are deferred",
+                        "IP %s (%s) is not bound on this host: its messages wait for a host that has it",
                         ip.address,
                         ip.hostname,
                     )
@@ -63,3 +64,37 @@ def check_bindings(engine: Engine) -> frozenset[str]:
             ip.bound_checked_at = now
             session.add(ip)
     return frozenset(unbound)
+
+
+def check_chosen_addresses(engine: Engine, chosen: frozenset[str]) -> None:
+    """Refuse an address in CHOSEN (--ips) that is not in the inventory or not bound here:
+    a host that claimed mail for it could never send that mail."""
+    with session_scope(engine) as session:
+        known = set(
+            session.exec(select(IpAddress.address).where(col(IpAddress.address).in_(chosen)))
+        )
+    unknown = sorted(chosen - known)
+    if unknown:
+        raise MailpoolsError(
+            f"--ips names {', '.join(unknown)}, not an IP address of the inventory; "
+            "add it with mailpools inventory apply first."
+        )
+    unbound = sorted(address for address in chosen if not is_bound_locally(address))
+    if unbound:
+        raise MailpoolsError(
+            f"--ips names {', '.join(unbound)}, not bound on this host, so no mail could "
+            "leave from it; bind it here or leave it out."
+        )
+
+
+def sending_addresses(
+    engine: Engine, chosen: frozenset[str] | None, unbound: frozenset[str]
+) -> frozenset[str]:
+    """The IPs this host sends from: the pool IPs bound here, narrowed to CHOSEN when given."""
+    if chosen is not None:
+        return chosen - unbound
+    with session_scope(engine) as session:
+        pooled = set(
+            session.exec(select(IpAddress.address).where(col(IpAddress.pool_id).is_not(None)))
+        )
+    return frozenset(pooled - unbound)

@@ -8,15 +8,23 @@ a time. These functions are synchronous; the worker runs them in a thread.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from app.rules.routing import RoutingDomain, RoutingIp, RoutingMessage, RoutingPool, RoutingWarmup
+from app.rules.routing import (
+    USABLE_IP_STATES,
+    RoutingDomain,
+    RoutingIp,
+    RoutingMessage,
+    RoutingPool,
+    RoutingWarmup,
+    route_message,
+)
 from app.rules.status_codes import Severity
 from app.services import contents, feedback, suppressions
 from app.services.stats import add_daily_counts
@@ -33,6 +41,7 @@ from data.models import (
     MessageKind,
     MessageStatus,
     Pool,
+    SenderHost,
     Warmup,
     table_of,
 )
@@ -44,6 +53,7 @@ IPS = table_of(IpAddress)
 WARMUPS = table_of(Warmup)
 DKIM_KEYS = table_of(DkimKey)
 CONTENTS = table_of(MessageContent)
+SENDER_HOSTS = table_of(SenderHost)
 
 DOMAIN_COUNTERS = (
     "sent",
@@ -55,6 +65,18 @@ DOMAIN_COUNTERS = (
     "broadcast_sent",
 )
 IP_COUNTERS = ("sent", "deferred", "bounced", "soft_bounced")
+CLAIMED_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.message_id,
+    MESSAGES.c.domain_id,
+    MESSAGES.c.from_addr,
+    MESSAGES.c.to_addr,
+    MESSAGES.c.subject,
+    MESSAGES.c.kind,
+    MESSAGES.c.attempts,
+    MESSAGES.c.created_at,
+    MESSAGES.c.content_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +124,8 @@ class Claim:
     keys: dict[int, StoredKey] = field(default_factory=dict)
     # Claimed messages whose recipient was suppressed while they waited: finished, not sent.
     suppressed: int = 0
+    # Due messages routed to another host's IP: recorded as theirs and left queued.
+    handed_over: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +154,18 @@ def claim_batch(
     now: datetime,
     lease: timedelta,
     unbound_addresses: frozenset[str],
+    own_addresses: frozenset[str],
 ) -> Claim:
     """Lease up to SIZE due messages to WORKER_ID and read what routing needs, in one transaction.
 
-    Messages whose lease expired (their worker died) go back to the queue first.
-    On PostgreSQL concurrent workers skip each other's locked rows; on SQLite
-    the transaction begins IMMEDIATE, so claims simply queue.
+    Only messages this host can send are leased: those routed to one of OWN_ADDRESSES,
+    and those whose route sends no mail (held, rejected, deferred for want of an IP).
+    A message not routed yet, or routed to an IP that left its pool's rotation, is
+    routed here: one routed to another host's IP is handed over (its routed IP
+    recorded, left queued) without being leased. Messages whose lease expired (their
+    worker died) go back to the queue first. On PostgreSQL concurrent workers skip
+    each other's locked rows; on SQLite the transaction begins IMMEDIATE, so claims
+    simply queue.
     """
     with session_scope(engine) as session:
         # Core statements go through the connection, whose types know an UPDATE's rowcount.
@@ -149,36 +179,57 @@ def claim_batch(
             .where(MESSAGES.c.lease_owner != worker_id)
             .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
         ).rowcount
+        own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
         due = (
-            select(MESSAGES.c.id)
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.message_id,
+                MESSAGES.c.domain_id,
+                MESSAGES.c.kind,
+                MESSAGES.c.routed_ip_id,
+            )
             .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
             .where(MESSAGES.c.next_attempt_at <= now)
+            .where(
+                or_(
+                    MESSAGES.c.routed_ip_id.is_(None),
+                    MESSAGES.c.routed_ip_id.in_(sorted(own_ips | stray_ips)),
+                )
+            )
             .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
             .limit(size)
         )
         if not is_sqlite(engine):
             due = due.with_for_update(skip_locked=True)
-        rows = connection.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.id.in_(due.scalar_subquery()))
-            .values(
-                status=MessageStatus.SENDING.value,
-                lease_owner=worker_id,
-                lease_expires_at=now + lease,
+        candidates = connection.execute(due).all()
+        state = load_routing_state(
+            session, {row.domain_id for row in candidates}, unbound_addresses
+        )
+        leased_ids, handed_over = _split_by_host(candidates, state, own_ips, now)
+        if handed_over:
+            connection.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id == bindparam("h_id"))
+                .values(routed_ip_id=bindparam("h_ip")),
+                [{"h_id": message_id, "h_ip": ip_id} for message_id, ip_id in handed_over],
             )
-            .returning(
-                MESSAGES.c.id,
-                MESSAGES.c.message_id,
-                MESSAGES.c.domain_id,
-                MESSAGES.c.from_addr,
-                MESSAGES.c.to_addr,
-                MESSAGES.c.subject,
-                MESSAGES.c.kind,
-                MESSAGES.c.attempts,
-                MESSAGES.c.created_at,
-                MESSAGES.c.content_id,
-            )
-        ).all()
+        rows = []
+        by_ip: dict[int | None, list[int]] = {}
+        for message_id, ip_id in leased_ids:
+            by_ip.setdefault(ip_id, []).append(message_id)
+        # One statement per routed IP (a host has a few): a bulk UPDATE cannot return rows.
+        for ip_id, message_ids in by_ip.items():
+            rows += connection.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id.in_(message_ids))
+                .values(
+                    status=MessageStatus.SENDING.value,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + lease,
+                    routed_ip_id=ip_id,
+                )
+                .returning(*CLAIMED_COLUMNS)
+            ).all()
         listed = _finish_suppressed(connection, [row.id for row in rows], now)
         rows = [row for row in rows if row.id not in listed]
         loaded = load_contents(connection, {row.content_id for row in rows} - {None})
@@ -201,12 +252,56 @@ def claim_batch(
             ),
             key=lambda m: m.id,
         )
-        domain_ids = {m.domain_id for m in messages}
-        state = load_routing_state(session, domain_ids, unbound_addresses)
-        keys = load_signing_keys(connection, domain_ids)
+        keys = load_signing_keys(connection, {m.domain_id for m in messages})
     return Claim(
-        messages=messages, state=state, reclaimed=reclaimed, keys=keys, suppressed=len(listed)
+        messages=messages,
+        state=state,
+        reclaimed=reclaimed,
+        keys=keys,
+        suppressed=len(listed),
+        handed_over=len(handed_over),
     )
+
+
+def _own_and_stray_ips(
+    connection: Connection, own_addresses: frozenset[str]
+) -> tuple[set[int], set[int]]:
+    """The ids of this host's pool IPs, and of the IPs out of any pool's rotation (no pool,
+    paused, blocklisted or weighing nothing): mail routed to those is routed again."""
+    own: set[int] = set()
+    stray: set[int] = set()
+    for ip in connection.execute(
+        select(IPS.c.id, IPS.c.address, IPS.c.pool_id, IPS.c.state, IPS.c.weight)
+    ):
+        in_rotation = ip.pool_id is not None and ip.state in USABLE_IP_STATES and ip.weight > 0
+        if not in_rotation:
+            stray.add(ip.id)
+        elif ip.address in own_addresses:
+            own.add(ip.id)
+    return own, stray
+
+
+def _split_by_host(
+    candidates: Sequence[Row], state: RoutingState, own_ips: set[int], now: datetime
+) -> tuple[list[tuple[int, int | None]], list[tuple[int, int]]]:
+    """Route each candidate: (message id, routed IP id) pairs to lease here, and pairs to
+    hand over to the host that owns their IP."""
+    leased: list[tuple[int, int | None]] = []
+    handed_over: list[tuple[int, int]] = []
+    for row in candidates:
+        route = route_message(
+            RoutingMessage(row.id, row.message_id, row.domain_id, row.kind),
+            state.domains[row.domain_id],
+            state.pools,
+            state.warmups,
+            now,
+        )
+        # A route with an IP chose it (sent from it, or deferred because it is unbound).
+        if route.ip is None or route.ip.id in own_ips:
+            leased.append((row.id, route.ip.id if route.ip else None))
+        else:
+            handed_over.append((row.id, route.ip.id))
+    return leased, handed_over
 
 
 def _finish_suppressed(connection: Connection, message_ids: list[int], now: datetime) -> set[int]:
@@ -480,4 +575,40 @@ def leased_elsewhere(engine: Engine, *, worker_id: str) -> int:
                 .where(MESSAGES.c.lease_owner != worker_id)
             )
             .scalar_one()
+        )
+
+
+def announce(
+    engine: Engine, *, worker_id: str, hostname: str, addresses: frozenset[str], now: datetime
+) -> bool:
+    """Say that WORKER_ID runs on HOSTNAME and sends from ADDRESSES; return whether it has
+    been asked to drain."""
+    with session_scope(engine) as session:
+        connection = session.connection()
+        draining = connection.execute(
+            update(SENDER_HOSTS)
+            .where(SENDER_HOSTS.c.worker_id == worker_id)
+            .values(hostname=hostname, addresses=" ".join(sorted(addresses)), last_seen_at=now)
+            .returning(SENDER_HOSTS.c.draining)
+        ).scalar_one_or_none()
+        if draining is not None:
+            return draining
+        connection.execute(
+            insert(SENDER_HOSTS).values(
+                worker_id=worker_id,
+                hostname=hostname,
+                addresses=" ".join(sorted(addresses)),
+                started_at=now,
+                last_seen_at=now,
+                draining=False,
+            )
+        )
+    return False
+
+
+def withdraw(engine: Engine, *, worker_id: str) -> None:
+    """WORKER_ID stops: it no longer sends from its addresses."""
+    with session_scope(engine) as session:
+        session.connection().execute(
+            delete(SENDER_HOSTS).where(SENDER_HOSTS.c.worker_id == worker_id)
         )

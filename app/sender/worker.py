@@ -47,7 +47,7 @@ from app import clock, settings
 from app.rules.routing import Action, Route, RoutingIp, route_message
 from app.rules.status_codes import Severity, reply_severity
 from app.sender import store
-from app.sender.binding import check_bindings
+from app.sender.binding import check_bindings, check_chosen_addresses, sending_addresses
 from app.sender.delivery import (
     ConnectionBroken,
     Reply,
@@ -60,6 +60,7 @@ from app.sender.delivery import (
 from app.sender.destinations import Destination, MxDestinations, RelayDestinations, Unreachable
 from app.sender.outgoing import Outgoing, configured_outgoing
 from app.sender.tls import OPPORTUNISTIC, TlsPolicy
+from app.services.senders import HEARTBEAT
 from data.models import MessageStatus
 
 log = logging.getLogger("mailpools.sender")
@@ -132,6 +133,10 @@ class SenderOptions:
     tls_ca_file: str | None = field(default_factory=_configured_ca_file)
     # Relay mode: the smarthost only over verified TLS.
     relay_requires_tls: bool = False
+    # The IPs this host sends from (--ips); None: every pool IP bound here.
+    ips: frozenset[str] | None = None
+    hostname: str = field(default_factory=socket.gethostname)
+    heartbeat_seconds: float = HEARTBEAT.total_seconds()
 
     def tls_policy(self, destination: Destination) -> TlsPolicy:
         required = (
@@ -204,7 +209,13 @@ class SenderStats:
     connections_opened: int = 0
     # Claimed messages given up because their lease went to another worker.
     lost_leases: int = 0
+    # Due messages routed to another host's IP, left for it.
+    handed_over: int = 0
     unbound: frozenset[str] = frozenset()
+    # The IPs this sender sends from.
+    addresses: frozenset[str] = frozenset()
+    # Asked to drain: it finished what it held and claimed nothing more.
+    drained: bool = False
 
     @property
     def finished(self) -> int:
@@ -324,6 +335,8 @@ class Sender:
         # Set, and replaced by a fresh one, each time a batch of results is recorded.
         self.batch_recorded = asyncio.Event()
         self.unbound: frozenset[str] = frozenset()
+        self.addresses: frozenset[str] = frozenset()
+        self.draining = False
         self.outgoing: Outgoing | None = None
         # Sealing runs beside the event loop: OpenSSL's RSA signature and the body's hash
         # release the GIL, so on a machine with more than one core they cost the loop
@@ -338,8 +351,10 @@ class Sender:
         # At start a database error ends the run: a wrong URL or a missing schema is
         # better told at once. From here on, every database touch retries.
         self.outgoing = await asyncio.to_thread(configured_outgoing, self.engine)
-        self.unbound = await asyncio.to_thread(check_bindings, self.engine)
-        self.stats.unbound = self.unbound
+        if self.options.ips is not None:
+            await asyncio.to_thread(check_chosen_addresses, self.engine, self.options.ips)
+        await self._use_bindings(await asyncio.to_thread(check_bindings, self.engine))
+        await self._announce()
         await self._maintenance()
         lanes = [asyncio.create_task(self._lane()) for _ in range(self.options.total_concurrency)]
         writer = asyncio.create_task(self._writer())
@@ -365,6 +380,7 @@ class Sender:
                         await task
             if self.options.until_empty and not self.stop_event.is_set():
                 await self._maintenance()
+            await self._withdraw()
             if self.progress:
                 self.progress(self.stats)
             self.sealing.shutdown(wait=False, cancel_futures=True)
@@ -383,14 +399,27 @@ class Sender:
         lease = timedelta(seconds=options.lease_seconds)
         next_bind_check = time.monotonic() + options.bind_check_seconds
         next_maintenance = time.monotonic() + options.maintenance_seconds
+        next_heartbeat = time.monotonic() + options.heartbeat_seconds
         waiting_for: int | None = None
+        # --until-empty: nothing was due the last time; one more claim makes sure no
+        # other sender handed this one messages meanwhile.
+        seemed_empty = False
         while not self.stop_event.is_set():
             moment = time.monotonic()
             if moment >= next_bind_check:
                 next_bind_check = moment + await self._check_bindings()
             if moment >= next_maintenance:
                 next_maintenance = moment + await self._maintenance()
+            if moment >= next_heartbeat:
+                next_heartbeat = moment + await self._announce()
             await self._close_idle()
+            if self.draining:
+                if self.pending == 0:
+                    self.stats.drained = True
+                    return
+                self.drained.clear()
+                await self._wait(self.drained, options.poll_seconds)
+                continue
             if self.pending >= options.batch_size:
                 self.room.clear()
                 await self._wait(self.room, options.poll_seconds)
@@ -410,6 +439,7 @@ class Sender:
                     now=clock.now(),
                     lease=lease,
                     unbound_addresses=self.unbound,
+                    own_addresses=self.addresses,
                 )
             except DATABASE_ERRORS as error:
                 # Keep sending what is claimed meanwhile.
@@ -418,20 +448,27 @@ class Sender:
             self.claim_retry.succeeded()
             self.stats.reclaimed += claim.reclaimed
             self.stats.suppressed += claim.suppressed
+            self.stats.handed_over += claim.handed_over
             if claim.messages:
                 waiting_for = None
+                seemed_empty = False
                 expires = claim_started + options.lease_seconds
                 for message in claim.messages:
                     self.leases[message.id] = expires
                 await self._dispatch(claim)
                 continue
-            if claim.suppressed:
-                # A batch of only suppressed messages says nothing about what is left.
+            if claim.suppressed or claim.handed_over:
+                # A batch of only suppressed messages, or of other hosts' messages, says
+                # nothing about what is left.
                 continue
             if options.until_empty and self.pending == 0:
                 elsewhere = await self._leased_elsewhere()
                 if elsewhere == 0:
-                    return
+                    if seemed_empty:
+                        return
+                    seemed_empty = True
+                    continue
+                seemed_empty = False
                 if elsewhere is not None and elsewhere != waiting_for:
                     log.warning(
                         "%d messages are leased to other senders; waiting for them to be "
@@ -976,12 +1013,45 @@ class Sender:
     async def _check_bindings(self) -> float:
         """Probe the pool IPs; return the seconds until the next check (sooner after a failure)."""
         try:
-            self.unbound = await asyncio.to_thread(check_bindings, self.engine)
+            await self._use_bindings(await asyncio.to_thread(check_bindings, self.engine))
         except DATABASE_ERRORS as error:
             return self.upkeep_retry.failed(error)
         self.upkeep_retry.succeeded()
-        self.stats.unbound = self.unbound
         return self.options.bind_check_seconds
+
+    async def _use_bindings(self, unbound: frozenset[str]) -> None:
+        self.unbound = self.stats.unbound = unbound
+        self.addresses = self.stats.addresses = await asyncio.to_thread(
+            sending_addresses, self.engine, self.options.ips, unbound
+        )
+
+    async def _announce(self) -> float:
+        """Tell the other senders and the agents this one runs, and from which IPs; learn
+        whether it is asked to drain. Returns the seconds until the next time."""
+        try:
+            if await asyncio.to_thread(
+                store.announce,
+                self.engine,
+                worker_id=self.options.worker_id,
+                hostname=self.options.hostname,
+                addresses=self.addresses,
+                now=clock.now(),
+            ):
+                if not self.draining:
+                    log.warning("asked to drain: finishing the messages in hand, claiming none")
+                self.draining = True
+        except DATABASE_ERRORS as error:
+            return self.upkeep_retry.failed(error)
+        self.upkeep_retry.succeeded()
+        return self.options.heartbeat_seconds
+
+    async def _withdraw(self) -> None:
+        """Stopping: this sender's IPs are no longer served (their mail waits, and shows)."""
+        try:
+            await asyncio.to_thread(store.withdraw, self.engine, worker_id=self.options.worker_id)
+        except DATABASE_ERRORS as error:
+            # Its announcement goes silent by itself soon enough.
+            log.warning("could not say this sender stopped: %s", error)
 
     async def _maintenance(self) -> float:
         """Judge finished warm-up days and domain health from the daily stats;

@@ -17,7 +17,7 @@ from app.rules.routing import choose_ip, goes_to_dedicated, usable_ips
 from app.rules.warmup_plan import dedicated_share
 from app.sender import run_sender
 from app.sender.store import load_routing_state
-from app.services import pools
+from app.services import pools, senders
 from data.db import session_scope
 from data.models import (
     AuditEvent,
@@ -185,7 +185,7 @@ async def test_a_pool_without_usable_ips_defers_and_never_borrows(sending_world,
         assert "no usable IP" in message.last_reply
 
 
-async def test_an_ip_not_bound_on_this_host_is_recorded_and_its_messages_deferred(
+async def test_mail_routed_to_an_ip_no_sender_has_waits_for_one_and_agents_see_it(
     sending_world, sink
 ):
     engine = sending_world
@@ -201,16 +201,24 @@ async def test_an_ip_not_bound_on_this_host_is_recorded_and_its_messages_deferre
     ids = enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=60)
     stats = await run_sender(engine, relay_options(sink))
     assert stats.unbound == {"192.0.2.77"}
+    assert "192.0.2.77" not in stats.addresses
     by_id = {m.message_id: m for m in messages(engine)}
     seen = arrivals(sink)
     assert "192.0.2.77" not in {peer for peer, _ in seen.values()}
-    deferred = [i for i in ids if by_id[i].status == MessageStatus.QUEUED]
-    assert deferred and stats.deferred == len(deferred)
-    for message_id in deferred:
+    waiting = [i for i in ids if by_id[i].status == MessageStatus.QUEUED]
+    # Never claimed, never tried from another address: they wait for a host that has it.
+    assert waiting and stats.claimed == stats.sent == len(ids) - len(waiting)
+    assert stats.handed_over == len(waiting)
+    for message_id in waiting:
         assert message_id not in seen
-        assert by_id[message_id].ip_id == unbound_ip.id
-        assert "not bound" in by_id[message_id].last_reply
+        message = by_id[message_id]
+        assert message.routed_ip_id == unbound_ip.id and message.attempts == 0
     with session_scope(engine) as session:
+        assert senders.waiting_for_a_sender(session, user(session, "sam")) == [
+            senders.WaitingForSender(
+                "192.0.2.77", len(waiting), min(by_id[i].next_attempt_at for i in waiting)
+            )
+        ]
         ip = session.get(IpAddress, unbound_ip.id)
         assert ip.bound is False and ip.bound_checked_at == clock.now()
         assert session.get(IpAddress, pool.ips[1].id).bound is True

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 12:19:59.242672
+Create Date: 2026-12-02 12:36:04.406168
 """
 from alembic import op
 import sqlalchemy as sa
@@ -37,6 +37,15 @@ def upgrade() -> None:
     with op.batch_alter_table('message_contents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_contents_created_at'), ['created_at'], unique=False)
 
+    op.create_table('sender_hosts',
+    sa.Column('worker_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('hostname', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('addresses', sa.Text(), nullable=False),
+    sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('last_seen_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('draining', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('worker_id')
+    )
     op.create_table('server_secrets',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -260,6 +269,7 @@ def upgrade() -> None:
     sa.Column('last_reply', sa.Text(), nullable=True),
     sa.Column('lease_owner', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('lease_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('routed_ip_id', sa.Integer(), nullable=True),
     sa.Column('sent_over_tls', sa.Boolean(), nullable=True),
     sa.Column('tls_version', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('content_id', sa.Integer(), nullable=True),
@@ -267,6 +277,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
     sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
     sa.ForeignKeyConstraint(['pool_id'], ['pools.id'], ),
+    sa.ForeignKeyConstraint(['routed_ip_id'], ['ip_addresses.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('message_id')
     )
@@ -275,6 +286,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_domain_created', ['domain_id', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index('ix_messages_finished_at', ['finished_at'], unique=False)
+        batch_op.create_index('ix_messages_routed_due', ['routed_ip_id', 'next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
         batch_op.create_index('ix_messages_to_addr', ['to_addr'], unique=False)
 
@@ -461,6 +473,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_to_addr')
         batch_op.drop_index(batch_op.f('ix_messages_status'))
+        batch_op.drop_index('ix_messages_routed_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_finished_at')
         batch_op.drop_index('ix_messages_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_domain_created')
@@ -525,6 +538,7 @@ def downgrade() -> None:
     op.drop_table('pools')
     op.drop_table('account_hourly_counts')
     op.drop_table('server_secrets')
+    op.drop_table('sender_hosts')
     with op.batch_alter_table('message_contents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_message_contents_created_at'))
 
