@@ -10,11 +10,13 @@ mailpools messages prune [--days N] [--batch N]
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
 import logging
 import re
 import signal
+import socket
 import sys
 import time
 from datetime import date
@@ -38,7 +40,7 @@ from app.errors import MailpoolsError
 from app.rules.formatting import one_line, percent
 from app.rules.numbers import whole_number_or_none
 from app.sender import SenderOptions, SenderStats, run_sender
-from app.services import complaints, outbox, warmups
+from app.services import complaints, outbox, senders, warmups
 
 # A century, and a batch that still fits one transaction comfortably.
 MAX_RETENTION_DAYS = 36_500
@@ -130,6 +132,28 @@ def register(subparsers) -> None:
         type=seconds,
         default=3 * 86400,
         help="seconds after which a deferred message bounces (259200: three days)",
+    )
+    sender.add_argument(
+        "--ips",
+        nargs="+",
+        metavar="ADDRESS",
+        help=(
+            "send only from these of the IPs bound here (default: every pool IP bound here); "
+            "mail routed to other IPs is left to the hosts that have them"
+        ),
+    )
+    sender.add_argument(
+        "--drain",
+        action="store_true",
+        help=(
+            "instead of sending: ask the senders running on this host to finish the mail they "
+            "hold, claim nothing new and exit, and wait until they have"
+        ),
+    )
+    sender.add_argument(
+        "--host",
+        metavar="NAME",
+        help="with --drain: the host whose senders drain (default: this one)",
     )
     sender.add_argument("--quiet", action="store_true", help="no progress line")
 
@@ -242,6 +266,10 @@ def _require_ip_address(host: str, value: str) -> None:
 
 
 def _sender(args) -> int:
+    if args.drain:
+        return _drain(args.host or socket.gethostname())
+    if args.host:
+        raise MailpoolsError("--host goes with --drain: a sender always runs as this host.")
     options = SenderOptions(
         relay=_host_port(args.relay, "--relay") if args.relay else None,
         relay_requires_tls=args.relay_tls,
@@ -259,6 +287,7 @@ def _sender(args) -> int:
         backoff_base_seconds=args.backoff,
         backoff_max_seconds=args.max_backoff,
         max_age_seconds=args.max_age,
+        ips=_addresses(args.ips) if args.ips else None,
     )
     if args.relay_tls and not args.relay:
         raise MailpoolsError("--relay-tls needs --relay HOST:PORT: it is about the smarthost.")
@@ -276,8 +305,37 @@ def _sender(args) -> int:
     print(
         f"sent {stats.sent}, deferred {stats.deferred}, bounced {stats.bounced}, "
         f"rejected {stats.rejected}, held {stats.held}, released {stats.released} "
-        f"in {stats.elapsed:.1f}s ({stats.sent_per_second:.0f} sent/s)"
+        f"in {stats.elapsed:.1f}s ({stats.sent_per_second:.0f} sent/s); "
+        f"claimed {stats.claimed}, left {stats.handed_over} for other hosts"
+        + ("; drained" if stats.drained else "")
     )
+    return 0
+
+
+def _addresses(values: list[str]) -> frozenset[str]:
+    """--ips as written, each checked to be an IP address (the inventory check comes later)."""
+    addresses = set()
+    for value in values:
+        try:
+            addresses.add(str(ipaddress.ip_address(value)))
+        except ValueError:
+            raise MailpoolsError(
+                f"--ips takes IP addresses such as 127.0.0.2, not {one_line(repr(value), 60)}."
+            ) from None
+    return frozenset(addresses)
+
+
+def _drain(hostname: str) -> int:
+    with transaction() as session:
+        actor = local_reader(session, argparse.Namespace())
+        worker_ids = senders.drain(session, actor, hostname)
+    print(f"draining {len(worker_ids)} sender(s) on {hostname}: {', '.join(worker_ids)}")
+    running = worker_ids
+    while running:
+        time.sleep(1)
+        with transaction() as session:
+            running = senders.still_running(session, worker_ids)
+    print(f"drained: no sender runs on {hostname} any more")
     return 0
 
 
