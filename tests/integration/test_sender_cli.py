@@ -271,3 +271,22 @@ def test_a_large_enqueue_gives_every_message_its_own_message_id(cli, engine):
     with session_scope(engine) as session:
         ids = session.exec(select(Message.message_id)).all()
     assert len(ids) == len(set(ids)) == 12_000
+
+
+def test_sender_ips_must_be_inventory_addresses_bound_here(cli, engine):
+    with LoopbackSink() as sink:
+        relay = ("--until-empty", "--relay", f"127.0.0.1:{sink.port}", "--quiet")
+        assert "not '127.0.0'" in cli.refused("sender", *relay, "--ips", "127.0.0")
+        # 127.0.0.99 is bound (all of 127/8 is) but no IP of the inventory.
+        assert "127.0.0.99, not an IP address of the inventory" in cli.refused(
+            "sender", *relay, "--ips", "127.0.0.2", "127.0.0.99"
+        )
+        printed = cli.ok("sender", *relay, "--ips", "127.0.0.2")
+    assert "claimed 0" in printed
+    assert "--host goes with --drain" in cli.refused("sender", "--host", "mx1")
+
+
+def test_draining_a_host_where_no_sender_runs_is_refused(cli):
+    assert "No sender is running on mx9.test" in cli.refused(
+        "sender", "--drain", "--host", "mx9.test"
+    )

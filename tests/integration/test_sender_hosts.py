@@ -7,6 +7,7 @@ the source address each message really left from.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -20,11 +21,14 @@ import pytest
 from sqlalchemy import text
 
 from app.demo.sink import LoopbackSink
+from app.sender import run_sender
+from app.services import senders
 from data.db import make_engine, session_scope
 from data.models import MessageStatus
 from tests.clock_moves import let_clock_run
 from tests.conftest import postgres_database
-from tests.sending_world import enqueue, make_transactional, statuses, world
+from tests.factories import user
+from tests.sending_world import enqueue, make_transactional, relay_options, statuses, world
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each pool's two IPs split between two hosts.
@@ -179,3 +183,29 @@ def test_four_senders_lose_no_stats_update(postgres_engine, postgres_url):
     assert len(deliveries) == count
     assert ip_sent == dict(by_peer)
     assert domain_sent == dict(by_domain)
+
+
+async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(engine):
+    world(engine)
+    count = 3_000
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=count)
+    with LoopbackSink() as sink:
+        options = relay_options(sink, until_empty=False, heartbeat_seconds=0.1, batch_size=200)
+        running = asyncio.create_task(run_sender(engine, options))
+        while sink.handler.received() < 50:
+            assert not running.done(), "the sender stopped by itself"
+            await asyncio.sleep(0.02)
+        with session_scope(engine) as session:
+            draining = senders.drain(session, user(session, "sam"), options.hostname)
+        assert draining == [options.worker_id]
+        stats = await running
+        received = sink.handler.received()
+    assert stats.drained and stats.released == 0
+    counts = statuses(engine)
+    # What it held went out; what it had not claimed waits in the queue, untouched.
+    assert MessageStatus.SENDING not in counts
+    assert counts[MessageStatus.SENT] == stats.claimed == received
+    assert counts[MessageStatus.QUEUED] == count - stats.claimed > 0
+    with session_scope(engine) as session:
+        assert senders.running_senders(session, user(session, "sam")) == []
+        assert senders.still_running(session, draining) == []
