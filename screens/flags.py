@@ -1,5 +1,6 @@
-"""Flags: dedicated IPs under the weekly minimum, domains close to their pool's thresholds, and
-reports from receivers that were kept because they could not be understood."""
+"""Flags: dedicated IPs under the weekly minimum, domains close to their pool's thresholds,
+reports from receivers that were kept because they could not be understood, and mail waiting
+for a sender that has its IP (with the senders that are running)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from app.console.agent_backend import FlagsView, KeptReports
 from app.errors import MailpoolsError
-from app.rules.formatting import age, one_line, percent, short_count, whole_percent
+from app.rules.formatting import age, one_line, percent, plural, short_count, whole_percent
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from app.rules.rates import Level
 from screens.staff_screen import StaffScreen
@@ -24,7 +25,7 @@ class FlagsScreen(StaffScreen):
     DEFAULT_CSS = """
     FlagsScreen .flags-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
     FlagsScreen DataTable { height: 1fr; min-height: 3; }
-    FlagsScreen #kept-reports { height: auto; padding: 0 1; }
+    FlagsScreen #kept-reports, FlagsScreen #senders { height: auto; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
@@ -69,6 +70,7 @@ class FlagsScreen(StaffScreen):
             cursor_type="row",
         )
         yield Static("", id="kept-reports")
+        yield Static("", id="senders")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -136,6 +138,26 @@ class FlagsScreen(StaffScreen):
             f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"
         )
         self.query_one("#kept-reports", Static).update(self.kept_text(flags.kept_reports))
+        self.query_one("#senders", Static).update(self.senders_text(flags))
+
+    @staticmethod
+    def senders_text(flags: FlagsView) -> Text:
+        """Mail that no running sender can send waits rather than leave from another IP:
+        each IP with such mail, how much and since when; then the senders running."""
+        if flags.waiting:
+            text = Text("Mail waiting for a sender with its IP: ", style="bold yellow")
+            text.append(
+                " · ".join(f"{w.address} {w.count:,} since {age(w.since)}" for w in flags.waiting),
+                style="",
+            )
+        else:
+            text = Text("Mail waiting for a sender with its IP: none", style="dim")
+        running = ", ".join(
+            f"{s.hostname} ({plural(len(s.addresses), 'IP')}{', draining' if s.draining else ''})"
+            for s in flags.senders
+        )
+        text.append(f"\nSenders running: {running or 'none'}", style="" if running else "dim")
+        return text
 
     @staticmethod
     def kept_text(kept: KeptReports) -> Text:

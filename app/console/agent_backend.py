@@ -18,6 +18,7 @@ from app.services import (
     audit_log,
     flags,
     pools,
+    senders,
     triage,
     warmups,
 )
@@ -47,6 +48,9 @@ class FlagsView:
     low_volume_ips: list[flags.LowVolumeIp]
     near_thresholds: list[flags.NearThresholdDomain]
     kept_reports: KeptReports
+    # The running senders, and the mail routed to IPs none of them sends from.
+    senders: list[senders.RunningSender]
+    waiting: list[senders.WaitingForSender]
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,8 @@ class AgentBackend:
                 flags.low_volume_dedicated_ips(session, actor),
                 flags.domains_near_thresholds(session, actor),
                 KeptReports(feedback.count_unparsed(session, actor), newest[0] if newest else None),
+                senders.running_senders(session, actor),
+                senders.waiting_for_a_sender(session, actor),
             )
 
         return self._run(read)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 from textual.widgets import DataTable, Input, Select, Static
 
+from app import clock
 from app.console.app import MailpoolsConsole
+from app.sender import store
 from app.services.outbox import enqueue
 from data.db import session_scope
 from data.models import AuditEvent, Domain, IpAddress, Pool, Warmup
@@ -309,3 +313,41 @@ async def test_audit_log_leaves_out_messages_unless_asked_and_can_leave_out_a_ki
         kinds.value = "message"
         await settle(pilot)
         assert actions() == ["message.enqueue"] * 3
+
+
+async def test_flags_show_mail_waiting_for_a_sender_with_its_ip(sqlite_engine, monkeypatch):
+    agent_world(sqlite_engine)
+    with session_scope(sqlite_engine) as session:
+        enqueue(
+            session,
+            user(session, "bruno"),
+            from_addr="deals@offers.bolt.example",
+            to_addr="someone@dest.test",
+            kind="campaign",
+            count=40,
+        )
+    # A sender on mx3 sends from 127.0.0.3 only: it takes its share and leaves 127.0.0.2's.
+    store.announce(
+        sqlite_engine,
+        worker_id="mx3:1",
+        hostname="mx3.test",
+        addresses=frozenset({"127.0.0.3"}),
+        now=clock.now(),
+    )
+    claim = store.claim_batch(
+        sqlite_engine,
+        worker_id="mx3:1",
+        size=100,
+        now=clock.now(),
+        lease=timedelta(minutes=5),
+        unbound_addresses=frozenset(),
+        own_addresses=frozenset({"127.0.0.3"}),
+    )
+    assert claim.messages and claim.handed_over
+    app = MailpoolsConsole(sqlite_engine, "sam")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(app, pilot, "4", FlagsScreen)
+        assert _text(screen, "#senders") == (
+            f"Mail waiting for a sender with its IP: 127.0.0.2 {claim.handed_over} since now\n"
+            "Senders running: mx3.test (1 IP)"
+        )
