@@ -261,17 +261,10 @@ class Message(SQLModel, table=True):
 
     __tablename__ = "messages"
     __table_args__ = (
-        # Claims read due queued messages in this order; the partial index keeps
-        # them from re-reading rows that are already claimed or finished.
-        Index(
-            "ix_messages_due",
-            "next_attempt_at",
-            "id",
-            postgresql_where=text("status = 'queued'"),
-            sqlite_where=text("status = 'queued'"),
-        ),
-        # A host claims the due messages routed to its own IPs (and those not routed yet):
-        # one range of this index per IP, so mail waiting for another host is never read.
+        # A host claims the due messages routed to its own IPs and those not routed yet,
+        # each in due order: one bounded range of these indexes per IP and one for the
+        # unrouted, so however much mail waits for other hosts' IPs a claim never reads it.
+        # Partial, so claimed and finished messages are not in them at all.
         Index(
             "ix_messages_routed_due",
             "routed_ip_id",
@@ -279,6 +272,15 @@ class Message(SQLModel, table=True):
             "id",
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
+        ),
+        # The unrouted apart: IS NULL is no equality, so PostgreSQL would not read the
+        # index above in due order for them.
+        Index(
+            "ix_messages_unrouted_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'queued' AND routed_ip_id IS NULL"),
+            sqlite_where=text("status = 'queued' AND routed_ip_id IS NULL"),
         ),
         Index("ix_messages_domain_created", "domain_id", "created_at"),
         # Whether a recipient's soft bounces came in a row; and support's "what went to x?".

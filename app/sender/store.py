@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -188,14 +188,8 @@ def claim_batch(
                 MESSAGES.c.kind,
                 MESSAGES.c.routed_ip_id,
             )
+            .where(MESSAGES.c.id.in_(_due_for(own_ips | stray_ips, now, size)))
             .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
-            .where(MESSAGES.c.next_attempt_at <= now)
-            .where(
-                or_(
-                    MESSAGES.c.routed_ip_id.is_(None),
-                    MESSAGES.c.routed_ip_id.in_(sorted(own_ips | stray_ips)),
-                )
-            )
             .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
             .limit(size)
         )
@@ -261,6 +255,27 @@ def claim_batch(
         suppressed=len(listed),
         handed_over=len(handed_over),
     )
+
+
+def _due_for(ip_ids: set[int], now: datetime, size: int):
+    """The ids of the first SIZE due messages not routed yet, and of each of IP_IDS' first
+    SIZE: one bounded range of ix_messages_unrouted_due or ix_messages_routed_due each, so
+    however much mail waits for other hosts' IPs, a claim never reads it."""
+    ranges = []
+    for routed in [MESSAGES.c.routed_ip_id.is_(None)] + [
+        MESSAGES.c.routed_ip_id == ip_id for ip_id in sorted(ip_ids)
+    ]:
+        first = (
+            select(MESSAGES.c.id)
+            .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
+            .where(routed)
+            .where(MESSAGES.c.next_attempt_at <= now)
+            .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
+            .limit(size)
+            .subquery()
+        )
+        ranges.append(select(first.c.id))
+    return union_all(*ranges)
 
 
 def _own_and_stray_ips(

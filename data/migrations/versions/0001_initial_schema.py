@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 12:36:04.406168
+Create Date: 2026-12-02 12:36:12.086340
 """
 from alembic import op
 import sqlalchemy as sa
@@ -284,11 +284,11 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messages_content_id'), ['content_id'], unique=False)
         batch_op.create_index('ix_messages_domain_created', ['domain_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_messages_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index('ix_messages_finished_at', ['finished_at'], unique=False)
         batch_op.create_index('ix_messages_routed_due', ['routed_ip_id', 'next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.create_index(batch_op.f('ix_messages_status'), ['status'], unique=False)
         batch_op.create_index('ix_messages_to_addr', ['to_addr'], unique=False)
+        batch_op.create_index('ix_messages_unrouted_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("status = 'queued' AND routed_ip_id IS NULL"), sqlite_where=sa.text("status = 'queued' AND routed_ip_id IS NULL"))
 
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -471,11 +471,11 @@ def downgrade() -> None:
 
     op.drop_table('notifications')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_unrouted_due', postgresql_where=sa.text("status = 'queued' AND routed_ip_id IS NULL"), sqlite_where=sa.text("status = 'queued' AND routed_ip_id IS NULL"))
         batch_op.drop_index('ix_messages_to_addr')
         batch_op.drop_index(batch_op.f('ix_messages_status'))
         batch_op.drop_index('ix_messages_routed_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_finished_at')
-        batch_op.drop_index('ix_messages_due', postgresql_where=sa.text("status = 'queued'"), sqlite_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_domain_created')
         batch_op.drop_index(batch_op.f('ix_messages_content_id'))
 
