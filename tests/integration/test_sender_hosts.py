@@ -15,14 +15,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from app import clock
 from app.demo.sink import LoopbackSink
-from app.sender import run_sender
-from app.services import senders
+from app.sender import run_sender, store
+from app.services import pools, senders
 from data.db import make_engine, session_scope
 from data.models import MessageStatus
 from tests.clock_moves import let_clock_run
@@ -209,3 +211,39 @@ async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(
     with session_scope(engine) as session:
         assert senders.running_senders(session, user(session, "sam")) == []
         assert senders.still_running(session, draining) == []
+
+
+def test_mail_waiting_for_an_ip_that_leaves_rotation_is_routed_again(engine):
+    """A host with 127.0.0.3 leaves 127.0.0.2's share; once 127.0.0.2 is paused, that mail
+    goes to 127.0.0.3 at the next claim instead of waiting for a host that has it."""
+    world(engine)
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=60)
+    own = frozenset({"127.0.0.3"})
+
+    def claim(worker_id: str):
+        return store.claim_batch(
+            engine,
+            worker_id=worker_id,
+            size=100,
+            now=clock.now(),
+            lease=timedelta(minutes=5),
+            unbound_addresses=frozenset(),
+            own_addresses=own,
+        )
+
+    first = claim("mx3:1")
+    assert first.messages and first.handed_over
+    assert len(first.messages) + first.handed_over == 60
+    assert claim("mx3:1").messages == []
+    with session_scope(engine) as session:
+        pools.pause_ip(session, user(session, "sam"), "127.0.0.2")
+    again = claim("mx3:1")
+    assert len(again.messages) == first.handed_over and again.handed_over == 0
+    with session_scope(engine) as session:
+        routed = session.execute(
+            text(
+                "SELECT DISTINCT i.address FROM messages m "
+                "JOIN ip_addresses i ON i.id = m.routed_ip_id"
+            )
+        ).scalars()
+        assert set(routed) == own
