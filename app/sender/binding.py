@@ -1,5 +1,6 @@
-"""Whether this host can send from each pool IP: a message never leaves from an address
-its route did not choose, so an IP that is not bound here defers its messages."""
+"""Whether this host can send from each pool IP, and which IPs it sends from: a message
+never leaves from an address its route did not choose, so mail routed to an IP that is not
+bound here is not claimed here; it waits for a host that has the IP."""
 
 from __future__ import annotations
 
