@@ -154,7 +154,7 @@ class FlagsScreen(StaffScreen):
             text = Text("Mail waiting for a sender with its IP: none", style="dim")
         running = ", ".join(
             f"{s.hostname} ({plural(len(s.addresses), 'IP')}{', draining' if s.draining else ''})"
-            for s in flags.senders
+            for s in flags.running
         )
         text.append(f"\nSenders running: {running or 'none'}", style="" if running else "dim")
         return text

@@ -49,7 +49,7 @@ class FlagsView:
     near_thresholds: list[flags.NearThresholdDomain]
     kept_reports: KeptReports
     # The running senders, and the mail routed to IPs none of them sends from.
-    senders: list[senders.RunningSender]
+    running: list[senders.RunningSender]
     waiting: list[senders.WaitingForSender]
 
 

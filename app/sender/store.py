@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Row, bindparam, delete, func, insert, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.selectable import CompoundSelect
 from sqlmodel import Session
 
 from app.rules.routing import (
@@ -207,7 +208,7 @@ def claim_batch(
                 .values(routed_ip_id=bindparam("h_ip")),
                 [{"h_id": message_id, "h_ip": ip_id} for message_id, ip_id in handed_over],
             )
-        rows = []
+        rows: list[Row] = []
         by_ip: dict[int | None, list[int]] = {}
         for message_id, ip_id in leased_ids:
             by_ip.setdefault(ip_id, []).append(message_id)
@@ -257,7 +258,7 @@ def claim_batch(
     )
 
 
-def _due_for(ip_ids: set[int], now: datetime, size: int):
+def _due_for(ip_ids: set[int], now: datetime, size: int) -> CompoundSelect:
     """The ids of the first SIZE due messages not routed yet, and of each of IP_IDS' first
     SIZE: one bounded range of ix_messages_unrouted_due or ix_messages_routed_due each, so
     however much mail waits for other hosts' IPs, a claim never reads it."""
