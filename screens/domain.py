@@ -98,14 +98,15 @@ class DomainScreen(FailureAware, Screen):
         yield Static(self.title_text(view) if view else self.domain, id="domain-title")
         # A light tab bar (one widget) over a switcher: a domain opens quickly.
         yield ChoiceStrip(list(TAB_LABELS.items()), selected=self.initial_tab, id="domain-tabs")
+        # Only the first tab's pane is built with the screen; the others when first chosen.
         with ContentSwitcher(initial=self.initial_tab, id="domain-panes"):
-            for tab in TAB_LABELS:
-                with Container(id=tab, classes="pane"):
-                    if view is not None and tab == self.initial_tab and tab != "activity":
-                        self.filled.add(tab)
-                        yield from self.tab_widgets(tab, view)
-                    elif tab == self.initial_tab:
-                        yield Static("Loading…", classes="loading-note")
+            tab = self.initial_tab
+            with Container(id=tab, classes="pane"):
+                if view is not None and tab != "activity":
+                    self.filled.add(tab)
+                    yield from self.tab_widgets(tab, view)
+                else:
+                    yield Static("Loading…", classes="loading-note")
         yield KeyFooter()
 
     async def on_mount(self) -> None:
@@ -328,6 +329,8 @@ class DomainScreen(FailureAware, Screen):
     async def tab_chosen(self, event: ChoiceStrip.Chosen) -> None:
         tab = event.choice
         switcher = self.query_one("#domain-panes", ContentSwitcher)
+        if not switcher.query_children(f"#{tab}"):
+            await switcher.mount(Container(id=tab, classes="pane"))
         switcher.current = tab
         focused = self.app.focused
         if focused is not None and switcher in focused.ancestors:
