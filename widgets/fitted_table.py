@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from rich.cells import cell_len
 from rich.text import Text
 from textual.events import Resize
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 # A DataTable pads each cell with one column either side.
@@ -121,15 +122,29 @@ class FittedTable(DataTable[Text]):
 
     @property
     def available_width(self) -> int:
-        return (self.size.width or self.app.size.width) - SCROLLBAR
+        """The width the table's container gives it, not the table's own width (which is
+        its columns', so a table fitted to itself would only ever shrink)."""
+        parent = self.parent
+        room = parent.scrollable_content_region.width if isinstance(parent, Widget) else 0
+        return (room or self.app.size.width) - self.styles.margin.width - SCROLLBAR
 
-    def fill(self, rows: Iterable[Row]) -> None:
-        """Show ROWS, each (cells, key), the cursor on the first."""
+    def fill(self, rows: Iterable[Row], *, keep_place: bool = False) -> None:
+        """Show ROWS, each (cells, key): the cursor on the first, or with KEEP_PLACE on the
+        row and at the scroll position the reader left."""
         self.rows_shown = [(list(cells), key) for cells, key in rows]
-        self.refit(keep_cursor=False)
+        self.refit(keep_cursor=keep_place)
+
+    def update_row(self, key: str, cells: Sequence[str | Text]) -> None:
+        """Show CELLS in the row keyed KEY, the cursor and scroll position kept."""
+        self.rows_shown = [
+            (list(cells) if row_key == key else row_cells, row_key)
+            for row_cells, row_key in self.rows_shown
+        ]
+        self.refit(keep_cursor=True)
 
     def refit(self, *, keep_cursor: bool) -> None:
         cursor = self.cursor_row
+        scroll_x, scroll_y = self.scroll_x, self.scroll_y
         labels = [label for label, _key in self.column_specs]
         self.fitted_to = self.available_width
         natural = natural_widths(labels, self.rows_shown)
@@ -144,11 +159,13 @@ class FittedTable(DataTable[Text]):
         self.clear(columns=True)
         for index, width in zip(shown, widths, strict=True):
             label, column_key = self.column_specs[index]
-            self.add_column(label, key=column_key, width=width)
+            self.add_column(ellipsized(label), key=column_key, width=width)
         for cells, row_key in self.rows_shown:
             self.add_row(*[ellipsized(cells[index]) for index in shown], key=row_key)
         if keep_cursor and self.rows_shown:
-            self.move_cursor(row=min(cursor, len(self.rows_shown) - 1))
+            self.move_cursor(row=min(cursor, len(self.rows_shown) - 1), scroll=False)
+            # The table knows its new height only after the next refresh.
+            self.call_after_refresh(self.scroll_to, scroll_x, scroll_y, animate=False)
 
     def on_resize(self, _event: Resize) -> None:
         if self.available_width != self.fitted_to:

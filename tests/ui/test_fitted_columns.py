@@ -4,14 +4,24 @@ must be cut on a narrow screen ends in an ellipsis."""
 from __future__ import annotations
 
 from sqlmodel import select
+from textual.app import App, ComposeResult
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from data.db import session_scope
 from data.models import Domain
 from tests.agent_world import agent_world
 from tests.pilot import settle
 from tests.ui.conftest import make_console
-from widgets.fitted_table import NARROWEST, fit_widths, shown_columns
+from widgets.fitted_table import (
+    NARROWEST,
+    SCROLLBAR,
+    FittedTable,
+    fit_widths,
+    natural_widths,
+    shown_columns,
+    total_width,
+)
 
 LONG_NAME = "transactional-notifications.acme.example"
 
@@ -111,3 +121,41 @@ async def test_the_transactional_form_shows_the_whole_name_to_type_and_its_ackno
         acknowledge = form.query_one("#acknowledge")
         assert acknowledge.region.right <= form.region.right
         assert "will stop working" in drawn(acknowledge)
+
+
+async def test_home_gives_its_columns_the_whole_width_of_the_screen(world):
+    """At 80 columns a domain as long as the screen leaves room for is shown whole: the
+    table fits its columns to the screen, not to its own width."""
+    app = make_console(world, "alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#home-table", FittedTable)
+        labels = [label for label, _key in table.column_specs]
+        natural = natural_widths(labels, table.rows_shown)
+        shown = shown_columns(natural, 80 - SCROLLBAR, table.spare)
+        room = 80 - SCROLLBAR - total_width([natural[index] for index in shown])
+        longest = max(len(cells[0]) for cells, _key in table.rows_shown)
+        whole_name = "n" * (longest + room - len(".acme.example")) + ".acme.example"
+        rename(world, "news.acme.example", whole_name)
+        await pilot.press("r")
+        await settle(pilot)
+        rows = shown_rows(table)
+        assert any(whole_name in row for row in rows), rows
+
+
+async def test_a_label_cut_for_room_ends_in_an_ellipsis():
+    class Narrow(App):
+        def compose(self) -> ComposeResult:
+            yield FittedTable([("Domain", "domain"), ("Account", "account")])
+
+        def on_mount(self) -> None:
+            self.query_one(FittedTable).fill([(["a-long-domain-name.example", "acme"], "d")])
+
+    app = Narrow()
+    async with app.run_test(size=(16, 6)) as pilot:
+        await settle(pilot)
+        table = app.query_one(FittedTable)
+        account = table.columns[ColumnKey("account")]
+        assert account.width < len("Account")
+        header = table.render_line(0).text
+        assert "Account"[: account.width - 1] + "…" in header, header
