@@ -19,6 +19,7 @@ from app.rules.formatting import age
 from screens.domain_choice import DomainChoice
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
+from widgets.fitted_table import FittedTable
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -54,11 +55,14 @@ class NotificationsScreen(FailureAware, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Notifications — newest first; ● unread", id="inbox-title")
-        table: DataTable[str | Text] = DataTable(id="inbox", cursor_type="row", zebra_stripes=True)
-        table.add_column(" ", key="read")
-        table.add_column("When", key="when")
-        table.add_column("What", key="title")
-        yield table
+        # The title is cut (with an ellipsis) only when the screen is too narrow for it;
+        # the highlighted notice is shown in full below.
+        yield FittedTable(
+            [(" ", "read"), ("When", "when"), ("What", "title")],
+            id="inbox",
+            cursor_type="row",
+            zebra_stripes=True,
+        )
         yield Static("Loading…", id="inbox-detail")
         yield Footer()
 
@@ -84,22 +88,24 @@ class NotificationsScreen(FailureAware, Screen):
     def show_failure(self, worker: Worker, message: str) -> None:
         self.query_one("#inbox-detail", Static).update(Text(message, style="bold red"))
 
+    @staticmethod
+    def cells(notification: NotificationView) -> list[str | Text]:
+        return [
+            Text("" if notification.read else "●", style="bold"),
+            age(notification.created_at),
+            Text(notification.title, style="" if notification.read else "bold"),
+        ]
+
     def show_inbox(self, notifications: list[NotificationView]) -> None:
+        """Show NOTIFICATIONS; read again, the cursor and scroll stay where they were."""
+        again = self.notifications is not None
         self.notifications = notifications
-        table = self.query_one(DataTable)
-        table.clear()
-        for notification in notifications:
-            style = "" if notification.read else "bold"
-            table.add_row(
-                Text("" if notification.read else "●", style="bold"),
-                age(notification.created_at),
-                Text(notification.title, style=style),
-                key=str(notification.id),
-            )
+        table = self.query_one(FittedTable)
+        table.fill(((self.cells(n), str(n.id)) for n in notifications), keep_place=again)
         if not notifications:
             self.query_one("#inbox-detail", Static).update("No notifications yet.")
         else:
-            self.show_detail(0)
+            self.show_detail(table.cursor_row)
 
     def show_detail(self, index: int) -> None:
         """Show the notification at INDEX in full; shown, it counts as read."""
@@ -158,12 +164,9 @@ class NotificationsScreen(FailureAware, Screen):
         self.notifications = [
             replace(n, read=True) if n.id == notification_id else n for n in self.notifications
         ]
-        table = self.query_one(DataTable)
-        key = str(notification_id)
-        if key in table.rows:
-            title = next(n.title for n in self.notifications if n.id == notification_id)
-            table.update_cell(key, "read", Text(""))
-            table.update_cell(key, "title", Text(title))
+        shown = next((n for n in self.notifications if n.id == notification_id), None)
+        if shown is not None:
+            self.query_one(FittedTable).update_row(str(notification_id), self.cells(shown))
 
     def action_mark_all_read(self) -> None:
         self.mark_read()

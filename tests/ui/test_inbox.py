@@ -12,14 +12,14 @@ from textual.widgets import DataTable, OptionList
 from app.services.stats import add_daily_counts
 from app.services.warmups import evaluate_warmups
 from data.db import session_scope
-from data.models import IpAddress, IpDailyStat, Notification
+from data.models import Domain, IpAddress, IpDailyStat, Notification
 from screens.domain import DomainScreen
 from screens.domain_choice import DomainChoice
 from screens.notifications import NotificationsScreen
 from tests.clock_moves import move_clock
 from tests.pilot import settle
 from tests.sending_world import make_dedicated
-from tests.ui.conftest import TERMINAL, make_console
+from tests.ui.conftest import TERMINAL, make_console, notify_removal
 
 START = date(2026, 11, 26)
 
@@ -129,3 +129,34 @@ async def test_opening_a_notice_from_the_inbox_marks_it_read(world):
     with session_scope(world) as session:
         [notice] = session.exec(select(Notification)).all()
         assert notice.read_at is not None
+
+
+async def test_long_titles_fit_the_width_and_reading_one_keeps_the_cursor_in_place(world):
+    long_name = "transactional-notifications.eu-west.acme-holdings.example"
+    with session_scope(world) as session:
+        domain = session.exec(select(Domain).where(Domain.name == "news.acme.example")).one()
+        domain.name = long_name
+    for _ in range(3):
+        notify_removal(world, long_name)
+    app = make_console(world, "alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_inbox(app, pilot)
+        table = app.screen.query_one("#inbox", DataTable)
+        title = f"{long_name} was removed from its pool"
+
+        def rows() -> list[str]:
+            return [table.render_line(y).text for y in range(1, table.row_count + 1)]
+
+        # No sideways scrolling: the title is cut, with an ellipsis, and shown in full below.
+        assert table.virtual_size.width <= table.size.width
+        assert not any(title in row for row in rows())
+        assert all("…" in row for row in rows())
+        assert title in detail(app)
+        await pilot.press("down", "down")
+        await settle(pilot)
+        assert table.cursor_row == 2
+        assert "●" not in rows()[2]  # read once shown, and the cursor stays on it
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert all(title in row for row in rows())
+        assert table.cursor_row == 2
