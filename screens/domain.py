@@ -29,6 +29,7 @@ from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
 from widgets.feedback_table import FeedbackTable, feedback_rows, summary
+from widgets.fitted_table import FittedTable
 from widgets.key_footer import KeyFooter
 from widgets.mail_servers import MailServersPanel, pending_text
 from widgets.rate_gauge import RateGauge
@@ -225,10 +226,14 @@ class DomainScreen(FailureAware, Screen):
             id="activity-messages", cursor_type="row", zebra_stripes=True
         )
         messages.add_columns("When", "To", "Kind", "Status", "IP", "TLS", "SMTP reply")
-        events: DataTable[str] = DataTable(
-            id="activity-events", cursor_type="row", zebra_stripes=True
+        # Only when the screen is too narrow is anything cut, the details first.
+        events = FittedTable(
+            [("When", "when"), ("Who", "who"), ("What", "what"), ("Details", "details")],
+            cut_first=["details"],
+            id="activity-events",
+            cursor_type="row",
+            zebra_stripes=True,
         )
-        events.add_columns("When", "Who", "What", "Details")
         await pane.remove_children()
         await pane.mount(
             VerticalScroll(
@@ -314,7 +319,7 @@ class DomainScreen(FailureAware, Screen):
             ]
             for line in activity.messages
         ] or [["—", "no messages yet", "", "", "", "", ""]]
-        event_rows = [
+        event_rows: list[list[str | Text]] = [
             [table_time(event.at), event.actor, event.action, event.details[:80]]
             for event in activity.events
         ] or [["—", "", "no changes recorded", ""]]
@@ -323,7 +328,9 @@ class DomainScreen(FailureAware, Screen):
         self.query_one("#activity-feedback-title", Static).update(
             summary(activity.feedback, RECENT_FEEDBACK_LIMIT)
         )
-        refill(self.query_one("#activity-events", DataTable), event_rows)
+        self.query_one("#activity-events", FittedTable).fill(
+            ((row, None) for row in event_rows), keep_place=True
+        )
 
     @on(ChoiceStrip.Chosen, "#domain-tabs")
     async def tab_chosen(self, event: ChoiceStrip.Chosen) -> None:

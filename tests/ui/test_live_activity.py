@@ -69,3 +69,36 @@ async def test_the_reload_key_is_in_the_footer_and_the_help(world):
         }
         assert shown.get("r") == "Reload"
         assert any(key == "r" and where == "a domain" for where, key, _what in KEYS)
+
+
+async def test_the_changes_fit_the_width_and_keep_their_place_when_read_again(world):
+    for number in range(3):
+        record_change(world, "acme.example", f"domain.checked.with-a-long-name-{number}")
+    with session_scope(world) as session:
+        domain = session.exec(select(Domain).where(Domain.name == "acme.example")).one()
+        audit.record(
+            session,
+            actor="sam",
+            action="domain.described",
+            entity="domain",
+            entity_id=domain.id,
+            account_id=domain.account_id,
+            domain_id=domain.id,
+            after={"note": "a change whose details are far longer than the screen is wide"},
+        )
+    app = make_console(world, "alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_domain("acme.example", "activity")
+        await settle(pilot)
+        events = app.screen.query_one("#activity-events", DataTable)
+        # Nothing runs off the edge: the details are cut, with an ellipsis.
+        assert events.virtual_size.width <= events.size.width
+        drawn = [events.render_line(y).text for y in range(1, events.row_count + 1)]
+        assert any("…" in row for row in drawn)
+        events.focus()
+        events.move_cursor(row=2)
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert events.cursor_row == 2
