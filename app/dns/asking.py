@@ -12,7 +12,7 @@ missing record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -84,7 +84,7 @@ class _CheckdmarcResolver(dns.resolver.Resolver):
 
     failures: list[str]
 
-    def resolve(self, *args: Any, **kwargs: Any) -> dns.resolver.Answer:  # type: ignore[override]  # same signature, forwarded as given
+    def resolve(self, *args: Any, **kwargs: Any) -> dns.resolver.Answer:
         try:
             return super().resolve(*args, **kwargs)
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
@@ -149,11 +149,11 @@ class Asker:
         return [record.to_text() for records in found for record in records]
 
 
-async def _attempt(name: str, work: Callable[[], Any], expected: str = "") -> Check:
+async def _attempt(name: str, work: Awaitable[Check]) -> Check:
     try:
-        return await work()
+        return await work
     except CouldNotAsk as reason:
-        return judging.could_not_check(name, str(reason), expected)
+        return judging.could_not_check(name, str(reason))
 
 
 def _is_spf(record: str) -> bool:
@@ -272,19 +272,16 @@ async def check_mx(asker: Asker, target: DomainTarget) -> Check:
 async def check_domain(asker: Asker, target: DomainTarget, platform: Platform) -> list[Check]:
     """Every check of one domain, in the order they are shown."""
     dkim_checks = [
-        _attempt(
-            "dkim-pending" if key.pending else "dkim",
-            lambda key=key: check_dkim(asker, target, key),
-        )
+        _attempt("dkim-pending" if key.pending else "dkim", check_dkim(asker, target, key))
         for key in target.dkim_keys
     ]
     return list(
         await asyncio.gather(
-            _attempt("spf", lambda: check_spf(asker, target, platform)),
+            _attempt("spf", check_spf(asker, target, platform)),
             *dkim_checks,
-            _attempt("dmarc", lambda: check_dmarc(asker, target)),
-            _attempt("return-path", lambda: check_return_path(asker, target, platform)),
-            _attempt("mx", lambda: check_mx(asker, target)),
+            _attempt("dmarc", check_dmarc(asker, target)),
+            _attempt("return-path", check_return_path(asker, target, platform)),
+            _attempt("mx", check_mx(asker, target)),
         )
     )
 
@@ -314,15 +311,10 @@ async def check_dnsbl(asker: Asker, target: IpTarget, zone: str) -> Check:
 async def check_ip(asker: Asker, target: IpTarget, platform: Platform) -> list[Check]:
     """The IP's reverse DNS, then its standing on each blocklist zone."""
     zone_checks = [
-        _attempt(
-            judging.dnsbl_check_name(zone),
-            lambda zone=zone: check_dnsbl(asker, target, zone),
-        )
+        _attempt(judging.dnsbl_check_name(zone), check_dnsbl(asker, target, zone))
         for zone in platform.dnsbl_zones
     ]
-    return list(
-        await asyncio.gather(_attempt("ptr", lambda: check_ptr(asker, target)), *zone_checks)
-    )
+    return list(await asyncio.gather(_attempt("ptr", check_ptr(asker, target)), *zone_checks))
 
 
 async def check_all(

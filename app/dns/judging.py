@@ -61,8 +61,8 @@ class Check:
         }
 
 
-def could_not_check(name: str, reason: str, expected: str = "", **details: Any) -> Check:
-    return Check(name, CheckState.ERROR, f"could not check: {reason}", "", expected, "", details)
+def could_not_check(name: str, reason: str) -> Check:
+    return Check(name, CheckState.ERROR, f"could not check: {reason}")
 
 
 # SPF ------------------------------------------------------------------------------------
@@ -421,7 +421,8 @@ def judge_dnsbl(address: str, zone: str, answers: list[str], reasons: list[str])
     """ANSWERS are the A records at the address's name in ZONE (none: not listed)."""
     name = dnsbl_check_name(zone)
     reason = " ".join(reasons)
-    details = {"zone": zone, "answer": ", ".join(answers), "reason": reason, "listed": False}
+    answer = ", ".join(answers)
+    details = {"zone": zone, "answer": answer, "reason": reason, "listed": False}
     if not answers:
         return Check(name, CheckState.OK, f"not listed on {zone}", "", "", "", details)
     refusals = [DNSBL_NOT_ANSWERED[answer] for answer in answers if answer in DNSBL_NOT_ANSWERED]
@@ -429,8 +430,8 @@ def judge_dnsbl(address: str, zone: str, answers: list[str], reasons: list[str])
         return Check(
             name,
             CheckState.ERROR,
-            f"could not check: {zone} answered {details['answer']} ({refusals[0]})",
-            details["answer"],
+            f"could not check: {zone} answered {answer} ({refusals[0]})",
+            answer,
             "",
             "",
             details,
@@ -439,8 +440,8 @@ def judge_dnsbl(address: str, zone: str, answers: list[str], reasons: list[str])
     return Check(
         name,
         CheckState.FAILING,
-        f"listed on {zone} ({details['answer']}){because}",
-        details["answer"],
+        f"listed on {zone} ({answer}){because}",
+        answer,
         "not listed",
         f"Find why {address} was listed, stop the cause, then ask {zone} to delist it",
         {**details, "listed": True},

@@ -278,7 +278,24 @@ def confirm_rotation(
     """Sign with the pending key from now on, if PUBLISHED (the TXT records found at its
     name) holds its public key; otherwise refuse and leave the keys as they are."""
     require_staff(actor, "confirm DKIM keys")
+    return _confirm(session, get_domain(session, name), actor.name, published)
+
+
+def switch_when_published(session: Session, name: str, selector: str) -> str | None:
+    """The DNS checks found the key SELECTOR of domain NAME published: if it is the key
+    waiting, the system signs with it from now on. What was done in one sentence, or None
+    when that key is not the one waiting."""
     domain = get_domain(session, name)
+    waiting = _keys(session, domain, DkimKeyState.PENDING)
+    if not waiting or waiting[-1].selector != selector:
+        return None
+    published = [txt_strings(record_text(waiting[-1].public_key))]
+    return _confirm(session, domain, SYSTEM_ACTOR, published).summary
+
+
+def _confirm(
+    session: Session, domain: Domain, actor_name: str, published: list[list[str]]
+) -> Outcome[DkimStatus]:
     waiting = _keys(session, domain, DkimKeyState.PENDING)
     if not waiting:
         raise MailpoolsError(f"{domain.name} has no new DKIM key waiting to be confirmed.")
@@ -299,7 +316,7 @@ def confirm_rotation(
     session.add(key)
     audit.record(
         session,
-        actor=actor.name,
+        actor=actor_name,
         action="dkim.confirmed",
         entity="domain",
         entity_id=domain.name,

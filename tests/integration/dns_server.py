@@ -21,7 +21,6 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-
 TXT_STRING_LIMIT = 255
 
 
