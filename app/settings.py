@@ -62,6 +62,13 @@ def _text(value: str, name: str) -> str | None:
     return value.strip() or None
 
 
+def _whole_number(value: str, name: str) -> int:
+    number = whole_number_or_none(value)
+    if number is None or number < 0:
+        raise MailpoolsError(f"{name} must be a whole number, 0 or more, not {value!r}.")
+    return number
+
+
 def _whole_number_from_one(value: str, name: str) -> int:
     number = whole_number_or_none(value)
     if number is None:
@@ -198,7 +205,8 @@ class Settings:
 
     dns_check_minutes: int = DEFAULT_DNS_CHECK_MINUTES
     """MAILPOOLS_DNS_CHECK_MINUTES: how often the sender re-checks every domain's records
-    and every IP's reverse DNS and blocklists."""
+    and every IP's reverse DNS and blocklists; 0 means never (`mailpools checks run`
+    from cron instead)."""
 
     blocklist_rotation: str = DEFAULT_BLOCKLIST_ROTATION
     """MAILPOOLS_BLOCKLIST_ROTATION: the kinds of pool (shared, transactional, dedicated)
@@ -284,7 +292,7 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "dns_server": _host_and_port,
     "dns_timeout": _seconds,
     "dnsbl_zones": _domain_list,
-    "dns_check_minutes": _whole_number_from_one,
+    "dns_check_minutes": _whole_number,
     "blocklist_rotation": _pool_kinds,
     "spf_include": _domain_list,
     "inbound_host": _domain_list,

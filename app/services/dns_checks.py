@@ -311,25 +311,19 @@ def record(session: Session, results: Results) -> list[str]:
 
 def run_checks(engine: Engine, targets: Targets, asker: Asker | None = None) -> list[str]:
     """Check TARGETS, store the results and act on them; the lookups hold no transaction."""
-    results = asyncio.run(ask(targets, asker))
+    return store(engine, asyncio.run(ask(targets, asker)))
+
+
+def read_every_target(engine: Engine) -> Targets:
+    """Every domain and IP, for the periodic run (which calls this in a thread)."""
+    with session_scope(engine) as session:
+        return all_targets(session)
+
+
+def store(engine: Engine, results: Results) -> list[str]:
+    """`record` in a transaction of its own, for the periodic run (in a thread)."""
     with session_scope(engine) as session:
         return record(session, results)
-
-
-async def run_every_check(engine: Engine, asker: Asker | None = None) -> list[str]:
-    """The periodic run: every domain and IP, the lookups spread by the asker's cap on
-    lookups in flight; the database is touched in threads, never on the event loop."""
-
-    def read() -> Targets:
-        with session_scope(engine) as session:
-            return all_targets(session)
-
-    def write(results: Results) -> list[str]:
-        with session_scope(engine) as session:
-            return record(session, results)
-
-    results = await ask(await asyncio.to_thread(read), asker)
-    return await asyncio.to_thread(write, results)
 
 
 # Reading ------------------------------------------------------------------------------

@@ -4,17 +4,22 @@ back by the system, a rotated DKIM key switched to once its record is published.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from sqlmodel import col, select
 
-from app.services import dkim
+from app import settings
+from app.demo.sink import LoopbackSink
+from app.sender import run_sender
+from app.services import dkim, dns_checks
 from data.db import session_scope
 from data.models import AuditEvent
 from tests.command_line import Cli
-from tests.factories import build_world
+from tests.factories import build_world, user
 from tests.integration.dns_server import LoopbackDns
+from tests.sending_world import relay_options
 
 SHARED_IPS = [f"127.0.0.{n}" for n in range(2, 8)]
 CHECKED_AT = "2026-11-26T09:00:00+00:00"
@@ -207,3 +212,17 @@ def test_a_rotated_key_is_signed_with_once_its_record_is_published(cli, engine):
     assert cli.json("dkim", "show", "acme.example")["signing_selector"] == new
     [confirmed] = audit_of(engine, "dkim.confirmed")
     assert confirmed.actor == "system"
+
+
+def test_the_sender_runs_every_check_in_its_maintenance(cli, engine):
+    with (
+        serve(cli, {**platform({"127.0.0.4": "127.0.0.2"}), **published(cli, "bolt.example")}),
+        LoopbackSink() as sink,
+        settings.in_force(settings.Settings.load()),
+    ):
+        asyncio.run(run_sender(engine, relay_options(sink, dns_check_seconds=3600)))
+    assert ip_state(cli, "127.0.0.4") == "blocklisted"
+    with session_scope(engine) as session:
+        checked = dns_checks.domain_checks(session, user(session, "bruno"), "bolt.example")
+    assert (checked.state, checked.summary) == ("ok", "all checks pass")
+    assert checked.checked_at is not None and checked.checked_at.isoformat() == CHECKED_AT
