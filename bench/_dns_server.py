@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.integration.dns_server import LoopbackDns
+from app.demo.dns_server import LoopbackDns
 
 
 def main(path: str) -> None:

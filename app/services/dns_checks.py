@@ -107,11 +107,11 @@ class SubjectChecks:
         if not self.checks:
             return "not checked yet"
         order = [CheckState.FAILING, CheckState.ERROR, CheckState.WARNING]
-        for state in order:
-            names = [_label(check.name) for check in self.checks if check.state == state]
-            if names:
-                return f"{', '.join(names)} {_state_words(state)}"
-        return "all checks pass"
+        wrong = sorted(
+            (check for check in self.checks if check.state != CheckState.OK),
+            key=lambda check: order.index(CheckState(check.state)),
+        )
+        return ", ".join(_trouble(check) for check in wrong) or "all checks pass"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -128,8 +128,11 @@ def _label(name: str) -> str:
     return labels.get(name, name.removeprefix("dnsbl:"))
 
 
-def _state_words(state: str) -> str:
-    return {"failing": "failing", "error": "could not be checked", "warning": "warning"}[state]
+def _trouble(check: StoredCheck) -> str:
+    if check.name.startswith("dnsbl:") and check.state == CheckState.FAILING:
+        return f"listed on {_label(check.name)}"
+    words = {"failing": "failing", "error": "could not be checked", "warning": "warning"}
+    return f"{_label(check.name)} {words[check.state]}"
 
 
 def _as_check(stored: StoredCheck) -> Check:
@@ -233,11 +236,16 @@ class Results:
     checked_at: datetime
 
 
-async def ask(targets: Targets, asker: Asker | None = None) -> Results:
-    """Run every check of TARGETS against the configured DNS server."""
+async def ask(
+    targets: Targets, asker: Asker | None = None, platform: Platform | None = None
+) -> Results:
+    """Run every check of TARGETS against the configured DNS server (or ASKER's), comparing
+    with what the configured platform (or PLATFORM) publishes."""
     asker = asker or configured_asker()
     checked_at = clock.now()
-    domains, ips = await check_all(asker, targets.domains, targets.ips, configured_platform())
+    domains, ips = await check_all(
+        asker, targets.domains, targets.ips, platform or configured_platform()
+    )
     return Results(domains, ips, checked_at)
 
 

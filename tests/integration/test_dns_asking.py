@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.demo.dns_server import LoopbackDns
 from app.dns.asking import (
     Asker,
     DkimTarget,
@@ -15,7 +16,6 @@ from app.dns.asking import (
     check_domain,
     check_ip,
 )
-from tests.integration.dns_server import LoopbackDns
 
 KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 300
 OTHER_KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "y" * 300

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from app import settings
+from app.demo.dns_server import LoopbackDns
 from app.demo.sink import LoopbackSink
 from app.sender import run_sender
 from app.services import dkim, dns_checks
@@ -18,7 +19,6 @@ from data.db import session_scope
 from data.models import AuditEvent
 from tests.command_line import Cli
 from tests.factories import build_world, user
-from tests.integration.dns_server import LoopbackDns
 from tests.sending_world import relay_options
 
 SHARED_IPS = [f"127.0.0.{n}" for n in range(2, 8)]

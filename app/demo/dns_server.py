@@ -1,4 +1,4 @@
-"""A small authoritative DNS server on 127.0.0.1 (UDP) for sender and DNS-check tests.
+"""A small authoritative DNS server on 127.0.0.1 (UDP): the demo's DNS, and the tests'.
 
 It answers from a dict of records, so dnspython's real resolver does real
 lookups: names it knows without the asked type get an empty answer (NoAnswer),
