@@ -96,7 +96,7 @@ class LoopbackDns:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stopped.set()
         self._thread.join(5)
         self.socket.close()
