@@ -7,6 +7,8 @@ for cron.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.cli.common import (
     add_as_option,
     add_json_option,
@@ -17,8 +19,9 @@ from app.cli.common import (
     print_json,
     transaction,
 )
-from app.services import dns_checks
-from app.services.dns_checks import SubjectChecks
+
+if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
 
 
 def register(subparsers) -> None:
@@ -59,6 +62,9 @@ def _print_subject(subject: SubjectChecks) -> None:
 
 
 def _dns_check(args) -> int:
+    # Loaded by the commands that check: DNS and checkdmarc are slow to import.
+    from app.services import dns_checks
+
     with transaction() as session:
         targets = dns_checks.domain_targets(session, local_reader(session, args), args.domain)
     done = dns_checks.run_checks(engine(), targets)
@@ -76,6 +82,8 @@ def _dns_check(args) -> int:
 
 
 def _ips_check(args) -> int:
+    from app.services import dns_checks
+
     with transaction() as session:
         targets = dns_checks.ip_targets(session, local_reader(session, args), args.address)
     done = dns_checks.run_checks(engine(), targets)
@@ -92,6 +100,8 @@ def _ips_check(args) -> int:
 
 
 def _checks_run(args) -> int:
+    from app.services import dns_checks
+
     with transaction() as session:
         reader = local_reader(session, args)
         # Every IP is staff's to see; asking for them refuses an owner here, in one sentence.

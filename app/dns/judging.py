@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dkim.util import InvalidTagValueList, parse_tag_value
-
 # RFC 7208 4.6.4: more DNS-querying terms than this make the SPF check fail.
 SPF_LOOKUP_LIMIT = 10
 # What DNSBLs answer when they refuse or cannot answer a query (e.g. Spamhaus for a
@@ -178,6 +176,10 @@ def judge_spf(
 
 def dkim_public_key(record: str) -> str | None:
     """The p= value of a DKIM key record read with dkimpy; None when it has no readable p=."""
+    # Imported here: dkimpy takes a fifth of a second to import, and the console reads
+    # stored results without judging any record.
+    from dkim.util import InvalidTagValueList, parse_tag_value
+
     try:
         tags = parse_tag_value(record.encode())
     except InvalidTagValueList:

@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-import dns.exception
-import dns.resolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, col, select
@@ -255,6 +253,11 @@ def published_key(record_strings: list[str]) -> str | None:
 def lookup_txt(name: str, nameserver: str | None) -> list[list[str]]:
     """The TXT records at NAME, each as its strings; NAMESERVER is HOST:PORT or None for
     the system's resolvers. A lookup that fails is refused in one sentence."""
+    # Imported here: dnspython takes a fifth of a second to import (more with its DNS over
+    # HTTPS client installed), and every command loads this module.
+    import dns.exception
+    import dns.resolver
+
     if nameserver:
         host, _, port = nameserver.rpartition(":")
         resolver = dns.resolver.Resolver(configure=False)
