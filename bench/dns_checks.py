@@ -33,13 +33,15 @@ import dns.asyncresolver
 from app.dns.asking import (
     DEFAULT_CONCURRENCY,
     Asker,
+    check_all,
+)
+from app.dns.judging import CheckState
+from app.dns.targets import (
     DkimTarget,
     DomainTarget,
     IpTarget,
     Platform,
-    check_all,
 )
-from app.dns.judging import CheckState
 
 DOMAINS = int(os.environ.get("MAILPOOLS_BENCH_DOMAINS", "1000"))
 IPS = 100

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from app.dns.asking import Platform
+from app.dns.targets import Platform
 from app.rules.return_path import return_path_domain
 from app.services import dkim
 from data.db import session_scope

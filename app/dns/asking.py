@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dns.asyncresolver
@@ -24,6 +23,7 @@ import dns.reversename
 
 from app.dns import judging
 from app.dns.judging import Check
+from app.dns.targets import DkimTarget, DomainTarget, IpTarget, Platform
 
 T = TypeVar("T")
 # At most this many lookups in flight at once, so a full run never floods the resolver.
@@ -32,38 +32,6 @@ DEFAULT_CONCURRENCY = 20
 
 class CouldNotAsk(Exception):
     """A lookup that got no usable answer; its text says why, for a person."""
-
-
-@dataclass(frozen=True)
-class DkimTarget:
-    selector: str
-    public_key: str
-    pending: bool
-
-
-@dataclass(frozen=True)
-class DomainTarget:
-    """What a domain's checks compare DNS with, read from the database beforehand."""
-
-    name: str
-    sending_ips: tuple[str, ...]
-    dkim_keys: tuple[DkimTarget, ...]
-    return_path_domain: str
-
-
-@dataclass(frozen=True)
-class IpTarget:
-    address: str
-    hostname: str  # what the sender says in EHLO from this address
-
-
-@dataclass(frozen=True)
-class Platform:
-    """What the platform publishes for its customers to point at."""
-
-    spf_include: str | None = None
-    inbound_host: str | None = None
-    dnsbl_zones: tuple[str, ...] = ()
 
 
 def _failure_reason(error: Exception, timeout: float) -> str:

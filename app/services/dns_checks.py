@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -24,15 +24,8 @@ from sqlmodel import Session, col, select
 
 from app import clock, settings
 from app.dns import judging
-from app.dns.asking import (
-    Asker,
-    DkimTarget,
-    DomainTarget,
-    IpTarget,
-    Platform,
-    check_all,
-)
 from app.dns.judging import Check, CheckState
+from app.dns.targets import DkimTarget, DomainTarget, IpTarget, Platform
 from app.rules.return_path import return_path_domain
 from app.services import dkim, pools
 from app.services.auth import require_staff
@@ -49,6 +42,11 @@ from data.models import (
     User,
     saved_id,
 )
+
+if TYPE_CHECKING:
+    # The lookups load dnspython and checkdmarc, which take most of a second to import;
+    # the console reads stored results without them.
+    from app.dns.asking import Asker
 
 DOMAIN = "domain"
 IP = "ip"
@@ -164,6 +162,8 @@ def configured_platform() -> Platform:
 
 
 def configured_asker() -> Asker:
+    from app.dns.asking import Asker
+
     current = settings.current()
     return Asker(current.dns_server, current.dns_timeout)
 
@@ -241,6 +241,8 @@ async def ask(
 ) -> Results:
     """Run every check of TARGETS against the configured DNS server (or ASKER's), comparing
     with what the configured platform (or PLATFORM) publishes."""
+    from app.dns.asking import check_all
+
     asker = asker or configured_asker()
     checked_at = clock.now()
     domains, ips = await check_all(

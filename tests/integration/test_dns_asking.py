@@ -9,12 +9,14 @@ import pytest
 from app.demo.dns_server import LoopbackDns
 from app.dns.asking import (
     Asker,
+    check_domain,
+    check_ip,
+)
+from app.dns.targets import (
     DkimTarget,
     DomainTarget,
     IpTarget,
     Platform,
-    check_domain,
-    check_ip,
 )
 
 KEY = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 300
