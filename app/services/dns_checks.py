@@ -27,7 +27,7 @@ from app.dns import judging
 from app.dns.judging import Check, CheckState
 from app.dns.targets import DkimTarget, DomainTarget, IpTarget, Platform
 from app.rules.return_path import return_path_domain
-from app.services import dkim, pools
+from app.services import pools
 from app.services.auth import require_staff
 from app.services.lookups import get_domain_for, get_ip, may_see_account
 from data.db import session_scope
@@ -303,6 +303,9 @@ def _act_on_dkim(session: Session, domain: str, checks: list[Check]) -> str | No
     pending = next((c for c in checks if c.name == "dkim-pending"), None)
     if pending is None or pending.state != CheckState.OK:
         return None
+    # Imported here: the DKIM service loads the key handling the console never needs.
+    from app.services import dkim
+
     return dkim.switch_when_published(session, domain, str(pending.details["selector"]))
 
 
