@@ -8,7 +8,7 @@ that it is an agent or an admin, whatever the screen does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from app.services import (
     audit_log,
+    dns_checks,
     flags,
     pools,
     triage,
@@ -29,6 +30,7 @@ from data.db import session_scope
 from data.models import User
 
 if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
     from app.services.feedback import UnparsedView
 
 T = TypeVar("T")
@@ -47,6 +49,9 @@ class FlagsView:
     low_volume_ips: list[flags.LowVolumeIp]
     near_thresholds: list[flags.NearThresholdDomain]
     kept_reports: KeptReports
+    # At their last DNS check: domains with a failing check, IPs on a blocklist.
+    failing_domains: list[SubjectChecks] = field(default_factory=list)
+    listed_ips: list[SubjectChecks] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,10 @@ class AgentBackend:
     def pools(self) -> list[pools.PoolReport]:
         return self._run(pools.list_pools)
 
+    def ip_checks(self) -> dict[str, SubjectChecks]:
+        """Every IP's DNS checks as last run, by address."""
+        return {checks.subject: checks for checks in self._run(dns_checks.ip_checks)}
+
     def check_pause_ip(self, address: str) -> str:
         return self._run(lambda s, u: pools.check_pause_ip(s, u, address))
 
@@ -159,6 +168,8 @@ class AgentBackend:
                 flags.low_volume_dedicated_ips(session, actor),
                 flags.domains_near_thresholds(session, actor),
                 KeptReports(feedback.count_unparsed(session, actor), newest[0] if newest else None),
+                dns_checks.failing_domains(session, actor),
+                dns_checks.listed_ips(session, actor),
             )
 
         return self._run(read)

@@ -9,12 +9,16 @@ DNS tab would tell an owner to publish it.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from app.demo.dns_server import LoopbackDns
+from app.dns.asking import Asker
 from app.dns.targets import Platform
 from app.rules.return_path import return_path_domain
-from app.services import dkim
+from app.services import dkim, dns_checks
 from data.db import session_scope
 from data.models import DkimKey, DkimKeyState, Domain, IpAddress
 
@@ -31,6 +35,8 @@ BROKEN_DOMAINS = {
     "news.acme.example": ("{dkim}", "TXT", None),
     "offers.bolt.example": ("{domain}", "TXT", ["v=spf1 ip4:127.0.0.2 -all"]),
 }
+
+DNS_TIMEOUT_SECONDS = 3.0
 
 Records = dict[tuple[str, str], list[str]]
 
@@ -81,3 +87,15 @@ def demo_records(engine: Engine) -> Records:
         for ip in session.exec(select(IpAddress)):
             records.update(_ip_records(ip))
     return records
+
+
+def check_everything(engine: Engine) -> None:
+    """Every domain's and IP's DNS checks, as the sender runs them, against a DNS server
+    answering the demo's records; the results stored and acted on."""
+    with LoopbackDns(demo_records(engine)) as server:
+        with session_scope(engine) as session:
+            targets = dns_checks.all_targets(session)
+        asker = Asker(f"127.0.0.1:{server.port}", timeout=DNS_TIMEOUT_SECONDS)
+        results = asyncio.run(dns_checks.ask(targets, asker, PLATFORM))
+    with session_scope(engine) as session:
+        dns_checks.record(session, results)

@@ -11,7 +11,6 @@ DNS server (app/demo/dns_zones.py), a few records wrong on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,10 +21,8 @@ from sqlmodel import Session, col, select
 
 from app import clock
 from app.demo import dns_zones
-from app.demo.dns_server import LoopbackDns
-from app.dns.asking import Asker
 from app.rules.warmup_plan import dedicated_share
-from app.services import dns_checks, pools
+from app.services import pools
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
@@ -46,8 +43,6 @@ DEMO_INVENTORY = Path(__file__).resolve().parent.parent.parent / "data" / "seed"
 HISTORY_DAYS = 30
 # The inventory (accounts, pools, IPs, domains) was set up a few days before the history starts.
 SET_UP_DAYS_AGO = HISTORY_DAYS + 5
-
-DNS_TIMEOUT_SECONDS = 3.0
 
 # When each morning's warm-up evaluation runs in the seeded history.
 EVALUATION_TIME = time(0, 30)
@@ -125,18 +120,7 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             confirmation="billing.acme.example",
         )
     with clock.frozen_at(now - timedelta(minutes=40)):
-        _check_dns(engine)
-
-
-def _check_dns(engine: Engine) -> None:
-    """The DNS checks as the sender runs them, against the demo's own DNS server."""
-    with LoopbackDns(dns_zones.demo_records(engine)) as server:
-        with session_scope(engine) as session:
-            targets = dns_checks.all_targets(session)
-        asker = Asker(f"127.0.0.1:{server.port}", timeout=DNS_TIMEOUT_SECONDS)
-        results = asyncio.run(dns_checks.ask(targets, asker, dns_zones.PLATFORM))
-    with session_scope(engine) as session:
-        dns_checks.record(session, results)
+        dns_zones.check_everything(engine)
 
 
 def _write_history(session: Session, today: date, randomness: random.Random) -> None:
