@@ -89,6 +89,16 @@ def demo_records(engine: Engine) -> Records:
     return records
 
 
+def demo_settings(port: int) -> dict[str, str]:
+    """The settings that point the demo's checks at its DNS server on PORT."""
+    return {
+        "dns_server": f"127.0.0.1:{port}",
+        "spf_include": SPF_INCLUDE,
+        "inbound_host": INBOUND_HOST,
+        "dnsbl_zones": BLOCKLIST,
+    }
+
+
 def check_everything(engine: Engine) -> None:
     """Every domain's and IP's DNS checks, as the sender runs them, against a DNS server
     answering the demo's records; the results stored and acted on."""
