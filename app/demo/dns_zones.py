@@ -10,6 +10,7 @@ DNS tab would tell an owner to publish it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -19,6 +20,7 @@ from app.dns.asking import Asker
 from app.dns.targets import Platform
 from app.rules.return_path import return_path_domain
 from app.services import dkim, dns_checks
+from app.settings import Settings
 from data.db import session_scope
 from data.models import DkimKey, DkimKeyState, Domain, IpAddress
 
@@ -89,14 +91,15 @@ def demo_records(engine: Engine) -> Records:
     return records
 
 
-def demo_settings(port: int) -> dict[str, str]:
-    """The settings that point the demo's checks at its DNS server on PORT."""
-    return {
-        "dns_server": f"127.0.0.1:{port}",
-        "spf_include": SPF_INCLUDE,
-        "inbound_host": INBOUND_HOST,
-        "dnsbl_zones": BLOCKLIST,
-    }
+def with_demo_dns(configured: Settings, port: int) -> Settings:
+    """CONFIGURED with the demo's checks pointed at its DNS server on PORT."""
+    return replace(
+        configured,
+        dns_server=f"127.0.0.1:{port}",
+        spf_include=SPF_INCLUDE,
+        inbound_host=INBOUND_HOST,
+        dnsbl_zones=BLOCKLIST,
+    )
 
 
 def check_everything(engine: Engine) -> None:

@@ -166,9 +166,7 @@ def main() -> int:
     # The demo never touches the user's own database, whatever the settings name, and
     # asks its own DNS server, so its checks (and the DNS tab's k) never leave the machine.
     with LoopbackDns(dns_zones.demo_records(engine)) as dns_server:
-        configured = replace(
-            configured, database_url=url, **dns_zones.demo_settings(dns_server.port)
-        )
+        configured = dns_zones.with_demo_dns(replace(configured, database_url=url), dns_server.port)
         with settings.in_force(configured):
             return run_demo(configured, engine)
 

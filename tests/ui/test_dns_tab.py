@@ -22,7 +22,7 @@ async def test_k_checks_again_and_the_tab_shows_what_was_found(world):
     records = dns_zones.demo_records(world)
     with (
         LoopbackDns(records) as server,
-        settings.in_force(Settings(**dns_zones.demo_settings(server.port))),
+        settings.in_force(dns_zones.with_demo_dns(Settings(), server.port)),
     ):
         app = make_console(world, "alice")
         async with app.run_test(size=TERMINAL) as pilot:
