@@ -293,6 +293,9 @@ async def check_all(
 ) -> tuple[dict[str, list[Check]], dict[str, list[Check]]]:
     """Every domain's and IP's checks, the lookups capped by the asker's concurrency."""
     domain_list, ip_list = list(domains), list(ips)
+    if domain_list:
+        # Its first import takes most of a second: never on the event loop.
+        await asyncio.to_thread(_checkdmarc)
     results = await asyncio.gather(
         *(check_domain(asker, target, platform) for target in domain_list),
         *(check_ip(asker, target, platform) for target in ip_list),
