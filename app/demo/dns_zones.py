@@ -10,6 +10,7 @@ DNS tab would tell an owner to publish it.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from sqlalchemy.engine import Engine
@@ -109,6 +110,10 @@ def check_everything(engine: Engine) -> None:
         with session_scope(engine) as session:
             targets = dns_checks.all_targets(session)
         asker = Asker(f"127.0.0.1:{server.port}", timeout=DNS_TIMEOUT_SECONDS)
-        results = asyncio.run(dns_checks.ask(targets, asker, PLATFORM))
+        # A loop of its own in a thread of its own: callers may already be inside one
+        # (the tests that build their world from an async test).
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            run = thread.submit(asyncio.run, dns_checks.ask(targets, asker, PLATFORM))
+            results = run.result()
     with session_scope(engine) as session:
         dns_checks.record(session, results)
