@@ -47,6 +47,10 @@ DEFAULT_MESSAGE_RETENTION_DAYS = 90
 DEFAULT_AUTH_FAILURE_DELAY = 1.0
 DEFAULT_SOFT_BOUNCE_LIMIT = 3
 DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_DNS_TIMEOUT = 3.0
+DEFAULT_DNS_CHECK_MINUTES = 60
+DEFAULT_BLOCKLIST_ROTATION = "shared,transactional"
+POOL_KINDS = ("shared", "transactional", "dedicated")
 
 
 def config_path() -> Path:
@@ -56,6 +60,13 @@ def config_path() -> Path:
 
 def _text(value: str, name: str) -> str | None:
     return value.strip() or None
+
+
+def _whole_number(value: str, name: str) -> int:
+    number = whole_number_or_none(value)
+    if number is None or number < 0:
+        raise MailpoolsError(f"{name} must be a whole number, 0 or more, not {value!r}.")
+    return number
 
 
 def _whole_number_from_one(value: str, name: str) -> int:
@@ -102,6 +113,19 @@ def _https_url(value: str, name: str) -> str | None:
 def _domain_list(value: str, name: str) -> str | None:
     domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
     return ",".join(domains) or None
+
+
+def _pool_kinds(value: str, name: str) -> str:
+    kinds = [kind.strip().lower() for kind in value.split(",") if kind.strip()]
+    if kinds == ["none"]:
+        return "none"
+    unknown = [kind for kind in kinds if kind not in POOL_KINDS]
+    if unknown or not kinds:
+        raise MailpoolsError(
+            f"{name} must be pool kinds ({', '.join(POOL_KINDS)}) separated by commas, "
+            f"or none, not {value!r}."
+        )
+    return ",".join(kinds)
 
 
 def _seconds(value: str, name: str) -> float:
@@ -168,8 +192,33 @@ class Settings:
     (no offset means UTC); unset means the real time."""
 
     dns_server: str | None = None
-    """MAILPOOLS_DNS_SERVER: HOST:PORT of the DNS server asked whether a rotated DKIM
-    key's record is published; unset means the system's resolvers."""
+    """MAILPOOLS_DNS_SERVER: HOST:PORT of the DNS server the DNS checks ask (and whether a
+    rotated DKIM key's record is published); unset means the system's resolvers."""
+
+    dns_timeout: float = DEFAULT_DNS_TIMEOUT
+    """MAILPOOLS_DNS_TIMEOUT: seconds a DNS check waits for one answer before it reports
+    "could not check"."""
+
+    dnsbl_zones: str | None = None
+    """MAILPOOLS_DNSBL_ZONES: DNS blocklist zones, comma-separated, each sending IP is looked
+    up in (e.g. zen.spamhaus.org); unset means no blocklist is asked."""
+
+    dns_check_minutes: int = DEFAULT_DNS_CHECK_MINUTES
+    """MAILPOOLS_DNS_CHECK_MINUTES: how often the sender re-checks every domain's records
+    and every IP's reverse DNS and blocklists; 0 means never (`mailpools checks run`
+    from cron instead)."""
+
+    blocklist_rotation: str = DEFAULT_BLOCKLIST_ROTATION
+    """MAILPOOLS_BLOCKLIST_ROTATION: the kinds of pool (shared, transactional, dedicated)
+    whose listed IPs are taken out of rotation until a clean check, or none."""
+
+    spf_include: str | None = None
+    """MAILPOOLS_SPF_INCLUDE: the platform's SPF record that domains include (e.g.
+    _spf.mailpools.example); unset means the expected record names each sending IP."""
+
+    inbound_host: str | None = None
+    """MAILPOOLS_INBOUND_HOST: the inbound listener's host name, which each return-path
+    domain's CNAME or MX must reach; unset means any mail server will do."""
 
     return_path_domain: str | None = None
     """MAILPOOLS_RETURN_PATH_DOMAIN: the domain of each message's envelope sender, where
@@ -241,6 +290,12 @@ PARSERS: dict[str, Callable[[str, str], object]] = {
     "inbound_max_bytes": _whole_number_from_one,
     "now": _moment,
     "dns_server": _host_and_port,
+    "dns_timeout": _seconds,
+    "dnsbl_zones": _domain_list,
+    "dns_check_minutes": _whole_number,
+    "blocklist_rotation": _pool_kinds,
+    "spf_include": _domain_list,
+    "inbound_host": _domain_list,
     "return_path_domain": _return_path_domain,
     "return_path_secret": _text,
     "unsubscribe_url": _https_url,

@@ -336,6 +336,29 @@ class DkimKey(SQLModel, table=True):
     retired_at: datetime | None = None
 
 
+class DnsCheck(SQLModel, table=True):
+    """The latest result of one DNS check of a domain or a sending IP; each run replaces it."""
+
+    __tablename__ = "dns_checks"
+    __table_args__ = (
+        Index("ix_dns_checks_subject_name", "subject_kind", "subject", "name", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=10)  # "domain" or "ip"
+    subject: str = Field(max_length=255)  # the domain's name or the IP's address
+    # spf, dkim, dkim-pending, dmarc, return-path, mx; ptr, dnsbl:<zone>.
+    name: str = Field(max_length=300)
+    state: str = Field(max_length=20, index=True)  # ok, warning, failing, error
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    found: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    expected: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    fix: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # JSON: facts scripts read (a blocklist's zone, answer and reason; forward confirmation).
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    checked_at: datetime
+
+
 class ServerSecret(SQLModel, table=True):
     """Secrets the program makes for itself on first use, shared by all its processes."""
 

@@ -28,6 +28,7 @@ from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.choice_strip import ChoiceStrip
 from widgets.dedicated_form import DedicatedForm
+from widgets.dns_checks_panel import DnsChecksPanel
 from widgets.feedback_table import FeedbackTable, feedback_rows, summary
 from widgets.fitted_table import FittedTable
 from widgets.key_footer import KeyFooter
@@ -45,10 +46,6 @@ TAB_LABELS = {
     "dns": "DNS",
     "activity": "Activity",
 }
-NO_DNS_CHECK = (
-    "No DNS check has run for this domain yet. When one runs, its results "
-    "(SPF, DKIM, DMARC and the sending IPs' reverse names) show here."
-)
 # How often the Activity tab reads the domain's messages and changes again while it is shown.
 ACTIVITY_REFRESH_SECONDS = 5.0
 MODE_WORDS = {
@@ -78,6 +75,7 @@ class DomainScreen(FailureAware, Screen):
         Binding("3", "tab('dns')", "DNS", show=False),
         Binding("4", "tab('activity')", "Activity", show=False),
         Binding("r", "reload", "Reload", tooltip="Read the domain again", id="reload"),
+        Binding("k", "recheck", "Check DNS", tooltip="Check this domain's DNS records now"),
     ]
 
     def __init__(
@@ -212,11 +210,7 @@ class DomainScreen(FailureAware, Screen):
             ]
         if tab == "mail-servers":
             return [MailServersPanel(view, way=way, id="mail-servers-panel")]
-        return [
-            VerticalScroll(
-                Static(NO_DNS_CHECK, id="dns-status"), classes="tab-body", can_focus=False
-            )
-        ]
+        return [DnsChecksPanel(view.dns, id="dns-body")]
 
     async def build_activity(self) -> None:
         pane = self.query_one("#activity", Container)
@@ -350,6 +344,7 @@ class DomainScreen(FailureAware, Screen):
         else:
             await self.fill(tab)
         self.focus_ways()
+        self.refresh_bindings()
 
     @on(TransactionalForm.Submitted)
     def transactional_submitted(self, event: TransactionalForm.Submitted) -> None:
@@ -412,6 +407,34 @@ class DomainScreen(FailureAware, Screen):
 
     def action_reload(self) -> None:
         self.load_domain()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "recheck":
+            # The key belongs to the DNS tab: elsewhere it is neither shown nor taken.
+            tabs = self.query("#domain-tabs")
+            return bool(tabs) and tabs.first(ChoiceStrip).selected == "dns"
+        return True
+
+    def action_recheck(self) -> None:
+        pane = self.query_one("#dns", Container)
+        for heading in pane.query("#dns-heading, #dns-status").results(Static):
+            heading.update(Text("Checking the DNS records now…", style="bold"))
+        self.recheck_dns()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="dns-check",
+        name="checking the domain's DNS",
+    )
+    def recheck_dns(self) -> None:
+        try:
+            self.app.backend.recheck_dns(self.domain)
+        except MailpoolsError as error:
+            self.app.call_from_thread(self.show_error, error.message)
+            return
+        self.app.call_from_thread(self.load_domain)
 
 
 def refill(table: DataTable, rows: Sequence[Sequence[str | Text]]) -> None:

@@ -1,6 +1,7 @@
 """Flags: dedicated IPs under the weekly minimum, domains close to their pool's thresholds,
-reports from receivers that were kept because they could not be understood, and mail waiting
-for a sender that has its IP (with the senders that are running)."""
+domains failing a DNS check and IPs on a blocklist, reports from receivers that were kept
+because they could not be understood, and mail waiting for a sender that has its IP (with the
+senders that are running)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from app.console.agent_backend import FlagsView, KeptReports
 from app.errors import MailpoolsError
-from app.rules.formatting import age, one_line, percent, plural, short_count, whole_percent
+from app.rules.formatting import (
+    age,
+    one_line,
+    percent,
+    plural,
+    short_count,
+    table_time,
+    whole_percent,
+)
 from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from app.rules.rates import Level
 from screens.staff_screen import StaffScreen
@@ -67,6 +76,18 @@ class FlagsScreen(StaffScreen):
             cut_first=["pool", "account"],
             keep_whole=["closeness", "bounce", "complaint", "sent"],
             id="near-thresholds",
+            cursor_type="row",
+        )
+        yield Static(
+            "Domains failing a DNS check and IPs on a blocklist",
+            id="dns-title",
+            classes="flags-title",
+        )
+        yield FittedTable(
+            [("Domain or IP", "subject"), ("What is wrong", "trouble"), ("Checked", "checked")],
+            cut_first=["trouble"],
+            keep_whole=["checked"],
+            id="dns-flags",
             cursor_type="row",
         )
         yield Static("", id="kept-reports")
@@ -136,6 +157,22 @@ class FlagsScreen(StaffScreen):
         self.query_one("#near-thresholds", FittedTable).fill(rows)
         self.query_one("#near-title", Static).update(
             f"Domains close to their pool's thresholds: {len(flags.near_thresholds) or 'none'}"
+        )
+        dns_rows: list[tuple[list[str | Text], str]] = [
+            (
+                [
+                    checks.subject,
+                    Text(checks.summary, style="bold red"),
+                    table_time(checks.checked_at) if checks.checked_at else "—",
+                ],
+                checks.subject,
+            )
+            for checks in flags.failing_domains + flags.listed_ips
+        ]
+        self.query_one("#dns-flags", FittedTable).fill(dns_rows)
+        self.query_one("#dns-title", Static).update(
+            f"Domains failing a DNS check: {len(flags.failing_domains) or 'none'} · "
+            f"IPs on a blocklist: {len(flags.listed_ips) or 'none'}"
         )
         self.query_one("#kept-reports", Static).update(self.kept_text(flags.kept_reports))
         self.query_one("#senders", Static).update(self.senders_text(flags))

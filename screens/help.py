@@ -26,6 +26,7 @@ KEYS = [
     ("a domain", "1 2 3 4", "Overview, Mail Servers, DNS, Activity"),
     ("a domain", "r", "read the domain again (Activity also refreshes itself every few seconds)"),
     ("a domain", "escape", "back"),
+    ("DNS", "k", "check the domain's DNS records again now"),
     ("Mail Servers", "← →", "look at another way of sending (or click it)"),
     ("Mail Servers", "ctrl+s", "submit the form you are in"),
     ("inbox", "m", "mark all notifications read"),

@@ -7,6 +7,8 @@ resuming is checked as it would be made, then confirmed before it is made.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +23,9 @@ from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
 from widgets.rate_gauge import rate_cell
 from widgets.staff_nav import StaffNav
+
+if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
 
 STATE_STYLES = {
     "active": "green",
@@ -50,6 +55,14 @@ def reinstatement_question(check: ReinstatementCheck) -> Text:
     else:
         question = Text(check.question)
     return Text("\n").join([Text(check.standing.summary), question])
+
+
+def dns_cell(checks: SubjectChecks | None) -> Text:
+    """An IP's reverse DNS and blocklists at their last check, in a few words."""
+    if checks is None or checks.state is None:
+        return Text("not checked", style="dim")
+    style = {"ok": "green", "warning": "yellow", "error": "yellow"}.get(checks.state, "bold red")
+    return Text("ok" if checks.state == "ok" else checks.summary, style=style)
 
 
 def yes_no(value: bool | None, *, bad: bool) -> Text:
@@ -104,6 +117,7 @@ class PoolsScreen(StaffScreen):
     def __init__(self) -> None:
         super().__init__()
         self.pools: list[PoolReport] = []
+        self.ip_dns: dict[str, SubjectChecks] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,6 +143,7 @@ class PoolsScreen(StaffScreen):
                 (Text("Weight", justify="right"), "weight"),
                 ("Bound", "bound"),
                 ("Blocklisted", "blocklisted"),
+                ("DNS", "dns"),
                 (Text("Sent today", justify="right"), "sent"),
                 ("Hostname", "hostname"),
             ],
@@ -161,15 +176,20 @@ class PoolsScreen(StaffScreen):
     def fetch_pools(self) -> None:
         try:
             pools = self.agent.pools()
+            ip_dns = self.agent.ip_checks()
         except MailpoolsError as error:
             self.app.call_from_thread(self.show_error, error.message)
             return
-        self.app.call_from_thread(self.show_pools, pools)
+        self.app.call_from_thread(self.show_pools, pools, ip_dns)
 
     def show_error(self, message: str) -> None:
         self.query_one("#pool-summary", Static).update(Text(message, style="bold red"))
 
-    def show_pools(self, pools: list[PoolReport]) -> None:
+    def show_pools(
+        self, pools: list[PoolReport], ip_dns: dict[str, SubjectChecks] | None = None
+    ) -> None:
+        if ip_dns is not None:
+            self.ip_dns = ip_dns
         table = self.query_one("#pools-table", DataTable)
         selected = self.selected_pool()
         table.clear()
@@ -236,6 +256,7 @@ class PoolsScreen(StaffScreen):
                     Text(str(ip.weight), justify="right"),
                     yes_no(ip.bound, bad=False),
                     yes_no(ip.blocklisted, bad=True),
+                    dns_cell(self.ip_dns.get(ip.address)),
                     Text(short_count(ip.sent_today), justify="right"),
                     ip.hostname,
                 ],

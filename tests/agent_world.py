@@ -3,13 +3,15 @@
 On top of the demo inventory: two pending requests (bolt's dedicated IPs,
 filed three days ago; acme's transactional move, filed yesterday, after an
 earlier one was denied), corvid's dedicated group warming with too little
-volume, and a week of stats with news.acme.example close to its complaint limit.
+volume, a week of stats with news.acme.example close to its complaint limit, and
+DNS checks against the demo's DNS records (a listed IP, a few broken domains).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from app.demo import dns_zones
 from app.services.requests.decisions import approve, deny
 from app.services.requests.filing import request_dedicated, request_transactional
 from data.db import session_scope
@@ -76,4 +78,5 @@ def agent_world(engine) -> dict[str, int]:
         record_domain_day(engine, "news.acme.example", day, sent=1_500, bounced=12, complaints=4)
         record_domain_day(engine, "offers.bolt.example", day, sent=6_000, bounced=90, complaints=2)
         record_domain_day(engine, "corvid.example", day, sent=3_000, bounced=20, complaints=1)
+    dns_zones.check_everything(engine)
     return {"bolt": bolt, "acme": acme, "corvid": corvid}

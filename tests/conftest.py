@@ -243,9 +243,13 @@ def empty_config_home(tmp_path_factory) -> Path:
 def fixed_clock(monkeypatch, empty_config_home):
     """Every test stands on the same moment unless it moves the clock itself
     (tests.clock_moves), in this process and in the processes it starts,
-    with default settings: none from the person's shell or configuration file."""
+    with default settings: none from the person's shell or configuration file, and no
+    periodic DNS checks."""
     for key in PARSERS:
         monkeypatch.delenv(environment_name(key), raising=False)
+    # The sender's periodic DNS checks would ask the system's resolvers: tests that want
+    # them point MAILPOOLS_DNS_SERVER at a loopback server and set the interval.
+    monkeypatch.setenv("MAILPOOLS_DNS_CHECK_MINUTES", "0")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(empty_config_home))
     with standing_clock(monkeypatch):
         yield

@@ -6,6 +6,7 @@ form, or say why the domain cannot take them.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -93,6 +94,14 @@ class MailServersPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         view = self.view
+        checks = view.dns
+        if checks is not None and checks.state not in (None, "ok"):
+            # Text, not markup: the summary names records, which may hold brackets.
+            yield Static(
+                Text(f"DNS: {checks.summary}: see the DNS tab (3)", style="bold"),
+                id="dns-summary",
+                classes=f"dns-{checks.state}",
+            )
         yield ChoiceStrip(
             list(WAYS),
             selected=self.shown,

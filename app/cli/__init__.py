@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "app.cli.operations",
     "app.cli.sending",
     "app.cli.dkim",
+    "app.cli.dns_checks",
     "app.cli.submission",
     "app.cli.feedback",
     "app.cli.console",

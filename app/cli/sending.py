@@ -288,6 +288,7 @@ def _sender(args) -> int:
         backoff_max_seconds=args.max_backoff,
         max_age_seconds=args.max_age,
         ips=_addresses(args.ips) if args.ips else None,
+        dns_check_seconds=settings.current().dns_check_minutes * 60 or None,
     )
     if args.relay_tls and not args.relay:
         raise MailpoolsError("--relay-tls needs --relay HOST:PORT: it is about the smarthost.")

@@ -8,7 +8,7 @@ that it is an agent or an admin, whatever the screen does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from app.services import (
     audit_log,
+    dns_checks,
     flags,
     pools,
     senders,
@@ -30,6 +31,7 @@ from data.db import session_scope
 from data.models import User
 
 if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
     from app.services.feedback import UnparsedView
 
 T = TypeVar("T")
@@ -51,6 +53,9 @@ class FlagsView:
     # The running senders, and the mail routed to IPs none of them sends from.
     running: list[senders.RunningSender]
     waiting: list[senders.WaitingForSender]
+    # At their last DNS check: domains with a failing check, IPs on a blocklist.
+    failing_domains: list[SubjectChecks] = field(default_factory=list)
+    listed_ips: list[SubjectChecks] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,10 @@ class AgentBackend:
     def pools(self) -> list[pools.PoolReport]:
         return self._run(pools.list_pools)
 
+    def ip_checks(self) -> dict[str, SubjectChecks]:
+        """Every IP's DNS checks as last run, by address."""
+        return {checks.subject: checks for checks in self._run(dns_checks.ip_checks)}
+
     def check_pause_ip(self, address: str) -> str:
         return self._run(lambda s, u: pools.check_pause_ip(s, u, address))
 
@@ -165,6 +174,8 @@ class AgentBackend:
                 KeptReports(feedback.count_unparsed(session, actor), newest[0] if newest else None),
                 senders.running_senders(session, actor),
                 senders.waiting_for_a_sender(session, actor),
+                dns_checks.failing_domains(session, actor),
+                dns_checks.listed_ips(session, actor),
             )
 
         return self._run(read)

@@ -14,7 +14,7 @@ from app.console.views import (
 )
 from app.rules import policy
 from app.rules.rates import RateReading, Rates
-from app.services import stats
+from app.services import dns_checks, stats
 from app.services.domains import latest_warmups
 from app.services.lookups import get_domain_for
 from app.services.pools import PoolView, pool_view
@@ -185,4 +185,5 @@ def domain_view(session: Session, actor: User, name: str) -> DomainView:
         candidates_truncated=truncated,
         dedicated_ips_in_use=filing.dedicated_ips_in_use(session, domain.account_id),
         max_ips_per_request=policy.max_ips_per_request(),
+        dns=dns_checks.domain_checks(session, actor, domain.name),
     )

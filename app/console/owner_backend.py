@@ -42,6 +42,7 @@ from data.db import session_scope
 from data.models import User, saved_id
 
 if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
     from app.services.suppressions import SuppressionView
 
 
@@ -83,6 +84,15 @@ class ConsoleBackend:
 
     def domain(self, name: str) -> DomainView:
         return self._run(domain_view, name)
+
+    def recheck_dns(self, name: str) -> SubjectChecks:
+        """Check domain NAME's DNS now and store the results; the lookups hold no
+        transaction, and this runs in a worker's thread, never on the console's loop."""
+        from app.services import dns_checks
+
+        targets = self._run(dns_checks.domain_targets, name)
+        dns_checks.run_checks(self.engine, targets)
+        return self._run(dns_checks.domain_checks, targets.domains[0].name)
 
     def activity(self, name: str) -> ActivityView:
         return self._run(activity_reads.activity, name)

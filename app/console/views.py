@@ -18,6 +18,7 @@ from app.services.warmups import WarmupStatus
 from data.models import DomainStatus, WarmupState
 
 if TYPE_CHECKING:
+    from app.services.dns_checks import SubjectChecks
     from app.services.feedback import EventView
 
 
@@ -104,6 +105,8 @@ class DomainView:
     candidates_truncated: bool
     dedicated_ips_in_use: int
     max_ips_per_request: int
+    # The DNS checks as last run (none yet: no checks).
+    dns: SubjectChecks | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A fresh demo database (never the user's own) is seeded with accounts, a month
 of history and requests waiting for review; a local SMTP sink listens on
 127.0.0.1; the real sender runs in relay mode to it; a little traffic
-generator queues messages every second. Then the console opens, as whichever
+generator queues messages every second; a loopback DNS server answers the
+demo's DNS checks. Then the console opens, as whichever
 demo user you pick; quitting the console brings the picker back.
 """
 
@@ -25,6 +26,8 @@ from sqlmodel import col, select
 from textual.app import App
 
 from app import settings
+from app.demo import dns_zones
+from app.demo.dns_server import LoopbackDns
 from app.demo.seed import CastMember, demo_cast, seed_demo
 from app.demo.sink import LoopbackSink
 from app.errors import MailpoolsError
@@ -160,10 +163,12 @@ def main() -> int:
     print("mailpools demo: seeding a fresh demo database…", flush=True)
     with settings.in_force(configured):
         url, engine = fresh_demo_database()
-    # The demo never touches the user's own database, whatever the settings name.
-    configured = replace(configured, database_url=url)
-    with settings.in_force(configured):
-        return run_demo(configured, engine)
+    # The demo never touches the user's own database, whatever the settings name, and
+    # asks its own DNS server, so its checks (and the DNS tab's k) never leave the machine.
+    with LoopbackDns(dns_zones.demo_records(engine)) as dns_server:
+        configured = dns_zones.with_demo_dns(replace(configured, database_url=url), dns_server.port)
+        with settings.in_force(configured):
+            return run_demo(configured, engine)
 
 
 def _leave_when_hung_up(sender: subprocess.Popen, stopped: threading.Event) -> None:

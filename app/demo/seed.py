@@ -5,7 +5,8 @@ removals) with the clock moved back where history needs it, so the demo
 shows states the product really reaches: requests waiting for review, a
 dedicated IP group two weeks into its warm-up with a held day (judged
 by the real daily evaluation), a domain
-removed from its pool for bounces.
+removed from its pool for bounces, and DNS checks run against the demo's own
+DNS server (app/demo/dns_zones.py), a few records wrong on purpose.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app import clock
+from app.demo import dns_zones
 from app.rules.warmup_plan import dedicated_share
 from app.services import pools
 from app.services.auth import get_user
@@ -117,6 +119,8 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
             "subscribers, sent one by one as each event happens.",
             confirmation="billing.acme.example",
         )
+    with clock.frozen_at(now - timedelta(minutes=40)):
+        dns_zones.check_everything(engine)
 
 
 def _write_history(session: Session, today: date, randomness: random.Random) -> None:

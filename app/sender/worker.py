@@ -121,6 +121,8 @@ class SenderOptions:
     until_empty: bool = False
     bind_check_seconds: float = 60.0
     maintenance_seconds: float = 300.0
+    # Every domain's and IP's DNS checks, this often (checked at maintenance); None: never.
+    dns_check_seconds: float | None = None
     idle_connection_seconds: float = 30.0
     # Most results written in one transaction.
     flush_size: int = 250
@@ -344,6 +346,10 @@ class Sender:
         self.sealing = ThreadPoolExecutor(
             max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="sealing"
         )
+        self.next_dns_check = 0.0
+        self.dns_checks: asyncio.Task[None] | None = None
+        # The DNS checks' write-back, never cancelled: a stop waits for its transaction.
+        self.dns_write: asyncio.Future[list[str]] | None = None
 
     # The main loop -----------------------------------------------------------------
 
@@ -378,6 +384,7 @@ class Sender:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await self._finish_dns_checks()
             if self.options.until_empty and not self.stop_event.is_set():
                 await self._maintenance()
             await self._withdraw()
@@ -1075,7 +1082,45 @@ class Sender:
         except DATABASE_ERRORS as error:
             return self.upkeep_retry.failed(error)
         self.upkeep_retry.succeeded()
+        self._start_dns_checks()
         return self.options.maintenance_seconds
+
+    def _start_dns_checks(self) -> None:
+        """Start the periodic DNS checks when they are due and none are running: in a task
+        of their own, so slow lookups never hold up claiming and sending."""
+        every = self.options.dns_check_seconds
+        running = self.dns_checks is not None and not self.dns_checks.done()
+        if every is None or running or self.closing or time.monotonic() < self.next_dns_check:
+            return
+        self.next_dns_check = time.monotonic() + every
+        self.dns_checks = asyncio.create_task(self._run_dns_checks(), name="DNS checks")
+
+    async def _finish_dns_checks(self) -> None:
+        """A stop cuts the lookups short, but never a write-back already under way; a run
+        that ends because the queue is empty lets the checks finish."""
+        if self.dns_checks is not None:
+            if self.stop_event.is_set():
+                self.dns_checks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.dns_checks
+        if self.dns_write is not None:
+            await asyncio.gather(self.dns_write, return_exceptions=True)
+
+    async def _run_dns_checks(self) -> None:
+        from app.services import dns_checks
+
+        try:
+            targets = await asyncio.to_thread(dns_checks.read_every_target, self.engine)
+            results = await dns_checks.ask(targets)
+            self.dns_write = asyncio.ensure_future(
+                asyncio.to_thread(dns_checks.store, self.engine, results)
+            )
+            done = await asyncio.shield(self.dns_write)
+        except DATABASE_ERRORS as error:
+            log.warning("DNS checks could not be read or stored: %s", error)
+            return
+        for sentence in done:
+            log.info("DNS checks: %s", sentence)
 
     async def _report(self, progress: Callable[[SenderStats], None]) -> None:
         while True:

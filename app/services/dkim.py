@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-import dns.exception
-import dns.resolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, col, select
@@ -255,6 +253,11 @@ def published_key(record_strings: list[str]) -> str | None:
 def lookup_txt(name: str, nameserver: str | None) -> list[list[str]]:
     """The TXT records at NAME, each as its strings; NAMESERVER is HOST:PORT or None for
     the system's resolvers. A lookup that fails is refused in one sentence."""
+    # Imported here: dnspython takes a fifth of a second to import (more with its DNS over
+    # HTTPS client installed), and every command loads this module.
+    import dns.exception
+    import dns.resolver
+
     if nameserver:
         host, _, port = nameserver.rpartition(":")
         resolver = dns.resolver.Resolver(configure=False)
@@ -278,7 +281,24 @@ def confirm_rotation(
     """Sign with the pending key from now on, if PUBLISHED (the TXT records found at its
     name) holds its public key; otherwise refuse and leave the keys as they are."""
     require_staff(actor, "confirm DKIM keys")
+    return _confirm(session, get_domain(session, name), actor.name, published)
+
+
+def switch_when_published(session: Session, name: str, selector: str) -> str | None:
+    """The DNS checks found the key SELECTOR of domain NAME published: if it is the key
+    waiting, the system signs with it from now on. What was done in one sentence, or None
+    when that key is not the one waiting."""
     domain = get_domain(session, name)
+    waiting = _keys(session, domain, DkimKeyState.PENDING)
+    if not waiting or waiting[-1].selector != selector:
+        return None
+    published = [txt_strings(record_text(waiting[-1].public_key))]
+    return _confirm(session, domain, SYSTEM_ACTOR, published).summary
+
+
+def _confirm(
+    session: Session, domain: Domain, actor_name: str, published: list[list[str]]
+) -> Outcome[DkimStatus]:
     waiting = _keys(session, domain, DkimKeyState.PENDING)
     if not waiting:
         raise MailpoolsError(f"{domain.name} has no new DKIM key waiting to be confirmed.")
@@ -299,7 +319,7 @@ def confirm_rotation(
     session.add(key)
     audit.record(
         session,
-        actor=actor.name,
+        actor=actor_name,
         action="dkim.confirmed",
         entity="domain",
         entity_id=domain.name,

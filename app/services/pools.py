@@ -675,3 +675,63 @@ def check_reinstatement(session: Session, actor: User, domain_name: str) -> Rein
     else:
         question = f"Reinstate {domain.name} in {standing.pool or 'its pool'}?{queued}"
     return ReinstatementCheck(standing, question)
+
+
+# Blocklists ---------------------------------------------------------------------------
+
+
+def _other_usable_ip(session: Session, ip: IpAddress) -> IpAddress | None:
+    return session.exec(
+        select(IpAddress)
+        .where(IpAddress.pool_id == ip.pool_id)
+        .where(IpAddress.id != ip.id)
+        .where(col(IpAddress.state).in_(SENDING_STATES))
+        .where(IpAddress.weight > 0)
+    ).first()
+
+
+def take_listed_ip_out(session: Session, ip: IpAddress, zones: list[str]) -> str:
+    """Stop sending from IP, found on the blocklists ZONES (the system's act, audited as
+    such). The last usable IP of its pool stays in rotation: the pool is never emptied;
+    the listing stays flagged instead. Returns what was done, in one sentence."""
+    listed_on = ", ".join(zones)
+    if ip.state not in SENDING_STATES:
+        return f"{ip.address} is listed on {listed_on} and already takes no traffic."
+    if ip.pool_id is not None and _other_usable_ip(session, ip) is None:
+        return (
+            f"{ip.address} is listed on {listed_on} but stays in rotation: it is its pool's "
+            "last usable IP."
+        )
+    before = {"state": ip.state}
+    ip.state = IpState.BLOCKLISTED
+    session.add(ip)
+    audit.record(
+        session,
+        actor=audit.SYSTEM_ACTOR,
+        action="ip.blocklisted",
+        entity="ip",
+        entity_id=ip.address,
+        account_id=ip.account_id,
+        before=before,
+        after={"state": ip.state, "zones": zones},
+    )
+    return f"{ip.address} is listed on {listed_on}: taken out of rotation."
+
+
+def bring_delisted_ip_back(session: Session, ip: IpAddress) -> str:
+    """IP was blocklisted and a check found it on no list: it takes traffic again (warming
+    if its group is still warming up), the system's act, audited as such."""
+    before = {"state": ip.state}
+    ip.state = IpState.WARMING if _running_warmup(session, ip.pool_id) else IpState.ACTIVE
+    session.add(ip)
+    audit.record(
+        session,
+        actor=audit.SYSTEM_ACTOR,
+        action="ip.delisted",
+        entity="ip",
+        entity_id=ip.address,
+        account_id=ip.account_id,
+        before=before,
+        after={"state": ip.state},
+    )
+    return f"{ip.address} is on no blocklist any more: back in rotation ({ip.state})."

@@ -220,6 +220,12 @@ COMMANDS: dict[str, list[tuple[str, ...]]] = {
         "--as",
     ),
     "dkim show": [("dkim", "show", SLOT)],
+    "dns check": [("dns", "check", SLOT), ("dns", "check", "acme.example", "--as", SLOT)],
+    "ips check": [
+        ("ips", "check", SLOT, "--as", "sam"),
+        ("ips", "check", "127.0.0.2", "--as", SLOT),
+    ],
+    "checks run": [("checks", "run", "--as", SLOT)],
     "dkim rotate": [
         ("dkim", "rotate", SLOT, "--as", "sam"),
         ("dkim", "rotate", "acme.example", "--as", SLOT),

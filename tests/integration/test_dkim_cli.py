@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
+from app.demo.dns_server import LoopbackDns
 from app.demo.sink import LoopbackSink
 from app.services import dkim
 from data.db import session_scope
 from data.models import AuditEvent, DkimKey
 from tests.command_line import Cli
-from tests.integration.dns_server import LoopbackDns
 from tests.sending_world import enqueue, messages, world
 
 

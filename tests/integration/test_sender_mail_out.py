@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import select
 
 from app import settings
+from app.demo.dns_server import LoopbackDns
 from app.demo.sink import Delivery, LoopbackSink
 from app.rules.return_path import MessageToken, TokenPurpose, read_address
 from app.sender import SenderOptions, run_sender
@@ -24,7 +25,6 @@ from data.db import session_scope
 from data.models import IpAddress, MessageStatus, ServerSecret
 from tests.certificates import LoopbackAuthority
 from tests.command_line import Cli
-from tests.integration.dns_server import LoopbackDns
 from tests.sending_world import enqueue, messages, relay_options, world
 
 SENDING_DOMAINS = ("offers.bolt.example", "bolt.example")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.demo.dns_server import LoopbackDns
 from app.demo.sink import LoopbackSink
 from app.sender import SenderOptions, run_sender
 from app.sender.destinations import Destination, MxDestinations, Unreachable
 from data.models import MessageStatus
-from tests.integration.dns_server import LoopbackDns
 from tests.sending_world import enqueue, messages, world
 
 RECORDS = {

@@ -107,6 +107,15 @@ def test_a_configuration_file_elsewhere_can_be_named(tmp_path):
             "MAILPOOLS_MAX_IPS_PER_REQUEST must be a whole number, not ' 5 '.",
         ),
         (
+            {"MAILPOOLS_DNS_CHECK_MINUTES": "-5"},
+            "MAILPOOLS_DNS_CHECK_MINUTES must be a whole number, 0 or more, not '-5'.",
+        ),
+        (
+            {"MAILPOOLS_BLOCKLIST_ROTATION": "shared,private"},
+            "MAILPOOLS_BLOCKLIST_ROTATION must be pool kinds (shared, transactional, dedicated) "
+            "separated by commas, or none, not 'shared,private'.",
+        ),
+        (
             {"MAILPOOLS_NOW": "next tuesday"},
             "MAILPOOLS_NOW is not an ISO 8601 time: 'next tuesday' (try 2026-11-26T09:00:00)",
         ),
@@ -174,6 +183,9 @@ def test_child_processes_get_the_settings_back_as_variables():
         "MAILPOOLS_SOFT_BOUNCE_LIMIT": "3",
         "MAILPOOLS_INBOUND_MAX_BYTES": "10485760",
         "MAILPOOLS_NOW": "2027-03-01T00:00:00+00:00",
+        "MAILPOOLS_DNS_TIMEOUT": "3.0",
+        "MAILPOOLS_DNS_CHECK_MINUTES": "60",
+        "MAILPOOLS_BLOCKLIST_ROTATION": "shared,transactional",
     }
     assert Settings.load(variables) == configured
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 12:36:12.086340
+Create Date: 2026-12-02 13:20:20.620050
 """
 from alembic import op
 import sqlalchemy as sa
@@ -26,6 +26,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_name'), ['name'], unique=True)
+
+    op.create_table('dns_checks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subject_kind', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('found', sa.Text(), server_default='', nullable=False),
+    sa.Column('expected', sa.Text(), server_default='', nullable=False),
+    sa.Column('fix', sa.Text(), server_default='', nullable=False),
+    sa.Column('details', sa.Text(), server_default='{}', nullable=False),
+    sa.Column('checked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('dns_checks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dns_checks_state'), ['state'], unique=False)
+        batch_op.create_index('ix_dns_checks_subject_name', ['subject_kind', 'subject', 'name'], unique=True)
 
     op.create_table('message_contents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -543,6 +561,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_message_contents_created_at'))
 
     op.drop_table('message_contents')
+    with op.batch_alter_table('dns_checks', schema=None) as batch_op:
+        batch_op.drop_index('ix_dns_checks_subject_name')
+        batch_op.drop_index(batch_op.f('ix_dns_checks_state'))
+
+    op.drop_table('dns_checks')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_accounts_name'))
 

@@ -1,0 +1,1 @@
+"""Checking what receivers check in DNS: judging records (pure) and asking for them."""
