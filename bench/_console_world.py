@@ -1,11 +1,13 @@
 """The console benchmarks' database: 10,000 domains and 1,000,000 messages of history.
 
-Built once with bulk inserts (executemany) and cached in /tmp; the demo
+Built once with bulk inserts (executemany) and cached in /tmp under a name that
+carries the schema's fingerprint, so a changed schema builds a new one; the demo
 inventory gives it pools and users, and one account, "bulk", owns the domains.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,11 @@ from data.db import make_engine, session_scope, upgrade
 from data.models import Account, Domain, DomainDailyStat, Message, Pool, User
 from tests.factories import build_world
 
-DATABASE = Path("/tmp/mailpools-bench-console.db")
+_SCHEMA = Path(__file__).resolve().parent.parent / "data" / "migrations" / "versions"
+_SCHEMA_PRINT = hashlib.sha256(
+    b"".join(path.read_bytes() for path in sorted(_SCHEMA.glob("*.py")))
+).hexdigest()[:12]
+DATABASE = Path(f"/tmp/mailpools-bench-console-{_SCHEMA_PRINT}.db")
 URL = f"sqlite:///{DATABASE}"
 DOMAINS = 10_000
 MESSAGES = 1_000_000

@@ -75,13 +75,15 @@ def dedicated_candidates(
     of domains costs only the pages it takes to find LIMIT."""
     found: list[Domain] = []
     after: str | None = None
+    # Most domains are eligible: a page no larger than what is still wanted usually ends it.
+    page_size = _CANDIDATE_PAGE if limit is None else min(_CANDIDATE_PAGE, limit + 1)
     while limit is None or len(found) < limit:
         query = (
             select(Domain)
             .where(Domain.account_id == domain.account_id)
             .where(Domain.id != domain.id)
             .order_by(Domain.name)
-            .limit(_CANDIDATE_PAGE)
+            .limit(page_size)
         )
         if after is not None:
             query = query.where(Domain.name > after)
@@ -91,7 +93,7 @@ def dedicated_candidates(
             for other, other_standing in zip(page, standings(session, page), strict=True)
             if eligibility.dedicated_refusal(other_standing) is None
         )
-        if len(page) < _CANDIDATE_PAGE:
+        if len(page) < page_size:
             break
         after = page[-1].name
     return found if limit is None else found[:limit]
