@@ -35,7 +35,6 @@ import time
 import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -340,12 +339,6 @@ class Sender:
         self.addresses: frozenset[str] = frozenset()
         self.draining = False
         self.outgoing: Outgoing | None = None
-        # Sealing runs beside the event loop: OpenSSL's RSA signature and the body's hash
-        # release the GIL, so on a machine with more than one core they cost the loop
-        # almost nothing while it talks to the servers.
-        self.sealing = ThreadPoolExecutor(
-            max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="sealing"
-        )
         self.next_dns_check = 0.0
         self.dns_checks: asyncio.Task[None] | None = None
         # The DNS checks' write-back, never cancelled: a stop waits for its transaction.
@@ -390,7 +383,6 @@ class Sender:
             await self._withdraw()
             if self.progress:
                 self.progress(self.stats)
-            self.sealing.shutdown(wait=False, cancel_futures=True)
         return self.stats
 
     async def _finish_lanes(self, lanes: list[asyncio.Task[None]]) -> None:
@@ -716,9 +708,7 @@ class Sender:
             served += 1
             try:
                 assert self.outgoing is not None, "run() prepares the outgoing mail first"
-                payload = await asyncio.get_running_loop().run_in_executor(
-                    self.sealing, self.outgoing.seal, job.message, render(job.message)
-                )
+                payload = self.outgoing.seal(job.message, render(job.message))
                 mail_from = self.outgoing.return_path(job.message)
                 reply = await send_one(client, job.message, payload, self.timeouts.data, mail_from)
             except asyncio.CancelledError:
