@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from app.services.auth import get_user
 from app.services.inventory import apply_inventory, load_file
 from app.services.outbox import enqueue
@@ -33,26 +35,33 @@ def sink_process():
         process.communicate(timeout=30)
 
 
+def seed(url: str, queued: int) -> Engine:
+    """Make URL's schema, apply the demo inventory and queue QUEUED campaign messages from
+    the benchmarks' sender; returns an engine on it."""
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        apply_inventory(session, None, load_file(DEMO_INVENTORY))
+    if queued:
+        with session_scope(engine) as session:
+            enqueue(
+                session,
+                get_user(session, SENDER_OWNER),
+                from_addr=SENDER_ADDRESS,
+                to_addr="reader@sink.test",
+                kind="campaign",
+                subject="Benchmark",
+                count=queued,
+            )
+    return engine
+
+
 @contextmanager
 def seeded_database(queued: int):
     """A fresh SQLite database with the demo inventory and QUEUED campaign messages."""
     with tempfile.TemporaryDirectory(prefix="mailpools-bench-") as directory:
         url = f"sqlite:///{directory}/bench.db"
-        upgrade(url)
-        engine = make_engine(url)
-        with session_scope(engine) as session:
-            apply_inventory(session, None, load_file(DEMO_INVENTORY))
-        if queued:
-            with session_scope(engine) as session:
-                enqueue(
-                    session,
-                    get_user(session, SENDER_OWNER),
-                    from_addr=SENDER_ADDRESS,
-                    to_addr="reader@sink.test",
-                    kind="campaign",
-                    subject="Benchmark",
-                    count=queued,
-                )
+        engine = seed(url, queued)
         try:
             yield url, engine
         finally:

@@ -24,11 +24,8 @@ import time
 
 from sqlalchemy import text
 
-from app.services.auth import get_user
-from app.services.inventory import apply_inventory, load_file
-from app.services.outbox import enqueue
-from bench._sending_setup import DEMO_INVENTORY, ROOT, SENDER_ADDRESS, SENDER_OWNER, sink_process
-from data.db import make_engine, session_scope, upgrade
+from bench._sending_setup import ROOT, seed, sink_process
+from data.db import make_engine
 
 MESSAGES = int(os.environ.get("MAILPOOLS_BENCH_MESSAGES", "6000"))
 SENDERS = (1, 2, 4)
@@ -73,20 +70,7 @@ class _Server:
 
 
 def _prepared(url: str) -> None:
-    upgrade(url)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        apply_inventory(session, None, load_file(DEMO_INVENTORY))
-    with session_scope(engine) as session:
-        enqueue(
-            session,
-            get_user(session, SENDER_OWNER),
-            from_addr=SENDER_ADDRESS,
-            to_addr="reader@sink.test",
-            kind="campaign",
-            subject="Benchmark",
-            count=MESSAGES,
-        )
+    engine = seed(url, MESSAGES)
     with engine.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         connection.execute(text("SELECT pg_stat_statements_reset()"))
