@@ -103,7 +103,9 @@ def record_complaints_for_messages(
         note=f"Recorded by {actor.name}.",
     )
     new = [
-        found[value] for value, said in zip(ordered, heard, strict=True) if said.judged_domain_id
+        found[value]
+        for value, said in zip(ordered, heard, strict=True)
+        if said.outcome != "duplicate"
     ]
     names = []
     for domain_id in sorted({message.domain_id for message in new}):
