@@ -66,9 +66,14 @@ def undecodable_argument(argv: Sequence[str]) -> int | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None, configured: Settings | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    configured: Settings | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> int:
     """Run one command. The settings are read from the environment and the configuration
-    file now, at each call, unless the caller passes its own (the demo does)."""
+    file now, at each call, unless the caller passes its own (the demo does). PARSER, built
+    under the same settings, spares building it again (the SSH door's consoles do)."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     position = undecodable_argument(arguments)
     if position is not None:
@@ -85,13 +90,12 @@ def main(argv: Sequence[str] | None = None, configured: Settings | None = None) 
         return EXIT_REFUSED
     try:
         with settings.in_force(configured):
-            return _run(arguments)
+            return _run(arguments, parser or build_parser())
     finally:
         close_engine()
 
 
-def _run(arguments: list[str]) -> int:
-    parser = build_parser()
+def _run(arguments: list[str], parser: argparse.ArgumentParser) -> int:
     args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
     if handler is None:

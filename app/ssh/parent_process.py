@@ -16,6 +16,7 @@ child's process id and, when a child ends, how it ended.
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import gc
 import importlib
@@ -33,9 +34,11 @@ import traceback
 REQUEST_BYTES = 4096
 
 
-def preload() -> None:
-    """Import what a console needs, so that each forked child starts with it done."""
+def preload() -> argparse.ArgumentParser:
+    """Import what a console needs, so that each forked child starts with it done; and
+    the command line's parser, which each child would otherwise build again."""
     from rich.cells import cell_len
+    from sqlalchemy.orm import configure_mappers
 
     import screens
     import widgets
@@ -43,7 +46,7 @@ def preload() -> None:
     from app.cli.common import database_url
     from data.db import make_engine
 
-    build_parser()
+    parser = build_parser()
     for package in (screens, widgets):
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
@@ -65,10 +68,13 @@ def preload() -> None:
     # Building an engine loads the database's driver and dialect; it connects only when
     # first used, and this one never is.
     make_engine(database_url()).dispose()
+    # The models' mappers are otherwise set up at each child's first query.
+    configure_mappers()
     # What is imported now stays as it is: the collector need not touch (and so copy)
     # the pages the children share with this process.
     gc.collect()
     gc.freeze()
+    return parser
 
 
 def send(channel: socket.socket, message: dict) -> None:
@@ -100,7 +106,9 @@ def reopen_standard_streams() -> None:
         setattr(sys, f"__{name}__", stream)
 
 
-def run_child(request: dict, terminal: int, inherited: list[int]) -> None:
+def run_child(
+    request: dict, terminal: int, inherited: list[int], parser: argparse.ArgumentParser
+) -> None:
     """In the forked child: become the session's console, then exit with its code."""
     code = 1
     try:
@@ -123,7 +131,7 @@ def run_child(request: dict, terminal: int, inherited: list[int]) -> None:
         from app.cli.common import forget_inherited_engine
 
         forget_inherited_engine()
-        code = main(["console", "--as", request["user"]])
+        code = main(["console", "--as", request["user"]], parser=parser)
     except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
         traceback.print_exc()
     finally:
@@ -135,7 +143,7 @@ def run_child(request: dict, terminal: int, inherited: list[int]) -> None:
         os._exit(code)
 
 
-def serve(channel: socket.socket) -> None:
+def serve(channel: socket.socket, parser: argparse.ArgumentParser) -> None:
     """Fork a console for each request until the server closes its end."""
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
@@ -167,7 +175,7 @@ def serve(channel: socket.socket) -> None:
             continue
         pid = os.fork()
         if pid == 0:
-            run_child(request, fds[0], [channel.fileno(), wake_read, wake_write])
+            run_child(request, fds[0], [channel.fileno(), wake_read, wake_write], parser)
         os.close(fds[0])
         send(channel, {"id": request["id"], "pid": pid})
 
@@ -180,8 +188,7 @@ def main(fd: int) -> None:
     from app.settings import Settings
 
     with settings.in_force(Settings.load()):
-        preload()
-        serve(channel)
+        serve(channel, preload())
 
 
 if __name__ == "__main__":
