@@ -67,7 +67,14 @@ def _serve(args) -> int:
     # Imported here: every other command starts faster without the SSH stack.
     import asyncssh
 
-    from app.ssh.server import DoorLimits, host_key_fingerprint, load_or_create_host_key, serve
+    from app.ssh.server import (
+        DoorLimits,
+        console_environment,
+        host_key_fingerprint,
+        load_or_create_host_key,
+        serve,
+    )
+    from app.ssh.warm_parent import WarmParent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -96,10 +103,15 @@ def _serve(args) -> int:
         max_sessions=args.max_sessions,
     )
 
+    # Forked now, while this process runs no thread and no event loop, the session parent
+    # shares what this process has imported rather than importing it again.
+    parent = WarmParent(console_environment(settings.current()))
+    parent.fork()
+
     async def main() -> None:
         try:
             acceptor, door = await serve(
-                engine(), args.host, args.port, host_key, settings.current(), limits
+                engine(), args.host, args.port, host_key, settings.current(), limits, parent
             )
         except (OSError, asyncssh.Error, ValueError) as error:
             # A port in use, an address this machine does not have.

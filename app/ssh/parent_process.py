@@ -1,6 +1,7 @@
 """The warm session parent: the process each SSH session's console is forked from.
 
-Started by the SSH server as `python -m app.ssh.parent_process FD`, it imports
+Forked by the SSH server at its start (see app/ssh/warm_parent.py), or started
+again as `python -m app.ssh.parent_process FD` if it dies, it imports
 everything a console needs (Textual, the models, the screens and widgets, the
 database driver) once, opens no database connection, and then waits on FD, one
 end of a Unix socket pair. Each request names the logged-in user and carries

@@ -413,11 +413,12 @@ async def serve(
     host_key: asyncssh.SSHKey,
     configured: Settings,
     limits: DoorLimits,
+    parent: WarmParent | None = None,
 ) -> tuple[asyncssh.SSHAcceptor, ConsoleDoor]:
-    """Start the warm session parent, then listen. CONFIGURED are the settings each
-    session's console is started with."""
+    """Start the warm session parent (PARENT, if the caller has forked it already), then
+    listen. CONFIGURED are the settings each session's console is started with."""
     become_subreaper()
-    parent = WarmParent(console_environment(configured))
+    parent = parent or WarmParent(console_environment(configured))
     await parent.start()
     door = ConsoleDoor(engine, configured, limits, parent)
     try:

@@ -1,10 +1,13 @@
 """The SSH server's side of the warm session parent (app/ssh/parent_process.py).
 
-The server spawns the parent as a new program (fork and exec at once, so its own
-threads do not matter), then asks it over a Unix socket pair to fork a console
-for each session, passing the session's pseudo-terminal with the request. If
-the parent dies, the server starts another; the consoles already running keep
-running, as they are tied only to their terminals.
+The server forks the first parent from itself before it runs any thread or event
+loop, so the parent, and every console after it, shares the memory of what the
+server has already imported (the database layer, the models) instead of holding
+a copy of its own. It then asks the parent over a Unix socket pair to fork a
+console for each session, passing the session's pseudo-terminal with the
+request. If the parent dies, the server starts another as a new program (fork
+and exec at once, so the server's threads by then do not matter); the consoles
+already running keep running, as they are tied only to their terminals.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 from app.errors import MailpoolsError
 from app.ssh.parent_process import REQUEST_BYTES
@@ -61,12 +65,44 @@ def _adopt(pid: int, ending: asyncio.Future[int | None]) -> None:
     loop.add_reader(handle, ended)
 
 
+class ForkedProcess:
+    """A parent forked from the server: what the server needs of a Popen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+def _be_the_parent(channel: socket.socket, environment: dict[str, str]) -> None:
+    """In the forked child: become the session parent, as `python -m app.ssh.parent_process`
+    would, and never return into the server's code."""
+    code = 0
+    try:
+        os.setsid()
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(nothing, 0)
+        os.close(nothing)
+        os.environ.clear()
+        os.environ.update(environment)
+        from app.ssh import parent_process
+
+        parent_process.main(channel.fileno())
+    except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
+        log.exception("the session parent failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
 class WarmParent:
     """Starts consoles in children of the warm parent and hears how they end."""
 
     def __init__(self, environment: dict[str, str]) -> None:
         self.environment = environment
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | ForkedProcess | None = None
         self.channel: socket.socket | None = None
         self.ready: asyncio.Future[None] | None = None
         self.closing = False
@@ -74,18 +110,36 @@ class WarmParent:
         self._starting: dict[int, asyncio.Future[int]] = {}
         self._endings: dict[int, asyncio.Future[int | None]] = {}
 
-    async def start(self) -> None:
-        """Spawn the parent and wait until it has imported what a console needs."""
-        loop = asyncio.get_running_loop()
+    def fork(self) -> None:
+        """Fork the parent from this process, which must not have started a thread yet (a
+        forked child would inherit their locks, held by no one). `start` then waits for it."""
+        if threading.active_count() != 1:
+            raise RuntimeError("the session parent is forked before any thread starts")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.ssh.parent_process", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            env=self.environment,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _be_the_parent(theirs, self.environment)
         theirs.close()
+        self.process = ForkedProcess(pid)
+        self.channel = ours
+
+    async def start(self) -> None:
+        """Spawn the parent, unless `fork` has just forked it, and wait until it has
+        imported what a console needs."""
+        loop = asyncio.get_running_loop()
+        if self.channel is not None:
+            ours = self.channel
+        else:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app.ssh.parent_process", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=self.environment,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            theirs.close()
         ours.setblocking(False)
         self.channel = ours
         self.ready = loop.create_future()
