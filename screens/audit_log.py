@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 
 from app.console.agent_backend import AuditFilters
 from app.errors import MailpoolsError
@@ -19,6 +19,7 @@ from app.services.audit import AuditView
 from app.services.audit_log import DEFAULT_LIMIT, MESSAGE_KINDS
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.staff_nav import StaffNav
 from widgets.text_field import TextField
 
@@ -106,7 +107,7 @@ class AuditLogScreen(StaffScreen):
         yield Static("Loading events…", id="audit-status", classes="hint")
         with VerticalScroll(id="audit-detail-box"):
             yield Static("", id="audit-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.widgets import Button, DataTable, Header, Static
 from textual.worker import Worker
 
 from app.errors import MailpoolsError
@@ -22,6 +22,7 @@ from app.rules.formatting import age
 from app.services.credentials import CredentialView, NewCredential
 from app.services.outcomes import Outcome
 from screens.failures import FailureAware
+from widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -76,7 +77,7 @@ class CredentialsScreen(FailureAware, Screen):
                 for kind in KINDS:
                     yield Button(f"New {kind}", id=f"create-{kind}", compact=True)
         yield Static("Loading…", id="credentials-status")
-        yield Footer()
+        yield KeyFooter()
 
     def title_text(self) -> str:
         if self.read_only:

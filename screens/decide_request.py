@@ -16,13 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, SelectionList, Static
+from textual.widgets import Button, Header, Input, Label, SelectionList, Static
 from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
 from app.errors import AlreadyDecided, MailpoolsError
 from app.services.triage import DecisionContext
 from screens.failures import FailureAware
+from widgets.key_footer import KeyFooter
 from widgets.request_details import RequestDetails
 from widgets.text_field import TextField
 from widgets.tick_list import TickList
@@ -89,7 +90,7 @@ class DecideRequestScreen(FailureAware, Screen):
             yield Button("Approve…", variant="success", id="approve")
             yield Button("Deny…", variant="error", id="deny")
             yield Button("Back", id="back")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#decide-ips-box").display = False

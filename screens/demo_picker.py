@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.demo.seed import CastMember
+from widgets.key_footer import KeyFooter
 
 # Short enough for one line of an 80-column terminal.
 ROLE_STORY = {
@@ -51,7 +52,7 @@ class DemoPickerScreen(Screen[str]):
                 id="cast",
             )
             yield Static(self.traffic(), id="traffic")
-        yield Footer()
+        yield KeyFooter()
 
     def _label(self, member: CastMember) -> str:
         story = ROLE_STORY.get(member.role, member.role)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from app.console.agent_backend import FlagsView, KeptReports
 from app.errors import MailpoolsError
@@ -25,6 +25,7 @@ from app.rules.policy import DEDICATED_WEEKLY_MINIMUM
 from app.rules.rates import Level
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.rate_gauge import LEVEL_MARKS
 from widgets.staff_nav import StaffNav
 
@@ -92,7 +93,7 @@ class FlagsScreen(StaffScreen):
         )
         yield Static("", id="kept-reports")
         yield Static("", id="senders")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#low-volume", DataTable).focus()

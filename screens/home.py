@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker
 
 from app.console.views import HomePage, warmup_label
@@ -24,6 +24,7 @@ from app.services.domains import DomainSummary
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.rate_gauge import rate_cell, rate_legend
 from widgets.text_field import TextField
 
@@ -93,7 +94,7 @@ class HomeScreen(FailureAware, Screen):
         )
         yield Static("Loading your domains…", id="home-pager")
         yield Static(rate_legend("Rates against limits:"), id="home-legend")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

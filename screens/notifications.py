@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker
 
 from app.console.views import NotificationView
@@ -20,6 +20,7 @@ from screens.domain_choice import DomainChoice
 from screens.failures import FailureAware
 from screens.messages import NotificationsArrived
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from app.console.app import MailpoolsConsole
@@ -64,7 +65,7 @@ class NotificationsScreen(FailureAware, Screen):
             zebra_stripes=True,
         )
         yield Static("Loading…", id="inbox-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

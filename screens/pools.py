@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from app.errors import MailpoolsError
 from app.rules.formatting import percent, plural, short_count
@@ -21,6 +21,7 @@ from app.services.pools import MemberDomain, PoolReport, ReinstatementCheck
 from screens.prompt_dialog import PromptDialog
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.rate_gauge import rate_cell
 from widgets.staff_nav import StaffNav
 
@@ -164,7 +165,7 @@ class PoolsScreen(StaffScreen):
             id="pool-domains",
             cursor_type="row",
         )
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#pools-table", DataTable).focus()

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 from textual.worker import Worker
 
 from app.console.agent_backend import AgentBackend
@@ -26,6 +26,7 @@ from app.rules.formatting import age, one_line
 from app.services.outcomes import Outcome
 from screens.failures import FailureAware
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.suppression_form import SuppressionForm
 from widgets.text_field import TextField
 
@@ -94,7 +95,7 @@ class SuppressionsScreen(FailureAware, Screen):
         )
         yield Static("Loading…", id="suppressions-status")
         yield SuppressionForm(id="suppressions-form")
-        yield Footer()
+        yield KeyFooter()
 
     def title_text(self) -> str:
         viewer = self.app.viewer

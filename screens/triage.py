@@ -8,13 +8,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 
 from app.errors import MailpoolsError
 from app.rules.formatting import plural, short_count
 from app.services.triage import TriageItem
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.request_details import RequestDetails, health_word
 from widgets.staff_nav import StaffNav
 from widgets.text_field import TextField
@@ -75,7 +76,7 @@ class TriageScreen(StaffScreen):
         yield Static("Loading the queue…", id="triage-status", classes="hint")
         with VerticalScroll(id="triage-detail-box"):
             yield RequestDetails(id="triage-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()

@@ -6,13 +6,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from app.errors import MailpoolsError
 from app.rules.formatting import sentence_date, whole_percent
 from app.services.warmups import WarmupView
 from screens.staff_screen import StaffScreen
 from widgets.fitted_table import FittedTable
+from widgets.key_footer import KeyFooter
 from widgets.staff_nav import StaffNav
 
 
@@ -61,7 +62,7 @@ class WarmupsScreen(StaffScreen):
             zebra_stripes=True,
         )
         yield Static("Loading warm-ups…", id="warmup-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
