@@ -38,6 +38,13 @@ def _apply(args) -> int:
     # New domains' DKIM keys, made once the file is committed (see apply_inventory), each
     # stored in its own transaction. Any other domain still without a key gets one too,
     # so a run cut short is finished by applying the file again.
+    if report.keyless and not args.json:
+        # Thousands of new domains take minutes of key making: say so before it starts.
+        print(
+            f"making DKIM keys for {len(report.keyless)} new domain(s); the file is applied, "
+            "and a domain's mail leaves unsigned until its key is made",
+            flush=True,
+        )
     keyed = make_missing_keys(engine(), who)
     if args.json:
         print_json({**report.as_json(), "dkim_keys_made": keyed})
