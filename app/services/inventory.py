@@ -9,6 +9,7 @@ at all.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import os
@@ -16,6 +17,7 @@ import re
 import stat
 import tomllib
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -472,7 +474,9 @@ def apply_inventory(
     account_ids = {name: row.id for name, row in accounts.items()}
     account_ids.update(writes.write(session, ("account_id",)))
 
-    _unique(sections["domains"], "name", normalise_domain)
+    # Each domain name is normalised three times (duplicates, the entry, the report): once.
+    domain_form = functools.cache(normalise_domain)
+    _unique(sections["domains"], "name", domain_form)
     domains = {
         row.name: row
         for row in session.execute(
@@ -487,7 +491,7 @@ def apply_inventory(
     shared_loads: list[tuple[int, int]] | None = None
     for entry in sections["domains"]:
         entry.check_fields({"name", "account", "transactional_service"})
-        name = normalise_domain(entry.text("name", max_length=HOSTNAME_MAX_LENGTH))
+        name = domain_form(entry.text("name", max_length=HOSTNAME_MAX_LENGTH))
         if not _is_domain_name(name):
             raise entry.error("name", f"{entry.data['name']!r} is not a domain name")
         account_name = entry.text("account")
@@ -565,7 +569,7 @@ def apply_inventory(
     # The caller's objects (the acting user among them) may hold what was just changed.
     session.expire_all()
 
-    named = {section: _names(entries) for section, entries in sections.items()}
+    named = {section: _names(entries, domain_form) for section, entries in sections.items()}
     report.missing += [
         f"pool {p.name}"
         for p in pools.values()
@@ -694,13 +698,13 @@ def _normalise_address(address: str) -> str:
         return address
 
 
-def _names(entries: list[_Entry]) -> set[str]:
+def _names(entries: list[_Entry], domain_form: Callable[[str], str] = normalise_domain) -> set[str]:
     names = set()
     for entry in entries:
         value = entry.data.get("name", entry.data.get("address"))
         if isinstance(value, str):
             if entry.section == "domains":
-                names.add(normalise_domain(value))
+                names.add(domain_form(value))
             elif entry.section == "ips":
                 names.add(_normalise_address(value.strip()))
             else:
