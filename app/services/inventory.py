@@ -363,7 +363,7 @@ def apply_inventory(
     _apply_one_at_a_time(session)
     # The rows are read and written with Core statements, past the session's objects:
     # whatever the caller changed must be in the database first, and whatever it holds
-    # is read again afterwards (the end of this function expires it).
+    # is read again after an update (the end of this function expires it).
     session.flush()
     who = actor.name if actor else "operator"
     report = ApplyReport()
@@ -566,8 +566,9 @@ def apply_inventory(
             writes.update(user.id, name, changes)
             _note(report, f"user {name}", False, changes)
     writes.write(session)
-    # The caller's objects (the acting user among them) may hold what was just changed.
-    session.expire_all()
+    if report.updated:
+        # The caller's objects (the acting user among them) may hold what was just changed.
+        session.expire_all()
 
     named = {section: _names(entries, domain_form) for section, entries in sections.items()}
     report.missing += [
