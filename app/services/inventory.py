@@ -150,14 +150,15 @@ class _Entry:
             if required:
                 raise self.error(name, "is required")
             return None
-        if not isinstance(value, str) or not value.strip():
+        stripped = value.strip() if isinstance(value, str) else ""
+        if not stripped:
             raise self.error(name, "must be a non-empty string")
-        if len(value.strip()) > max_length:
+        if len(stripped) > max_length:
             raise self.error(name, f"is longer than {max_length} characters")
         hidden = _hidden_character(value)
         if hidden:
             raise self.error(name, f"contains {hidden}, which is not allowed in names")
-        return value.strip()
+        return stripped
 
     def choice(self, name: str, choices: list[str], default: str | None = None) -> str:
         value = self.text(name, required=default is None, default=default)
@@ -189,6 +190,8 @@ class _Entry:
         return value
 
     def check_fields(self, allowed: set[str]) -> None:
+        if self.data.keys() <= allowed:
+            return
         unknown = sorted(set(self.data) - allowed)
         if unknown:
             raise self.error(
