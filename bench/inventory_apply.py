@@ -7,11 +7,12 @@ schema. In one, the baseline writes the rows an apply of the file writes (pools,
 accounts, domains, users, and the audit event of each, with the ids already worked out)
 with one executemany INSERT per table in one transaction: the least any apply could
 cost, since every change must be audited. In the other, the inventory service reads the
-file (load_file: TOML parsing and checks, about a third of the apply's time on SQLite),
-applies it in one transaction and commits: every name and field checked, the existing
-rows read, the new rows and their audit events written. Target: the apply at most 3
-times the baseline, medians of alternating rounds. The baseline's split (inventory rows,
-audit rows) is printed too, for the ratio against the inventory rows alone.
+file (load_file: the TOML parsing, a quarter to a third of the whole on SQLite), applies
+it in one transaction and commits: every name and field checked, the existing rows
+read, the new rows and their audit events written. Both are timed in this process, so
+neither includes starting Python. Target: reading plus applying at most 3 times the
+baseline, medians of alternating rounds. The baseline without the audit events is
+printed too, and the ratio against it, which no target judges.
 
 Out of the timed part: the DKIM keys. New domains are written without one and the
 command makes them after the commit (`dkim.make_missing_keys`, in one worker process
@@ -46,7 +47,7 @@ DOMAINS = int(os.environ.get("MAILPOOLS_BENCH_DOMAINS", "10000"))
 DOMAINS_PER_ACCOUNT = 10
 ACCOUNTS = DOMAINS // DOMAINS_PER_ACCOUNT
 IPS = 40
-ROUNDS = 3
+ROUNDS = 5
 KEY_SAMPLE = 40
 TARGET = 3.0
 NOW = "2026-11-26T09:00:00"
@@ -251,15 +252,15 @@ def _compare(name: str, fresh: Callable[[str], str], directory: Path, path: Path
     again, unchanged = _second_apply(url, path)
     keys_seconds, keys_made = _keys(fresh("keys"), directory)
     baseline = statistics.median(plain)
+    inventory_rows = statistics.median(w - a for w, a in zip(plain, plain_audit, strict=True))
     whole = statistics.median(r + a for r, a in zip(reading, applying, strict=True))
     ratio = whole / baseline
     per_key = keys_seconds / max(keys_made, 1)
     return [
         f"{name}: {DOMAINS:,} domains, {ACCOUNTS:,} accounts and owners, {IPS} IPs, "
         f"{len(POOLS)} pools; medians of {ROUNDS} alternating rounds",
-        f"  plain bulk insert of the same rows: {baseline:.3f} s (of which the audit "
-        f"events {statistics.median(plain_audit):.3f} s; without them the ratio would be "
-        f"{whole / (baseline - statistics.median(plain_audit)):.2f}x)",
+        f"  plain bulk insert of the same rows: {baseline:.3f} s (without the audit events "
+        f"{inventory_rows:.3f} s, against which the ratio would be {whole / inventory_rows:.2f}x)",
         f"  inventory apply:                    {whole:.3f} s "
         f"(reading the file {statistics.median(reading):.3f} s, applying and committing "
         f"{statistics.median(applying):.3f} s; {created:,} entries created and audited)",
