@@ -4,7 +4,8 @@ Applying a file makes the database match it: entries are created or updated
 by their natural key (name or address). Nothing is deleted: entries that the
 database has and the file does not are reported, so a forgotten line never
 silently removes a customer. The whole file applies in one transaction, or not
-at all.
+at all; each table is read once and written in bulk. New domains' DKIM keys are
+made after that transaction commits (`dkim.make_missing_keys`).
 """
 
 from __future__ import annotations
