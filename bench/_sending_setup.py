@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from app.services.auth import get_user
+from app.services.dkim import make_missing_keys
 from app.services.inventory import apply_inventory, load_file
 from app.services.outbox import enqueue
 from data.db import make_engine, session_scope, upgrade
@@ -42,6 +43,7 @@ def seed(url: str, queued: int) -> Engine:
     engine = make_engine(url)
     with session_scope(engine) as session:
         apply_inventory(session, None, load_file(DEMO_INVENTORY))
+    make_missing_keys(engine, "operator")
     if queued:
         with session_scope(engine) as session:
             enqueue(

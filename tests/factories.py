@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from app.services.auth import get_user
+from app.services.dkim import make_missing_keys
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
 from data.db import session_scope
@@ -17,9 +18,12 @@ DEMO_INVENTORY = Path(__file__).resolve().parent.parent / "data" / "seed" / "dem
 
 def build_world(engine, inventory: Path = DEMO_INVENTORY):
     """Apply the demo inventory: accounts acme (premium), bolt (standard), corvid;
-    owners alice, bruno, carla; agents sam, tess; admin root."""
+    owners alice, bruno, carla; agents sam, tess; admin root. Then, as `inventory apply`
+    does, the new domains' DKIM keys."""
     with session_scope(engine) as session:
-        return apply_inventory(session, None, load_file(inventory))
+        report = apply_inventory(session, None, load_file(inventory))
+    make_missing_keys(engine, "operator")
+    return report
 
 
 def user(session: Session, name: str) -> User:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from app import settings
-from app.cli.common import acting_user, add_json_option, command, group, print_json, transaction
+from app.cli.common import (
+    acting_user,
+    add_json_option,
+    command,
+    engine,
+    group,
+    print_json,
+    transaction,
+)
+from app.services.dkim import make_missing_keys
 from app.services.inventory import apply_inventory, load_file
 
 
@@ -25,8 +34,20 @@ def _apply(args) -> int:
     with transaction() as session:
         actor = acting_user(session, args) if args.as_user or settings.current().user else None
         report = apply_inventory(session, actor, sections)
+        who = actor.name if actor else "operator"
+    # New domains' DKIM keys, made once the file is committed (see apply_inventory), each
+    # stored in its own transaction. Any other domain still without a key gets one too,
+    # so a run cut short is finished by applying the file again.
+    if report.keyless and not args.json:
+        # Thousands of new domains take minutes of key making: say so before it starts.
+        print(
+            f"making DKIM keys for {len(report.keyless)} new domain(s); the file is applied, "
+            "and a domain's mail leaves unsigned until its key is made",
+            flush=True,
+        )
+    keyed = make_missing_keys(engine(), who)
     if args.json:
-        print_json(report.as_json())
+        print_json({**report.as_json(), "dkim_keys_made": keyed})
         return 0
     for line in report.created:
         print(f"created  {line}")
@@ -36,4 +57,6 @@ def _apply(args) -> int:
         print(f"no changes ({report.unchanged} entries already match {args.file})")
     for line in report.missing:
         print(f"kept     {line} (in the database, not in {args.file}; not deleted)")
+    if keyed:
+        print(f"made DKIM keys for {len(keyed)} domain(s)")
     return 0

@@ -24,6 +24,7 @@ from app.demo import dns_zones
 from app.rules.warmup_plan import dedicated_share
 from app.services import pools
 from app.services.auth import get_user
+from app.services.dkim import make_missing_keys
 from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
 from app.services.requests import decisions, filing
@@ -63,11 +64,10 @@ def seed_demo(engine: Engine, *, seed: int = 7) -> None:
     now = clock.now()
     today = now.date()
     randomness = random.Random(seed)
-    with (
-        clock.frozen_at(now - timedelta(days=SET_UP_DAYS_AGO)),
-        session_scope(engine) as session,
-    ):
-        apply_inventory(session, None, load_file(DEMO_INVENTORY))
+    with clock.frozen_at(now - timedelta(days=SET_UP_DAYS_AGO)):
+        with session_scope(engine) as session:
+            apply_inventory(session, None, load_file(DEMO_INVENTORY))
+        make_missing_keys(engine, "operator")
 
     with clock.frozen_at(now - timedelta(days=14, hours=3)), session_scope(engine) as session:
         carla = get_user(session, "carla")

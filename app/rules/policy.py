@@ -133,6 +133,10 @@ def normalise_domain(name: str) -> str:
     cleaned = (name or "").strip().rstrip(".").lower()
     if not cleaned:
         return ""
+    if cleaned.isascii():
+        # The codec leaves ASCII labels as they are (or refuses them, and then so do we):
+        # the common case, checked without it for files of thousands of names.
+        return cleaned
     try:
         return cleaned.encode("idna").decode("ascii")
     except UnicodeError:

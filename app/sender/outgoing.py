@@ -84,8 +84,9 @@ class Outgoing:
             if message.domain_id not in self._warned:
                 self._warned.add(message.domain_id)
                 log.warning(
-                    "%s has no DKIM key; its mail leaves unsigned until `mailpools db upgrade` "
-                    "makes one",
+                    "%s has no DKIM key yet; its mail leaves unsigned until one is made "
+                    "(`mailpools inventory apply` makes new domains' keys after the file is "
+                    "applied, `mailpools db upgrade` any still missing)",
                     _from_domain(message),
                 )
             return payload

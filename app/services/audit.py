@@ -18,10 +18,15 @@ from data.models import Account, AuditEvent, Domain, User, saved_id, table_of
 SYSTEM_ACTOR = "system"
 
 
+# json.dumps(state, sort_keys=True, default=str), with the encoder made once rather than
+# per event: half the cost of an event when thousands are written at once.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _encode(state: dict[str, Any] | None) -> str | None:
     if state is None:
         return None
-    return json.dumps(state, sort_keys=True, default=str)
+    return _ENCODER.encode(state)
 
 
 def _event_row(
@@ -67,6 +72,15 @@ def record_at_once(connection: Connection, **event: Any) -> None:
     a flush per message cost more than the rest of the transaction. Whatever it refers
     to must already be in the database."""
     connection.execute(_INSERT_EVENT, _event_row(**event))
+
+
+def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """EVENTS (each the keywords of `record`) written now in one statement: for changes of
+    thousands of rows at once (an inventory file), where an ORM object and a flush per
+    event cost more than the change itself. Whatever they refer to must already be in
+    the database."""
+    if events:
+        session.execute(_INSERT_EVENT, [_event_row(**event) for event in events])
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,17 @@ stay in the dkim_keys table: no view, summary or audit event carries one.
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app import clock
@@ -26,6 +30,7 @@ from app.services.audit import SYSTEM_ACTOR
 from app.services.auth import require_account_access, require_staff
 from app.services.lookups import get_domain
 from app.services.outcomes import Outcome
+from data.db import session_scope
 from data.models import DkimKey, DkimKeyState, Domain, User, saved_id
 
 KEY_BITS = 2048
@@ -153,12 +158,20 @@ def _keys(session: Session, domain: Domain, state: DkimKeyState) -> list[DkimKey
     )
 
 
-def _add_key(session: Session, domain: Domain, state: DkimKeyState, actor: str) -> DkimKey:
+def _add_key(
+    session: Session,
+    domain: Domain,
+    state: DkimKeyState,
+    actor: str,
+    pair: tuple[str, str] | None = None,
+) -> DkimKey:
+    """A new key for DOMAIN in STATE: PAIR if given (made beforehand, outside the
+    transaction), else one made now."""
     taken = set(
         session.exec(select(DkimKey.selector).where(DkimKey.domain_id == saved_id(domain))).all()
     )
     now = clock.now()
-    pem, public = _key_pair()
+    pem, public = pair or _key_pair()
     key = DkimKey(
         domain_id=saved_id(domain),
         selector=_selector(now.date(), taken),
@@ -188,22 +201,76 @@ def create_domain_key(session: Session, domain: Domain, actor: str) -> DkimKey:
     return _add_key(session, domain, DkimKeyState.ACTIVE, actor)
 
 
-def add_missing_keys(session: Session) -> list[str]:
-    """An active key for every domain that has none (domains made before keys existed)."""
+def _without_key(session: Session) -> list[Domain]:
     keyed = select(DkimKey.domain_id).where(DkimKey.state == DkimKeyState.ACTIVE)
-    missing = session.exec(
-        select(Domain).where(col(Domain.id).not_in(keyed)).order_by(col(Domain.id))
-    ).all()
+    return list(
+        session.exec(select(Domain).where(col(Domain.id).not_in(keyed)).order_by(col(Domain.id)))
+    )
+
+
+def add_missing_keys(session: Session, actor: str = SYSTEM_ACTOR) -> list[str]:
+    """An active key for every domain that has none, in SESSION's transaction: domains made
+    before keys existed, or whose keys `make_missing_keys` had not made yet."""
+    missing = _without_key(session)
     for domain in missing:
-        create_domain_key(session, domain, SYSTEM_ACTOR)
+        create_domain_key(session, domain, actor)
     return [domain.name for domain in missing]
+
+
+def _pair_in_worker(_: int) -> tuple[str, str]:
+    return _key_pair()
+
+
+def make_missing_keys(engine: Engine, actor: str, *, workers: int | None = None) -> list[str]:
+    """An active key for every domain that has none, each stored in its own transaction
+    and audited as ACTOR's; the names of the domains keyed.
+
+    New domains are written without a key (`inventory.apply_inventory`): an RSA key
+    costs 50 to 200 ms of CPU, which for thousands of domains would hold the inventory's
+    transaction for minutes. Here keys are made outside any transaction, in WORKERS
+    processes (default: one per core) when there are several to make, and each is
+    stored as soon as it is made, so an interrupted run keeps what it made and the next
+    run (or `mailpools db upgrade`) makes the rest. Until then the sender sends the
+    domain's mail unsigned, as for any domain without a key.
+    """
+    with session_scope(engine) as session:
+        waiting = [(saved_id(domain), domain.name) for domain in _without_key(session)]
+    if not waiting:
+        return []
+    workers = workers or os.cpu_count() or 1
+    made: list[str] = []
+
+    def store(domain_id: int, pair: tuple[str, str]) -> None:
+        with session_scope(engine) as session:
+            domain = session.exec(
+                select(Domain).where(Domain.id == domain_id).with_for_update()
+            ).first()
+            # Another run (or `db upgrade`) may have keyed it meanwhile: one active key each.
+            if domain is None or _keys(session, domain, DkimKeyState.ACTIVE):
+                return
+            _add_key(session, domain, DkimKeyState.ACTIVE, actor, pair)
+            made.append(domain.name)
+
+    # Tests hand out ready-made keys through `keys_made_by`, which worker processes would
+    # not see; and one key is not worth starting a process for.
+    if workers > 1 and len(waiting) > 1 and _make_key is new_rsa_key:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(waiting)), mp_context=context) as pool:
+            pairs = pool.map(_pair_in_worker, range(len(waiting)), chunksize=4)
+            for (domain_id, _name), pair in zip(waiting, pairs, strict=True):
+                store(domain_id, pair)
+    else:
+        for domain_id, _name in waiting:
+            store(domain_id, _key_pair())
+    return made
 
 
 def _active_key(session: Session, domain: Domain) -> DkimKey:
     active = _keys(session, domain, DkimKeyState.ACTIVE)
     if not active:
         raise MailpoolsError(
-            f"{domain.name} has no DKIM key yet; `mailpools db upgrade` makes one for every domain."
+            f"{domain.name} has no DKIM key yet: `mailpools inventory apply` makes new domains' "
+            "keys once the file is applied, and `mailpools db upgrade` makes any still missing."
         )
     return active[-1]
 

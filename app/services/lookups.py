@@ -118,5 +118,24 @@ def pick_shared_pool(session: Session) -> Pool:
     return _least_used_pool(session, PoolKind.SHARED, col(Domain.shared_pool_id))
 
 
+def shared_pool_loads(session: Session) -> dict[int, int]:
+    """Each shared pool's active member domains by pool id, as `pick_shared_pool` weighs
+    them: for spreading many new domains at once without a query for each."""
+    member_column = col(Domain.shared_pool_id)
+    members = (
+        select(member_column.label("pool_id"), func.count().label("n"))
+        .where(member_column.is_not(None))
+        .where(Domain.status == DomainStatus.ACTIVE)
+        .group_by(member_column)
+        .subquery()
+    )
+    rows = session.exec(
+        select(col(Pool.id), func.coalesce(members.c.n, 0))
+        .outerjoin(members, members.c.pool_id == Pool.id)
+        .where(Pool.kind == PoolKind.SHARED)
+    )
+    return {int(pool_id): int(count) for pool_id, count in rows.all() if pool_id is not None}
+
+
 def pick_transactional_pool(session: Session) -> Pool:
     return _least_used_pool(session, PoolKind.TRANSACTIONAL, col(Domain.transactional_pool_id))

@@ -37,9 +37,13 @@ def test_db_upgrade_on_an_empty_database_then_inventory(tmp_path, monkeypatch):
     assert "already up to date" in cli.ok("db", "upgrade")
     first = cli.json("inventory", "apply", str(DEMO_INVENTORY))
     assert "domain acme.example" in first["created"]
+    # Each new domain's DKIM key, made after the file's transaction, in worker processes.
+    new_domains = [e.removeprefix("domain ") for e in first["created"] if e.startswith("domain ")]
+    assert sorted(first["dkim_keys_made"]) == sorted(new_domains) != []
     second = cli.json("inventory", "apply", str(DEMO_INVENTORY))
     assert second["created"] == [] and second["updated"] == []
     assert second["unchanged"] == len(first["created"])
+    assert second["dkim_keys_made"] == []
 
 
 def test_inventory_reports_entries_missing_from_the_file(cli, tmp_path):

@@ -19,12 +19,14 @@ from app.demo.sink import Delivery, LoopbackSink
 from app.rules.return_path import MessageToken, TokenPurpose, read_address
 from app.sender import SenderOptions, run_sender
 from app.services import dkim as dkim_keys
+from app.services.inventory import apply_inventory, load_file
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
 from app.settings import Settings
 from data.db import session_scope
 from data.models import IpAddress, MessageStatus, ServerSecret
 from tests.certificates import LoopbackAuthority
 from tests.command_line import Cli
+from tests.factories import DEMO_INVENTORY
 from tests.sending_world import enqueue, messages, relay_options, world
 
 SENDING_DOMAINS = ("offers.bolt.example", "bolt.example")
@@ -313,3 +315,28 @@ async def test_a_failed_tls_handshake_is_retried_in_clear_unless_tls_is_required
     else:
         assert stats.sent == 1 and [d.tls_version for d in deliveries] == [None]
         assert (row.status, row.sent_over_tls) == (MessageStatus.SENT, False)
+
+
+async def test_a_new_domain_without_its_key_yet_sends_unsigned_then_signed_once_made(
+    sqlite_engine, caplog
+):
+    # What a sender sees between an inventory's commit and its domains' keys being made.
+    with session_scope(sqlite_engine) as session:
+        report = apply_inventory(session, None, load_file(DEMO_INVENTORY))
+    assert "offers.bolt.example" in report.keyless
+    enqueue(sqlite_engine, by="bruno", from_addr="deals@offers.bolt.example")
+    with LoopbackSink(keep_content=True) as sink:
+        stats = await run_sender(sqlite_engine, relay_options(sink))
+        [unsigned] = sink.handler.snapshot()
+    assert stats.sent == 1
+    assert b"DKIM-Signature" not in unsigned.content
+    assert "offers.bolt.example has no DKIM key yet" in caplog.text
+
+    assert "offers.bolt.example" in dkim_keys.make_missing_keys(sqlite_engine, "operator")
+    enqueue(sqlite_engine, by="bruno", from_addr="deals@offers.bolt.example")
+    with LoopbackSink(keep_content=True) as sink:
+        await run_sender(sqlite_engine, relay_options(sink))
+        [signed] = sink.handler.snapshot()
+    with session_scope(sqlite_engine) as session:
+        status = dkim_keys.dkim_status(session, None, "offers.bolt.example")
+    assert _signature_selector(signed) == status.active.selector

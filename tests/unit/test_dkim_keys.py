@@ -11,11 +11,12 @@ from sqlmodel import select
 
 from app.errors import MailpoolsError, PermissionDenied
 from app.services import dkim
+from app.services.inventory import apply_inventory, load_file
 from app.services.lookups import get_domain
 from data.db import session_scope
 from data.models import AuditEvent, DkimKey, DkimKeyState, Domain
 from tests.clock_moves import move_clock
-from tests.factories import build_world, user
+from tests.factories import DEMO_INVENTORY, build_world, user
 
 
 def _keys(engine, domain: str) -> list[DkimKey]:
@@ -157,3 +158,21 @@ def test_domains_without_a_key_get_one_and_only_they(sqlite_engine):
     with session_scope(sqlite_engine) as session:
         assert dkim.add_missing_keys(session) == []
         assert dkim.dkim_status(session, None, "acme.example").active.state == "active"
+
+
+def test_missing_keys_made_in_worker_processes_are_stored_and_audited_once_each(
+    sqlite_engine, fresh_dkim_keys
+):
+    with session_scope(sqlite_engine) as session:
+        report = apply_inventory(session, None, load_file(DEMO_INVENTORY))
+    made = dkim.make_missing_keys(sqlite_engine, "sam", workers=2)
+    assert sorted(made) == sorted(report.keyless) and len(made) > 1
+    with session_scope(sqlite_engine) as session:
+        keys = session.exec(select(DkimKey)).all()
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "dkim.created")).all()
+    assert len(keys) == len(made) == len({k.domain_id for k in keys})
+    assert {k.state for k in keys} == {"active"}
+    assert len({k.private_key_pem for k in keys}) == len(keys)
+    assert sorted(e.entity_id for e in events) == sorted(made)
+    assert {e.actor for e in events} == {"sam"}
+    assert dkim.make_missing_keys(sqlite_engine, "sam", workers=2) == []

@@ -12,6 +12,7 @@ import asyncssh
 import pytest
 from sqlmodel import Session, select
 
+from app.services.dkim import make_missing_keys
 from app.services.inventory import MAX_FILE_BYTES, InventoryError, apply_inventory, load_file
 from app.services.lookups import get_account, get_domain, get_ip, get_pool
 from app.services.requests import decisions, filing
@@ -120,11 +121,16 @@ def test_a_file_creates_what_it_describes(engine, tmp_path):
             "inventory.ip.create": 2,
             "inventory.account.create": 1,
             "inventory.domain.create": 1,
-            # A new domain gets its DKIM key in the same transaction.
-            "dkim.created": 1,
             "inventory.user.create": 2,
         }
         assert {e.actor for e in session.exec(select(AuditEvent))} == {"operator"}
+    # The new domain's DKIM key is made after the commit, audited as the same actor's.
+    assert report.keyless == ["xn--bcher-kva.example"]
+    assert make_missing_keys(engine, "operator") == ["xn--bcher-kva.example"]
+    with Session(engine) as session:
+        [made] = session.exec(select(AuditEvent).where(AuditEvent.action == "dkim.created"))
+        assert (made.actor, made.entity_id) == ("operator", "xn--bcher-kva.example")
+    assert make_missing_keys(engine, "operator") == []
 
 
 def test_applying_twice_changes_nothing(engine, tmp_path):
