@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -233,39 +230,6 @@ async def test_until_empty_waits_for_the_messages_a_killed_sender_left_leased(
     assert "30 messages are leased to other senders; waiting for them" in caplog.text
     assert stats.reclaimed == 30
     assert statuses(engine) == {MessageStatus.SENT: 30}
-
-
-@dataclass
-class PrivatePostgres:
-    """A PostgreSQL server of one test's own, so stopping it disturbs no other test."""
-
-    url: str
-    environment: dict[str, str]
-
-    def control(self, action: str) -> str:
-        return subprocess.run(
-            ["bash", ".ci/postgres", action],
-            cwd=ROOT,
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-
-
-@pytest.fixture
-def private_postgres():
-    if shutil.which("pg_ctl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; in CI the restart drill must run.")
-        pytest.skip("pg_ctl not found: PostgreSQL is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = PrivatePostgres("", dict(os.environ, MAILPOOLS_PG_PORT=str(port)))
-    server.url = server.control("start")
-    yield server
-    server.control("stop")
 
 
 @pytest.mark.drill
