@@ -217,6 +217,80 @@ async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(
         assert senders.still_running(session, draining) == []
 
 
+async def test_a_drain_is_noticed_at_the_next_claim_not_the_next_heartbeat(engine):
+    world(engine)
+    count = 3_000
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=count)
+    with LoopbackSink() as sink:
+        # No heartbeat for an hour: only the claims can tell it.
+        options = relay_options(sink, until_empty=False, heartbeat_seconds=3600, batch_size=200)
+        running = asyncio.create_task(run_sender(engine, options))
+        while sink.handler.received() < 50:
+            assert not running.done(), "the sender stopped by itself"
+            await asyncio.sleep(0.02)
+        with session_scope(engine) as session:
+            senders.drain(session, user(session, "sam"), options.hostname)
+        # A guard against a hang, an hour short of the next heartbeat.
+        stats = await asyncio.wait_for(running, 300)
+    assert stats.drained and stats.released == 0
+    counts = statuses(engine)
+    assert MessageStatus.SENDING not in counts
+    assert counts[MessageStatus.SENT] == stats.claimed
+    assert counts[MessageStatus.QUEUED] == count - stats.claimed > 0
+
+
+async def test_until_empty_waits_while_another_senders_claim_holds_due_messages(
+    postgres_engine, caplog
+):
+    """On PostgreSQL a claim skips the rows another claim has locked. A sender that took
+    an empty claim for an empty queue would exit while that claim might still leave the
+    messages (or, with split IPs, hand them over to it): it waits for the outcome."""
+    world(postgres_engine)
+    enqueue(postgres_engine, by="bruno", from_addr="deals@offers.bolt.example", count=20)
+    with postgres_engine.connect() as other:
+        # Another sender's claim, under way: the due rows are locked, nothing committed.
+        claim = other.begin()
+        other.execute(text("SELECT id FROM messages WHERE status = 'queued' FOR UPDATE"))
+        with LoopbackSink() as sink:
+            running = asyncio.create_task(run_sender(postgres_engine, relay_options(sink)))
+            while "being claimed by other senders" not in caplog.text and not running.done():
+                await asyncio.sleep(0.02)
+            # That claim comes to nothing (its sender died): the messages are still due.
+            claim.rollback()
+            stats = await running
+    assert stats.sent == 20
+    assert statuses(postgres_engine) == {MessageStatus.SENT: 20}
+
+
+async def test_until_empty_leaves_the_mail_another_host_holds_to_it(engine):
+    """Messages another host holds leased for its own IPs could never leave from this
+    one: an --until-empty sender does not wait for them."""
+    world(engine)
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=40)
+    # The other host claims: it leases for an hour what is routed to its IPs, and hands
+    # the rest over to this one.
+    other = store.claim_batch(
+        engine,
+        worker_id="mx-b:1",
+        size=100,
+        now=clock.now(),
+        lease=timedelta(hours=1),
+        unbound_addresses=frozenset(),
+        own_addresses=frozenset(HOST_B),
+    )
+    assert other.messages and other.handed_over
+    with LoopbackSink() as sink:
+        options = relay_options(sink, ips=frozenset(HOST_A))
+        # A guard against a hang, not a measure: without the fix it waits the hour.
+        stats = await asyncio.wait_for(run_sender(engine, options), 300)
+        assert {d.peer_ip for d in sink.handler.snapshot()} <= set(HOST_A)
+    assert stats.sent == other.handed_over
+    assert statuses(engine) == {
+        MessageStatus.SENT: other.handed_over,
+        MessageStatus.SENDING: len(other.messages),
+    }
+
+
 def test_mail_waiting_for_an_ip_that_leaves_rotation_is_routed_again(engine):
     """A host with 127.0.0.3 leaves 127.0.0.2's share; once 127.0.0.2 is paused, that mail
     goes to 127.0.0.3 at the next claim instead of waiting for a host that has it."""
