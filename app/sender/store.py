@@ -158,6 +158,7 @@ def claim_batch(
     lease: timedelta,
     unbound_addresses: frozenset[str],
     own_addresses: frozenset[str],
+    reclaim: bool = True,
 ) -> Claim:
     """Lease up to SIZE due messages to WORKER_ID and read what routing needs, in one transaction.
 
@@ -166,7 +167,7 @@ def claim_batch(
     A message not routed yet, or routed to an IP that left its pool's rotation, is
     routed here: one routed to another host's IP is handed over (its routed IP
     recorded, left queued) without being leased. Messages whose lease expired (their
-    worker died) go back to the queue first. On PostgreSQL concurrent workers skip
+    worker died) go back to the queue first, unless RECLAIM is false. On PostgreSQL concurrent workers skip
     each other's locked rows; on SQLite the transaction begins IMMEDIATE, so claims
     simply queue.
 
@@ -183,13 +184,15 @@ def claim_batch(
             return Claim(messages=[], state=RoutingState({}, {}, {}), reclaimed=0, draining=True)
         # Not this worker's own: it still holds those in memory and renews them once
         # the database answers again, so taking them back could send them twice.
-        reclaimed = connection.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-            .where(MESSAGES.c.lease_expires_at < now)
-            .where(MESSAGES.c.lease_owner != worker_id)
-            .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
-        ).rowcount
+        reclaimed = 0
+        if reclaim:
+            reclaimed = connection.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .where(MESSAGES.c.lease_expires_at < now)
+                .where(MESSAGES.c.lease_owner != worker_id)
+                .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
+            ).rowcount
         own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
         due = (
             select(

@@ -250,11 +250,14 @@ class _DatabaseRetry:
         self.what = what
         self.longest = longest
         self.failures = 0
+        # When the last try failed (monotonic); minus infinity: never.
+        self.failed_at = -math.inf
 
     def failed(self, error: BaseException) -> float:
         """Note a failure; return the seconds to wait before the next try."""
         delay = min(0.25 * 2**self.failures, self.longest)
         self.failures += 1
+        self.failed_at = time.monotonic()
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         log.warning(
             "%s failed (%s); retrying in %.1f s (%d failures in a row)",
@@ -437,6 +440,7 @@ class Sender:
                     lease=lease,
                     unbound_addresses=self.unbound,
                     own_addresses=self.addresses,
+                    reclaim=self._may_reclaim(),
                 )
             except DATABASE_ERRORS as error:
                 # Keep sending what is claimed meanwhile.
@@ -493,6 +497,19 @@ class Sender:
             # messages in hand are all done (so --until-empty exits promptly).
             self.drained.clear()
             await self._wait(self.drained if self.pending else None, options.poll_seconds)
+
+    def _may_reclaim(self) -> bool:
+        """Whether this sender may take back other senders' expired leases.
+
+        Not for one lease after the database failed it: leases run out during an
+        outage though their senders live, and each renews its own within a sixth of a
+        lease of the database's return. Taken back before that, a message delivered
+        while the database was away would be sent again. A dead sender's messages
+        come back a lease later than otherwise, and only after an outage.
+        """
+        retries = (self.claim_retry, self.write_retry, self.renew_retry, self.upkeep_retry)
+        last_failure = max(retry.failed_at for retry in retries)
+        return time.monotonic() > last_failure + self.options.lease_seconds
 
     async def _left_here(self) -> tuple[int, int] | None:
         """(due, leased): what keeps --until-empty waiting (store.left_for); None when the
