@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ from tests.clock_moves import standing_clock
 from tests.dkim_keys import reused_keys
 
 POSTGRES_URL_VARIABLE = "MAILPOOLS_TEST_POSTGRES_URL"
+ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -268,3 +272,36 @@ def few_dkim_keys():
 def fresh_dkim_keys(few_dkim_keys):
     with dkim.keys_made_by(dkim.new_rsa_key):
         yield
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own, so stopping it disturbs no other test."""
+
+    url: str
+    environment: dict[str, str]
+
+    def control(self, action: str) -> str:
+        return subprocess.run(
+            ["bash", ".ci/postgres", action],
+            cwd=ROOT,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+
+@pytest.fixture
+def private_postgres():
+    if shutil.which("pg_ctl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; in CI the restart drills must run.")
+        pytest.skip("pg_ctl not found: PostgreSQL is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = PrivatePostgres("", dict(os.environ, MAILPOOLS_PG_PORT=str(port)))
+    server.url = server.control("start")
+    yield server
+    server.control("stop")

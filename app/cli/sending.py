@@ -58,9 +58,9 @@ def register(subparsers) -> None:
         "--until-empty",
         action="store_true",
         help=(
-            "exit once no message is due and none is leased to another sender (for scripts, "
-            "cron); messages a stopped sender left leased are waited for until their lease "
-            "expires, then sent"
+            "exit once nothing is left that this sender could send (for scripts, cron): "
+            "messages a stopped sender left leased are waited for until their lease "
+            "expires, then sent; mail for other hosts' IPs is theirs"
         ),
     )
     sender.add_argument(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, union_all, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.selectable import CompoundSelect
 from sqlmodel import Session
@@ -127,6 +127,8 @@ class Claim:
     suppressed: int = 0
     # Due messages routed to another host's IP: recorded as theirs and left queued.
     handed_over: int = 0
+    # This sender has been asked to drain: nothing was claimed.
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ def claim_batch(
     lease: timedelta,
     unbound_addresses: frozenset[str],
     own_addresses: frozenset[str],
+    reclaim: bool = True,
 ) -> Claim:
     """Lease up to SIZE due messages to WORKER_ID and read what routing needs, in one transaction.
 
@@ -164,22 +167,32 @@ def claim_batch(
     A message not routed yet, or routed to an IP that left its pool's rotation, is
     routed here: one routed to another host's IP is handed over (its routed IP
     recorded, left queued) without being leased. Messages whose lease expired (their
-    worker died) go back to the queue first. On PostgreSQL concurrent workers skip
+    worker died) go back to the queue first, unless RECLAIM is false. On PostgreSQL concurrent workers skip
     each other's locked rows; on SQLite the transaction begins IMMEDIATE, so claims
     simply queue.
+
+    A sender asked to drain (`mailpools sender --drain`) claims nothing: the flag is read
+    here, one primary-key lookup a batch, so a busy sender notices it at its next claim
+    rather than at its next heartbeat.
     """
     with session_scope(engine) as session:
         # Core statements go through the connection, whose types know an UPDATE's rowcount.
         connection = session.connection()
+        if connection.execute(
+            select(SENDER_HOSTS.c.draining).where(SENDER_HOSTS.c.worker_id == worker_id)
+        ).scalar_one_or_none():
+            return Claim(messages=[], state=RoutingState({}, {}, {}), reclaimed=0, draining=True)
         # Not this worker's own: it still holds those in memory and renews them once
         # the database answers again, so taking them back could send them twice.
-        reclaimed = connection.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-            .where(MESSAGES.c.lease_expires_at < now)
-            .where(MESSAGES.c.lease_owner != worker_id)
-            .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
-        ).rowcount
+        reclaimed = 0
+        if reclaim:
+            reclaimed = connection.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+                .where(MESSAGES.c.lease_expires_at < now)
+                .where(MESSAGES.c.lease_owner != worker_id)
+                .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
+            ).rowcount
         own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
         due = (
             select(
@@ -579,19 +592,39 @@ def renew_leases(
     return renewed
 
 
-def leased_elsewhere(engine: Engine, *, worker_id: str) -> int:
-    """How many messages other workers (live or dead) hold under a lease."""
+def left_for(
+    engine: Engine, *, worker_id: str, own_addresses: frozenset[str], now: datetime
+) -> tuple[int, int]:
+    """What a sender whose claim found nothing could still have to send: (due, leased).
+
+    DUE counts the due queued messages it may claim (not routed yet, or routed to one
+    of OWN_ADDRESSES or to an IP out of rotation): after an empty claim these are rows
+    another sender's claim has locked for now (PostgreSQL skips them), and that claim
+    may yet leave them, or hand them over to this host. LEASED counts the messages
+    other senders hold that it could send once their lease ran out. Messages routed
+    to another host's IPs are left out: this one could never send them.
+    """
     with session_scope(engine) as session:
-        return (
-            session.connection()
-            .execute(
-                select(func.count())
-                .select_from(MESSAGES)
-                .where(MESSAGES.c.status == MessageStatus.SENDING.value)
-                .where(MESSAGES.c.lease_owner != worker_id)
-            )
-            .scalar_one()
+        connection = session.connection()
+        own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
+        ours = or_(
+            MESSAGES.c.routed_ip_id.is_(None), MESSAGES.c.routed_ip_id.in_(own_ips | stray_ips)
         )
+        due = connection.execute(
+            select(func.count())
+            .select_from(MESSAGES)
+            .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
+            .where(MESSAGES.c.next_attempt_at <= now)
+            .where(ours)
+        ).scalar_one()
+        leased = connection.execute(
+            select(func.count())
+            .select_from(MESSAGES)
+            .where(MESSAGES.c.status == MessageStatus.SENDING.value)
+            .where(MESSAGES.c.lease_owner != worker_id)
+            .where(ours)
+        ).scalar_one()
+    return due, leased
 
 
 def announce(

@@ -250,11 +250,14 @@ class _DatabaseRetry:
         self.what = what
         self.longest = longest
         self.failures = 0
+        # When the last try failed (monotonic); minus infinity: never.
+        self.failed_at = -math.inf
 
     def failed(self, error: BaseException) -> float:
         """Note a failure; return the seconds to wait before the next try."""
         delay = min(0.25 * 2**self.failures, self.longest)
         self.failures += 1
+        self.failed_at = time.monotonic()
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
         log.warning(
             "%s failed (%s); retrying in %.1f s (%d failures in a row)",
@@ -399,10 +402,8 @@ class Sender:
         next_bind_check = time.monotonic() + options.bind_check_seconds
         next_maintenance = time.monotonic() + options.maintenance_seconds
         next_heartbeat = time.monotonic() + options.heartbeat_seconds
-        waiting_for: int | None = None
-        # --until-empty: nothing was due the last time; one more claim makes sure no
-        # other sender handed this one messages meanwhile.
-        seemed_empty = False
+        # --until-empty: what it last said it waits for (other senders' claims or leases).
+        waiting_for: tuple[int, int] | None = None
         while not self.stop_event.is_set():
             moment = time.monotonic()
             if moment >= next_bind_check:
@@ -439,18 +440,22 @@ class Sender:
                     lease=lease,
                     unbound_addresses=self.unbound,
                     own_addresses=self.addresses,
+                    reclaim=self._may_reclaim(),
                 )
             except DATABASE_ERRORS as error:
                 # Keep sending what is claimed meanwhile.
                 await self._wait(None, self.claim_retry.failed(error))
                 continue
             self.claim_retry.succeeded()
+            if claim.draining:
+                log.warning("asked to drain: finishing the messages in hand, claiming none")
+                self.draining = True
+                continue
             self.stats.reclaimed += claim.reclaimed
             self.stats.suppressed += claim.suppressed
             self.stats.handed_over += claim.handed_over
             if claim.messages:
                 waiting_for = None
-                seemed_empty = False
                 expires = claim_started + options.lease_seconds
                 for message in claim.messages:
                     self.leases[message.id] = expires
@@ -461,20 +466,31 @@ class Sender:
                 # nothing about what is left.
                 continue
             if options.until_empty and self.pending == 0:
-                elsewhere = await self._leased_elsewhere()
-                if elsewhere == 0:
-                    if seemed_empty:
-                        return
-                    seemed_empty = True
+                # Done only when nothing is left that this sender could send: neither due
+                # messages another sender's claim has locked this moment (it may leave
+                # them, or hand them over to this host), nor leased ones (their sender may
+                # die, and they come back when the lease expires). Mail for other hosts'
+                # IPs is theirs, whether they run or not.
+                left = await self._left_here()
+                if left is None:
                     continue
-                seemed_empty = False
-                if elsewhere is not None and elsewhere != waiting_for:
-                    log.warning(
-                        "%d messages are leased to other senders; waiting for them to be "
-                        "sent, or for their leases to expire and be taken over",
-                        elsewhere,
-                    )
-                    waiting_for = elsewhere
+                if left == (0, 0):
+                    return
+                if left != waiting_for:
+                    due, leased = left
+                    if leased:
+                        log.warning(
+                            "%d messages are leased to other senders; waiting for them to be "
+                            "sent, or for their leases to expire and be taken over",
+                            leased,
+                        )
+                    if due:
+                        log.warning(
+                            "%d due messages are being claimed by other senders; waiting "
+                            "for what they leave",
+                            due,
+                        )
+                    waiting_for = left
                 await self._wait(None, options.poll_seconds)
                 continue
             # Nothing due: look again after the poll interval, or as soon as the
@@ -482,17 +498,35 @@ class Sender:
             self.drained.clear()
             await self._wait(self.drained if self.pending else None, options.poll_seconds)
 
-    async def _leased_elsewhere(self) -> int | None:
-        """Messages other senders hold; None when the database cannot say."""
+    def _may_reclaim(self) -> bool:
+        """Whether this sender may take back other senders' expired leases.
+
+        Not for one lease after the database failed it: leases run out during an
+        outage though their senders live, and each renews its own within a sixth of a
+        lease of the database's return. Taken back before that, a message delivered
+        while the database was away would be sent again. A dead sender's messages
+        come back a lease later than otherwise, and only after an outage.
+        """
+        retries = (self.claim_retry, self.write_retry, self.renew_retry, self.upkeep_retry)
+        last_failure = max(retry.failed_at for retry in retries)
+        return time.monotonic() > last_failure + self.options.lease_seconds
+
+    async def _left_here(self) -> tuple[int, int] | None:
+        """(due, leased): what keeps --until-empty waiting (store.left_for); None when the
+        database cannot say."""
         try:
-            count = await asyncio.to_thread(
-                store.leased_elsewhere, self.engine, worker_id=self.options.worker_id
+            left = await asyncio.to_thread(
+                store.left_for,
+                self.engine,
+                worker_id=self.options.worker_id,
+                own_addresses=self.addresses,
+                now=clock.now(),
             )
         except DATABASE_ERRORS as error:
             await self._wait(None, self.claim_retry.failed(error))
             return None
         self.claim_retry.succeeded()
-        return count
+        return left
 
     async def _wait(self, event: asyncio.Event | None, seconds: float) -> None:
         """Until EVENT, a stop request, or SECONDS pass."""

@@ -5,27 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from app import clock
 from app.demo.sink import LoopbackSink
 from app.sender import run_sender
 from app.sender.worker import Sender, SenderOptions
 from data.db import make_engine, session_scope, upgrade
 from data.models import DomainDailyStat, MessageStatus
-from tests.clock_moves import let_clock_run
+from tests.clock_moves import let_clock_run, move_clock
 from tests.sending_world import enqueue, messages, relay_options, statuses, world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,39 +234,6 @@ async def test_until_empty_waits_for_the_messages_a_killed_sender_left_leased(
     assert statuses(engine) == {MessageStatus.SENT: 30}
 
 
-@dataclass
-class PrivatePostgres:
-    """A PostgreSQL server of one test's own, so stopping it disturbs no other test."""
-
-    url: str
-    environment: dict[str, str]
-
-    def control(self, action: str) -> str:
-        return subprocess.run(
-            ["bash", ".ci/postgres", action],
-            cwd=ROOT,
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-
-
-@pytest.fixture
-def private_postgres():
-    if shutil.which("pg_ctl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; in CI the restart drill must run.")
-        pytest.skip("pg_ctl not found: PostgreSQL is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = PrivatePostgres("", dict(os.environ, MAILPOOLS_PG_PORT=str(port)))
-    server.url = server.control("start")
-    yield server
-    server.control("stop")
-
-
 @pytest.mark.drill
 async def test_a_database_restart_mid_run_leaves_the_sender_up_and_sends_each_message_once(
     private_postgres, live_clock, drill
@@ -302,3 +268,58 @@ async def test_a_database_restart_mid_run_leaves_the_sender_up_and_sends_each_me
     # the sender renewed its own leases once the database was back, and sent each once.
     assert max(delivered.values()) == 1
     assert statuses(make_engine(private_postgres.url)) == {MessageStatus.SENT: count}
+
+
+async def test_back_from_an_outage_a_sender_leaves_others_expired_leases_for_a_lease(
+    private_postgres, caplog
+):
+    """An outage lets every lease run out, a live sender's too. Back, a sender takes none
+    of another's expired leases for one lease, so the other can renew them first; a dead
+    sender's messages are taken after that."""
+    upgrade(private_postgres.url)
+    engine = make_engine(private_postgres.url)
+    try:
+        world(engine)
+        enqueue(engine, by="bruno", from_addr=SENDER, count=10)
+        # Another sender holds them all, leased for a minute.
+        with session_scope(engine) as session:
+            session.execute(
+                text(
+                    "UPDATE messages SET status = :sending, lease_owner = 'other', "
+                    "lease_expires_at = :until"
+                ),
+                {
+                    "sending": MessageStatus.SENDING.value,
+                    "until": clock.now() + timedelta(minutes=1),
+                },
+            )
+        with LoopbackSink() as sink:
+            stop = asyncio.Event()
+            options = relay_options(sink, until_empty=False, lease_seconds=15)
+            running = asyncio.create_task(run_sender(engine, options, stop))
+            try:
+                # Announced: from here on every database touch retries.
+                await wait_until(lambda: running.done() or announced(engine))
+                assert not running.done(), "the sender stopped at start"
+                private_postgres.control("pause")
+                await wait_until(lambda: "claiming messages failed" in caplog.text)
+                # The outage outlasts the other sender's lease.
+                move_clock(clock.now() + timedelta(minutes=2))
+                private_postgres.control("resume")
+                await wait_until(lambda: "claiming messages works again" in caplog.text)
+                assert {m.lease_owner for m in messages(engine)} == {"other"}
+                assert sink.handler.received() == 0
+                # Nobody renews them: the other sender is gone. A lease later they are sent.
+                await wait_until(lambda: sink.handler.received() == 10)
+            finally:
+                stop.set()
+                stats = await running
+        assert stats.reclaimed == 10
+        assert statuses(engine) == {MessageStatus.SENT: 10}
+    finally:
+        engine.dispose()
+
+
+def announced(engine) -> bool:
+    with session_scope(engine) as session:
+        return session.execute(text("SELECT count(*) FROM sender_hosts")).scalar_one() > 0
