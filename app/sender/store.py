@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Row, bindparam, delete, func, insert, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.selectable import Select
 from sqlmodel import Session
 
 from app.rules.routing import (
@@ -66,6 +66,15 @@ DOMAIN_COUNTERS = (
     "broadcast_sent",
 )
 IP_COUNTERS = ("sent", "deferred", "bounced", "soft_bounced")
+# What a claim reads of each due message to route it.
+DUE_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.message_id,
+    MESSAGES.c.domain_id,
+    MESSAGES.c.kind,
+    MESSAGES.c.routed_ip_id,
+    MESSAGES.c.next_attempt_at,
+)
 CLAIMED_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.message_id,
@@ -181,21 +190,7 @@ def claim_batch(
             .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
         ).rowcount
         own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
-        due = (
-            select(
-                MESSAGES.c.id,
-                MESSAGES.c.message_id,
-                MESSAGES.c.domain_id,
-                MESSAGES.c.kind,
-                MESSAGES.c.routed_ip_id,
-            )
-            .where(MESSAGES.c.id.in_(_due_for(own_ips | stray_ips, now, size)))
-            .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
-            .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
-            .limit(size)
-        )
-        if not is_sqlite(engine):
-            due = due.with_for_update(skip_locked=True)
+        due = _due_for(own_ips | stray_ips, now, size, lock=not is_sqlite(engine))
         candidates = connection.execute(due).all()
         state = load_routing_state(
             session, {row.domain_id for row in candidates}, unbound_addresses
@@ -258,25 +253,38 @@ def claim_batch(
     )
 
 
-def _due_for(ip_ids: set[int], now: datetime, size: int) -> CompoundSelect:
-    """The ids of the first SIZE due messages not routed yet, and of each of IP_IDS' first
-    SIZE: one bounded range of ix_messages_unrouted_due or ix_messages_routed_due each, so
-    however much mail waits for other hosts' IPs, a claim never reads it."""
+def _due_for(ip_ids: set[int], now: datetime, size: int, *, lock: bool) -> Select:
+    """The first SIZE due messages, in due order, among those not routed yet and those
+    routed to each of IP_IDS: one bounded range of ix_messages_unrouted_due or
+    ix_messages_routed_due each, so however much mail waits for other hosts' IPs, a claim
+    never reads it.
+
+    With LOCK (PostgreSQL), each range locks its rows as it reads them and skips those
+    other claims hold: concurrent senders each take rows of their own in one pass. Picking
+    ids first and locking them afterwards would have every sender pick the same first
+    ids, lose most of them to whoever locked them first and scan again. Each range is a
+    CTE of its own because PostgreSQL refuses FOR UPDATE in a branch of a UNION. A range
+    locks up to SIZE rows even when earlier rows of other ranges fill the batch; those
+    are unlocked when the claim commits, a moment later, and a range with due mail is
+    rarely more than the unrouted one and a few retries."""
     ranges = []
-    for routed in [MESSAGES.c.routed_ip_id.is_(None)] + [
-        MESSAGES.c.routed_ip_id == ip_id for ip_id in sorted(ip_ids)
-    ]:
+    for number, routed in enumerate(
+        [MESSAGES.c.routed_ip_id.is_(None)]
+        + [MESSAGES.c.routed_ip_id == ip_id for ip_id in sorted(ip_ids)]
+    ):
         first = (
-            select(MESSAGES.c.id)
+            select(*DUE_COLUMNS)
             .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
             .where(routed)
             .where(MESSAGES.c.next_attempt_at <= now)
             .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
             .limit(size)
-            .subquery()
         )
-        ranges.append(select(first.c.id))
-    return union_all(*ranges)
+        if lock:
+            first = first.with_for_update(skip_locked=True)
+        ranges.append(select(first.cte(f"due_{number}")))
+    due = union_all(*ranges).subquery("due")
+    return select(due).order_by(due.c.next_attempt_at, due.c.id).limit(size)
 
 
 def _own_and_stray_ips(
