@@ -6,9 +6,12 @@ loopback sink. Two measures of what the database spent, each divided by the
 messages sent:
 
 - CPU: the server's processor time (user plus system, from /proc) over the
-  run, the postmaster and all its processes together. This is the work the
-  queue costs PostgreSQL, and what "how many messages a second one core
-  sustains" is about. The 1.3 target is judged on this figure.
+  run, the postmaster and all its processes together, less what the same
+  senders cost it on an empty queue (starting, upkeep, stopping: a cost per
+  sender, not per message, which would otherwise weigh four times as much in
+  the 4-sender run). This is the work each message costs PostgreSQL, and what
+  "how many messages a second one core sustains" is about. The 1.3 target is
+  judged on this figure. The whole CPU time is printed beside it.
 - exec: the wall time PostgreSQL spent inside statements (pg_stat_statements'
   total_exec_time). It also counts waiting: for a lock another transaction
   holds, and for a core when sender processes and server backends outnumber
@@ -195,10 +198,15 @@ class _LockSampler:
         self.engine.dispose()
 
 
-def _prepared(url: str) -> None:
-    engine = seed(url, MESSAGES)
+def _prepared(url: str, queued: int) -> None:
+    engine = seed(url, queued)
     with engine.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+    # The seeding's aftermath (analysing the new tables, writing their pages out) is
+    # done now rather than by the server's background processes during the run.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+        connection.execute(text("CHECKPOINT"))
         connection.execute(text("SELECT pg_stat_statements_reset()"))
     engine.dispose()
 
@@ -253,14 +261,18 @@ class _Result:
     def calls(self) -> int:
         return sum(count for _, count in self.statements.values())
 
+    @property
+    def transactions(self) -> int:
+        return sum(count for query, (_, count) in self.statements.items() if query == "COMMIT")
+
     def per_message(self, milliseconds: float) -> float:
         return milliseconds / max(self.sent, 1)
 
 
-def _run(server: _Server, sink_port: int, senders: int) -> _Result:
-    name = f"bench_senders_{senders}"
+def _run(server: _Server, sink_port: int, senders: int, queued: int) -> _Result:
+    name = f"bench_senders_{senders}_{queued}"
     url = server.database(name)
-    _prepared(url)
+    _prepared(url, queued)
     server.settle(name)
     command = [
         sys.executable,
@@ -299,43 +311,58 @@ def _run(server: _Server, sink_port: int, senders: int) -> _Result:
     return _Result(statements, sent, elapsed, cpu, sampler.waited)
 
 
+def _ratio(one: float, four: float) -> float:
+    return four / one if one > 0 else float("inf")
+
+
 def run() -> list[str]:
     if shutil.which("pg_ctl") is None or shutil.which("initdb") is None:
         return ["skipped: PostgreSQL's server programs (pg_ctl, initdb) are not installed"]
     server = _Server()
     lines = [
         f"{MESSAGES:,} campaign messages per run, demo inventory, PostgreSQL 15 "
-        "(pg_stat_statements), one loopback sink; per message: the server's CPU time "
-        "(judged), the time inside statements (exec) and the backends' lock waits"
+        "(pg_stat_statements), one loopback sink. Per message: the server's CPU time beyond "
+        "what the same senders cost on an empty queue (judged), its whole CPU time, the time "
+        "inside statements (exec) and the backends' lock waits"
     ]
     results: dict[int, _Result] = {}
+    marginal: dict[int, float] = {}
     try:
         with sink_process() as port:
             for senders in SENDERS:
-                result = results[senders] = _run(server, port, senders)
+                idle = _run(server, port, senders, 0)
+                result = results[senders] = _run(server, port, senders, MESSAGES)
+                marginal[senders] = result.per_message(
+                    (result.cpu_seconds - idle.cpu_seconds) * 1000
+                )
                 lines.append(
                     f"{senders} sender{'s' if senders > 1 else ' '}: {result.sent:,} sent in "
-                    f"{result.elapsed:,.1f} s; CPU {result.cpu_seconds * 1000:,.0f} ms, "
-                    f"{result.per_message(result.cpu_seconds * 1000):.3f} ms per message; "
-                    f"exec {result.exec_ms:,.0f} ms in {result.calls:,} statements, "
-                    f"{result.per_message(result.exec_ms):.3f} ms and "
-                    f"{result.calls / max(result.sent, 1):.1f} statements per message; "
+                    f"{result.elapsed:,.1f} s; CPU {marginal[senders]:.3f} ms per message "
+                    f"({result.cpu_seconds * 1000:,.0f} ms in all, "
+                    f"{idle.cpu_seconds * 1000:,.0f} of them on an empty queue: "
+                    f"{result.per_message(result.cpu_seconds * 1000):.3f} ms per message); "
+                    f"exec {result.per_message(result.exec_ms):.3f} ms per message "
+                    f"({result.exec_ms:,.0f} ms); "
+                    f"{result.calls / max(result.sent, 1):.1f} statements and "
+                    f"{result.transactions / max(result.sent, 1):.2f} transactions per message; "
                     f"lock waits {result.per_message(result.lock_seconds * 1000):.3f} ms "
                     "per message"
                 )
     finally:
         server.stop()
     one, four = results[1], results[4]
-    cpu_ratio = four.per_message(four.cpu_seconds) / one.per_message(one.cpu_seconds)
-    exec_ratio = four.per_message(four.exec_ms) / one.per_message(one.exec_ms)
+    cpu_ratio = _ratio(marginal[1], marginal[4])
+    whole_ratio = _ratio(one.per_message(one.cpu_seconds), four.per_message(four.cpu_seconds))
+    exec_ratio = _ratio(one.per_message(one.exec_ms), four.per_message(four.exec_ms))
     verdict = "meets" if cpu_ratio <= TARGET else "misses"
     lines.append(
-        f"ratio 4 senders / 1 sender: CPU {cpu_ratio:.2f} ({verdict} the {TARGET} target), "
-        f"exec {exec_ratio:.2f} (waits for locks and for a core included)"
+        f"ratio 4 senders / 1 sender: CPU {cpu_ratio:.2f} ({verdict} the {TARGET} target); "
+        f"whole CPU {whole_ratio:.2f}; exec {exec_ratio:.2f} (waits for locks and for a "
+        "core included)"
     )
     lines.append(
-        f"one PostgreSQL core sustains about {1000 / one.per_message(one.cpu_seconds * 1000):,.0f}"
-        " messages a second at the 1-sender CPU cost"
+        f"one PostgreSQL core sustains about {1000 / marginal[1]:,.0f} messages a second "
+        f"at the 1-sender CPU cost ({1000 / marginal[4]:,.0f} at the 4-sender cost)"
     )
     lines.append("the statements whose exec time grew most from 1 to 4 senders:")
     lines += _grown(one.statements, one.sent, four.statements, four.sent)
