@@ -374,6 +374,10 @@ class DomainDailyStat(SQLModel, table=True):
 
     domain_id: int = Field(foreign_key="domains.id", primary_key=True)
     day: date = Field(primary_key=True, index=True)
+    # Each running sender adds to a row of its own (its sender_hosts shard), so senders
+    # never wait for each other's row; everything else adds to shard 0. Readers add the
+    # rows of a day up.
+    shard: int = Field(default=0, primary_key=True)
     sent: int = 0
     deferred: int = 0
     bounced: int = 0
@@ -393,6 +397,10 @@ class IpDailyStat(SQLModel, table=True):
 
     ip_id: int = Field(foreign_key="ip_addresses.id", primary_key=True)
     day: date = Field(primary_key=True, index=True)
+    # Each running sender adds to a row of its own (its sender_hosts shard), so senders
+    # never wait for each other's row; everything else adds to shard 0. Readers add the
+    # rows of a day up.
+    shard: int = Field(default=0, primary_key=True)
     sent: int = 0
     deferred: int = 0
     bounced: int = 0
@@ -563,6 +571,18 @@ class SenderHost(SQLModel, table=True):
     last_seen_at: datetime
     # Finishing what it holds and claiming nothing new.
     draining: bool = False
+    # The rows of the daily stats it adds to: the lowest number no other sender holds.
+    shard: int = Field(default=1, unique=True)
+
+
+class UpkeepRun(SQLModel, table=True):
+    """When a periodic task shared by all senders last started, so that one sender at a
+    time runs it, however many there are."""
+
+    __tablename__ = "upkeep_runs"
+
+    name: str = Field(primary_key=True, max_length=100)
+    started_at: datetime
 
 
 class _Row(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.services.auth import get_user
 from app.services.dkim import make_missing_keys
@@ -41,3 +41,15 @@ def record_domain_day(
                 domain_id=domain.id, day=day, sent=sent, bounced=bounced, complaints=complaints
             )
         )
+
+
+def day_totals(session: Session, model, key: str, owner_id: int):
+    """The one day MODEL (DomainDailyStat or IpDailyStat) holds for OWNER_ID, its shards
+    (each sender's rows and everything else's) added up, as one row would read."""
+    rows = session.exec(select(model).where(getattr(model, key) == owner_id)).all()
+    [day] = {row.day for row in rows}
+    counters = [c.name for c in model.__table__.columns if c.name not in (key, "day", "shard")]
+    return model(
+        **{key: owner_id, "day": day},
+        **{name: sum(getattr(row, name) for row in rows) for name in counters},
+    )

@@ -203,7 +203,7 @@ def _spread_over_ips(
 ) -> None:
     for ip in ips:
         ip_id = saved_id(ip)
-        row = session.get(IpDailyStat, (ip_id, day)) or IpDailyStat(ip_id=ip_id, day=day)
+        row = session.get(IpDailyStat, (ip_id, day, 0)) or IpDailyStat(ip_id=ip_id, day=day)
         row.sent += sent // len(ips)
         row.bounced += bounced // len(ips)
         row.complaints += complaints // len(ips)

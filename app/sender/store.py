@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import Select
 from sqlmodel import Session
 
 from app.rules.routing import (
@@ -43,6 +46,7 @@ from data.models import (
     MessageStatus,
     Pool,
     SenderHost,
+    UpkeepRun,
     Warmup,
     table_of,
 )
@@ -55,6 +59,7 @@ WARMUPS = table_of(Warmup)
 DKIM_KEYS = table_of(DkimKey)
 CONTENTS = table_of(MessageContent)
 SENDER_HOSTS = table_of(SenderHost)
+UPKEEP_RUNS = table_of(UpkeepRun)
 
 DOMAIN_COUNTERS = (
     "sent",
@@ -66,6 +71,17 @@ DOMAIN_COUNTERS = (
     "broadcast_sent",
 )
 IP_COUNTERS = ("sent", "deferred", "bounced", "soft_bounced")
+# Senders starting at the same moment may pick the same stats shard; one of them tries again.
+SHARD_ATTEMPTS = 5
+# What a claim reads of each due message to route it.
+DUE_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.message_id,
+    MESSAGES.c.domain_id,
+    MESSAGES.c.kind,
+    MESSAGES.c.routed_ip_id,
+    MESSAGES.c.next_attempt_at,
+)
 CLAIMED_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.message_id,
@@ -194,21 +210,7 @@ def claim_batch(
                 .values(status=MessageStatus.QUEUED.value, lease_owner=None, lease_expires_at=None)
             ).rowcount
         own_ips, stray_ips = _own_and_stray_ips(connection, own_addresses)
-        due = (
-            select(
-                MESSAGES.c.id,
-                MESSAGES.c.message_id,
-                MESSAGES.c.domain_id,
-                MESSAGES.c.kind,
-                MESSAGES.c.routed_ip_id,
-            )
-            .where(MESSAGES.c.id.in_(_due_for(own_ips | stray_ips, now, size)))
-            .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
-            .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
-            .limit(size)
-        )
-        if not is_sqlite(engine):
-            due = due.with_for_update(skip_locked=True)
+        due = _due_for(own_ips | stray_ips, now, size, lock=not is_sqlite(engine))
         candidates = connection.execute(due).all()
         state = load_routing_state(
             session, {row.domain_id for row in candidates}, unbound_addresses
@@ -271,25 +273,38 @@ def claim_batch(
     )
 
 
-def _due_for(ip_ids: set[int], now: datetime, size: int) -> CompoundSelect:
-    """The ids of the first SIZE due messages not routed yet, and of each of IP_IDS' first
-    SIZE: one bounded range of ix_messages_unrouted_due or ix_messages_routed_due each, so
-    however much mail waits for other hosts' IPs, a claim never reads it."""
+def _due_for(ip_ids: set[int], now: datetime, size: int, *, lock: bool) -> Select:
+    """The first SIZE due messages, in due order, among those not routed yet and those
+    routed to each of IP_IDS: one bounded range of ix_messages_unrouted_due or
+    ix_messages_routed_due each, so however much mail waits for other hosts' IPs, a claim
+    never reads it.
+
+    With LOCK (PostgreSQL), each range locks its rows as it reads them and skips those
+    other claims hold: concurrent senders each take rows of their own in one pass. Picking
+    ids first and locking them afterwards would have every sender pick the same first
+    ids, lose most of them to whoever locked them first and scan again. Each range is a
+    CTE of its own because PostgreSQL refuses FOR UPDATE in a branch of a UNION. A range
+    locks up to SIZE rows even when earlier rows of other ranges fill the batch; those
+    are unlocked when the claim commits, a moment later, and a range with due mail is
+    rarely more than the unrouted one and a few retries."""
     ranges = []
-    for routed in [MESSAGES.c.routed_ip_id.is_(None)] + [
-        MESSAGES.c.routed_ip_id == ip_id for ip_id in sorted(ip_ids)
-    ]:
+    for number, routed in enumerate(
+        [MESSAGES.c.routed_ip_id.is_(None)]
+        + [MESSAGES.c.routed_ip_id == ip_id for ip_id in sorted(ip_ids)]
+    ):
         first = (
-            select(MESSAGES.c.id)
+            select(*DUE_COLUMNS)
             .where(MESSAGES.c.status == MessageStatus.QUEUED.value)
             .where(routed)
             .where(MESSAGES.c.next_attempt_at <= now)
             .order_by(MESSAGES.c.next_attempt_at, MESSAGES.c.id)
             .limit(size)
-            .subquery()
         )
-        ranges.append(select(first.c.id))
-    return union_all(*ranges)
+        if lock:
+            first = first.with_for_update(skip_locked=True)
+        ranges.append(select(first.cte(f"due_{number}")))
+    due = union_all(*ranges).subquery("due")
+    return select(due).order_by(due.c.next_attempt_at, due.c.id).limit(size)
 
 
 def _own_and_stray_ips(
@@ -459,8 +474,12 @@ _WRITE_BACK = (
 )
 
 
-def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, day: date) -> int:
-    """Record a batch of results and add them to the day's per-domain and per-IP stats.
+def write_outcomes(
+    engine: Engine, outcomes: list[Outcome], *, worker_id: str, day: date, shard: int = 0
+) -> int:
+    """Record a batch of results and add them to the day's per-domain and per-IP stats, in
+    the rows of SHARD (the sender's own, so concurrent senders never wait for each other
+    there).
 
     Only messages still leased to WORKER_ID are written: one whose lease expired
     and went to another worker is that worker's now, and this result is dropped
@@ -487,8 +506,10 @@ def write_outcomes(engine: Engine, outcomes: list[Outcome], *, worker_id: str, d
                 ],
             )
             domain_counts, ip_counts = _daily_counts(kept)
-            add_daily_counts(connection, table_of(DomainDailyStat), "domain_id", day, domain_counts)
-            add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts)
+            add_daily_counts(
+                connection, table_of(DomainDailyStat), "domain_id", day, domain_counts, shard
+            )
+            add_daily_counts(connection, table_of(IpDailyStat), "ip_id", day, ip_counts, shard)
     return len(outcomes) - len(kept)
 
 
@@ -627,21 +648,45 @@ def left_for(
     return due, leased
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    # Asked to finish what it holds and claim nothing new.
+    draining: bool
+    # The rows of the daily stats this sender adds to.
+    shard: int
+
+
 def announce(
     engine: Engine, *, worker_id: str, hostname: str, addresses: frozenset[str], now: datetime
-) -> bool:
+) -> Announcement:
     """Say that WORKER_ID runs on HOSTNAME and sends from ADDRESSES; return whether it has
-    been asked to drain."""
+    been asked to drain, and its stats shard (given the first time it announces)."""
+    for _ in range(SHARD_ATTEMPTS - 1):
+        try:
+            return _announce(engine, worker_id, hostname, addresses, now)
+        except IntegrityError:
+            # Another sender starting at the same moment took the same shard; the next
+            # try sees it.
+            continue
+    return _announce(engine, worker_id, hostname, addresses, now)
+
+
+def _announce(
+    engine: Engine, worker_id: str, hostname: str, addresses: frozenset[str], now: datetime
+) -> Announcement:
     with session_scope(engine) as session:
         connection = session.connection()
-        draining = connection.execute(
+        found = connection.execute(
             update(SENDER_HOSTS)
             .where(SENDER_HOSTS.c.worker_id == worker_id)
             .values(hostname=hostname, addresses=" ".join(sorted(addresses)), last_seen_at=now)
-            .returning(SENDER_HOSTS.c.draining)
-        ).scalar_one_or_none()
-        if draining is not None:
-            return draining
+            .returning(SENDER_HOSTS.c.draining, SENDER_HOSTS.c.shard)
+        ).one_or_none()
+        if found is not None:
+            return Announcement(found.draining, found.shard)
+        # Shard 0 is everything but the senders; a stopped sender's number is free again.
+        held = set(connection.execute(select(SENDER_HOSTS.c.shard)).scalars())
+        shard = next(number for number in range(1, len(held) + 2) if number not in held)
         connection.execute(
             insert(SENDER_HOSTS).values(
                 worker_id=worker_id,
@@ -650,9 +695,10 @@ def announce(
                 started_at=now,
                 last_seen_at=now,
                 draining=False,
+                shard=shard,
             )
         )
-    return False
+    return Announcement(False, shard)
 
 
 def withdraw(engine: Engine, *, worker_id: str) -> None:
@@ -661,3 +707,29 @@ def withdraw(engine: Engine, *, worker_id: str) -> None:
         session.connection().execute(
             delete(SENDER_HOSTS).where(SENDER_HOSTS.c.worker_id == worker_id)
         )
+
+
+def take_upkeep_turn(engine: Engine, *, name: str, now: datetime, every: timedelta) -> bool:
+    """Whether this sender is the one to run the periodic task NAME now: it is when no
+    sender started it within EVERY. The start is recorded by the same statement that
+    tells, so of several senders asking at once exactly one is told yes (on PostgreSQL
+    the others wait for its row, then see the new start)."""
+    with session_scope(engine) as session:
+        connection = session.connection()
+        taken = connection.execute(
+            update(UPKEEP_RUNS)
+            .where(UPKEEP_RUNS.c.name == name)
+            .where(UPKEEP_RUNS.c.started_at <= now - every)
+            .values(started_at=now)
+        ).rowcount
+        if taken:
+            return True
+        insert_new = sqlite_insert if is_sqlite(engine) else postgresql_insert
+        # Told by the row returned: an INSERT's rowcount is not reliable on every driver.
+        inserted = connection.execute(
+            insert_new(UPKEEP_RUNS)
+            .values(name=name, started_at=now)
+            .on_conflict_do_nothing()
+            .returning(UPKEEP_RUNS.c.name)
+        ).scalar_one_or_none()
+        return inserted is not None

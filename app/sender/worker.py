@@ -72,6 +72,8 @@ CONNECT_FAILURES_BEFORE_DEFERRING = 3
 # When stopping, how long messages in the middle of being sent may take to finish
 # before their connections are closed and they go back to the queue.
 STOP_GRACE_SECONDS = 5.0
+# The periodic DNS checks' name among the tasks one sender at a time runs.
+DNS_CHECKS_TURN = "dns_checks"
 # Batches of finished messages the upkeep deletes each time it runs (see app.services.retention).
 PRUNE_BATCHES_PER_TURN = 10
 # What a database outage looks like from here: the driver's errors and the pool's.
@@ -341,6 +343,9 @@ class Sender:
         self.unbound: frozenset[str] = frozenset()
         self.addresses: frozenset[str] = frozenset()
         self.draining = False
+        # The daily stats rows this sender adds to: its own once announced; until then
+        # (the database away at start) the shared ones, which count just as well.
+        self.shard = 0
         self.outgoing: Outgoing | None = None
         self.next_dns_check = 0.0
         self.dns_checks: asyncio.Task[None] | None = None
@@ -975,6 +980,7 @@ class Sender:
                     batch,
                     worker_id=self.options.worker_id,
                     day=clock.today(),
+                    shard=self.shard,
                 )
             except Exception as error:
                 # Keep the results and try again; if this worker dies first, the
@@ -1060,14 +1066,16 @@ class Sender:
         """Tell the other senders and the agents this one runs, and from which IPs; learn
         whether it is asked to drain. Returns the seconds until the next time."""
         try:
-            if await asyncio.to_thread(
+            announced = await asyncio.to_thread(
                 store.announce,
                 self.engine,
                 worker_id=self.options.worker_id,
                 hostname=self.options.hostname,
                 addresses=self.addresses,
                 now=clock.now(),
-            ):
+            )
+            self.shard = announced.shard
+            if announced.draining:
                 if not self.draining:
                     log.warning("asked to drain: finishing the messages in hand, claiming none")
                 self.draining = True
@@ -1133,7 +1141,23 @@ class Sender:
     async def _run_dns_checks(self) -> None:
         from app.services import dns_checks
 
+        every = self.options.dns_check_seconds
+        assert every is not None, "DNS checks started while switched off"
         try:
+            # Every sender looks when its own interval is up, but the checks are about the
+            # whole inventory: only the first to look since the last run does them. A tenth
+            # of slack, so the sender that ran them last, looking again an interval later
+            # by its own clock, is not turned away by a few seconds.
+            mine = await asyncio.to_thread(
+                store.take_upkeep_turn,
+                self.engine,
+                name=DNS_CHECKS_TURN,
+                now=clock.now(),
+                every=timedelta(seconds=every * 0.9),
+            )
+            if not mine:
+                log.info("DNS checks: another sender ran them less than %.0f s ago", every)
+                return
             targets = await asyncio.to_thread(dns_checks.read_every_target, self.engine)
             results = await dns_checks.ask(targets)
             self.dns_write = asyncio.ensure_future(

@@ -79,16 +79,26 @@ def add_domain_counts(session: Session, domain_id: int, day: date, **counts: int
 
 
 def add_daily_counts(
-    connection: Connection, table: Table, key: str, day: date, counts: dict[int, Counter]
+    connection: Connection,
+    table: Table,
+    key: str,
+    day: date,
+    counts: dict[int, Counter],
+    shard: int = 0,
 ) -> None:
-    """Add COUNTS, by owner id (a domain's or an IP's), to the day's rows of TABLE, creating
-    them if needed: one INSERT ... ON CONFLICT DO UPDATE, so writers never race, on either
-    backend."""
+    """Add COUNTS, by owner id (a domain's or an IP's), to the day's rows of TABLE in SHARD
+    (a running sender's own; 0 for everything else), creating them if needed: one INSERT
+    ... ON CONFLICT DO UPDATE, so writers never race, on either backend."""
     if not counts:
         return
     fields = tuple(sorted({field for counter in counts.values() for field in counter}))
     rows = [
-        {"c_owner": owner, "c_day": day, **{f"c_{f}": counter.get(f, 0) for f in fields}}
+        {
+            "c_owner": owner,
+            "c_day": day,
+            "c_shard": shard,
+            **{f"c_{f}": counter.get(f, 0) for f in fields},
+        }
         for owner, counter in sorted(counts.items())
     ]
     connection.execute(_upsert(connection.dialect.name, table, key, fields), rows)
@@ -103,10 +113,11 @@ def _upsert(dialect: str, table: Table, key: str, fields: tuple[str, ...]) -> In
         {
             key: bindparam("c_owner"),
             "day": bindparam("c_day", type_=table.c.day.type),
+            "shard": bindparam("c_shard"),
             **{field: bindparam(f"c_{field}") for field in fields},
         }
     )
     return statement.on_conflict_do_update(
-        index_elements=[table.c[key], table.c.day],
+        index_elements=[table.c[key], table.c.day, table.c.shard],
         set_={field: table.c[field] + statement.excluded[field] for field in fields},
     )

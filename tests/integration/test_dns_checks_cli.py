@@ -17,6 +17,7 @@ from app.sender import run_sender
 from app.services import dkim, dns_checks
 from data.db import session_scope
 from data.models import AuditEvent
+from tests.clock_moves import move_clock
 from tests.command_line import Cli
 from tests.factories import build_world, user
 from tests.sending_world import relay_options
@@ -226,3 +227,24 @@ def test_the_sender_runs_every_check_in_its_maintenance(cli, engine):
         checked = dns_checks.domain_checks(session, user(session, "bruno"), "bolt.example")
     assert (checked.state, checked.summary) == ("ok", "all checks pass")
     assert checked.checked_at is not None and checked.checked_at.isoformat() == CHECKED_AT
+
+
+def test_senders_share_the_periodic_checks_one_run_an_interval(cli, engine):
+    """The checks are about the whole inventory: a sender that starts within the interval
+    of another's run leaves them be; one that starts after it runs them."""
+    options = {"dns_check_seconds": 3600}
+    records = {**platform(), **published(cli, "bolt.example")}
+    with serve(cli, records), LoopbackSink() as sink, settings.in_force(settings.Settings.load()):
+        asyncio.run(run_sender(engine, relay_options(sink, **options)))
+    assert ip_state(cli, "127.0.0.4") == "active"
+
+    listed = {**platform({"127.0.0.4": "127.0.0.2"}), **published(cli, "bolt.example")}
+    move_clock("2026-11-26T09:50:00")
+    with serve(cli, listed), LoopbackSink() as sink, settings.in_force(settings.Settings.load()):
+        asyncio.run(run_sender(engine, relay_options(sink, **options)))
+    assert ip_state(cli, "127.0.0.4") == "active"
+
+    move_clock("2026-11-26T10:05:00")
+    with serve(cli, listed), LoopbackSink() as sink, settings.in_force(settings.Settings.load()):
+        asyncio.run(run_sender(engine, relay_options(sink, **options)))
+    assert ip_state(cli, "127.0.0.4") == "blocklisted"

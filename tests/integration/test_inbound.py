@@ -28,6 +28,7 @@ from data.models import (
     UnparsedReport,
 )
 from tests.command_line import Cli
+from tests.factories import day_totals
 from tests.feedback_mail import (
     delivery_status_notification,
     feedback_report,
@@ -81,7 +82,7 @@ def suppressed(engine) -> dict[str, str]:
 
 def day_stats(engine, model, key, owner_id):
     with session_scope(engine) as session:
-        return session.exec(select(model).where(getattr(model, key) == owner_id)).one()
+        return day_totals(session, model, key, owner_id)
 
 
 async def test_bounces_complaints_and_unsubscribes_are_heard_counted_and_suppressed(

@@ -186,7 +186,10 @@ def test_four_senders_lose_no_stats_update(postgres_engine, postgres_url):
                 )
             ).all()
         )
+        shards = set(session.execute(text("SELECT shard FROM domain_daily_stats")).scalars())
     assert len(deliveries) == count
+    # Each sender that sent added to rows of its own, so none waited for another's.
+    assert shards <= {1, 2, 3, 4} and len(shards) == sum(1 for claimed in claims if claimed)
     assert ip_sent == dict(by_peer)
     assert domain_sent == dict(by_domain)
 
@@ -476,3 +479,29 @@ def test_two_hosts_ride_out_a_database_restart_and_send_each_message_once(privat
         f"\ntwo-host restart drill: {count:,} messages, PostgreSQL stopped once for "
         f"{DRILL_LEASE + 2} s with about {leased} messages leased, 0 twice"
     )
+
+
+def test_each_running_sender_has_a_stats_shard_of_its_own(engine):
+    now = clock.now()
+    first, second = (
+        store.announce(
+            engine, worker_id=worker, hostname="mx", addresses=frozenset(), now=now
+        ).shard
+        for worker in ("mx:1", "mx:2")
+    )
+    assert (first, second) == (1, 2)
+    again = store.announce(engine, worker_id="mx:1", hostname="mx", addresses=frozenset(), now=now)
+    assert again.shard == 1
+    store.withdraw(engine, worker_id="mx:1")
+    third = store.announce(engine, worker_id="mx:3", hostname="mx", addresses=frozenset(), now=now)
+    assert third.shard == 1
+
+
+def test_one_sender_at_a_time_takes_a_periodic_task(engine):
+    now = clock.now()
+    every = timedelta(hours=1)
+    assert store.take_upkeep_turn(engine, name="checks", now=now, every=every)
+    assert not store.take_upkeep_turn(engine, name="checks", now=now, every=every)
+    assert not store.take_upkeep_turn(engine, name="checks", now=now + every / 2, every=every)
+    assert store.take_upkeep_turn(engine, name="other", now=now, every=every)
+    assert store.take_upkeep_turn(engine, name="checks", now=now + every, every=every)

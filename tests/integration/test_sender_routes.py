@@ -28,7 +28,7 @@ from data.models import (
     WarmupState,
 )
 from tests.clock_moves import move_clock
-from tests.factories import user
+from tests.factories import day_totals, user
 from tests.sending_world import (
     domain,
     enqueue,
@@ -118,7 +118,7 @@ async def test_a_campaign_from_a_transactional_domain_is_refused_and_a_queued_on
     assert rejected.status == MessageStatus.REJECTED
     assert "broadcasts from it are refused" in rejected.last_reply
     with session_scope(engine) as session:
-        day = session.get(DomainDailyStat, (rejected.domain_id, clock.today()))
+        day = day_totals(session, DomainDailyStat, "domain_id", rejected.domain_id)
         assert day.rejected == 1 and day.sent == 0
 
 
@@ -259,7 +259,7 @@ async def test_replies_4xx_defer_with_backoff_5xx_bounce_and_stats_add_up(sendin
         assert message.finished_at == clock.now()
     the_domain = domain(engine, "offers.bolt.example")
     with session_scope(engine) as session:
-        day = session.get(DomainDailyStat, (the_domain.id, clock.today()))
+        day = day_totals(session, DomainDailyStat, "domain_id", the_domain.id)
         assert (day.sent, day.deferred, day.bounced, day.campaign_sent) == (4, 3, 2, 4)
         ip_rows = session.exec(select(IpDailyStat).where(IpDailyStat.day == clock.today())).all()
         assert sum(r.sent for r in ip_rows) == 4 and sum(r.bounced for r in ip_rows) == 2

@@ -96,6 +96,6 @@ def test_counts_add_to_the_days_row_or_create_it(world):
     with session_scope(world) as session:
         stats.add_domain_counts(session, acme, TODAY - timedelta(days=1), bounced=1)
     with Session(world) as session:
-        today = session.get(DomainDailyStat, (acme, TODAY))
+        today = session.get(DomainDailyStat, (acme, TODAY, 0))
         assert (today.rejected, today.sent, today.bounced) == (5, 10, 0)
-        assert session.get(DomainDailyStat, (acme, TODAY - timedelta(days=1))).bounced == 1
+        assert session.get(DomainDailyStat, (acme, TODAY - timedelta(days=1), 0)).bounced == 1

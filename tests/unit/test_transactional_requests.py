@@ -228,7 +228,7 @@ def test_approval_rejects_queued_campaigns_and_broadcasts_with_the_reason(world)
             )
             assert message.finished_at == clock.now()
         domain = get_domain(session, "acme.example")
-        assert session.get(DomainDailyStat, (domain.id, clock.today())).rejected == 3
+        assert session.get(DomainDailyStat, (domain.id, clock.today(), 0)).rejected == 3
         assert session.get(Message, receipt).status == MessageStatus.QUEUED
         assert session.get(Message, other_domain).status == MessageStatus.QUEUED
         event = session.exec(

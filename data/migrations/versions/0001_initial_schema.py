@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 13:20:20.620050
+Create Date: 2026-12-02 15:14:21.330032
 """
 from alembic import op
 import sqlalchemy as sa
@@ -62,12 +62,19 @@ def upgrade() -> None:
     sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('last_seen_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('draining', sa.Boolean(), nullable=False),
-    sa.PrimaryKeyConstraint('worker_id')
+    sa.Column('shard', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('worker_id'),
+    sa.UniqueConstraint('shard')
     )
     op.create_table('server_secrets',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+    op.create_table('upkeep_runs',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('account_hourly_counts',
@@ -240,6 +247,7 @@ def upgrade() -> None:
     op.create_table('domain_daily_stats',
     sa.Column('domain_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
     sa.Column('sent', sa.Integer(), nullable=False),
     sa.Column('deferred', sa.Integer(), nullable=False),
     sa.Column('bounced', sa.Integer(), nullable=False),
@@ -250,7 +258,7 @@ def upgrade() -> None:
     sa.Column('soft_bounced', sa.Integer(), nullable=False),
     sa.Column('unsubscribes', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['domain_id'], ['domains.id'], ),
-    sa.PrimaryKeyConstraint('domain_id', 'day')
+    sa.PrimaryKeyConstraint('domain_id', 'day', 'shard')
     )
     with op.batch_alter_table('domain_daily_stats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_domain_daily_stats_day'), ['day'], unique=False)
@@ -258,13 +266,14 @@ def upgrade() -> None:
     op.create_table('ip_daily_stats',
     sa.Column('ip_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
     sa.Column('sent', sa.Integer(), nullable=False),
     sa.Column('deferred', sa.Integer(), nullable=False),
     sa.Column('bounced', sa.Integer(), nullable=False),
     sa.Column('complaints', sa.Integer(), nullable=False),
     sa.Column('soft_bounced', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['ip_id'], ['ip_addresses.id'], ),
-    sa.PrimaryKeyConstraint('ip_id', 'day')
+    sa.PrimaryKeyConstraint('ip_id', 'day', 'shard')
     )
     with op.batch_alter_table('ip_daily_stats', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ip_daily_stats_day'), ['day'], unique=False)
@@ -555,6 +564,7 @@ def downgrade() -> None:
 
     op.drop_table('pools')
     op.drop_table('account_hourly_counts')
+    op.drop_table('upkeep_runs')
     op.drop_table('server_secrets')
     op.drop_table('sender_hosts')
     with op.batch_alter_table('message_contents', schema=None) as batch_op:
