@@ -353,13 +353,16 @@ async def _run_until_signalled(options: SenderOptions, progress) -> SenderStats:
 
 
 class ProgressLine:
-    """Totals and rates once a second: one rewritten line on a terminal, a line every 10 s otherwise."""
+    """Totals and rates once a second: one rewritten line on a terminal, a line every 10 s
+    otherwise, and the last totals at the end either way."""
 
     def __init__(self, terminal: bool) -> None:
         self.terminal = terminal
         self.last_sent = 0
         self.last_time = time.monotonic()
         self.last_printed = 0.0
+        # The latest line not yet printed (off a terminal, lines are printed 10 s apart).
+        self.unprinted: str | None = None
 
     def __call__(self, stats: SenderStats) -> None:
         moment = time.monotonic()
@@ -377,10 +380,15 @@ class ProgressLine:
         elif moment - self.last_printed >= 10:
             print(line, file=sys.stderr, flush=True)
             self.last_printed = moment
+            self.unprinted = None
+        else:
+            self.unprinted = line
 
     def finish(self) -> None:
         if self.terminal:
             print(file=sys.stderr)
+        elif self.unprinted is not None:
+            print(self.unprinted, file=sys.stderr, flush=True)
 
 
 def _read_message(name: str) -> bytes:
