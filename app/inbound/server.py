@@ -5,10 +5,12 @@ like a token (`b-<id>-<mac>` or `u-<id>-<mac>`), so it can never relay or collec
 anyone else's mail; any other recipient gets 550 5.1.1. A token whose signature does
 not hold is accepted and dropped with a log line: refusing it would send a bounce of
 a bounce, and tell a prober which tokens are real. Each accepted mail is read
-(`app.feedback.reports`) and recorded (`app.services.feedback`) in a thread; mail
-that arrives meanwhile shares the next transaction, each in its own savepoint. When
-the database cannot be written the client is told to try later (451), so nothing
-is lost. Domains that a hard bounce or a
+(`app.feedback.reports`) as it arrives, on the event loop, and recorded
+(`app.services.feedback`) in a thread; mail that arrives meanwhile shares the next
+transaction, written together (one read of the messages they name, one update of
+the daily counts). Should that transaction fail, the batch is written again with
+each mail in its own savepoint, so only a mail whose own recording fails is told
+to try later (451), and nothing is lost. Domains that a hard bounce or a
 complaint may have pushed over their pool's limits are checked once a second.
 """
 
@@ -21,12 +23,12 @@ import re
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import settings
 from app.feedback.reports import read_report
-from app.rules.return_path import MessageToken, read_address
+from app.rules.return_path import read_address
 from app.services import feedback, health
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
 from app.smtp.batches import BatchWriter
@@ -42,8 +44,8 @@ NOT_HERE = (
 )
 TRY_LATER = "451 4.3.0 The report could not be recorded just now; please try again later."
 HEALTH_INTERVAL_SECONDS = 1.0
-# One mail as received: its content, envelope sender, and each signed recipient's token.
-_Mail = tuple[bytes, str, list[tuple[str, MessageToken]]]
+# One mail as received and read: a report for each signed recipient.
+_Mail = list[feedback.MailedReport]
 
 
 def token_shaped(address: str) -> bool:
@@ -80,8 +82,15 @@ class InboundHandler:
                 tokens.append((address, token))
         if not tokens:
             return "250 2.0.0 OK"
+        mail_from = envelope.mail_from or ""
+        mail = [
+            feedback.MailedReport(
+                token, read_report(raw, token.purpose.value), raw, mail_from, address
+            )
+            for address, token in tokens
+        ]
         try:
-            heard = await self.writer.do((raw, envelope.mail_from or "", tokens))
+            heard = await self.writer.do(mail)
         except Exception:
             # The sender keeps the mail and tries again: better than losing a report.
             log.exception("could not record mail to %s", ", ".join(a for a, _ in tokens))
@@ -93,39 +102,31 @@ class InboundHandler:
         return "250 2.0.0 OK"
 
     def _record_batch(self, jobs: list[_Mail]) -> list[list[feedback.Heard] | Exception]:
-        """Record each mail of the batch in its own savepoint of one transaction, so one
-        that fails is told to try later alone."""
-        results: list[list[feedback.Heard] | Exception] = []
-        if len(jobs) == 1:
-            # Alone in its transaction, a mail needs no savepoint: a failure undoes it all.
+        """Record the batch's mails together in one transaction; if that fails, again each
+        in its own savepoint, so one that fails is told to try later alone."""
+        try:
             with self.engine.begin() as connection:
-                return [self._record(connection, *jobs[0])]
+                heard = feedback.record_mails(connection, [each for mail in jobs for each in mail])
+        except Exception:
+            if len(jobs) == 1:
+                raise
+            log.warning("could not record %d mails together; recording each alone", len(jobs))
+        else:
+            answers: list[list[feedback.Heard] | Exception] = []
+            for mail in jobs:
+                answers.append(heard[: len(mail)])
+                heard = heard[len(mail) :]
+            return answers
+        results: list[list[feedback.Heard] | Exception] = []
         with self.engine.begin() as connection:
-            for raw, mail_from, tokens in jobs:
+            for mail in jobs:
                 try:
                     with connection.begin_nested():
-                        results.append(self._record(connection, raw, mail_from, tokens))
+                        results.append(feedback.record_mails(connection, mail))
                 except Exception as error:
                     # Undone alone, and told to that mail's sender (451), not to the batch.
                     results.append(error)
         return results
-
-    @staticmethod
-    def _record(
-        connection: Connection,
-        raw: bytes,
-        mail_from: str,
-        tokens: list[tuple[str, MessageToken]],
-    ) -> list[feedback.Heard]:
-        heard = []
-        for address, token in tokens:
-            report = read_report(raw, token.purpose.value)
-            heard.append(
-                feedback.record_mail(
-                    connection, token, report, raw=raw, mail_from=mail_from, rcpt_to=address
-                )
-            )
-        return heard
 
     async def check_health(self) -> None:
         """Now and then, the pool limits of the domains whose counts just went up."""

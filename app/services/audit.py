@@ -74,13 +74,13 @@ def record_at_once(connection: Connection, **event: Any) -> None:
     connection.execute(_INSERT_EVENT, _event_row(**event))
 
 
-def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
+def record_many(database: Session | Connection, events: Sequence[dict[str, Any]]) -> None:
     """EVENTS (each the keywords of `record`) written now in one statement: for changes of
-    thousands of rows at once (an inventory file), where an ORM object and a flush per
-    event cost more than the change itself. Whatever they refer to must already be in
-    the database."""
+    many rows at once (an inventory file, a batch of submissions), where an ORM object and
+    a flush per event cost more than the change itself. Whatever they refer to must
+    already be in the database."""
     if events:
-        session.execute(_INSERT_EVENT, [_event_row(**event) for event in events])
+        database.execute(_INSERT_EVENT, [_event_row(**event) for event in events])
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import Insert, bindparam, func, insert, select, update
@@ -167,6 +167,18 @@ def _account_of_message_id(connection: Connection, header_id: str) -> int | None
 # Reports by mail ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class MailedReport:
+    """One report as the listener read it: from RAW, mailed by MAIL_FROM to RCPT_TO, whose
+    signed TOKEN names one message."""
+
+    token: MessageToken
+    report: Report
+    raw: bytes
+    mail_from: str
+    rcpt_to: str
+
+
 def record_mail(
     connection: Connection,
     token: MessageToken,
@@ -178,10 +190,34 @@ def record_mail(
 ) -> Heard:
     """Record what REPORT, read from RAW mailed to RCPT_TO (whose signed TOKEN names one
     message), says about that message. One transaction, the caller's."""
-    sent = _sent_messages(connection, [token.message_id]).get(token.message_id)
+    [heard] = record_mails(connection, [MailedReport(token, report, raw, mail_from, rcpt_to)])
+    return heard
+
+
+def record_mails(connection: Connection, mails: list[MailedReport]) -> list[Heard]:
+    """Record each of MAILS as `record_mail` does, in order, in the caller's transaction:
+    the messages they name read with one query, and the daily counts they add written
+    once for them all."""
+    sent = _sent_messages(connection, sorted({mail.token.message_id for mail in mails}))
+    counted: list[tuple[_Sent, Counter]] = []
+    heard = [_record_one(connection, sent, mail, counted) for mail in mails]
+    _count(connection, counted)
+    return heard
+
+
+def _record_one(
+    connection: Connection,
+    messages: dict[int, _Sent],
+    mail: MailedReport,
+    counted: list[tuple[_Sent, Counter]],
+) -> Heard:
+    token, report, rcpt_to = mail.token, mail.report, mail.rcpt_to
+    sent = messages.get(token.message_id)
 
     def keep(reason: str) -> Heard:
-        _keep_unparsed(connection, sent, raw, mail_from=mail_from, rcpt_to=rcpt_to, reason=reason)
+        _keep_unparsed(
+            connection, sent, mail.raw, mail_from=mail.mail_from, rcpt_to=rcpt_to, reason=reason
+        )
         return Heard("unparsed", reason)
 
     if sent is None:
@@ -211,22 +247,36 @@ def record_mail(
     if token.purpose != expected:
         return keep(f"A {report.kind.value} sent to a {token.purpose.name.lower()} address.")
     if report.kind == ReportKind.BOUNCE:
-        return _bounce_by_mail(connection, sent, report)
-    if report.kind == ReportKind.COMPLAINT:
-        return _record(
+        heard = _bounce_by_mail(connection, sent, report, counted)
+    elif report.kind == ReportKind.COMPLAINT:
+        heard = _record(
             connection,
             sent,
             FeedbackKind.COMPLAINT,
+            counted,
             source="report",
             code=report.feedback_type,
             text=report.reason,
         )
-    return _record(
-        connection, sent, FeedbackKind.UNSUBSCRIBE, source="report", code=None, text=report.reason
-    )
+    else:
+        heard = _record(
+            connection,
+            sent,
+            FeedbackKind.UNSUBSCRIBE,
+            counted,
+            source="report",
+            code=None,
+            text=report.reason,
+        )
+    if heard.outcome == FeedbackKind.BOUNCE.value and sent.status == MessageStatus.SENT:
+        # Later reports of the same batch about it see it bounced, as a later batch would.
+        messages[sent.id] = replace(sent, status=MessageStatus.BOUNCED.value)
+    return heard
 
 
-def _bounce_by_mail(connection: Connection, sent: _Sent, report: Report) -> Heard:
+def _bounce_by_mail(
+    connection: Connection, sent: _Sent, report: Report, counted: list[tuple[_Sent, Counter]]
+) -> Heard:
     # Each message has one recipient; the report's own spelling of it may differ (a
     # forward, an alias), and the signed address already says which message it was.
     wanted = sent.to_addr.lower()
@@ -235,6 +285,7 @@ def _bounce_by_mail(connection: Connection, sent: _Sent, report: Report) -> Hear
         connection,
         sent,
         FeedbackKind.BOUNCE,
+        counted,
         source="report",
         code=failure.status,
         text=failure.diagnostic or report.reason,
@@ -246,6 +297,7 @@ def _record(
     connection: Connection,
     sent: _Sent,
     kind: FeedbackKind,
+    counted: list[tuple[_Sent, Counter]],
     *,
     source: str,
     code: str | None,
@@ -253,6 +305,8 @@ def _record(
     bounce: Severity | None = None,
     by: str = "system",
 ) -> Heard:
+    """Store one event, act on it, and add what it counts to COUNTED, which the caller
+    writes into the daily stats (once for a whole batch)."""
     if not _insert_events(connection, [(sent, kind, bounce, source, code, text)]):
         return Heard(
             "duplicate", f"A second {kind.value} report for {sent.message_id}; counted once."
@@ -263,7 +317,7 @@ def _record(
         # Accepted, then bounced: the receiver's later word replaces its first.
         counts["sent"] -= 1
         connection.execute(_MARK_BOUNCED, {"f_id": sent.id, "f_reply": one_line(text, TEXT_LIMIT)})
-    _count(connection, [(sent, counts)])
+    counted.append((sent, counts))
     _suppress(connection, sent, kind, bounce, text, by)
     judged = counter in ("bounced", "complaints")
     words = f"{bounce.value} bounce" if bounce else kind.value
@@ -306,11 +360,13 @@ def record_complaints_by_hand(
     their recipients suppressed exactly as a feedback report's would be, once per message.
     One transaction, the caller's."""
     sent = _sent_messages(connection, message_ids)
-    return [
+    counted: list[tuple[_Sent, Counter]] = []
+    heard = [
         _record(
             connection,
             sent[message_id],
             FeedbackKind.COMPLAINT,
+            counted,
             source="manual",
             code=None,
             text=note,
@@ -318,6 +374,8 @@ def record_complaints_by_hand(
         )
         for message_id in message_ids
     ]
+    _count(connection, counted)
+    return heard
 
 
 @functools.cache

@@ -2,10 +2,13 @@
 submission and tests.
 
 Every way in (`enqueue` by subject, `enqueue --eml` with a whole message, an
-SMTP submission) ends in `_queue`, which holds the rules once: the message
+SMTP submission) ends in `_queue_many`, which holds the rules once: the message
 kind, the From domain belonging to the sender's account, the transactional
 pool's refusal of campaigns and broadcasts, and the account's hourly rate.
-A refusal writes nothing.
+A refusal writes nothing. The SMTP submission server hands over the messages
+that arrived together as one batch: every one is checked before any is
+written, so each refusal stays its own, and the accepted ones are written with
+one statement per table rather than a handful per message.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -173,11 +176,19 @@ def submit(
 ) -> EnqueueResult:
     """Queue a message handed over by SMTP submission: one copy to each envelope recipient,
     of the kind the credential sends."""
+    return _queue_one(session, prepare_submission(login, raw=raw, recipients=recipients))
+
+
+def prepare_submission(
+    login: SubmissionLogin, *, raw: bytes, recipients: list[str]
+) -> QueueRequest:
+    """Read and check a submitted message as far as that needs no database (its size, its
+    form, its From, its declared kind, its recipients), or refuse it in one sentence. The
+    submission server runs this as the message arrives, before handing it to its writer."""
     limits = settings.current()
     message = contents.prepare(raw, max_bytes=limits.submission_max_bytes)
     _check_declared_kind(message, login.kind, f"credential {login.username}")
-    return _queue(
-        session,
+    return QueueRequest(
         _credential(login),
         kind=login.kind,
         from_addr=parse_address(message.from_addr, "from")[0],
@@ -185,6 +196,15 @@ def submit(
         subject=message.subject,
         content=message,
     )
+
+
+def submit_many(
+    connection: Connection, requests: list[QueueRequest]
+) -> list[EnqueueResult | MailpoolsError]:
+    """Queue prepared submissions in the caller's transaction: one result per request, in
+    order, a refusal for those refused. A refused request writes nothing and changes
+    nothing for the others."""
+    return _queue_many(connection, requests)
 
 
 def _check_declared_kind(message: contents.PreparedMessage, kind: str, source: str) -> None:
@@ -222,27 +242,48 @@ class _SendingDomain:
     account_id: int
 
 
-# Read for every message queued: Core, not an ORM load, as submission pays it per message.
-_DOMAIN_BY_NAME = select(
+@dataclass(frozen=True)
+class QueueRequest:
+    """One message to queue: COPIES copies to each of RECIPIENTS (already checked)."""
+
+    queuer: Queuer
+    kind: str
+    from_addr: str
+    recipients: list[str]
+    subject: str
+    copies: int = 1
+    content: contents.PreparedMessage | None = None
+
+    @property
+    def domain_name(self) -> str:
+        return self.from_addr.rpartition("@")[2]
+
+
+# Read for every batch queued: Core, not an ORM load, as submission pays it per batch.
+_DOMAINS_BY_NAME = select(
     DOMAINS.c.id, DOMAINS.c.name, DOMAINS.c.account_id, DOMAINS.c.sending_mode
-).where(DOMAINS.c.name == bindparam("name"))
+).where(DOMAINS.c.name.in_(bindparam("names", expanding=True)))
 
 
-def _sending_domain(
-    connection: Connection, queuer: Queuer, domain_name: str, kind: str
-) -> _SendingDomain:
+def _domains_named(connection: Connection, requests: list[QueueRequest]) -> dict[str, Row]:
+    """The domains the requests send from, by name: one query for the whole batch."""
+    # A name that does not print matches nothing (and PostgreSQL refuses a NUL in a query).
+    names = {policy.normalise_domain(request.domain_name) for request in requests}
+    wanted = sorted(name for name in names if name.isprintable())
+    if not wanted:
+        return {}
+    return {row.name: row for row in connection.execute(_DOMAINS_BY_NAME, {"names": wanted})}
+
+
+def _sending_domain(domains: dict[str, Row], request: QueueRequest) -> _SendingDomain:
+    queuer, kind = request.queuer, request.kind
     if kind not in set(MessageKind):
         raise MailpoolsError(
             f"{kind!r} is not a message kind; use transactional, campaign or broadcast.",
             field="kind",
         )
-    wanted = policy.normalise_domain(domain_name)
-    # A name that does not print matches nothing (and PostgreSQL refuses a NUL in a query).
-    row = (
-        connection.execute(_DOMAIN_BY_NAME, {"name": wanted}).first()
-        if wanted.isprintable()
-        else None
-    )
+    wanted = policy.normalise_domain(request.domain_name)
+    row = domains.get(wanted)
     other_account = row is not None and row.account_id != queuer.account_id
     # Another account's domain is refused in the words used for one that does not exist,
     # so a refusal tells nothing about other accounts.
@@ -251,7 +292,7 @@ def _sending_domain(
             f"{one_line(wanted, 80)} is not a sending domain of this account.", field="from"
         )
     if row is None or (other_account and queuer.account_id is not None):
-        raise no_such_domain(domain_name)
+        raise no_such_domain(request.domain_name)
     domain = _SendingDomain(row.id, row.name, row.account_id)
     if queuer.account_id is None:
         raise PermissionDenied(
@@ -265,93 +306,177 @@ def _sending_domain(
     return domain
 
 
-def _queue(
-    session: Session,
-    queuer: Queuer,
-    *,
-    kind: str,
-    from_addr: str,
-    recipients: list[str],
-    subject: str,
-    copies: int = 1,
-    content: contents.PreparedMessage | None = None,
-) -> EnqueueResult:
-    """The one place messages enter the outbox; nothing is written unless all of it is."""
-    domain_name = from_addr.rpartition("@")[2]
-    # One connection for every statement: asking the session for it each time costs.
-    connection = session.connection()
-    domain = _sending_domain(connection, queuer, domain_name, kind)
-    listed = suppressions.suppressed_among(connection, domain.account_id, recipients)
-    count = len(recipients) * copies
-    now = clock.now()
-    queued_count = (len(recipients) - len(listed)) * copies
-    if queued_count:
-        _count_against_hourly_limit(connection, domain.account_id, queued_count, now)
-    ids = [new_message_id(domain.name) for _ in range(min(count, _INSERT_CHUNK))]
-    content_id = (
-        contents.store(connection, content.completed(ids[0], now), now) if content else None
-    )
-    message_ids: list[str] = []
-    pairs = ((recipient, copy) for recipient in recipients for copy in range(copies))
-    written = 0
-    while written < count:
-        rows = []
-        for _ in range(min(_INSERT_CHUNK, count - written)):
-            recipient, _copy = next(pairs)
-            message_id = ids[written] if written < len(ids) else new_message_id(domain.name)
-            written += 1
-            suppressed = recipient in listed
-            if len(message_ids) < RETURNED_IDS and not suppressed:
-                message_ids.append(message_id)
-            rows.append(
-                {
-                    "message_id": message_id,
-                    "domain_id": domain.id,
-                    "from_addr": from_addr,
-                    "to_addr": recipient,
-                    "subject": subject,
-                    "kind": kind,
-                    "status": (
-                        MessageStatus.SUPPRESSED if suppressed else MessageStatus.QUEUED
-                    ).value,
-                    "attempts": 0,
-                    "created_at": now,
-                    "next_attempt_at": now,
-                    "finished_at": now if suppressed else None,
-                    "last_reply": suppressions.NOT_SENT if suppressed else None,
-                    "content_id": content_id,
-                }
-            )
-        connection.execute(insert(MESSAGES), rows)
-    after: dict[str, object] = {
-        "kind": kind,
-        "count": queued_count,
-        "to": recipients[0],
-        "subject": subject,
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """A request that passed every check, with what writing it needs."""
+
+    position: int
+    request: QueueRequest
+    domain: _SendingDomain
+    # Its recipients on the account's suppression list.
+    listed: set[str]
+
+    @property
+    def queued_count(self) -> int:
+        return (len(self.request.recipients) - len(self.listed)) * self.request.copies
+
+
+def _queue_one(session: Session, request: QueueRequest) -> EnqueueResult:
+    [result] = _queue_many(session.connection(), [request])
+    if isinstance(result, MailpoolsError):
+        raise result
+    return result
+
+
+def _queue(session: Session, queuer: Queuer, **request: Any) -> EnqueueResult:
+    """The one place a single request enters the outbox; nothing is written unless all of it is."""
+    return _queue_one(session, QueueRequest(queuer, **request))
+
+
+def _queue_many(
+    connection: Connection, requests: list[QueueRequest]
+) -> list[EnqueueResult | MailpoolsError]:
+    """The one place messages enter the outbox. Every request is checked first (its domain,
+    then the hourly rate, with the suppression list read once for the batch); the accepted
+    ones are then written together, so a refused one leaves nothing behind."""
+    results: list[EnqueueResult | MailpoolsError | None] = [None] * len(requests)
+    domains = _domains_named(connection, requests)
+    checked: list[tuple[int, QueueRequest, _SendingDomain]] = []
+    for position, request in enumerate(requests):
+        try:
+            checked.append((position, request, _sending_domain(domains, request)))
+        except MailpoolsError as refusal:
+            results[position] = refusal
+    addresses: dict[int, set[str]] = {}
+    for _, request, domain in checked:
+        addresses.setdefault(domain.account_id, set()).update(request.recipients)
+    listed = {
+        account_id: suppressions.suppressed_among(connection, account_id, given)
+        for account_id, given in addresses.items()
     }
-    if len(recipients) > 1:
-        after["recipients"] = len(recipients)
-    if listed:
-        after["suppressed"] = sorted(listed)
+    candidates = [
+        _Accepted(position, request, domain, listed[domain.account_id] & set(request.recipients))
+        for position, request, domain in checked
+    ]
+    now = clock.now()
+    refusals = _count_against_hourly_limits(
+        connection, [(each.domain.account_id, each.queued_count) for each in candidates], now
+    )
+    accepted = []
+    for each, over_limit in zip(candidates, refusals, strict=True):
+        if over_limit is None:
+            accepted.append(each)
+        else:
+            results[each.position] = over_limit
+    for each, result in zip(accepted, _write(connection, accepted, now), strict=True):
+        results[each.position] = result
+    return [result for result in results if result is not None]
+
+
+def _write(connection: Connection, accepted: list[_Accepted], now: datetime) -> list[EnqueueResult]:
+    """Store ACCEPTED's contents, messages and audit events: one statement per table (the
+    messages in chunks) for the whole batch."""
+    first_ids = [new_message_id(each.domain.name) for each in accepted]
+    with_content = [
+        (first_id, each.request.content)
+        for first_id, each in zip(first_ids, accepted, strict=True)
+        if each.request.content is not None
+    ]
+    content_ids = iter(
+        contents.store_many(
+            connection,
+            [content.completed(first_id, now) for first_id, content in with_content],
+            now,
+        )
+    )
+    results: list[EnqueueResult] = []
+    events: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for first_id, each in zip(first_ids, accepted, strict=True):
+        request, domain, listed = each.request, each.domain, each.listed
+        content_id = next(content_ids) if request.content is not None else None
+        message_ids: list[str] = []
+        first = True
+        for recipient in request.recipients:
+            suppressed = recipient in listed
+            for _copy in range(request.copies):
+                message_id = first_id if first else new_message_id(domain.name)
+                first = False
+                if len(message_ids) < RETURNED_IDS and not suppressed:
+                    message_ids.append(message_id)
+                rows.append(
+                    _message_row(
+                        request, domain, recipient, message_id, content_id, now, suppressed
+                    )
+                )
+                if len(rows) >= _INSERT_CHUNK:
+                    connection.execute(insert(MESSAGES), rows)
+                    rows = []
+        events.append(_enqueue_event(each, content_id))
+        results.append(
+            EnqueueResult(
+                domain=domain.name,
+                kind=request.kind,
+                count=each.queued_count,
+                message_ids=message_ids,
+                suppressed=sorted(listed),
+            )
+        )
+    if rows:
+        connection.execute(insert(MESSAGES), rows)
+    audit.record_many(connection, events)
+    return results
+
+
+def _message_row(
+    request: QueueRequest,
+    domain: _SendingDomain,
+    recipient: str,
+    message_id: str,
+    content_id: int | None,
+    now: datetime,
+    suppressed: bool,
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "domain_id": domain.id,
+        "from_addr": request.from_addr,
+        "to_addr": recipient,
+        "subject": request.subject,
+        "kind": request.kind,
+        "status": (MessageStatus.SUPPRESSED if suppressed else MessageStatus.QUEUED).value,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "finished_at": now if suppressed else None,
+        "last_reply": suppressions.NOT_SENT if suppressed else None,
+        "content_id": content_id,
+    }
+
+
+def _enqueue_event(each: _Accepted, content_id: int | None) -> dict[str, Any]:
+    request = each.request
+    after: dict[str, object] = {
+        "kind": request.kind,
+        "count": each.queued_count,
+        "to": request.recipients[0],
+        "subject": request.subject,
+    }
+    if len(request.recipients) > 1:
+        after["recipients"] = len(request.recipients)
+    if each.listed:
+        after["suppressed"] = sorted(each.listed)
     if content_id is not None:
         after["content_id"] = content_id
-    audit.record_at_once(
-        connection,
-        actor=queuer.name,
-        action="message.enqueue",
-        entity="domain",
-        entity_id=domain.name,
-        account_id=domain.account_id,
-        domain_id=domain.id,
-        after=after,
-    )
-    return EnqueueResult(
-        domain=domain.name,
-        kind=kind,
-        count=queued_count,
-        message_ids=message_ids,
-        suppressed=sorted(listed),
-    )
+    return {
+        "actor": request.queuer.name,
+        "action": "message.enqueue",
+        "entity": "domain",
+        "entity_id": each.domain.name,
+        "account_id": each.domain.account_id,
+        "domain_id": each.domain.id,
+        "after": after,
+    }
 
 
 def _add_to_hour(insert_into: Callable[[Table], Any]) -> Any:
@@ -373,20 +498,58 @@ def _hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _count_against_hourly_limit(
-    connection: Connection, account_id: int, count: int, now: datetime
-) -> None:
-    """Add COUNT to the account's messages this clock hour, or refuse if that passes its limit."""
+_TAKE_FROM_HOUR = (
+    update(HOURLY_COUNTS)
+    .where(
+        HOURLY_COUNTS.c.account_id == bindparam("h_account"),
+        HOURLY_COUNTS.c.hour == bindparam("h_hour"),
+    )
+    .values(queued=HOURLY_COUNTS.c.queued - bindparam("h_taken"))
+)
+
+
+def _count_against_hourly_limits(
+    connection: Connection, counts: list[tuple[int, int]], now: datetime
+) -> list[MailpoolsError | None]:
+    """Add each (account, count) of COUNTS, in order, to the account's messages this clock
+    hour; one that would pass the account's limit is refused (its refusal in its place) and
+    not counted. One statement per account, and a second only when a limit is reached."""
     limit = settings.current().account_hourly_limit
     hour = _hour_of(now)
-    queued = connection.execute(
-        _ADD_TO_HOUR[connection.dialect.name],
-        {"account_id": account_id, "hour": hour, "queued": count},
-    ).scalar_one()
-    if queued > limit:
-        minutes = max(1, round((hour + timedelta(hours=1) - now).total_seconds() / 60))
-        raise MailpoolsError(
-            f"This account has reached its limit of {limit:,} messages an hour; "
-            f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            field="rate",
+    totals: dict[int, int] = {}
+    for account_id, count in counts:
+        totals[account_id] = totals.get(account_id, 0) + count
+    refusals: list[MailpoolsError | None] = [None] * len(counts)
+    for account_id, total in totals.items():
+        if not total:
+            continue
+        # Added all at once, atomically (no other writer can slip in between a read and
+        # the write); only when that passes the limit are the ones that do not fit found.
+        queued = connection.execute(
+            _ADD_TO_HOUR[connection.dialect.name],
+            {"account_id": account_id, "hour": hour, "queued": total},
+        ).scalar_one()
+        if queued <= limit:
+            continue
+        so_far, taken = queued - total, 0
+        for position, (each_account, count) in enumerate(counts):
+            if each_account != account_id or not count:
+                continue
+            if so_far + count > limit:
+                refusals[position] = _over_hourly_limit(limit, hour, now)
+                taken += count
+            else:
+                so_far += count
+        connection.execute(
+            _TAKE_FROM_HOUR, {"h_account": account_id, "h_hour": hour, "h_taken": taken}
         )
+    return refusals
+
+
+def _over_hourly_limit(limit: int, hour: datetime, now: datetime) -> MailpoolsError:
+    minutes = max(1, round((hour + timedelta(hours=1) - now).total_seconds() / 60))
+    return MailpoolsError(
+        f"This account has reached its limit of {limit:,} messages an hour; "
+        f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        field="rate",
+    )

@@ -69,42 +69,24 @@ def reply_for(error: MailpoolsError) -> str:
     return f"{code} {' '.join(error.message.split())}"
 
 
-class QueueWriter(BatchWriter[tuple[SubmissionLogin, bytes, list[str]], outbox.EnqueueResult]):
-    """Queues submissions a batch at a time (see `app.smtp.batches`). Each runs
-    `outbox.submit` in its own savepoint, so a refusal undoes its own rows only; a commit
-    serves the whole batch; a refusal is raised to its submission alone."""
+class QueueWriter(BatchWriter[outbox.QueueRequest, outbox.EnqueueResult]):
+    """Queues submissions a batch at a time (see `app.smtp.batches`), one transaction
+    each: `outbox.submit_many` checks every message of the batch before it writes the
+    accepted ones together, so a refusal is raised to its submission alone and leaves
+    nothing written."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(self._write)
         self.engine = engine
 
-    async def submit(
-        self, login: SubmissionLogin, raw: bytes, recipients: list[str]
-    ) -> outbox.EnqueueResult:
-        return await self.do((login, raw, recipients))
+    async def submit(self, request: outbox.QueueRequest) -> outbox.EnqueueResult:
+        return await self.do(request)
 
     def _write(
-        self, jobs: list[tuple[SubmissionLogin, bytes, list[str]]]
+        self, jobs: list[outbox.QueueRequest]
     ) -> list[outbox.EnqueueResult | MailpoolsError]:
-        results: list[outbox.EnqueueResult | MailpoolsError] = []
-        if len(jobs) == 1:
-            # Alone in its transaction, a submission needs no savepoint: a refusal undoes it all.
-            login, raw, recipients = jobs[0]
-            try:
-                with session_scope(self.engine) as session:
-                    return [outbox.submit(session, login, raw=raw, recipients=recipients)]
-            except MailpoolsError as refusal:
-                return [refusal]
-        with session_scope(self.engine) as session:
-            for login, raw, recipients in jobs:
-                try:
-                    with session.begin_nested():
-                        results.append(
-                            outbox.submit(session, login, raw=raw, recipients=recipients)
-                        )
-                except MailpoolsError as refusal:
-                    results.append(refusal)
-        return results
+        with self.engine.begin() as connection:
+            return list(outbox.submit_many(connection, jobs))
 
 
 class SubmissionHandler:
@@ -153,9 +135,12 @@ class SubmissionHandler:
         assert login is not None, "aiosmtpd asks for a login before DATA"
         assert envelope.original_content is not None
         try:
-            result = await self.writer.submit(
-                login, envelope.original_content, list(envelope.rcpt_tos)
+            # Read and checked here, as it arrives: a message refused for its form, size or
+            # recipients never reaches the writer, and the writer's thread only writes.
+            request = outbox.prepare_submission(
+                login, raw=envelope.original_content, recipients=list(envelope.rcpt_tos)
             )
+            result = await self.writer.submit(request)
         except MailpoolsError as error:
             return reply_for(error)
         except Exception:

@@ -5,6 +5,7 @@ the sender signed, and the events, counts and suppressions are checked in the da
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiosmtplib
@@ -13,9 +14,11 @@ from sqlmodel import func, select
 
 from app import settings
 from app.demo.sink import Delivery, LoopbackSink
+from app.feedback.reports import read_report
 from app.inbound.server import InboundServer, serve_inbound
-from app.rules.return_path import TokenPurpose, token_address
+from app.rules.return_path import TokenPurpose, read_address, token_address
 from app.sender import run_sender
+from app.services import feedback
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
 from app.settings import Settings
 from data.db import session_scope
@@ -151,6 +154,41 @@ async def test_bounces_complaints_and_unsubscribes_are_heard_counted_and_suppres
     assert listed[0]["message_id"] == gone_row.message_id
     assert cli.json("events", "--as", "alice") == []
     assert len(cli.json("events", "--domain", "offers.bolt.example", "--as", "sam")) == 3
+
+
+async def test_reports_written_together_are_each_judged_as_if_alone(engine, listener):
+    """Reports that arrive together share one transaction and one update of the day's
+    counts; each is still judged on its own: a repeat of a bounce in the same batch is
+    counted once, and the counts of the batch add up."""
+    world(engine)
+    sent = await sent_through_sink(engine, ["one@dest.test", "two@dest.test"])
+    one, two = sent["one@dest.test"], sent["two@dest.test"]
+    secret = listener.handler.secret
+
+    def read(delivery: Delivery, recipient: str) -> list[feedback.MailedReport]:
+        content = delivery_status_notification(delivery.content, delivery.mail_from, recipient)
+        token = read_address(secret, delivery.mail_from)
+        assert token is not None
+        report = read_report(content, token.purpose.value)
+        return [feedback.MailedReport(token, report, content, "", delivery.mail_from)]
+
+    batch = [read(one, "one@dest.test"), read(one, "one@dest.test"), read(two, "two@dest.test")]
+    # Handed over at once, so the writer takes them as one batch.
+    heard = await asyncio.gather(*(listener.handler.writer.do(mail) for mail in batch))
+    assert [[each.outcome for each in mail] for mail in heard] == [
+        ["bounce"],
+        ["duplicate"],
+        ["bounce"],
+    ]
+    assert events(engine) == [
+        ("bounce", "hard", "report", "one@dest.test"),
+        ("bounce", "hard", "report", "two@dest.test"),
+    ]
+    assert suppressed(engine) == {"one@dest.test": "hard_bounce", "two@dest.test": "hard_bounce"}
+    assert {row.status for row in messages(engine)} == {MessageStatus.BOUNCED}
+    offers = domain(engine, "offers.bolt.example")
+    stats = day_stats(engine, DomainDailyStat, "domain_id", offers.id)
+    assert (stats.sent, stats.bounced) == (0, 2)
 
 
 async def test_only_signed_addresses_are_taken_and_forgeries_are_dropped(engine, listener):

@@ -4,7 +4,9 @@ accepted message goes through the real sender to the loopback sink with its body
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,13 +20,14 @@ from sqlmodel import select
 
 from app import settings
 from app.demo.sink import LoopbackSink
+from app.errors import MailpoolsError, PermissionDenied
 from app.sender import run_sender
-from app.services import credentials
+from app.services import credentials, outbox, suppressions
 from app.settings import Settings
 from app.submission.certificate import self_signed_files, server_context
 from app.submission.server import SubmissionHandler, serve_submission
 from data.db import session_scope
-from data.models import Message, MessageContent, MessageStatus
+from data.models import AccountHourlyCount, AuditEvent, Message, MessageContent, MessageStatus
 from tests.factories import user
 from tests.sending_world import make_transactional, relay_options, world
 
@@ -321,6 +324,65 @@ async def test_an_account_over_its_hourly_rate_is_told_when_to_retry(submission)
     assert text.startswith("4.7.0 ") and "try again in 60 minutes" in text
     await client.quit()
     assert len(submission.queued()) == 2
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [Settings(submission_max_recipients=3, account_hourly_limit=3, auth_failure_delay=0.01)],
+    ids=["three-an-hour"],
+)
+async def test_submissions_written_together_keep_their_refusals_to_themselves(submission):
+    """Submissions that arrive together share a transaction: the refused ones among them
+    (another account's domain, one over the hourly rate) write nothing, and the others are
+    queued, audited, counted and told of their suppressed recipients as if alone."""
+    engine = submission.engine
+    with session_scope(engine) as session:
+        suppressions.add_suppression(
+            session, user(session, "bruno"), "gone@dest.test", reason="Asked to stop."
+        )
+        login = credentials.authenticate(session, *submission.logins["bolt-campaign"])
+    assert login is not None
+
+    def prepared(recipients: list[str], sender: str = "deals@offers.bolt.example"):
+        return outbox.prepare_submission(login, raw=message(sender), recipients=recipients)
+
+    batch = [
+        prepared(["a@dest.test", "gone@dest.test"]),
+        prepared(["x@dest.test"], sender="news@acme.example"),
+        prepared(["b@dest.test", "c@dest.test"]),
+        prepared(["d@dest.test"]),
+    ]
+    # Handed over at once, so the writer takes them as one batch.
+    results = await asyncio.gather(
+        *(submission.handler.writer.submit(request) for request in batch),
+        return_exceptions=True,
+    )
+    first, other_account, second, over_rate = results
+    assert isinstance(first, outbox.EnqueueResult) and isinstance(second, outbox.EnqueueResult)
+    assert (first.count, first.suppressed) == (1, ["gone@dest.test"])
+    assert (second.count, second.suppressed) == (2, [])
+    assert isinstance(other_account, PermissionDenied)
+    assert "not a sending domain of this account" in other_account.message
+    assert isinstance(over_rate, MailpoolsError) and over_rate.field == "rate"
+    queued = submission.queued()
+    assert [(m.to_addr, m.status) for m in queued] == [
+        ("a@dest.test", MessageStatus.QUEUED),
+        ("gone@dest.test", MessageStatus.SUPPRESSED),
+        ("b@dest.test", MessageStatus.QUEUED),
+        ("c@dest.test", MessageStatus.QUEUED),
+    ]
+    assert {m.message_id for m in queued} >= set(first.message_ids + second.message_ids)
+    assert submission.stored_contents() == 2
+    with session_scope(engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "message.enqueue")
+        ).all()
+        hourly = session.exec(select(func.sum(AccountHourlyCount.queued))).one()
+    assert [(e.actor, json.loads(e.after or "{}")["count"]) for e in events] == [
+        (f"credential:{login.username}", 1),
+        (f"credential:{login.username}", 2),
+    ]
+    assert hourly == 3
 
 
 async def test_a_domain_removed_from_its_pool_is_accepted_and_held(submission):
