@@ -40,6 +40,23 @@ def make_token(secret: bytes, purpose: TokenPurpose, message_id: int) -> str:
     return f"{purpose.value}-{message_id}-{_mac(secret, purpose, message_id)}"
 
 
+class TokenMaker:
+    """`make_token` and `token_address` for one secret, keyed once: the sender makes two
+    or three tokens for every message it sends, and setting up the HMAC key cost more
+    than the rest of the work."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._keyed = hmac.new(secret, digestmod="sha256")
+
+    def token(self, purpose: TokenPurpose, message_id: int) -> str:
+        mac = self._keyed.copy()
+        mac.update(f"{purpose.value}-{message_id}".encode())
+        return f"{purpose.value}-{message_id}-{mac.digest()[:MAC_BYTES].hex()}"
+
+    def address(self, purpose: TokenPurpose, message_id: int, domain: str) -> str:
+        return f"{self.token(purpose, message_id)}@{domain}"
+
+
 def read_token(secret: bytes, token: str) -> MessageToken | None:
     """The message TOKEN names, or None when it is malformed or was not made with SECRET."""
     parts = token.strip().lower().split("-")

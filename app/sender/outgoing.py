@@ -15,7 +15,7 @@ import logging
 from sqlalchemy.engine import Engine
 
 from app import clock, settings
-from app.rules.return_path import TokenPurpose, make_token, return_path_domain, token_address
+from app.rules.return_path import TokenMaker, TokenPurpose, return_path_domain
 from app.sender.signing import SigningKey, dkim_signature, load_private_key, with_crlf
 from app.sender.store import ClaimedMessage, StoredKey
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
@@ -40,11 +40,15 @@ class Outgoing:
         unsubscribe_url: str | None = None,
     ) -> None:
         self.secret = secret
+        self.tokens = TokenMaker(secret)
         self.return_path_template = return_path_template
         self.unsubscribe_url = unsubscribe_url
         self.keys: dict[int, SigningKey] = {}
         self._parsed: dict[int, tuple[int, SigningKey]] = {}
         self._warned: set[int] = set()
+        # From domain (as written in From) -> its return-path domain; a batch's
+        # messages share a handful of From domains.
+        self._return_domains: dict[str, str] = {}
 
     def use_keys(self, keys: dict[int, StoredKey]) -> None:
         """Sign DOMAIN ids' mail with these keys from now on (the claim's latest reading)."""
@@ -57,19 +61,24 @@ class Outgoing:
                 parsed = self._parsed[domain_id] = (stored.id, key)
             self.keys[domain_id] = parsed[1]
 
+    def _return_domain(self, message: ClaimedMessage) -> str:
+        written = message.from_addr.rpartition("@")[2]
+        domain = self._return_domains.get(written)
+        if domain is None:
+            domain = return_path_domain(self.return_path_template, written.lower())
+            self._return_domains[written] = domain
+        return domain
+
     def return_path(self, message: ClaimedMessage) -> str:
-        domain = return_path_domain(self.return_path_template, _from_domain(message))
-        return token_address(self.secret, TokenPurpose.BOUNCE, message.id, domain)
+        return self.tokens.address(TokenPurpose.BOUNCE, message.id, self._return_domain(message))
 
     def unsubscribe_headers(self, message: ClaimedMessage) -> bytes:
         """List-Unsubscribe (RFC 2369) with one-click (RFC 8058), for bulk mail only."""
         if message.kind not in BULK_KINDS:
             return b""
-        domain = return_path_domain(self.return_path_template, _from_domain(message))
-        mailto = token_address(self.secret, TokenPurpose.UNSUBSCRIBE, message.id, domain)
-        targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
+        token = self.tokens.token(TokenPurpose.UNSUBSCRIBE, message.id)
+        targets = [f"<mailto:{token}@{self._return_domain(message)}?subject=unsubscribe>"]
         if self.unsubscribe_url:
-            token = make_token(self.secret, TokenPurpose.UNSUBSCRIBE, message.id)
             targets.append(f"<{self.unsubscribe_url}/{token}>")
         return (
             f"List-Unsubscribe: {', '.join(targets)}\r\n"

@@ -5,8 +5,9 @@ message; a fixed set of lanes sends them, each lane holding one SMTP
 connection for one (IP, destination) at a time, within the total, per-IP and
 per-destination concurrency limits (a destination never takes all of an IP's
 connections, so one that stalls leaves the IP's others moving); a writer task
-records results as soon as they are ready, as many as arrived during the last
-write; another renews the leases.
+records results within a few milliseconds, all that are waiting in one
+transaction, and at once when a connection needs one recorded; another renews
+the leases.
 
 Every database touch retries with backoff and logs, so the worker rides out
 a database restart. A message is started only while its lease has time left,
@@ -74,6 +75,9 @@ CONNECT_FAILURES_BEFORE_DEFERRING = 3
 STOP_GRACE_SECONDS = 5.0
 # The periodic DNS checks' name among the tasks one sender at a time runs.
 DNS_CHECKS_TURN = "dns_checks"
+# How long a result may wait for others to share its write-back, unless a connection
+# needs it recorded before its next message (see Sender._writer).
+WRITE_BACK_LINGER_SECONDS = 0.01
 # Batches of finished messages the upkeep deletes each time it runs (see app.services.retention).
 PRUNE_BATCHES_PER_TURN = 10
 # What a database outage looks like from here: the driver's errors and the pool's.
@@ -338,6 +342,10 @@ class Sender:
         self.room = asyncio.Event()
         self.drained = asyncio.Event()
         self.flush_now = asyncio.Event()
+        # When the oldest result still waiting for the writer came in (monotonic), and
+        # whether a connection waits for one to be recorded before its next message.
+        self.oldest_waiting = 0.0
+        self.record_wanted = False
         # Set, and replaced by a fresh one, each time a batch of results is recorded.
         self.batch_recorded = asyncio.Event()
         self.unbound: frozenset[str] = frozenset()
@@ -779,6 +787,9 @@ class Sender:
         previous result is written), but never further ahead than that.
         """
         while message_id in self.leases and not self.stop_event.is_set():
+            # The connection waits on this result: the writer lingers no longer.
+            self.record_wanted = True
+            self.flush_now.set()
             waiters = [
                 asyncio.ensure_future(self.batch_recorded.wait()),
                 asyncio.ensure_future(self.stop_event.wait()),
@@ -952,9 +963,13 @@ class Sender:
         self.room.set()
         if self.pending == 0:
             self.drained.set()
-        # Written back at once (as many as came in during the previous write), so a
-        # worker killed now leaves as few sent-but-unrecorded messages as it can.
-        self.flush_now.set()
+        # Written back within a few milliseconds (with whatever else came in meanwhile),
+        # so a worker killed now leaves few sent-but-unrecorded messages.
+        if len(self.outcomes) == 1:
+            self.oldest_waiting = time.monotonic()
+            self.flush_now.set()
+        elif len(self.outcomes) >= self.options.flush_size:
+            self.flush_now.set()
         limit = self.options.max_messages
         if limit is not None and self.stats.finished >= limit:
             self.stop_event.set()
@@ -969,6 +984,20 @@ class Sender:
                 self.flush_now.clear()
                 await self.flush_now.wait()
                 continue
+            linger = self.oldest_waiting + WRITE_BACK_LINGER_SECONDS - time.monotonic()
+            if (
+                linger > 0
+                and not self.writer_stopping
+                and not self.record_wanted
+                and len(self.outcomes) < self.options.flush_size
+            ):
+                # Results one at a time cost a whole transaction each, about a millisecond
+                # of this process's time; a short wait lets the writer take several at once.
+                self.flush_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.flush_now.wait(), linger)
+                continue
+            self.record_wanted = False
             if self.writer_stopping and give_up_at is None:
                 give_up_at = time.monotonic() + self._shutdown_patience()
             batch = self.outcomes[: self.options.flush_size]
