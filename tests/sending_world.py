@@ -117,3 +117,15 @@ def messages(engine, **where) -> list[Message]:
 def domain(engine, name: str) -> Domain:
     with session_scope(engine) as session:
         return session.exec(select(Domain).where(Domain.name == name)).one()
+
+
+def duplicates_by_kill(delivered: Counter, left_by: dict[str, int], kills: int) -> Counter:
+    """How many extra copies each kill caused, from DELIVERED (copies by Message-ID) and
+    LEFT_BY (the kill whose dead sender held each message leased). Only a message a killed
+    sender held may go out twice (at least once, never lost)."""
+    duplicates = Counter({kill: 0 for kill in range(kills)})
+    for message_id, times in delivered.items():
+        if times > 1:
+            assert message_id in left_by, f"{message_id} was sent twice but no kill left it"
+            duplicates[left_by[message_id]] += times - 1
+    return duplicates

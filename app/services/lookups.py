@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func
 from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, col, select
 
 from app.errors import MailpoolsError, NotFound
@@ -93,14 +94,19 @@ def get_ip(session: Session, address: str) -> IpAddress:
     return ip
 
 
-def _least_used_pool(session: Session, kind: str, member_column: Mapped[int | None]) -> Pool:
-    members = (
+def _active_members(member_column: Mapped[int | None]) -> Subquery:
+    """Each pool's active member domains (pool_id, n), by MEMBER_COLUMN of the domains."""
+    return (
         select(member_column.label("pool_id"), func.count().label("n"))
         .where(member_column.is_not(None))
         .where(Domain.status == DomainStatus.ACTIVE)
         .group_by(member_column)
         .subquery()
     )
+
+
+def _least_used_pool(session: Session, kind: str, member_column: Mapped[int | None]) -> Pool:
+    members = _active_members(member_column)
     query = (
         select(Pool)
         .outerjoin(members, members.c.pool_id == Pool.id)
@@ -121,14 +127,7 @@ def pick_shared_pool(session: Session) -> Pool:
 def shared_pool_loads(session: Session) -> dict[int, int]:
     """Each shared pool's active member domains by pool id, as `pick_shared_pool` weighs
     them: for spreading many new domains at once without a query for each."""
-    member_column = col(Domain.shared_pool_id)
-    members = (
-        select(member_column.label("pool_id"), func.count().label("n"))
-        .where(member_column.is_not(None))
-        .where(Domain.status == DomainStatus.ACTIVE)
-        .group_by(member_column)
-        .subquery()
-    )
+    members = _active_members(col(Domain.shared_pool_id))
     rows = session.exec(
         select(col(Pool.id), func.coalesce(members.c.n, 0))
         .outerjoin(members, members.c.pool_id == Pool.id)

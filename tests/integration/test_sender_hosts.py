@@ -31,7 +31,14 @@ from data.models import MessageStatus
 from tests.clock_moves import let_clock_run
 from tests.conftest import postgres_database
 from tests.factories import user
-from tests.sending_world import enqueue, make_transactional, relay_options, statuses, world
+from tests.sending_world import (
+    duplicates_by_kill,
+    enqueue,
+    make_transactional,
+    relay_options,
+    statuses,
+    world,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each pool's two IPs split between two hosts.
@@ -411,12 +418,7 @@ def test_two_hosts_killed_again_and_again_lose_no_message(postgres_engine, postg
     delivered = Counter(d.message_id for d in deliveries)
     assert set(delivered) == ids
     check_routes(postgres_engine, deliveries)
-    duplicates = Counter({kill: 0 for kill in range(kills)})
-    for message_id, times in delivered.items():
-        if times > 1:
-            # At least once: only a message a killed sender held can have gone out twice.
-            assert message_id in left_by, f"{message_id} was sent twice but no kill left it"
-            duplicates[left_by[message_id]] += times - 1
+    duplicates = duplicates_by_kill(delivered, left_by, kills)
     leased = Counter(left_by.values())
     print(f"\ntwo-host crash drill: {count:,} messages, {kills} kills (seed {seed})")
     for kill in range(kills):

@@ -25,7 +25,14 @@ from app.sender.worker import Sender, SenderOptions
 from data.db import make_engine, session_scope, upgrade
 from data.models import DomainDailyStat, MessageStatus
 from tests.clock_moves import let_clock_run, move_clock
-from tests.sending_world import enqueue, messages, relay_options, statuses, world
+from tests.sending_world import (
+    duplicates_by_kill,
+    enqueue,
+    messages,
+    relay_options,
+    statuses,
+    world,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 2
@@ -105,12 +112,7 @@ async def test_a_worker_killed_mid_batch_loses_no_message(engine, database_url, 
         delivered = Counter(d.message_id for d in sink.handler.snapshot())
     assert statuses(engine) == {MessageStatus.SENT: count}
     assert set(delivered) == ids
-    duplicates = Counter({kill: 0 for kill in range(kills)})
-    for message_id, times in delivered.items():
-        if times > 1:
-            # At least once: only a message a killed sender held can have gone out twice.
-            assert message_id in left_by, f"{message_id} was sent twice but no kill left it"
-            duplicates[left_by[message_id]] += times - 1
+    duplicates = duplicates_by_kill(delivered, left_by, kills)
     leased = Counter(left_by.values())
     print(f"\ncrash drill: {count:,} messages, {kills} kills")
     for kill in range(kills):
