@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from dataclasses import dataclass
+
 from app import settings
 from app.cli.common import (
     acting_user,
@@ -14,6 +18,23 @@ from app.cli.common import (
 )
 from app.services.dkim import make_missing_keys
 from app.services.inventory import apply_inventory, load_file
+
+# Seconds between two lines of key-making progress.
+PROGRESS_SECONDS = 5.0
+
+
+@dataclass
+class KeyProgress:
+    """A line on stderr every few seconds while keys are made, which for thousands of new
+    domains takes minutes."""
+
+    last_printed: float
+
+    def __call__(self, made: int, waiting: int) -> None:
+        moment = time.monotonic()
+        if moment - self.last_printed >= PROGRESS_SECONDS:
+            print(f"made {made:,} of {waiting:,} DKIM keys", file=sys.stderr, flush=True)
+            self.last_printed = moment
 
 
 def register(subparsers) -> None:
@@ -45,7 +66,9 @@ def _apply(args) -> int:
             "and a domain's mail leaves unsigned until its key is made",
             flush=True,
         )
-    keyed = make_missing_keys(engine(), who)
+    keyed = make_missing_keys(
+        engine(), who, progress=None if args.json else KeyProgress(time.monotonic())
+    )
     if args.json:
         print_json({**report.as_json(), "dkim_keys_made": keyed})
         return 0

@@ -221,9 +221,16 @@ def _pair_in_worker(_: int) -> tuple[str, str]:
     return _key_pair()
 
 
-def make_missing_keys(engine: Engine, actor: str, *, workers: int | None = None) -> list[str]:
+def make_missing_keys(
+    engine: Engine,
+    actor: str,
+    *,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
     """An active key for every domain that has none, each stored in its own transaction
-    and audited as ACTOR's; the names of the domains keyed.
+    and audited as ACTOR's; the names of the domains keyed. PROGRESS, if given, hears
+    (keys stored so far, domains waiting) after each one.
 
     New domains are written without a key (`inventory.apply_inventory`): an RSA key
     costs 50 to 200 ms of CPU, which for thousands of domains would hold the inventory's
@@ -250,6 +257,8 @@ def make_missing_keys(engine: Engine, actor: str, *, workers: int | None = None)
                 return
             _add_key(session, domain, DkimKeyState.ACTIVE, actor, pair)
             made.append(domain.name)
+        if progress is not None:
+            progress(len(made), len(waiting))
 
     # Tests hand out ready-made keys through `keys_made_by`, which worker processes would
     # not see; and one key is not worth starting a process for.

@@ -165,8 +165,12 @@ def test_missing_keys_made_in_worker_processes_are_stored_and_audited_once_each(
 ):
     with session_scope(sqlite_engine) as session:
         report = apply_inventory(session, None, load_file(DEMO_INVENTORY))
-    made = dkim.make_missing_keys(sqlite_engine, "sam", workers=2)
+    heard: list[tuple[int, int]] = []
+    made = dkim.make_missing_keys(
+        sqlite_engine, "sam", workers=2, progress=lambda *counts: heard.append(counts)
+    )
     assert sorted(made) == sorted(report.keyless) and len(made) > 1
+    assert heard == [(n, len(made)) for n in range(1, len(made) + 1)]
     with session_scope(sqlite_engine) as session:
         keys = session.exec(select(DkimKey)).all()
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "dkim.created")).all()
