@@ -17,6 +17,7 @@ forwarding, X11 and agent forwarding are refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -48,6 +49,8 @@ DEFAULT_SIZE = (80, 24)
 SSH_THEME = "ansi-dark"
 # How long a session's end waits to hear from the session parent how its console ended.
 ENDING_REPORT_WAIT = 5.0
+# How long an ended session waits for its client to close the channel.
+CHANNEL_CLOSE_WAIT = 5.0
 # Put the client's terminal back as it was before the console took it over (the main
 # screen, a visible cursor, no mouse reporting, plain text) when the console could not.
 RESTORE_TERMINAL = b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[0m"
@@ -229,6 +232,10 @@ class ConsoleSession:
             time.monotonic() - started,
         )
         process.exit(code if code is not None and code >= 0 else 1)
+        # Until the client has closed the channel too, the message may still sit in the
+        # connection's buffer; a server that is stopping would exit with it unsent.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait_closed(), CHANNEL_CLOSE_WAIT)
 
     async def _relay(self, primary: int) -> tuple[str, str]:
         """Copy between the client and the terminal until the session ends; how it ended."""
