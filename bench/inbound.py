@@ -29,13 +29,10 @@ from sqlalchemy import String, cast, func, select, update
 
 from app import clock
 from app.rules.return_path import TokenPurpose, return_path_domain, token_address
-from app.services.auth import get_user
-from app.services.inventory import apply_inventory, load_file
-from app.services.outbox import enqueue
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
-from bench._sending_setup import DEMO_INVENTORY, SENDER_ADDRESS, SENDER_OWNER
+from bench._sending_setup import SENDER_ADDRESS, seed
 from bench.submission import _server
-from data.db import make_engine, session_scope, upgrade
+from data.db import make_engine, session_scope
 from data.models import FeedbackEvent, IpAddress, Message, MessageStatus, UnparsedReport, table_of
 
 REPORTS = int(os.environ.get("MAILPOOLS_BENCH_MESSAGES", "10000"))
@@ -110,19 +107,7 @@ def report(number: int, message_id: str, recipient: str, to: str) -> bytes:
 
 def _seed(url: str) -> list[tuple[str, bytes]]:
     """Sent messages to report on, and the reports, each with the address it goes to."""
-    upgrade(url)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        apply_inventory(session, None, load_file(DEMO_INVENTORY))
-    with session_scope(engine) as session:
-        enqueue(
-            session,
-            get_user(session, SENDER_OWNER),
-            from_addr=SENDER_ADDRESS,
-            to_addr="reader@sink.test",
-            kind="campaign",
-            count=REPORTS,
-        )
+    engine = seed(url, REPORTS)
     messages = table_of(Message)
     with session_scope(engine) as session:
         ip_id = session.execute(

@@ -201,12 +201,15 @@ def test_four_senders_lose_no_stats_update(postgres_engine, postgres_url):
     assert domain_sent == dict(by_domain)
 
 
-async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(engine):
+async def _drained_mid_run(engine, count: int, heartbeat_seconds: float):
+    """Run a sender over COUNT queued messages and drain its host once 50 have arrived;
+    its stats, the messages the sink received and the senders the drain named."""
     world(engine)
-    count = 3_000
     enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=count)
     with LoopbackSink() as sink:
-        options = relay_options(sink, until_empty=False, heartbeat_seconds=0.1, batch_size=200)
+        options = relay_options(
+            sink, until_empty=False, heartbeat_seconds=heartbeat_seconds, batch_size=200
+        )
         running = asyncio.create_task(run_sender(engine, options))
         while sink.handler.received() < 50:
             assert not running.done(), "the sender stopped by itself"
@@ -214,8 +217,14 @@ async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(
         with session_scope(engine) as session:
             draining = senders.drain(session, user(session, "sam"), options.hostname)
         assert draining == [options.worker_id]
-        stats = await running
-        received = sink.handler.received()
+        # A guard against a hang, not a measure.
+        stats = await asyncio.wait_for(running, 300)
+        return stats, sink.handler.received(), draining
+
+
+async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(engine):
+    count = 3_000
+    stats, received, draining = await _drained_mid_run(engine, count, heartbeat_seconds=0.1)
     assert stats.drained and stats.released == 0
     counts = statuses(engine)
     # What it held went out; what it had not claimed waits in the queue, untouched.
@@ -228,20 +237,9 @@ async def test_a_draining_sender_finishes_what_it_holds_and_claims_nothing_more(
 
 
 async def test_a_drain_is_noticed_at_the_next_claim_not_the_next_heartbeat(engine):
-    world(engine)
     count = 3_000
-    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", count=count)
-    with LoopbackSink() as sink:
-        # No heartbeat for an hour: only the claims can tell it.
-        options = relay_options(sink, until_empty=False, heartbeat_seconds=3600, batch_size=200)
-        running = asyncio.create_task(run_sender(engine, options))
-        while sink.handler.received() < 50:
-            assert not running.done(), "the sender stopped by itself"
-            await asyncio.sleep(0.02)
-        with session_scope(engine) as session:
-            senders.drain(session, user(session, "sam"), options.hostname)
-        # A guard against a hang, an hour short of the next heartbeat.
-        stats = await asyncio.wait_for(running, 300)
+    # No heartbeat for an hour: only the claims can tell it (the guard stops at 300 s).
+    stats, _, _ = await _drained_mid_run(engine, count, heartbeat_seconds=3600)
     assert stats.drained and stats.released == 0
     counts = statuses(engine)
     assert MessageStatus.SENDING not in counts
