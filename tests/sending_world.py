@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlmodel import select
@@ -14,6 +18,7 @@ from data.db import session_scope
 from data.models import Domain, Message, Pool, Warmup
 from tests.factories import build_world, user
 
+ROOT = Path(__file__).resolve().parents[1]
 JUSTIFICATION = "Password resets and order receipts for customers who bought from our shop."
 
 
@@ -129,3 +134,19 @@ def duplicates_by_kill(delivered: Counter, left_by: dict[str, int], kills: int) 
             assert message_id in left_by, f"{message_id} was sent twice but no kill left it"
             duplicates[left_by[message_id]] += times - 1
     return duplicates
+
+
+def start_sender(database_url: str, sink_port: int, *more: str) -> subprocess.Popen:
+    """`mailpools sender` as its own process, relaying to the sink on SINK_PORT in batches
+    of 200, quiet, with MORE arguments; on the real clock, as a deployed sender runs."""
+    environment = dict(os.environ, MAILPOOLS_DATABASE_URL=database_url)
+    environment.pop("MAILPOOLS_NOW", None)
+    command = [sys.executable, "-m", "app.cli", "sender", "--relay", f"127.0.0.1:{sink_port}"]
+    return subprocess.Popen(
+        [*command, "--batch", "200", "--quiet", *more],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

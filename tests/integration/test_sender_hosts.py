@@ -8,12 +8,10 @@ the source address each message really left from.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -28,6 +26,7 @@ from app.sender import SenderOptions, run_sender, store
 from app.services import pools, senders
 from data.db import make_engine, session_scope, upgrade
 from data.models import MessageStatus
+from tests import sending_world
 from tests.clock_moves import let_clock_run
 from tests.conftest import postgres_database
 from tests.factories import user
@@ -81,29 +80,7 @@ def fill_queue(engine, count: int) -> None:
 def start_sender(
     database_url: str, sink: LoopbackSink, ips: tuple[str, ...], *more: str
 ) -> subprocess.Popen:
-    environment = dict(os.environ, MAILPOOLS_DATABASE_URL=database_url)
-    environment.pop("MAILPOOLS_NOW", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "sender",
-            "--relay",
-            f"127.0.0.1:{sink.port}",
-            "--batch",
-            "200",
-            "--quiet",
-            "--ips",
-            *ips,
-            *more,
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return sending_world.start_sender(database_url, sink.port, "--ips", *ips, *more)
 
 
 def run_senders(database_url: str, sink: LoopbackSink, hosts: list[tuple[str, ...]], count: int):

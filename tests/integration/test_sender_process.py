@@ -4,10 +4,8 @@ a database restart leaves it running; leases it lost are given up."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from app.sender import run_sender
 from app.sender.worker import Sender, SenderOptions
 from data.db import make_engine, session_scope, upgrade
 from data.models import DomainDailyStat, MessageStatus
+from tests import sending_world
 from tests.clock_moves import let_clock_run, move_clock
 from tests.sending_world import (
     duplicates_by_kill,
@@ -48,29 +47,7 @@ def live_clock():
 def start_sender(
     database_url: str, sink: LoopbackSink, *more: str, lease: float = LEASE_SECONDS
 ) -> subprocess.Popen:
-    environment = dict(os.environ, MAILPOOLS_DATABASE_URL=database_url)
-    environment.pop("MAILPOOLS_NOW", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "sender",
-            "--relay",
-            f"127.0.0.1:{sink.port}",
-            "--lease",
-            str(lease),
-            "--batch",
-            "200",
-            "--quiet",
-            *more,
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return sending_world.start_sender(database_url, sink.port, "--lease", str(lease), *more)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
