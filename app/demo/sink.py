@@ -5,8 +5,9 @@ test and demo inventories is a 127.0.0.x address, so the peer address the sink
 sees is the source address the sender bound: it proves the routing end to end.
 
 Recipients steer the replies, so failure paths can be exercised with real SMTP:
-a local part starting with "defer" gets 451, "bounce" gets 550, "stall" gets
-no reply to DATA for `stall_seconds`, and "wait" no reply to RCPT for as long.
+a local part starting with "defer" gets 451, "bounce" gets 550, "spam" gets 554
+after the whole message is in, "stall" gets no reply to DATA for `stall_seconds`,
+and "wait" no reply to RCPT for as long.
 With `stall_greeting_every=N`, every Nth connection waits as long for its greeting.
 `release_stalls()` ends every stall at once, now and later (tests use it to
 decide when a stalled server answers, rather than racing a clock).
@@ -87,8 +88,12 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if any(rcpt.split("@", 1)[0].lower().startswith("stall") for rcpt in envelope.rcpt_tos):
+        locals_ = [rcpt.split("@", 1)[0].lower() for rcpt in envelope.rcpt_tos]
+        if any(local.startswith("stall") for local in locals_):
             await self.stall()
+        if any(local.startswith("spam") for local in locals_):
+            # Refused once the whole message is in, as content filters do.
+            return "554 5.7.1 Message refused as spam"
         # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).
         peer_ip: str = session.peer[0]  # type: ignore[index]
         with self._lock:

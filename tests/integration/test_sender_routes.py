@@ -248,8 +248,10 @@ async def test_replies_4xx_defer_with_backoff_5xx_bounce_and_stats_add_up(sendin
         to_addr="bounce@dest.test",
         count=2,
     )
+    # Refused only once the whole message is in (end of DATA), as content filters do.
+    enqueue(engine, by="bruno", from_addr="deals@offers.bolt.example", to_addr="spam@dest.test")
     stats = await run_sender(engine, relay_options(sink, backoff_base_seconds=120))
-    assert (stats.sent, stats.deferred, stats.bounced) == (4, 3, 2)
+    assert (stats.sent, stats.deferred, stats.bounced) == (4, 3, 3)
     for message in messages(engine, to_addr="defer@dest.test"):
         assert message.status == MessageStatus.QUEUED and message.attempts == 1
         assert (message.next_attempt_at - clock.now()).total_seconds() == 120
@@ -257,9 +259,14 @@ async def test_replies_4xx_defer_with_backoff_5xx_bounce_and_stats_add_up(sendin
     for message in messages(engine, to_addr="bounce@dest.test"):
         assert message.status == MessageStatus.BOUNCED and message.last_reply.startswith("550")
         assert message.finished_at == clock.now()
+    [refused] = messages(engine, to_addr="spam@dest.test")
+    assert refused.status == MessageStatus.BOUNCED
+    assert refused.last_reply == "554 5.7.1 Message refused as spam"
     the_domain = domain(engine, "offers.bolt.example")
     with session_scope(engine) as session:
         day = day_totals(session, DomainDailyStat, "domain_id", the_domain.id)
+        # The spam refusal (5.7.1) blames the sender, not the address: a soft bounce, which
+        # the daily bounce counts leave out.
         assert (day.sent, day.deferred, day.bounced, day.campaign_sent) == (4, 3, 2, 4)
         ip_rows = session.exec(select(IpDailyStat).where(IpDailyStat.day == clock.today())).all()
         assert sum(r.sent for r in ip_rows) == 4 and sum(r.bounced for r in ip_rows) == 2

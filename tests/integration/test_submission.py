@@ -41,6 +41,8 @@ BODY = (
     b"Hello Dana,\r\n"
     b"\r\n"
     b".a line that starts with a dot survives the trip\r\n"
+    b"..and one with two\r\n"
+    b".\r\n"
     b"Your order 1234 has shipped.\r\n"
 )
 
