@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from typing import Any, AnyStr
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
@@ -32,7 +32,7 @@ from app.rules.return_path import read_address
 from app.services import feedback, health
 from app.services.secrets import RETURN_PATH_SECRET, server_secret
 from app.smtp.batches import BatchWriter
-from app.submission.server import worded_size_refusal
+from app.smtp.server import MailpoolsSMTP, OpenTransactions
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.inbound")
@@ -60,7 +60,8 @@ class InboundHandler:
         self.engine = engine
         self.secret = secret
         self.judged: set[int] = set()
-        self.writer = BatchWriter(self._record_batch)
+        self.transactions = OpenTransactions()
+        self.writer = BatchWriter(self._record_batch, coming=self.transactions)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -205,12 +206,12 @@ async def serve_inbound(
     return InboundServer(server, ready[0])
 
 
-class _InboundSMTP(SMTP):
+class _InboundSMTP(MailpoolsSMTP):
     def __init__(self, handler: InboundHandler, **kwargs: Any) -> None:
-        super().__init__(handler, decode_data=False, ident="mailpools inbound", **kwargs)
-
-    async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str):
-            await super().push(worded_size_refusal(status, self.data_size_limit or 0))
-        else:
-            await super().push(status)
+        super().__init__(
+            handler,
+            transactions=handler.transactions,
+            decode_data=False,
+            ident="mailpools inbound",
+            **kwargs,
+        )

@@ -14,7 +14,7 @@ import logging
 import ssl
 from base64 import b64decode
 from collections.abc import Callable
-from typing import Any, AnyStr
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import Engine
@@ -23,9 +23,9 @@ from app import settings
 from app.errors import MailpoolsError, PermissionDenied
 from app.rules.failed_logins import FailedLogins
 from app.services import credentials, outbox
-from app.services.contents import readable_size
 from app.services.credentials import SubmissionLogin
 from app.smtp.batches import BatchWriter
+from app.smtp.server import MailpoolsSMTP, OpenTransactions
 from data.db import session_scope
 
 log = logging.getLogger("mailpools.submit")
@@ -49,15 +49,6 @@ LOGIN_FAILED = "535 5.7.8 The username or password is wrong, or the credential w
 LOGIN_NEEDS_TLS = (
     "530 5.7.0 Log in only after STARTTLS: this server never takes a password in plain text."
 )
-# aiosmtpd words its own size refusals; submission clients get the enhanced code with them.
-_SIZE_REPLIES = ("552 Error: Too much mail data", "552 Error: message size exceeds fixed")
-
-
-def worded_size_refusal(status: str, limit: int) -> str:
-    """aiosmtpd's own size refusal, given the enhanced code and the limit in words."""
-    if status.startswith(_SIZE_REPLIES):
-        return f"552 5.3.4 The message is over this server's limit of {readable_size(limit)}."
-    return status
 
 
 def reply_for(error: MailpoolsError) -> str:
@@ -75,8 +66,8 @@ class QueueWriter(BatchWriter[outbox.QueueRequest, outbox.EnqueueResult]):
     accepted ones together, so a refusal is raised to its submission alone and leaves
     nothing written."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(self._write)
+    def __init__(self, engine: Engine, transactions: OpenTransactions) -> None:
+        super().__init__(self._write, coming=transactions)
         self.engine = engine
 
     async def submit(self, request: outbox.QueueRequest) -> outbox.EnqueueResult:
@@ -99,7 +90,8 @@ class SubmissionHandler:
         self.failed_logins = FailedLogins(
             configured.auth_failure_delay if failed_login_delay is None else failed_login_delay
         )
-        self.writer = QueueWriter(engine)
+        self.transactions = OpenTransactions()
+        self.writer = QueueWriter(engine, self.transactions)
 
     def _in_transaction(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with session_scope(self.engine) as session:
@@ -183,7 +175,7 @@ def _decode(blob: bytes | str) -> bytes | None:
         return None
 
 
-class SubmissionSMTP(SMTP):
+class SubmissionSMTP(MailpoolsSMTP):
     """aiosmtpd's SMTP with submission's login: PLAIN or LOGIN, over TLS only (after
     STARTTLS, or from the first byte on an implicit-TLS port), each secret checked in a
     thread against its scrypt hash."""
@@ -192,7 +184,12 @@ class SubmissionSMTP(SMTP):
         self, handler: SubmissionHandler, *, implicit_tls: bool = False, **kwargs: Any
     ) -> None:
         super().__init__(
-            handler, auth_required=True, auth_require_tls=True, decode_data=False, **kwargs
+            handler,
+            transactions=handler.transactions,
+            auth_required=True,
+            auth_require_tls=True,
+            decode_data=False,
+            **kwargs,
         )
         if implicit_tls:
             # aiosmtpd counts only STARTTLS as encryption and would hide AUTH on a port
@@ -205,13 +202,6 @@ class SubmissionSMTP(SMTP):
         if self._tls_protocol is not None:
             return True
         return self.transport is not None and bool(self.transport.get_extra_info("ssl_object"))
-
-    async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str):
-            limit = self.submission.settings.submission_max_bytes
-            await super().push(worded_size_refusal(status, limit))
-        else:
-            await super().push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
         if await self.check_helo_needed("EHLO"):

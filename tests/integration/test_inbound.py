@@ -30,6 +30,7 @@ from data.models import (
     Suppression,
     UnparsedReport,
 )
+from tests.batch_sizes import record_batches
 from tests.command_line import Cli
 from tests.factories import day_totals
 from tests.feedback_mail import (
@@ -173,8 +174,11 @@ async def test_reports_written_together_are_each_judged_as_if_alone(engine, list
         return [feedback.MailedReport(token, report, content, "", delivery.mail_from)]
 
     batch = [read(one, "one@dest.test"), read(one, "one@dest.test"), read(two, "two@dest.test")]
-    # Handed over at once, so the writer takes them as one batch.
+    # Told to wait for all three, the writer takes them as one batch.
+    listener.handler.writer.coming = lambda: len(batch)
+    sizes = record_batches(listener.handler.writer)
     heard = await asyncio.gather(*(listener.handler.writer.do(mail) for mail in batch))
+    assert sizes == [3]
     assert [[each.outcome for each in mail] for mail in heard] == [
         ["bounce"],
         ["duplicate"],
@@ -189,6 +193,35 @@ async def test_reports_written_together_are_each_judged_as_if_alone(engine, list
     offers = domain(engine, "offers.bolt.example")
     stats = day_stats(engine, DomainDailyStat, "domain_id", offers.id)
     assert (stats.sent, stats.bounced) == (0, 2)
+
+
+async def test_reports_of_connections_in_a_transaction_are_recorded_together(engine, listener):
+    """A report waits for those of the other connections in the middle of a transaction
+    (a wait longer than the test: the answers come because the last one ends it)."""
+    world(engine)
+    recipients = [f"reader{number}@dest.test" for number in range(3)]
+    sent = await sent_through_sink(engine, recipients)
+    listener.handler.writer.linger = 3600
+    sizes = record_batches(listener.handler.writer)
+    clients = []
+    for recipient in recipients:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener.port, timeout=30)
+        await client.connect()
+        await client.mail("")
+        await client.rcpt(sent[recipient].mail_from)
+        clients.append(client)
+    reports = [
+        delivery_status_notification(sent[r].content, sent[r].mail_from, r) for r in recipients
+    ]
+    replies = await asyncio.wait_for(
+        asyncio.gather(*(c.data(report) for c, report in zip(clients, reports, strict=True))),
+        60,
+    )
+    assert [reply.code for reply in replies] == [250] * 3
+    assert sizes == [3]
+    for client in clients:
+        await client.quit()
+    assert sorted(event[3] for event in events(engine)) == recipients
 
 
 async def test_only_signed_addresses_are_taken_and_forgeries_are_dropped(engine, listener):

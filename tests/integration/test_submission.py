@@ -28,6 +28,7 @@ from app.submission.certificate import self_signed_files, server_context
 from app.submission.server import SubmissionHandler, serve_submission
 from data.db import session_scope
 from data.models import AccountHourlyCount, AuditEvent, Message, MessageContent, MessageStatus
+from tests.batch_sizes import record_batches
 from tests.factories import user
 from tests.sending_world import make_transactional, relay_options, world
 
@@ -354,11 +355,14 @@ async def test_submissions_written_together_keep_their_refusals_to_themselves(su
         prepared(["b@dest.test", "c@dest.test"]),
         prepared(["d@dest.test"]),
     ]
-    # Handed over at once, so the writer takes them as one batch.
+    # Told to wait for all four, the writer takes them as one batch.
+    submission.handler.writer.coming = lambda: len(batch)
+    sizes = record_batches(submission.handler.writer)
     results = await asyncio.gather(
         *(submission.handler.writer.submit(request) for request in batch),
         return_exceptions=True,
     )
+    assert sizes == [4]
     first, other_account, second, over_rate = results
     assert isinstance(first, outbox.EnqueueResult) and isinstance(second, outbox.EnqueueResult)
     assert (first.count, first.suppressed) == (1, ["gone@dest.test"])
@@ -385,6 +389,52 @@ async def test_submissions_written_together_keep_their_refusals_to_themselves(su
         (f"credential:{login.username}", 2),
     ]
     assert hourly == 3
+
+
+async def test_messages_of_connections_in_a_transaction_are_written_together(submission):
+    """A message waits for those of the other connections in the middle of a transaction
+    and is written with them, and leaves as soon as the last of them is in: with a wait
+    longer than the test, the answers come only because nobody waits for the whole of it."""
+    submission.handler.writer.linger = 3600
+    sizes = record_batches(submission.handler.writer)
+    clients = [await submission.logged_in("bolt-campaign") for _ in range(4)]
+    for number, client in enumerate(clients):
+        await client.mail("deals@offers.bolt.example")
+        await client.rcpt(f"reader{number}@dest.test")
+    replies = await asyncio.wait_for(
+        asyncio.gather(*(client.data(message()) for client in clients)), 60
+    )
+    assert [reply.code for reply in replies] == [250] * 4
+    assert sizes == [4]
+    # One connection alone in its transaction is written at once, with nothing to wait for.
+    errors, _ = await asyncio.wait_for(
+        clients[0].sendmail("deals@offers.bolt.example", ["alone@dest.test"], message()), 60
+    )
+    assert errors == {} and sizes == [4, 1]
+    for client in clients:
+        await client.quit()
+    assert len(submission.queued()) == 5
+
+
+async def test_a_connection_that_stops_mid_transaction_delays_the_others_only_briefly(
+    submission,
+):
+    sizes = record_batches(submission.handler.writer)
+    stopped = await submission.logged_in("bolt-campaign")
+    await stopped.mail("deals@offers.bolt.example")
+    await stopped.rcpt("later@dest.test")
+    sending = await submission.logged_in("bolt-campaign")
+    errors, reply = await sending.sendmail(
+        "deals@offers.bolt.example", ["now@dest.test"], message()
+    )
+    assert errors == {} and "Queued as" in reply
+    assert sizes == [1]
+    # The stopped one finishes later, on its own.
+    await stopped.data(message())
+    assert sizes == [1, 1]
+    for client in (stopped, sending):
+        await client.quit()
+    assert [m.to_addr for m in submission.queued()] == ["now@dest.test", "later@dest.test"]
 
 
 async def test_a_domain_removed_from_its_pool_is_accepted_and_held(submission):
