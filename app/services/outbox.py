@@ -260,9 +260,12 @@ class QueueRequest:
 
 
 # Read for every batch queued: Core, not an ORM load, as submission pays it per batch.
-_DOMAINS_BY_NAME = select(
-    DOMAINS.c.id, DOMAINS.c.name, DOMAINS.c.account_id, DOMAINS.c.sending_mode
-).where(DOMAINS.c.name.in_(bindparam("names", expanding=True)))
+_DOMAIN_COLUMNS = (DOMAINS.c.id, DOMAINS.c.name, DOMAINS.c.account_id, DOMAINS.c.sending_mode)
+_DOMAINS_BY_NAME = select(*_DOMAIN_COLUMNS).where(
+    DOMAINS.c.name.in_(bindparam("names", expanding=True))
+)
+# A batch usually sends from one domain: a plain comparison skips expanding a list.
+_DOMAIN_BY_NAME = select(*_DOMAIN_COLUMNS).where(DOMAINS.c.name == bindparam("name"))
 
 
 def _domains_named(connection: Connection, requests: list[QueueRequest]) -> dict[str, Row]:
@@ -272,7 +275,11 @@ def _domains_named(connection: Connection, requests: list[QueueRequest]) -> dict
     wanted = sorted(name for name in names if name.isprintable())
     if not wanted:
         return {}
-    return {row.name: row for row in connection.execute(_DOMAINS_BY_NAME, {"names": wanted})}
+    if len(wanted) == 1:
+        rows = connection.execute(_DOMAIN_BY_NAME, {"name": wanted[0]})
+    else:
+        rows = connection.execute(_DOMAINS_BY_NAME, {"names": wanted})
+    return {row.name: row for row in rows}
 
 
 def _sending_domain(domains: dict[str, Row], request: QueueRequest) -> _SendingDomain:

@@ -13,6 +13,7 @@ transaction, so its batch writer can wait for their messages (see
 from __future__ import annotations
 
 import asyncio
+import string
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from functools import lru_cache
@@ -33,10 +34,43 @@ def worded_size_refusal(status: str, limit: int) -> str:
     return status
 
 
+# Characters of a dot-atom (RFC 5322 3.2.3), and of a domain name's labels.
+_ATOM_TEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
+_LABEL_TEXT = frozenset(string.ascii_letters + string.digits + "-")
+
+
+def _dot_atom(text: str, allowed: frozenset[str]) -> bool:
+    return all(part and allowed.issuperset(part) for part in text.split("."))
+
+
+def _plain_angle_address(arg: str) -> tuple[str, str] | None:
+    """The address and parameters of ARG when it has the plain form nearly every client
+    sends, `<local@domain>` and parameters after a space, with nothing in it that the
+    full parser would read differently (quotes, comments, routes, literals); else None.
+    Reading that form takes a few string operations where the full parser builds a token
+    tree, a twentieth of a RCPT's cost; a test holds the two to the same answers."""
+    if not arg.startswith("<"):
+        return None
+    end = arg.find(">")
+    address, rest = arg[1:end], arg[end + 1 :]
+    local, at, domain = address.rpartition("@")
+    if end < 0 or not at or (rest and rest[0] != " ") or "(" in rest or '"' in rest:
+        return None
+    if not _dot_atom(local, _ATOM_TEXT) or not _dot_atom(domain, _LABEL_TEXT):
+        return None
+    return address, rest.lstrip(" ")
+
+
 @lru_cache(maxsize=1024)
 def command_address(arg: str) -> tuple[str | None, str | None]:
     """The address of a MAIL or RCPT command's ARG and the text after it (its parameters),
     or (None, None) when no address can be read, as aiosmtpd reads them."""
+    plain = _plain_angle_address(arg)
+    return plain if plain is not None else parsed_address(arg)
+
+
+def parsed_address(arg: str) -> tuple[str | None, str | None]:
+    """`command_address` by the email package's parser alone, as aiosmtpd does it."""
     try:
         if arg.lstrip().startswith("<"):
             angle_address, rest = get_angle_addr(arg)
