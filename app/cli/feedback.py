@@ -31,6 +31,7 @@ from app.cli.common import (
 )
 from app.errors import MailpoolsError
 from app.rules.formatting import one_line, table_time
+from data.db import checkpoints_in_background
 
 
 def register(subparsers) -> None:
@@ -150,7 +151,8 @@ def _inbound(args) -> int:
         print(f"mailpools inbound listening on {args.host}:{server.port}", flush=True)
         await serve_until_signalled(server)
 
-    asyncio.run(main())
+    with checkpoints_in_background(engine()):
+        asyncio.run(main())
     return 0
 
 

@@ -32,6 +32,7 @@ from app.cli.common import (
 )
 from app.errors import MailpoolsError
 from app.services import contents, credentials
+from data.db import checkpoints_in_background
 
 KINDS = ["transactional", "campaign", "broadcast"]
 
@@ -139,7 +140,8 @@ def _submit(args) -> int:
         print(f"mailpools submit listening on {args.host}:{port} ({how})", flush=True)
         await serve_until_signalled(server)
 
-    asyncio.run(main())
+    with checkpoints_in_background(engine()):
+        asyncio.run(main())
     return 0
 
 

@@ -11,7 +11,14 @@ from sqlmodel import Session, select
 from app import clock, settings
 from app.cli.common import database_url
 from app.settings import Settings
-from data.db import default_database_url, is_sqlite, make_engine, normalise_url, session_scope
+from data.db import (
+    checkpoints_in_background,
+    default_database_url,
+    is_sqlite,
+    make_engine,
+    normalise_url,
+    session_scope,
+)
 from data.models import Account
 
 
@@ -108,3 +115,42 @@ def test_sqlite_writers_queue_instead_of_failing(sqlite_url):
     check.dispose()
     # Each saw the other's row or none: the counts are 0 and 1, never 0 and 0.
     assert sorted(name.rsplit("-", 1)[1] for name in names) == ["0", "1"]
+
+
+def _write_pages(engine, pages: int) -> None:
+    """About PAGES pages of rows, each row its own transaction, as a server writes."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (data BLOB)")
+    for _ in range(pages // 4):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO filler VALUES (randomblob(16000))")
+
+
+@pytest.mark.parametrize("in_background", [False, True], ids=["themselves", "in-background"])
+def test_a_servers_connections_can_leave_checkpoints_to_a_thread(tmp_path, in_background):
+    """Left to the thread (here told to wait past the test), 1,500 pages stay in the
+    write-ahead log until the block ends and its last checkpoint copies them back;
+    connections that checkpoint themselves copy them back as the log passes 1,000."""
+    database = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{database}")
+    if in_background:
+        with checkpoints_in_background(engine, every=3600):
+            _write_pages(engine, 1500)
+            assert database.stat().st_size < 1_000_000
+        assert database.stat().st_size > 6_000_000
+    else:
+        _write_pages(engine, 1500)
+        assert database.stat().st_size > 4_000_000
+    # Connections made afterwards checkpoint themselves again.
+    engine.dispose()
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    engine.dispose()
+
+
+def test_an_in_memory_database_is_left_as_it_is():
+    engine = make_engine("sqlite://")
+    with checkpoints_in_background(engine, every=3600):
+        assert "checkpoints" not in {thread.name for thread in threading.enumerate()}
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
