@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Insert, bindparam, func, insert, select, update
@@ -150,6 +150,31 @@ _MARK_BOUNCED = (
 )
 
 
+@dataclass
+class _Deferred:
+    """A batch's writes that nothing later in the batch reads, made once for it: the
+    messages marked bounced and the recipients suppressed (a statement each for the
+    batch instead of two or three for every report). A soft bounce reads its address's
+    streak, which a suppression ends, so listings waiting for that address are written
+    before it is counted."""
+
+    bounced: list[dict[str, object]] = field(default_factory=list)
+    suppressed: list[suppressions.ToSuppress] = field(default_factory=list)
+
+    def before_soft_bounce(self, connection: Connection, account_id: int, address: str) -> None:
+        key = (account_id, suppressions.normalised(address))
+        if any(entry.key == key for entry in self.suppressed):
+            suppressions.suppress_many(connection, self.suppressed)
+            self.suppressed = []
+
+    def write(self, connection: Connection) -> None:
+        if self.bounced:
+            connection.execute(_MARK_BOUNCED, self.bounced)
+            self.bounced = []
+        suppressions.suppress_many(connection, self.suppressed)
+        self.suppressed = []
+
+
 def _sent_messages(connection: Connection, ids: list[int]) -> dict[int, _Sent]:
     rows = connection.execute(_SENT_BY_ID, {"f_ids": ids})
     return {row.id: _Sent(**row._mapping) for row in rows}
@@ -196,21 +221,37 @@ def record_mail(
 
 def record_mails(connection: Connection, mails: list[MailedReport]) -> list[Heard]:
     """Record each of MAILS as `record_mail` does, in order, in the caller's transaction:
-    the messages they name read with one query, and the daily counts they add written
-    once for them all."""
+    the messages they name read with one query, their events stored with one statement,
+    and the daily counts they add written once for them all."""
     sent = _sent_messages(connection, sorted({mail.token.message_id for mail in mails}))
-    counted: list[tuple[_Sent, Counter]] = []
-    heard = [_record_one(connection, sent, mail, counted) for mail in mails]
-    _count(connection, counted)
-    return heard
+    judged = [_judge(connection, sent, mail) for mail in mails]
+    events = [each for each in judged if isinstance(each, _Event)]
+    recorded = iter(_record_events(connection, events))
+    return [next(recorded) if isinstance(each, _Event) else each for each in judged]
 
 
-def _record_one(
-    connection: Connection,
-    messages: dict[int, _Sent],
-    mail: MailedReport,
-    counted: list[tuple[_Sent, Counter]],
-) -> Heard:
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """What one report says happened to a sent message, to store and act on."""
+
+    sent: _Sent
+    kind: FeedbackKind
+    source: str
+    code: str | None
+    text: str
+    bounce: Severity | None = None
+    by: str = "system"
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.sent.id, self.kind.value
+
+
+def _judge(
+    connection: Connection, messages: dict[int, _Sent], mail: MailedReport
+) -> Heard | _Event:
+    """The event MAIL reports, or what became of it if it reports none (kept for an agent,
+    ignored, dropped)."""
     token, report, rcpt_to = mail.token, mail.report, mail.rcpt_to
     sent = messages.get(token.message_id)
 
@@ -247,78 +288,64 @@ def _record_one(
     if token.purpose != expected:
         return keep(f"A {report.kind.value} sent to a {token.purpose.name.lower()} address.")
     if report.kind == ReportKind.BOUNCE:
-        heard = _bounce_by_mail(connection, sent, report, counted)
-    elif report.kind == ReportKind.COMPLAINT:
-        heard = _record(
-            connection,
+        # Each message has one recipient; the report's own spelling of it may differ (a
+        # forward, an alias), and the signed address already says which message it was.
+        wanted = sent.to_addr.lower()
+        failure = next((f for f in report.failed if f.address.lower() == wanted), report.failed[0])
+        return _Event(
             sent,
-            FeedbackKind.COMPLAINT,
-            counted,
-            source="report",
-            code=report.feedback_type,
-            text=report.reason,
+            FeedbackKind.BOUNCE,
+            "report",
+            failure.status,
+            failure.diagnostic or report.reason,
+            bounce=failure.severity,
         )
-    else:
-        heard = _record(
-            connection,
-            sent,
-            FeedbackKind.UNSUBSCRIBE,
-            counted,
-            source="report",
-            code=None,
-            text=report.reason,
-        )
-    if heard.outcome == FeedbackKind.BOUNCE.value and sent.status == MessageStatus.SENT:
-        # Later reports of the same batch about it see it bounced, as a later batch would.
-        messages[sent.id] = replace(sent, status=MessageStatus.BOUNCED.value)
+    if report.kind == ReportKind.COMPLAINT:
+        return _Event(sent, FeedbackKind.COMPLAINT, "report", report.feedback_type, report.reason)
+    return _Event(sent, FeedbackKind.UNSUBSCRIBE, "report", None, report.reason)
+
+
+def _record_events(connection: Connection, events: list[_Event]) -> list[Heard]:
+    """Store EVENTS, each unless its message already has one of its kind (in the database
+    or earlier in EVENTS), act on the new ones and count them into the daily stats."""
+    new = _insert_events(connection, events)
+    counted: list[tuple[_Sent, Counter]] = []
+    deferred = _Deferred()
+    heard = []
+    for event in events:
+        if event.key in new:
+            new.discard(event.key)
+            heard.append(_act(connection, event, counted, deferred))
+        else:
+            heard.append(
+                Heard(
+                    "duplicate",
+                    f"A second {event.kind.value} report for {event.sent.message_id}; "
+                    "counted once.",
+                )
+            )
+    deferred.write(connection)
+    _count(connection, counted)
     return heard
 
 
-def _bounce_by_mail(
-    connection: Connection, sent: _Sent, report: Report, counted: list[tuple[_Sent, Counter]]
-) -> Heard:
-    # Each message has one recipient; the report's own spelling of it may differ (a
-    # forward, an alias), and the signed address already says which message it was.
-    wanted = sent.to_addr.lower()
-    failure = next((f for f in report.failed if f.address.lower() == wanted), report.failed[0])
-    return _record(
-        connection,
-        sent,
-        FeedbackKind.BOUNCE,
-        counted,
-        source="report",
-        code=failure.status,
-        text=failure.diagnostic or report.reason,
-        bounce=failure.severity,
-    )
-
-
-def _record(
+def _act(
     connection: Connection,
-    sent: _Sent,
-    kind: FeedbackKind,
+    event: _Event,
     counted: list[tuple[_Sent, Counter]],
-    *,
-    source: str,
-    code: str | None,
-    text: str,
-    bounce: Severity | None = None,
-    by: str = "system",
+    deferred: _Deferred,
 ) -> Heard:
-    """Store one event, act on it, and add what it counts to COUNTED, which the caller
+    """Act on a newly stored EVENT, and add what it counts to COUNTED, which the caller
     writes into the daily stats (once for a whole batch)."""
-    if not _insert_events(connection, [(sent, kind, bounce, source, code, text)]):
-        return Heard(
-            "duplicate", f"A second {kind.value} report for {sent.message_id}; counted once."
-        )
+    sent, kind, bounce, text = event.sent, event.kind, event.bounce, event.text
     counter = COUNTERS[(kind, bounce)]
     counts = Counter({counter: 1})
     if kind == FeedbackKind.BOUNCE and sent.status == MessageStatus.SENT:
         # Accepted, then bounced: the receiver's later word replaces its first.
         counts["sent"] -= 1
-        connection.execute(_MARK_BOUNCED, {"f_id": sent.id, "f_reply": one_line(text, TEXT_LIMIT)})
+        deferred.bounced.append({"f_id": sent.id, "f_reply": one_line(text, TEXT_LIMIT)})
     counted.append((sent, counts))
-    _suppress(connection, sent, kind, bounce, text, by)
+    _suppress(connection, sent, kind, bounce, text, event.by, deferred)
     judged = counter in ("bounced", "complaints")
     words = f"{bounce.value} bounce" if bounce else kind.value
     return Heard(
@@ -335,21 +362,24 @@ def _suppress(
     bounce: Severity | None,
     text: str,
     by: str,
+    deferred: _Deferred,
 ) -> None:
     if bounce == Severity.SOFT:
+        deferred.before_soft_bounce(connection, sent.account_id, sent.to_addr)
         suppressions.note_soft_bounce(
             connection, account_id=sent.account_id, message_id=sent.id, to_addr=sent.to_addr
         )
         return
     reason = SUPPRESSION_FOR.get(kind, SuppressionReason.HARD_BOUNCE)
-    suppressions.suppress(
-        connection,
-        account_id=sent.account_id,
-        address=sent.to_addr,
-        reason=reason,
-        note=one_line(text, TEXT_LIMIT),
-        message_id=sent.id,
-        by=by,
+    deferred.suppressed.append(
+        suppressions.ToSuppress(
+            account_id=sent.account_id,
+            address=sent.to_addr,
+            reason=reason,
+            note=one_line(text, TEXT_LIMIT),
+            message_id=sent.id,
+            by=by,
+        )
     )
 
 
@@ -360,22 +390,13 @@ def record_complaints_by_hand(
     their recipients suppressed exactly as a feedback report's would be, once per message.
     One transaction, the caller's."""
     sent = _sent_messages(connection, message_ids)
-    counted: list[tuple[_Sent, Counter]] = []
-    heard = [
-        _record(
-            connection,
-            sent[message_id],
-            FeedbackKind.COMPLAINT,
-            counted,
-            source="manual",
-            code=None,
-            text=note,
-            by=by,
-        )
-        for message_id in message_ids
-    ]
-    _count(connection, counted)
-    return heard
+    return _record_events(
+        connection,
+        [
+            _Event(sent[message_id], FeedbackKind.COMPLAINT, "manual", None, note, by=by)
+            for message_id in message_ids
+        ],
+    )
 
 
 @functools.cache
@@ -386,37 +407,38 @@ def _insert_event_statement(dialect: str) -> Insert:
     return (
         insert(EVENTS)
         .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id, EVENTS.c.kind])
-        .returning(EVENTS.c.id)
+        .returning(EVENTS.c.message_id, EVENTS.c.kind)
     )
 
 
-def _insert_events(connection: Connection, events: list[tuple]) -> int:
-    """Store EVENTS, each unless its message already has one of its kind; how many were new."""
+def _insert_events(connection: Connection, events: list[_Event]) -> set[tuple[int, str]]:
+    """Store EVENTS with one statement, each unless its message already has one of its
+    kind; the (message, kind) of those that went in."""
+    if not events:
+        return set()
     now = clock.now()
-    statement = _insert_event_statement(connection.dialect.name)
-    added = 0
-    # One at a time, to know which were new.
-    for sent, kind, bounce, source, code, text in events:
-        inserted = connection.execute(
-            statement,
+    rows = connection.execute(
+        _insert_event_statement(connection.dialect.name),
+        [
             {
                 "at": now,
-                "kind": kind.value,
-                "severity": bounce.value if bounce else None,
-                "source": source,
-                "message_id": sent.id,
-                "account_id": sent.account_id,
-                "domain_id": sent.domain_id,
-                "pool_id": sent.pool_id,
-                "ip_id": sent.ip_id,
-                "message_kind": sent.kind,
-                "recipient": sent.to_addr,
-                "code": code[:CODE_LIMIT] if code else None,
-                "text": one_line(text or "", TEXT_LIMIT),
-            },
-        ).first()
-        added += inserted is not None
-    return added
+                "kind": event.kind.value,
+                "severity": event.bounce.value if event.bounce else None,
+                "source": event.source,
+                "message_id": event.sent.id,
+                "account_id": event.sent.account_id,
+                "domain_id": event.sent.domain_id,
+                "pool_id": event.sent.pool_id,
+                "ip_id": event.sent.ip_id,
+                "message_kind": event.sent.kind,
+                "recipient": event.sent.to_addr,
+                "code": event.code[:CODE_LIMIT] if event.code else None,
+                "text": one_line(event.text or "", TEXT_LIMIT),
+            }
+            for event in events
+        ],
+    )
+    return {(row.message_id, row.kind) for row in rows}
 
 
 def _count(connection: Connection, counted: list[tuple[_Sent, Counter]]) -> None:
@@ -475,21 +497,29 @@ def record_reply_bounces(connection: Connection, bounces: list[ReplyBounce]) -> 
     _insert_events(
         connection,
         [
-            (
+            _Event(
                 sent[b.message_id],
                 FeedbackKind.BOUNCE,
-                b.severity,
                 "reply",
                 enhanced_code(b.reply.partition(" ")[2]),
                 b.reply,
+                bounce=b.severity,
             )
             for b in known
         ],
     )
+    deferred = _Deferred()
     for b in known:
         _suppress(
-            connection, sent[b.message_id], FeedbackKind.BOUNCE, b.severity, b.reply, "system"
+            connection,
+            sent[b.message_id],
+            FeedbackKind.BOUNCE,
+            b.severity,
+            b.reply,
+            "system",
+            deferred,
         )
+    deferred.write(connection)
 
 
 # Reading them back ---------------------------------------------------------------------------

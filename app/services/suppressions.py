@@ -296,6 +296,14 @@ def _suppress_statement(dialect: str) -> Insert:
     )
 
 
+@functools.cache
+def _suppress_many_statement(dialect: str) -> Insert:
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert(SUPPRESSIONS).on_conflict_do_nothing(
+        index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address]
+    )
+
+
 _END_STREAK = delete(STREAKS).where(
     STREAKS.c.account_id == bindparam("s_account"), STREAKS.c.address == bindparam("s_address")
 )
@@ -328,6 +336,52 @@ def suppress(
     ).first()
     connection.execute(_END_STREAK, {"s_account": account_id, "s_address": entry})
     return added is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ToSuppress:
+    """One address to list, as `suppress` takes it."""
+
+    account_id: int
+    address: str
+    reason: SuppressionReason
+    note: str
+    message_id: int | None
+    by: str
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.account_id, normalised(self.address)
+
+
+def suppress_many(connection: Connection, entries: list[ToSuppress]) -> None:
+    """`suppress` for each of ENTRIES, with one statement for the listings and one for the
+    streaks they end, as the feedback recording of a batch of reports needs."""
+    if not entries:
+        return
+    now = clock.now()
+    connection.execute(
+        _suppress_many_statement(connection.dialect.name),
+        [
+            {
+                "account_id": entry.account_id,
+                "address": normalised(entry.address),
+                "reason": entry.reason.value,
+                "note": entry.note,
+                "message_id": entry.message_id,
+                "created_at": now,
+                "created_by": entry.by,
+            }
+            for entry in entries
+        ],
+    )
+    connection.execute(
+        _END_STREAK,
+        [
+            {"s_account": account_id, "s_address": address}
+            for account_id, address in dict.fromkeys(entry.key for entry in entries)
+        ],
+    )
 
 
 _STREAK_SO_FAR = select(STREAKS.c.count.label("so_far"), STREAKS.c.last_message_id).where(
