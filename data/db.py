@@ -82,9 +82,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def checkpoints_in_background(
-    engine: Engine, every: float = CHECKPOINT_SECONDS
-) -> Iterator[None]:
+def checkpoints_in_background(engine: Engine, every: float = CHECKPOINT_SECONDS) -> Iterator[None]:
     """While the block runs, ENGINE's SQLite connections made from now on leave copying
     the write-ahead log back into the database (a checkpoint) to a thread of its own.
 
