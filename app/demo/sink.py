@@ -88,10 +88,10 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        locals_ = [rcpt.split("@", 1)[0].lower() for rcpt in envelope.rcpt_tos]
-        if any(local.startswith("stall") for local in locals_):
+        local_parts = [rcpt.split("@", 1)[0].lower() for rcpt in envelope.rcpt_tos]
+        if any(local.startswith("stall") for local in local_parts):
             await self.stall()
-        if any(local.startswith("spam") for local in locals_):
+        if any(local.startswith("spam") for local in local_parts):
             # Refused once the whole message is in, as content filters do.
             return "554 5.7.1 Message refused as spam"
         # aiosmtpd annotates peer as a string, but it holds the socket's (host, port).

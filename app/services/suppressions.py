@@ -287,26 +287,49 @@ def suppression_reply(reason: str) -> str:
 
 
 @functools.cache
-def _suppress_statement(dialect: str) -> Insert:
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    return (
-        insert(SUPPRESSIONS)
-        .on_conflict_do_nothing(index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address])
-        .returning(SUPPRESSIONS.c.id)
-    )
-
-
-@functools.cache
-def _suppress_many_statement(dialect: str) -> Insert:
+def _list_statement(dialect: str) -> Insert:
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     return insert(SUPPRESSIONS).on_conflict_do_nothing(
         index_elements=[SUPPRESSIONS.c.account_id, SUPPRESSIONS.c.address]
     )
 
 
+@functools.cache
+def _list_one_statement(dialect: str) -> Insert:
+    # RETURNING says whether the row went in.
+    return _list_statement(dialect).returning(SUPPRESSIONS.c.id)
+
+
 _END_STREAK = delete(STREAKS).where(
     STREAKS.c.account_id == bindparam("s_account"), STREAKS.c.address == bindparam("s_address")
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ToSuppress:
+    """One address to list for an account, with why, what caused it and who."""
+
+    account_id: int
+    address: str
+    reason: SuppressionReason
+    note: str
+    message_id: int | None
+    by: str
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.account_id, normalised(self.address)
+
+    def row(self, now: datetime) -> dict[str, object]:
+        return {
+            "account_id": self.account_id,
+            "address": normalised(self.address),
+            "reason": self.reason.value,
+            "note": self.note,
+            "message_id": self.message_id,
+            "created_at": now,
+            "created_by": self.by,
+        }
 
 
 def suppress(
@@ -321,37 +344,12 @@ def suppress(
 ) -> bool:
     """List ADDRESS for the account unless it is already; True when it was added. A listed
     address needs no soft-bounce streak any more."""
-    entry = normalised(address)
+    entry = ToSuppress(account_id, address, reason, note, message_id, by)
     added = connection.execute(
-        _suppress_statement(connection.dialect.name),
-        {
-            "account_id": account_id,
-            "address": entry,
-            "reason": reason.value,
-            "note": note,
-            "message_id": message_id,
-            "created_at": clock.now(),
-            "created_by": by,
-        },
+        _list_one_statement(connection.dialect.name), entry.row(clock.now())
     ).first()
-    connection.execute(_END_STREAK, {"s_account": account_id, "s_address": entry})
+    connection.execute(_END_STREAK, {"s_account": account_id, "s_address": entry.key[1]})
     return added is not None
-
-
-@dataclass(frozen=True, slots=True)
-class ToSuppress:
-    """One address to list, as `suppress` takes it."""
-
-    account_id: int
-    address: str
-    reason: SuppressionReason
-    note: str
-    message_id: int | None
-    by: str
-
-    @property
-    def key(self) -> tuple[int, str]:
-        return self.account_id, normalised(self.address)
 
 
 def suppress_many(connection: Connection, entries: list[ToSuppress]) -> None:
@@ -361,19 +359,7 @@ def suppress_many(connection: Connection, entries: list[ToSuppress]) -> None:
         return
     now = clock.now()
     connection.execute(
-        _suppress_many_statement(connection.dialect.name),
-        [
-            {
-                "account_id": entry.account_id,
-                "address": normalised(entry.address),
-                "reason": entry.reason.value,
-                "note": entry.note,
-                "message_id": entry.message_id,
-                "created_at": now,
-                "created_by": entry.by,
-            }
-            for entry in entries
-        ],
+        _list_statement(connection.dialect.name), [entry.row(now) for entry in entries]
     )
     connection.execute(
         _END_STREAK,
