@@ -42,7 +42,6 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -52,6 +51,7 @@ from enum import StrEnum
 
 from flufl.bounce import all_failures
 
+from app.feedback.parsing import parse_mail
 from app.rules.formatting import one_line, plural
 from app.rules.status_codes import Severity, enhanced_code, severity
 
@@ -143,7 +143,7 @@ def _read(raw: bytes, purpose: str) -> Report:
         return _unparsed("The mail is empty.")
     # compat32 reads on past defects and leaves field values as sent, for the checks
     # here to judge; flufl.bounce's detectors expect its messages too.
-    message = message_from_bytes(data, policy=compat32)
+    message = parse_mail(data)
     if purpose == "u":
         return _read_unsubscribe(message)
     report_type, parts = _report(message)
