@@ -310,6 +310,23 @@ async def test_soft_bounces_in_a_row_suppress_and_a_delivery_between_starts_agai
     assert (stats.sent, stats.bounced, stats.soft_bounced) == (1, 0, 5)
 
 
+async def test_a_late_soft_bounce_report_about_an_earlier_message_adds_to_the_streak(
+    engine, listener
+):
+    world(engine)
+    deliveries: list[Delivery] = []
+    for _ in range(4):
+        deliveries += (await sent_through_sink(engine, ["full@dest.test"])).values()
+    first, delivered, third, fourth = deliveries
+    await soft_bounce(listener.port, third)
+    # The first message's report comes after the third's: the second, accepted between
+    # them, does not start the streak again, as it would for a report in order.
+    await soft_bounce(listener.port, first)
+    assert suppressed(engine) == {}
+    await soft_bounce(listener.port, fourth)
+    assert suppressed(engine) == {"full@dest.test": "soft_bounces"}
+
+
 async def test_mail_over_the_size_limit_is_refused_with_the_limit_in_words(engine):
     world(engine)
     sent = await sent_through_sink(engine, ["dana@dest.test"])
