@@ -8,10 +8,10 @@ module's cache never helps, and the listener paid it on every mail.
 `parse_mail` runs the very same parser code (its function, not a copy) with one
 name changed: the `re` it sees compiles a boundary pattern as "the line starts with
 the boundary, and then the pattern's tail matches"; the tail is the same for every
-boundary, so `re`'s own cache keeps it compiled. That is the pattern's own meaning, so the message comes out the same, part
-for part (tests/unit/test_mail_parsing.py compares the two on generated mail). Any
-other pattern, or a parser whose boundary pattern has another shape, goes to `re`
-unchanged.
+boundary, so `re`'s own cache keeps it compiled. That is the pattern's own meaning,
+so the message comes out the same, part for part (tests/unit/test_mail_parsing.py
+compares the two on generated and collected mail). Any other pattern, or a parser
+whose boundary pattern has another shape, goes to `re` unchanged.
 """
 
 from __future__ import annotations
