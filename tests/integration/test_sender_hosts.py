@@ -339,6 +339,17 @@ def leased_by_process(engine, pid: int) -> list[str]:
         )
 
 
+def announced_by_process(engine, pid: int) -> bool:
+    """Whether the sender running as process PID has announced itself."""
+    with session_scope(engine) as session:
+        return bool(
+            session.execute(
+                text("SELECT count(*) FROM sender_hosts WHERE worker_id LIKE :worker"),
+                {"worker": f"%:{pid}:%"},
+            ).scalar_one()
+        )
+
+
 def check_routes(engine, deliveries) -> None:
     """Every delivery left from the IP its message was routed to, as the sink saw it."""
     routes = routed_addresses(engine)
@@ -381,6 +392,10 @@ def test_two_hosts_killed_again_and_again_lose_no_message(postgres_engine, postg
                     left_by.setdefault(message_id, kill)
                 victims.append(victim)
                 workers[victim] = start_sender(postgres_url, sink, hosts[victim], *lease)
+                # Started, not only spawned: a SIGTERM at the end of the run must find it
+                # stopping cleanly, not still importing (which a signal ends with -15).
+                pid = workers[victim].pid
+                wait_for(lambda pid=pid: announced_by_process(postgres_engine, pid), "starting")
             # The dead senders' leases expire, and the host that owns their IPs takes them.
             wait_for(lambda: statuses(postgres_engine) == {MessageStatus.SENT: count}, "finishing")
         finally:
