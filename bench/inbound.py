@@ -5,8 +5,10 @@ messages, each to its message's signed return-path address: nine in ten delivery
 status notifications (hard and soft bounces in turn), one in ten feedback reports.
 `mailpools inbound` (its own process, on SQLite) reads each, checks its token, and
 records it: the event, the daily counts of the domain and the IP, the suppression,
-the health check of the domain. The bare server (its own process) only counts; it
-runs before and after, and the ratio uses their mean, to damp a noisy machine.
+the health check of the domain. The bare server (its own process) only counts.
+The two take turns, ROUNDS times, the listener each time on a fresh copy of the
+seeded database, and the ratio is of their medians: a run that another tenant of
+the machine slows down then moves neither side.
 Target: the listener reaches at least 0.4 of the bare server's messages per second.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +41,7 @@ from data.models import FeedbackEvent, IpAddress, Message, MessageStatus, Unpars
 
 REPORTS = int(os.environ.get("MAILPOOLS_BENCH_MESSAGES", "10000"))
 CONNECTIONS = 4
+ROUNDS = 3
 CRLF = compat32.clone(linesep="\r\n")
 
 
@@ -168,20 +173,29 @@ def _inbound(url: str, mail) -> tuple[float, int]:
 
 def run() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="mailpools-bench-") as name:
-        url = f"sqlite:///{Path(name)}/bench.db"
-        mail = _seed(url)
+        seeded = Path(name) / "seeded.db"
+        mail = _seed(f"sqlite:///{seeded}")
         size = sum(len(content) for _, content in mail) // len(mail)
-        before = _bare(mail)
-        inbound, recorded = _inbound(url, mail)
-        after = _bare(mail)
-    baseline = (before + after) / 2
-    ratio = inbound / baseline
+        bare: list[float] = []
+        inbound: list[float] = []
+        for round_number in range(ROUNDS):
+            bare.append(_bare(mail))
+            database = Path(name) / f"round-{round_number}.db"
+            shutil.copyfile(seeded, database)
+            rate, recorded = _inbound(f"sqlite:///{database}", mail)
+            assert recorded == len(mail), f"round {round_number + 1} recorded {recorded:,}"
+            inbound.append(rate)
+    ratio = statistics.median(inbound) / statistics.median(bare)
     verdict = "meets" if ratio >= 0.4 else "misses"
+
+    def rates(runs: list[float]) -> str:
+        return f"{statistics.median(runs):,.0f} msg/s (runs {', '.join(f'{r:,.0f}' for r in runs)})"
+
     return [
         f"{len(mail):,} reports of about {size:,} bytes (9 in 10 DSNs, 1 in 10 feedback "
-        f"reports), {CONNECTIONS} plain connections, SQLite",
-        f"bare aiosmtpd that only counts: {before:,.0f} msg/s before, {after:,.0f} msg/s after",
-        f"mailpools inbound (read, check token, record, count, suppress): {inbound:,.0f} msg/s "
-        f"({recorded:,} recorded)",
+        f"reports), {CONNECTIONS} plain connections, SQLite; medians of {ROUNDS} alternating runs",
+        f"bare aiosmtpd that only counts: {rates(bare)}",
+        f"mailpools inbound (read, check token, record, count, suppress): {rates(inbound)}, "
+        f"each run recording all {len(mail):,}",
         f"ratio inbound / bare server: {ratio:.2f} ({verdict} the 0.4 target)",
     ]
